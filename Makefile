@@ -1,0 +1,28 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+PY := .venv/bin/python
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup setup-data demo test test-fast bench soak sample-media train clean
+
+setup:
+	@bash scripts/setup.sh
+
+setup-data:
+	@XMODAL_SETUP_DATA=1 bash scripts/setup.sh
+
+demo: setup
+	$(PY) -m xmodal.demo
+
+test: setup
+	$(PY) -m pytest -q tests
+
+bench: setup-data
+	$(PY) -m benchmarks.run
+
+soak: setup
+	$(PY) -m pytest -q -m slow tests/reliability
+
+clean:
+	rm -rf .venv .stamps .pytest_cache .hypothesis

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Idempotent setup: system packages, then .venv with xmodal and its extras.
+# A second run with unchanged inputs returns in about a second (stamp files keyed on content hashes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STAMPS=.stamps
+mkdir -p "$STAMPS"
+
+APT_PACKAGES=(
+  tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim   # OCR
+  espeak-ng                                               # speech clips for tests and the demo
+  ffmpeg                                                  # audio / video decoding fallback, test media
+  librsvg2-bin libcairo2                                  # SVG rasterising
+  chromium                                                # real-browser tests of the web page
+  tmux sqlite3
+  tuxpaint-stamps-default                                 # real image+text+speech data for tests and training
+)
+# Offline data sets (training, evaluation, sample media); large, so only where asked for.
+DATA_APT_PACKAGES=(openclipart-svg)
+
+need_apt() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing system packages: ${missing[*]}"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+need_apt "${APT_PACKAGES[@]}"
+if [ "${XMODAL_SETUP_DATA:-0}" = 1 ]; then need_apt "${DATA_APT_PACKAGES[@]}"; fi
+
+PY=${PYTHON:-python3}
+key=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$STAMPS/venv" 2>/dev/null)" != "$key" ]; then
+  echo "setup: creating .venv and installing xmodal[all,dev]"
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  .venv/bin/pip install -q --upgrade pip wheel setuptools
+  # The CPU wheel of torch lies on this disk; ask for it first so nothing pulls a CUDA build.
+  .venv/bin/pip install -q torch==2.13.0
+  .venv/bin/pip install -q -e ".[all,dev]"
+  echo "$key" > "$STAMPS/venv"
+fi
