@@ -58,10 +58,43 @@ class IngestConfig:
 
 
 @dataclass(frozen=True)
+class ApiKey:
+    """One client of the REST server: its secret, what it may do, and the namespace it lives in.
+
+    ``key`` is the secret itself or ``"sha256:<hex>"`` of it, so key files need not hold plain secrets.
+    ``scopes``: "read" (list, get, search), "write" (upsert, delete, upload), "admin" (create / drop
+    collections, index server folders); each implies the ones before it. ``grants``: other namespaces
+    this key may read.
+    """
+
+    key: str
+    scopes: tuple[str, ...] = ("read",)
+    namespace: str = "default"
+    grants: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8000
-    max_upload_bytes: int = 25_000_000
+    max_upload_bytes: int = 25_000_000      # per uploaded file
+    max_request_bytes: int = 60_000_000     # whole request body (several files, big vector batches)
+    max_files_per_upload: int = 32
+    db: str | None = None                   # database folder or URI; None = default_db_path()
+    keys: tuple[ApiKey, ...] = ()           # empty = no authentication (then loopback only, see below)
+    allow_open_public: bool = False         # bind a non-loopback address without keys anyway
+    roots: tuple[str, ...] = ()             # server-side folders that POST /v1/media/index may read
+    upload_dir: str | None = None           # where uploaded media is kept; None = "<db>.uploads"
+    default_library: str = "media"          # media library (collection) used when a request names none
+    default_k: int = 10
+    max_k: int = 1000
+    max_points_per_request: int = 10_000
+    max_range_hits: int = 10_000            # range / threshold searches return at most this many hits
+    max_query_chars: int = 2_000
+    max_name_chars: int = 64                # collection and namespace names
+    latency_window: int = 2_000             # recent requests kept for the p50 / p99 in /v1/metrics
+    thumbnail_cache_items: int = 512
+    upload_chunk_bytes: int = 1 << 20
 
 
 @dataclass(frozen=True)

@@ -66,3 +66,21 @@ class ModelMismatch(XmodalError):
     """A query used a different model than the one the collection was indexed with."""
 
     code = "model_mismatch"
+
+
+class Unauthorized(XmodalError):
+    """No API key, or one the server does not know (the REST server answers 401)."""
+
+    code = "unauthorized"
+
+
+class Forbidden(XmodalError, PermissionError):
+    """A known caller asked for something outside its scopes, namespace or allowed folders."""
+
+    code = "forbidden"
+
+
+class TooLarge(InvalidInput):
+    """An upload, request body or batch exceeds a configured limit (named in the message)."""
+
+    code = "too_large"
