@@ -98,12 +98,52 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class AppsConfig:
+    """Question answering (qa_*), the LLM client (llm_*) and recommendation (rec_*)."""
+
+    # Text-to-text encoder that scores evidence sentences against the question (dense half).
+    qa_sentence_encoder: str = "minilm"
+    qa_retrieve_k: int = 30          # library rows fetched per question before sentence ranking
+    qa_evidence_k: int = 5           # evidence units returned, best first
+    qa_answer_units: int = 2         # most sentences / segments joined into the extractive answer
+    qa_answer_relative: float = 0.85  # a further unit joins the answer only within this share of the best score
+    qa_dense_weight: float = 0.55    # sentence score = w * dense + (1 - w) * keyword (both in [0, 1])
+    bm25_k1: float = 1.5
+    bm25_b: float = 0.75
+    # Confidence = sigmoid(bias + dense_slope * dense + keyword_slope * coverage); fitted on the
+    # built question set (benchmarks/bench_apps.py) with answerable and unanswerable questions.
+    qa_conf_bias: float = -6.0
+    qa_conf_dense_slope: float = 7.0
+    qa_conf_keyword_slope: float = 5.0
+    # Evidence without text (images, frames) is judged by its cross-modal retrieval score.
+    qa_conf_media_bias: float = -8.0
+    qa_conf_media_slope: float = 30.0
+    qa_not_found_below: float = 0.4  # answer is "not found" (null) below this confidence
+    qa_thumbnail_size: int = 128
+    llm_timeout_s: float = 60.0
+    llm_max_tokens: int = 512
+    llm_temperature: float = 0.0
+    llm_default_model: str = "local"
+    # Recommendation.
+    rec_half_life_days: float = 30.0  # an interaction's weight halves every this many days
+    rec_event_weights: dict = field(default_factory=lambda: {
+        "like": 1.0, "save": 1.0, "click": 0.5, "view": 0.3, "skip": -0.3, "dislike": -1.0})
+    rec_candidate_k: int = 100       # nearest neighbours fetched per interest query before re-ranking
+    rec_interest_anchors: int = 10   # most recent liked items also used as separate interest queries
+    rec_anchor_share: float = 0.5    # relevance = share * best-anchor similarity + rest * profile similarity
+    rec_negative_weight: float = 0.6  # how hard similarity to disliked items pushes a candidate down
+    rec_mmr_lambda: float = 0.7      # MMR trade-off: 1 = pure relevance, 0 = pure diversity
+    rec_history_limit: int = 500     # most recent interactions read per user
+
+
+@dataclass(frozen=True)
 class Config:
     db: DBConfig = field(default_factory=DBConfig)
     encoders: EncoderConfig = field(default_factory=EncoderConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    apps: AppsConfig = field(default_factory=AppsConfig)
 
 
 CONFIG = Config()
