@@ -137,6 +137,34 @@ class AppsConfig:
 
 
 @dataclass(frozen=True)
+class TrainConfig:
+    """Contrastive training of projection heads (xmodal.train) and evaluation (xmodal.eval)."""
+
+    tuxpaint_dir: str = "/usr/share/tuxpaint/stamps"
+    openclipart_dir: str = "/usr/share/openclipart/svg"
+    data_dir: str = os.environ.get("XMODAL_DATA", "data")  # fetched data sets (gitignored)
+    split_fractions: tuple = (0.7, 0.1, 0.2)  # train / val / test share of images
+    split_seed: int = 0
+    seed: int = 0
+    epochs: int = 80
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    init_temperature: float = 0.07
+    max_logit_scale: float = 100.0
+    patience: int = 10  # epochs without a better validation R@10 before stopping
+    reconstruction_weight: float = 0.0
+    distillation_weight: float = 0.0
+    distillation_temperature: float = 0.05
+    bridge_topk: int = 5  # ImageNet labels per image in the label bridge
+    bridge_temperature: float = 1.0
+    recall_ks: tuple = (1, 5, 10)
+    feature_batch_size: int = 16
+    raster_size: int = 256  # SVG rasters for training (pixels, longest side)
+    max_texts_per_item: int = 100  # languages kept per image
+
+
+@dataclass(frozen=True)
 class Config:
     db: DBConfig = field(default_factory=DBConfig)
     encoders: EncoderConfig = field(default_factory=EncoderConfig)
@@ -144,6 +172,7 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     apps: AppsConfig = field(default_factory=AppsConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 CONFIG = Config()
