@@ -84,3 +84,9 @@ class TooLarge(InvalidInput):
     """An upload, request body or batch exceeds a configured limit (named in the message)."""
 
     code = "too_large"
+
+
+class LLMError(XmodalError):
+    """The configured chat endpoint (XMODAL_LLM_URL) failed or answered something unusable."""
+
+    code = "llm_error"
