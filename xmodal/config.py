@@ -165,6 +165,33 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class MilvusConfig:
+    # Milvus caps top-k (and limit+offset) at this many rows per request.
+    max_topk: int = 16384
+    # Rows per insert / query / delete request (keeps gRPC messages under Milvus' 64 MB cap).
+    write_batch_rows: int = 2000
+    read_batch_rows: int = 1000
+    # A VARCHAR primary key holds the typed id encoding ("i:42" / "s:name").
+    max_id_length: int = 1024
+    max_varchar_length: int = 65535
+    max_array_capacity: int = 4096
+    # Range / threshold bounds are widened by this much before the exact post-filter,
+    # so boundary rows are judged by the same rule as the embedded engine.
+    range_slack: float = 1e-5
+    # Lite's background index build needs this many rows before IVF training is meaningful.
+    ivf_default_nlist: int = 128
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 80
+    hnsw_ef_search: int = 64
+    ivf_nprobe: int = 16
+    # Env var read for a token (user:password or API key) when connecting to a remote server.
+    token_env: str = "XMODAL_MILVUS_TOKEN"
+    # Rows per batch in export / import, and in Ray encoding jobs.
+    transfer_batch_rows: int = 2000
+    ray_batch_size: int = 32
+
+
+@dataclass(frozen=True)
 class Config:
     db: DBConfig = field(default_factory=DBConfig)
     encoders: EncoderConfig = field(default_factory=EncoderConfig)
@@ -173,6 +200,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     apps: AppsConfig = field(default_factory=AppsConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    milvus: MilvusConfig = field(default_factory=MilvusConfig)
 
 
 CONFIG = Config()
