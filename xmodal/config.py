@@ -67,6 +67,20 @@ class ApiKey:
     this key may read.
     """
 
+    # Files decoded + encoded together: bigger batches encode faster, smaller ones lose less on Ctrl-C.
+    batch_files: int = 16
+    hash_block_bytes: int = 1 << 20  # read size while hashing file contents
+    # Rows fetched per vector field before grouping chunks / frames back to items.
+    candidate_multiplier: int = 8
+    min_candidates: int = 50
+    keyword_weight: float = 1.0  # weight of the BM25 list in the fusion (each vector field has 1.0)
+    keyword_file: str = "keywords.sqlite"  # inside the library's ingest folder
+    video_max_frames: int = 120  # frames kept per video (spread evenly when longer)
+    evidence_chars: int = 240  # longest passage quoted as evidence
+    workers: int = 1  # processes for decoding / encoding; 1 = in this process
+    # The model `make demo` indexes with: the multilingual twin of the default model, so Chinese
+    # queries find the same images as English ones without a second index.
+    demo_model: str = "xmodal-lite-multilingual"
     key: str
     scopes: tuple[str, ...] = ("read",)
     namespace: str = "default"
