@@ -30,6 +30,26 @@ class DBConfig:
     pq_bits: int = 8
     refine_factor: int = 4
     sqlite_busy_timeout_ms: int = 5000
+    # "NORMAL" in WAL mode survives a killed process; "FULL" also survives power loss (slower).
+    sqlite_synchronous: str = os.environ.get("XMODAL_DB_SYNC", "NORMAL")
+    # FAISS OpenMP threads: one was faster than two on the 2-core reference VM.
+    faiss_threads: int = int(os.environ.get("XMODAL_FAISS_THREADS", "1") or 1)
+    # Guards against hostile filters.
+    max_filter_depth: int = 32
+    max_filter_nodes: int = 1000
+    max_filter_in_values: int = 10_000
+    max_id_length: int = 1024  # characters of a string id
+    max_name_length: int = 64  # collection and field names
+    max_dim: int = 65_536
+    ivf_nlist_per_sqrt_n: float = 4.0  # nlist = this * sqrt(n) at training time...
+    ivf_min_points_per_list: int = 39  # ...but never fewer training points per list than this
+    pq_dims_per_subquantizer: int = 8  # PQ m = dim / this (rounded to a divisor of dim)
+    lsh_bits_per_dim: int = 4
+    lsh_refine_factor: int = 16  # LSH codes are coarse: re-rank many more candidates exactly
+    kdtree_leaf_size: int = 16
+    range_initial_k: int = 64  # range / threshold search start with this many candidates, then double
+    index_save_every: int = 100_000  # vectors added between index snapshots (indexes are derived data)
+    exact_block_rows: int = 65_536  # exact scans run in blocks of this many stored vectors
 
 
 @dataclass(frozen=True)
@@ -40,6 +60,16 @@ class EncoderConfig:
     torch_threads: int = int(os.environ.get("XMODAL_THREADS", "1") or 1)
     chunk_tokens: int = 200  # words per text chunk
     chunk_overlap: int = 40
+    text_max_tokens: int = 256  # MiniLM's trained sequence length; longer inputs are truncated
+    # Image tower: input side, resize side before the centre crop (224 / 0.875, as trained).
+    image_input_size: int = 224
+    image_resize_size: int = 256
+    # "auto" picks the fastest measured backend (see BENCHMARKS.md); or "onnx" / "torch".
+    image_backend: str = os.environ.get("XMODAL_IMAGE_BACKEND", "auto")
+    decode_workers: int = 2  # threads decoding/resizing images ahead of the forward pass
+    imagenet_topk: int = 5
+    label_bridge_topk: int = 3  # ImageNet labels put into the label-bridge caption
+    label_bridge_min_prob: float = 0.05  # labels below this probability are left out (the top one stays)
 
 
 @dataclass(frozen=True)
@@ -49,24 +79,14 @@ class MediaConfig:
     thumbnail_size: int = 256
     video_frame_interval_s: float = 2.0
     max_text_bytes: int = 20_000_000
+    svg_max_side: int = 2048  # SVGs are rendered so their longer side is at most this...
+    svg_min_side: int = 256   # ...and at least this (icons declare tiny sizes)
 
 
 @dataclass(frozen=True)
 class IngestConfig:
     default_collection: str = "media"
     rrf_k: int = 60  # reciprocal-rank fusion constant
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    """One client of the REST server: its secret, what it may do, and the namespace it lives in.
-
-    ``key`` is the secret itself or ``"sha256:<hex>"`` of it, so key files need not hold plain secrets.
-    ``scopes``: "read" (list, get, search), "write" (upsert, delete, upload), "admin" (create / drop
-    collections, index server folders); each implies the ones before it. ``grants``: other namespaces
-    this key may read.
-    """
-
     # Files decoded + encoded together: bigger batches encode faster, smaller ones lose less on Ctrl-C.
     batch_files: int = 16
     hash_block_bytes: int = 1 << 20  # read size while hashing file contents
@@ -81,6 +101,18 @@ class ApiKey:
     # The model `make demo` indexes with: the multilingual twin of the default model, so Chinese
     # queries find the same images as English ones without a second index.
     demo_model: str = "xmodal-lite-multilingual"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One client of the REST server: its secret, what it may do, and the namespace it lives in.
+
+    ``key`` is the secret itself or ``"sha256:<hex>"`` of it, so key files need not hold plain secrets.
+    ``scopes``: "read" (list, get, search), "write" (upsert, delete, upload), "admin" (create / drop
+    collections, index server folders); each implies the ones before it. ``grants``: other namespaces
+    this key may read.
+    """
+
     key: str
     scopes: tuple[str, ...] = ("read",)
     namespace: str = "default"
@@ -192,12 +224,9 @@ class MilvusConfig:
     # Range / threshold bounds are widened by this much before the exact post-filter,
     # so boundary rows are judged by the same rule as the embedded engine.
     range_slack: float = 1e-5
-    # Lite's background index build needs this many rows before IVF training is meaningful.
+    # IVF lists when a field does not say (Milvus' own default).
     ivf_default_nlist: int = 128
-    hnsw_m: int = 32
-    hnsw_ef_construction: int = 80
-    hnsw_ef_search: int = 64
-    ivf_nprobe: int = 16
+    # HNSW / IVF build and search defaults come from DBConfig so both backends agree.
     # Env var read for a token (user:password or API key) when connecting to a remote server.
     token_env: str = "XMODAL_MILVUS_TOKEN"
     # Rows per batch in export / import, and in Ray encoding jobs.
