@@ -67,6 +67,7 @@ class EncoderConfig:
     # "auto" picks the fastest measured backend (see BENCHMARKS.md); or "onnx" / "torch".
     image_backend: str = os.environ.get("XMODAL_IMAGE_BACKEND", "auto")
     decode_workers: int = 2  # threads decoding/resizing images ahead of the forward pass
+    decode_batches_ahead: int = 2  # batches decoded ahead of the one in the model (bounds memory)
     imagenet_topk: int = 5
     label_bridge_topk: int = 3  # ImageNet labels put into the label-bridge caption
     label_bridge_min_prob: float = 0.05  # labels below this probability are left out (the top one stays)

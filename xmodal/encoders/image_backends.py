@@ -1,0 +1,131 @@
+"""Ways to run the EfficientNet-Lite0 forward pass: eager PyTorch and ONNX Runtime.
+
+Why more than one: on small CPUs ONNX Runtime's fused depthwise convolutions run this network
+several times faster than eager PyTorch (see the Encoders section of BENCHMARKS.md), but PyTorch is
+the reference and the fallback when onnxruntime is not installed. Both return the same
+(features, logits) pair, checked against each other in the tests.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from xmodal._optional import require
+from xmodal.config import CONFIG, cache_dir
+from xmodal.errors import InvalidInput
+
+BACKENDS = ("torch", "onnx")
+ONNX_OPSET = 17
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self):
+        from xmodal.encoders.efficientnet_lite import load_pretrained
+
+        self.torch = require("torch", "models")
+        self.model = load_pretrained()
+
+    def run(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with self.torch.inference_mode():
+            f, lg = self.model.forward_both(self.torch.from_numpy(pixels))
+        return f.numpy(), lg.numpy()
+
+
+def _weights_digest() -> str:
+    from xmodal.encoders.efficientnet_lite import weights_path
+
+    st = weights_path().stat()
+    key = f"{weights_path().name}:{st.st_size}:{ONNX_OPSET}:v1"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def onnx_path() -> Path:
+    """Where the exported graph is cached (exported once per weights file and opset)."""
+    return cache_dir() / "onnx" / f"efficientnet-lite0-{_weights_digest()}.onnx"
+
+
+_EXPORT_LOCK = threading.Lock()
+
+
+def export_onnx(path: Path | None = None) -> Path:
+    """Export the PyTorch model to ONNX (features and logits as two outputs, dynamic batch).
+
+    Written to a temporary name and renamed, so a crash never leaves a half-written graph that a
+    later process would try to load.
+    """
+    from xmodal.encoders.efficientnet_lite import load_pretrained
+
+    torch = require("torch", "models")
+    path = path or onnx_path()
+    with _EXPORT_LOCK:
+        if path.exists():
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model = load_pretrained()
+
+        class Both(torch.nn.Module):
+            def __init__(self, m):
+                super().__init__()
+                self.m = m
+
+            def forward(self, x):
+                return self.m.forward_both(x)
+
+        size = CONFIG.encoders.image_input_size
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        with warnings.catch_warnings():  # tracer warnings about the shape-dependent SAME padding
+            warnings.simplefilter("ignore")
+            torch.onnx.export(Both(model).eval(), (torch.zeros(1, 3, size, size),), str(tmp),
+                              input_names=["pixels"], output_names=["features", "logits"],
+                              dynamic_axes={"pixels": {0: "n"}, "features": {0: "n"}, "logits": {0: "n"}},
+                              opset_version=ONNX_OPSET, dynamo=False)
+        os.replace(tmp, path)
+    return path
+
+
+def ort_session(path: Path, threads: int):
+    """An ONNX Runtime CPU session with the thread count from config (one session per model)."""
+    ort = require("onnxruntime", "clip")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, threads)
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+class OnnxBackend:
+    name = "onnx"
+
+    def __init__(self, threads: int | None = None):
+        self.session = ort_session(export_onnx(), threads or CONFIG.encoders.torch_threads)
+
+    def run(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        f, lg = self.session.run(["features", "logits"], {"pixels": pixels})
+        return f, lg
+
+
+def onnx_available() -> bool:
+    try:
+        require("onnxruntime", "clip")
+        require("onnx", "clip")
+    except ImportError:
+        return False
+    return True
+
+
+def make_backend(name: str, threads: int | None = None):
+    """``auto`` -> ONNX Runtime when installed (fastest measured), else eager PyTorch."""
+    if name == "auto":
+        name = "onnx" if onnx_available() else "torch"
+    if name == "torch":
+        return TorchBackend()
+    if name == "onnx":
+        return OnnxBackend(threads)
+    raise InvalidInput(f"unknown image backend {name!r}; choose one of auto, {', '.join(BACKENDS)}")

