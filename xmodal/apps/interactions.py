@@ -1,0 +1,179 @@
+"""Users' interactions and their incrementally updated profiles, stored in the vector database.
+
+Two collections sit beside the library's own, so they travel with it and work on every backend
+(embedded or Milvus): ``<library>__interactions`` holds one row per event (user, item path,
+event, weight, time) with the item's vector, and ``<library>__profiles`` one row per user with
+the decayed liked / disliked sums (see :mod:`xmodal.apps.profile`).
+
+Recording an event updates the stored profile in O(1). The profile row also counts the events it
+has folded in; if a crash left it behind its event rows, :meth:`InteractionStore.profile` notices
+the mismatch and rebuilds it from the events.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from xmodal.apps.profile import Profile
+from xmodal.config import CONFIG
+from xmodal.db.api import BaseCollection, BaseDatabase, VectorField
+from xmodal.errors import InvalidInput, NotFound
+
+INTERACTIONS_SUFFIX = "__interactions"
+PROFILES_SUFFIX = "__profiles"
+_INTERACTION_SCHEMA = {"user": "str", "item": "str", "event": "str", "weight": "float", "ts": "float",
+                       "item_kind": "str"}
+_PROFILE_SCHEMA = {"user": "str", "t_ref": "float", "positive_mass": "float", "negative_mass": "float",
+                   "interactions": "int"}
+
+
+@dataclass(frozen=True)
+class Interaction:
+    user: str
+    item: str
+    event: str
+    weight: float
+    ts: float
+    item_kind: str = ""
+    vector: np.ndarray | None = None
+
+
+def event_weight(event: str, weight: float | None = None) -> float:
+    """The signed weight of an event: explicit, or from ``CONFIG.apps.rec_event_weights``."""
+    if weight is not None:
+        w = float(weight)
+        if not np.isfinite(w):
+            raise InvalidInput(f"interaction weight must be finite, got {weight!r}")
+        return w
+    weights: Mapping[str, float] = CONFIG.apps.rec_event_weights
+    if event not in weights:
+        raise InvalidInput(f"unknown interaction event {event!r}; known: {', '.join(sorted(weights))} "
+                           "(or pass an explicit weight)")
+    return float(weights[event])
+
+
+class InteractionStore:
+    """Events and profiles for one library, kept in ``database`` under ``namespace``."""
+
+    def __init__(self, database: BaseDatabase, namespace: str, dim: int) -> None:
+        self.dim = int(dim)
+        self.namespace = namespace
+        self.events: BaseCollection = database.create_collection(
+            namespace + INTERACTIONS_SUFFIX, vectors={"item": VectorField(dim=self.dim, metric="cosine")},
+            payload_schema=_INTERACTION_SCHEMA, metadata={"role": "interactions"}, exist_ok=True)
+        self.profiles: BaseCollection = database.create_collection(
+            namespace + PROFILES_SUFFIX,
+            vectors={"positive": VectorField(dim=self.dim, metric="ip"),
+                     "negative": VectorField(dim=self.dim, metric="ip")},
+            payload_schema=_PROFILE_SCHEMA, metadata={"role": "profiles"}, exist_ok=True)
+
+    # ------------------------------------------------------------------ writing
+    def record(self, user: str, item: str, event: str, vector: np.ndarray, *, item_kind: str = "",
+               weight: float | None = None, ts: float | None = None) -> Interaction:
+        """Store one event and fold it into the user's profile; bad input stores nothing."""
+        if not isinstance(user, str) or not user.strip():
+            raise InvalidInput(f"user must be a non-empty string, got {user!r}")
+        if not isinstance(item, str) or not item:
+            raise InvalidInput(f"item must be a non-empty path, got {item!r}")
+        w = event_weight(event, weight)
+        v = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if v.shape[0] != self.dim or not np.all(np.isfinite(v)):
+            raise InvalidInput(f"vector of item {item!r} must be {self.dim} finite numbers")
+        ts = time.time() if ts is None else float(ts)
+        profile = self.profile(user)
+        profile.add(v, w, ts)
+        self.events.upsert([uuid.uuid4().hex], {"item": v[None, :]},
+                           [{"user": user, "item": item, "event": event, "weight": w, "ts": ts,
+                             "item_kind": item_kind}])
+        self._save(profile)
+        return Interaction(user, item, event, w, ts, item_kind, v)
+
+    def forget(self, user: str) -> int:
+        """Delete every event and the profile of ``user`` (right to be forgotten); returns events removed."""
+        n = self.events.delete(where={"user": user})
+        self.profiles.delete(ids=[user])
+        return n
+
+    def forget_item(self, item: str) -> int:
+        """Delete the events about an item that left the library, and rebuild affected profiles."""
+        users = {r.payload["user"] for r in self.events.scroll(where={"item": item})}
+        n = self.events.delete(where={"item": item})
+        for u in users:
+            self._save(self._rebuild(u))
+        return n
+
+    # ------------------------------------------------------------------ reading
+    def history(self, user: str, limit: int | None = None, with_vectors: bool = False) -> list[Interaction]:
+        """The user's events, newest first (at most ``limit``, default ``rec_history_limit``)."""
+        limit = CONFIG.apps.rec_history_limit if limit is None else limit
+        rows = list(self.events.scroll(where={"user": user}, with_vectors=with_vectors))
+        rows.sort(key=lambda r: r.payload["ts"], reverse=True)
+        return [self._interaction(r) for r in rows[:limit]]
+
+    def seen(self, user: str) -> set[str]:
+        """Every item the user interacted with, whatever the event (for exclude-seen filtering)."""
+        return {r.payload["item"] for r in self.events.scroll(where={"user": user})}
+
+    def users(self) -> list[str]:
+        return sorted(r.payload["user"] for r in self.profiles.scroll())
+
+    def popularity(self, positive_only: bool = True) -> Counter[str]:
+        """Items by number of (positive) events: the popularity baseline and a cold-start fallback."""
+        counts: Counter[str] = Counter()
+        for r in self.events.scroll():
+            if not positive_only or r.payload["weight"] > 0:
+                counts[r.payload["item"]] += 1
+        return counts
+
+    def profile(self, user: str) -> Profile:
+        """The stored profile, rebuilt from events if it is missing or behind them."""
+        stored = self.profiles.get([user], with_vectors=True)
+        n_events = self.events.count(where={"user": user})
+        if stored:
+            p = stored[0]
+            if int(p.payload.get("interactions", -1)) == n_events:
+                vecs = p.vectors or {}
+                return Profile(user=user, dim=self.dim, positive=vecs.get("positive"),
+                               negative=vecs.get("negative"), t_ref=float(p.payload["t_ref"]),
+                               positive_mass=float(p.payload["positive_mass"]),
+                               negative_mass=float(p.payload["negative_mass"]), interactions=n_events)
+        if n_events == 0:
+            return Profile(user=user, dim=self.dim)
+        return self._rebuild(user)
+
+    # ------------------------------------------------------------------ internals
+    def _rebuild(self, user: str) -> Profile:
+        profile = Profile(user=user, dim=self.dim)
+        rows = sorted(self.events.scroll(where={"user": user}, with_vectors=True), key=lambda r: r.payload["ts"])
+        for r in rows:
+            profile.add(r.vectors["item"], r.payload["weight"], r.payload["ts"])
+        return profile
+
+    def _save(self, profile: Profile) -> None:
+        if profile.interactions == 0:
+            self.profiles.delete(ids=[profile.user])
+            return
+        self.profiles.upsert([profile.user], {"positive": profile.positive[None, :].astype(np.float32),
+                                              "negative": profile.negative[None, :].astype(np.float32)},
+                             [profile.to_payload()])
+
+    @staticmethod
+    def _interaction(r) -> Interaction:
+        p = r.payload
+        vec = r.vectors["item"] if r.vectors and "item" in r.vectors else None
+        return Interaction(p["user"], p["item"], p["event"], float(p["weight"]), float(p["ts"]),
+                           p.get("item_kind", ""), vec)
+
+
+def items_of(history: Iterable[Interaction], positive: bool = True) -> list[str]:
+    """Items of the positive (or negative) events, newest first, each once."""
+    out: dict[str, None] = {}
+    for it in history:
+        if (it.weight > 0) == positive:
+            out.setdefault(it.item, None)
+    return list(out)
