@@ -15,6 +15,7 @@ import numpy as np
 
 from xmodal._optional import require
 from xmodal.config import CONFIG
+from xmodal.encoders.base import l2_normalise
 from xmodal.errors import InvalidInput, NotFound
 from xmodal.media.images import ImageInput, load_image
 
@@ -192,16 +193,10 @@ class TextTower:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         out = np.concatenate([self._encode(list(b), mode) for b in _batched(texts, bs)])
-        return _l2_normalise(out)
+        return l2_normalise(out)
 
     def _encode(self, texts: list[str], mode: TextMode) -> np.ndarray:
         raise NotImplementedError
-
-
-def _l2_normalise(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, np.finfo(np.float32).tiny)
 
 
 class MiniLMTower(TextTower):

@@ -1,0 +1,102 @@
+"""Names -> encoders, resolved lazily (LanceDB embedding-registry style).
+
+Built-in names map to "module:factory" strings so that asking for ``minilm`` never imports torch
+vision code, and a model whose module is not installed fails only when it is asked for. Loaded
+encoders are cached by name: one model per process, however many libraries use it.
+"""
+from __future__ import annotations
+
+import importlib
+import threading
+from typing import Any, Callable, Union
+
+from xmodal.encoders.base import Encoder
+from xmodal.errors import AlreadyExists, InvalidInput, MissingDependency, NotFound
+
+Factory = Union[str, Callable[..., Any]]
+
+BUILTIN: dict[str, str] = {
+    "minilm": "xmodal.encoders.text:MiniLMEncoder",
+    "e5-multilingual": "xmodal.encoders.text:E5Encoder",
+    "efficientnet-lite0": "xmodal.encoders.image:EfficientNetEncoder",
+    "label-bridge": "xmodal.encoders.label_bridge:LabelBridgeEncoder",
+    "label-bridge-multilingual": "xmodal.encoders.label_bridge:LabelBridgeMultilingualEncoder",
+    "xmodal-lite": "xmodal.encoders.lite:XmodalLite",
+    "xmodal-lite-multilingual": "xmodal.encoders.lite:XmodalLiteMultilingual",
+}
+# "prefix:<argument>" names: the factory receives the argument (a path or hub id).
+BUILTIN_PREFIXES: dict[str, str] = {
+    "clip": "xmodal.encoders.clip:ClipEncoder",
+}
+
+_LOCK = threading.RLock()
+_factories: dict[str, Factory] = dict(BUILTIN)
+_prefixes: dict[str, Factory] = dict(BUILTIN_PREFIXES)
+_cache: dict[str, Encoder] = {}
+
+
+def register_encoder(name: str, factory: Factory, *, prefix: bool = False, replace: bool = False) -> None:
+    """Make ``get_encoder(name)`` build an encoder with ``factory`` (a callable or "module:attr").
+
+    With ``prefix=True``, ``name`` claims every ``name:<argument>`` and the factory is called with
+    the argument. Re-registering a name raises AlreadyExists unless ``replace=True``.
+    """
+    if not name or ":" in name:
+        raise InvalidInput(f"encoder name {name!r} must be non-empty and contain no ':'")
+    if not (callable(factory) or (isinstance(factory, str) and ":" in factory)):
+        raise InvalidInput(f"factory for encoder {name!r} must be callable or 'module:attr', got {factory!r}")
+    table = _prefixes if prefix else _factories
+    with _LOCK:
+        if name in table and not replace:
+            raise AlreadyExists(f"encoder {name!r} is already registered (pass replace=True to override)")
+        table[name] = factory
+        for key in [k for k in _cache if k == name or k.startswith(name + ":")]:
+            del _cache[key]
+
+
+def list_encoders() -> list[str]:
+    """Registered names; prefix families are listed as ``clip:<path or hub id>``."""
+    with _LOCK:
+        return sorted(_factories) + sorted(f"{p}:<path or hub id>" for p in _prefixes)
+
+
+def _resolve(factory: Factory, name: str) -> Callable[..., Any]:
+    if callable(factory):
+        return factory
+    module_name, _, attr = factory.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name or module_name.startswith((exc.name or "") + "."):
+            raise NotFound(f"encoder {name!r} is declared but its module {module_name} is not available "
+                           "in this installation") from exc
+        raise MissingDependency(f"encoder {name!r} needs the package {exc.name!r}: "
+                                "pip install 'xmodal[models]'") from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError as exc:
+        raise NotFound(f"encoder {name!r}: {module_name} has no {attr!r}") from exc
+
+
+def get_encoder(name: str, **kwargs: Any) -> Encoder:
+    """The encoder called ``name``, loaded on first use and shared afterwards.
+
+    ``kwargs`` go to the factory and bypass the cache (a differently configured instance).
+    """
+    if not isinstance(name, str) or not name:
+        raise InvalidInput(f"encoder name must be a non-empty string, got {name!r}")
+    with _LOCK:
+        if not kwargs and name in _cache:
+            return _cache[name]
+        if name in _factories:
+            encoder = _resolve(_factories[name], name)(**kwargs)
+        else:
+            prefix, sep, arg = name.partition(":")
+            if not sep or prefix not in _prefixes:
+                raise NotFound(f"unknown encoder {name!r}; available: {', '.join(list_encoders())}")
+            if not arg:
+                raise InvalidInput(f"encoder {name!r} needs an argument after '{prefix}:'")
+            encoder = _resolve(_prefixes[prefix], name)(arg, **kwargs)
+        if not kwargs:
+            _cache[name] = encoder
+        return encoder
