@@ -1,0 +1,672 @@
+"""The Milvus backend: the public Database / Collection API over pymilvus.
+
+``milvus-lite:PATH.db`` runs Milvus Lite in this process; ``milvus://HOST:PORT[/DB]`` talks to a
+Milvus standalone or distributed server. Everything above the database layer works unchanged.
+
+How the xmodal model maps onto Milvus (see docs/SCALING.md):
+
+* one Milvus collection per xmodal collection; its name and schema live in a small
+  ``_xmodal_meta`` collection, so collection names with any characters survive;
+* ids: a VARCHAR primary key holding a typed encoding (``i:42`` / ``s:photo.jpg``), so int and str
+  ids round-trip without colliding;
+* vector fields: Milvus requires every vector column on every row, so each field ``f`` becomes a
+  column ``vec_i`` plus a BOOL flag ``has_i``; a row lacking ``f`` stores a unit placeholder and
+  ``has_i = false``, and every search on ``f`` filters on the flag;
+* payload: the whole dict in a JSON column (what reads return) plus one typed, nullable column
+  ``p_i`` per declared field (what filters run on);
+* scores: Milvus returns squared distances for L2, so they are square-rooted; COSINE and IP are
+  already similarities. Range and threshold searches ask Milvus for a slightly wider band and then
+  apply the embedded engine's exact rule, so both backends return the same set.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from xmodal._optional import require
+from xmodal.config import CONFIG
+from dataclasses import replace
+
+from xmodal.db.api import BaseCollection, BaseDatabase, Filter, Hit, Id, Record, VectorField
+from xmodal.db.milvus_filters import Column, MilvusFilter
+from xmodal.db.schema import (check_id, check_ids, check_k, check_name, check_payload, check_payload_schema,
+                              check_queries, check_query_params, check_vector_field, check_vectors, id_sequence)
+from xmodal.errors import AlreadyExists, InvalidInput, NotFound, StorageError, UnsupportedByBackend
+
+META_COLLECTION = "_xmodal_meta"
+META_FORMAT = 1
+LITE_PREFIX = "milvus-lite:"
+SERVER_PREFIX = "milvus://"
+PK = "pk"
+PAYLOAD = "payload"
+SAFE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,180}")
+
+MILVUS_METRICS = {"l2": "L2", "cosine": "COSINE", "ip": "IP"}
+# xmodal index kind -> Milvus index type on a server.
+SERVER_INDEX = {"flat": "FLAT", "hnsw": "HNSW", "ivf_flat": "IVF_FLAT", "ivf_pq": "IVF_PQ", "pq": "IVF_PQ",
+                "opq": "IVF_PQ", "sq8": "IVF_SQ8", "ivf_sq8": "IVF_SQ8", "kdtree": "FLAT", "diskann": "DISKANN"}
+# Milvus Lite builds only FLAT, HNSW(_SQ), IVF_FLAT and IVF_SQ8: the others map to the nearest of those.
+LITE_SUPPORTED = frozenset({"FLAT", "HNSW", "IVF_FLAT", "IVF_SQ8"})
+LITE_NEAREST = {"IVF_PQ": "IVF_SQ8", "DISKANN": "HNSW"}
+PAYLOAD_COLUMN_TYPES = {"str": "VARCHAR", "int": "INT64", "float": "DOUBLE", "bool": "BOOL",
+                        "list[str]": "ARRAY", "list[int]": "ARRAY", "json": "JSON"}
+MILVUS_ONLY_INDEXES = ("diskann",)
+
+
+class IndexMappingWarning(UserWarning):
+    """An index kind was replaced by the nearest one the Milvus deployment can build."""
+
+
+# ---------------------------------------------------------------------------- ids
+
+def encode_id(id_: Id) -> str:
+    """The VARCHAR primary key for an xmodal id: the type survives, so 42 and "42" stay distinct."""
+    id_ = check_id(id_)
+    key = f"i:{id_}" if isinstance(id_, int) else f"s:{id_}"
+    if len(key.encode()) > CONFIG.milvus.max_id_length:
+        raise UnsupportedByBackend(f"id {str(id_)[:40]!r}...: longer than the Milvus backend's "
+                                   f"{CONFIG.milvus.max_id_length - 2}-byte key")
+    return key
+
+
+def decode_id(key: str) -> Id:
+    return int(key[2:]) if key.startswith("i:") else key[2:]
+
+
+# ---------------------------------------------------------------------------- index mapping
+
+def milvus_index(vf: VectorField, lite: bool, field: str) -> tuple[str, dict]:
+    """Milvus index type and build params for a vector field; unknown kinds raise, kinds the
+    deployment cannot build map to the nearest one with an :class:`IndexMappingWarning`."""
+    kind = vf.index.lower()
+    if kind not in SERVER_INDEX:
+        raise UnsupportedByBackend(f"vector field {field!r}: index kind {vf.index!r} is not supported by "
+                                   f"the Milvus backend (supported: {sorted(SERVER_INDEX)})")
+    itype = SERVER_INDEX[kind]
+    if lite and itype not in LITE_SUPPORTED:
+        nearest = LITE_NEAREST[itype]
+        warnings.warn(f"vector field {field!r}: Milvus Lite cannot build {itype}; using {nearest} instead "
+                      "(a Milvus server builds it)", IndexMappingWarning, stacklevel=4)
+        itype = nearest
+    elif kind in ("kdtree", "sq8", "pq", "opq"):
+        warnings.warn(f"vector field {field!r}: Milvus has no {kind!r} index; using {itype}",
+                      IndexMappingWarning, stacklevel=4)
+    p = dict(vf.params)
+    db = CONFIG.db
+    if itype == "HNSW":
+        params = {"M": int(p.get("M", db.hnsw_m)),
+                  "efConstruction": int(p.get("ef_construction", db.hnsw_ef_construction))}
+    elif itype.startswith("IVF"):
+        params = {"nlist": int(p.get("nlist", CONFIG.milvus.ivf_default_nlist))}
+        if itype == "IVF_PQ":
+            m = int(p.get("m", 0) or _pq_subquantizers(vf.dim))
+            params.update(m=m, nbits=int(p.get("nbits", db.pq_bits)))
+    else:
+        params = {}
+    return itype, params
+
+
+def _pq_subquantizers(dim: int) -> int:
+    """The largest divisor of ``dim`` giving sub-vectors of at least ``pq_dims_per_subquantizer`` dims,
+    the embedded engine's rule, so both backends compress alike."""
+    for m in range(max(1, dim // CONFIG.db.pq_dims_per_subquantizer), 0, -1):
+        if dim % m == 0:
+            return m
+    return 1
+
+
+def search_params(itype: str, metric: str, params: Mapping[str, Any]) -> dict:
+    """Milvus search params from already-checked xmodal query params (``refine_factor`` has no Milvus
+    counterpart outside IVF_PQ refinement and is ignored: it tunes precision, not semantics)."""
+    inner: dict[str, Any] = {}
+    if itype.startswith("HNSW") or itype == "DISKANN":
+        inner["ef" if itype != "DISKANN" else "search_list"] = int(
+            params.get("ef", params.get("ef_search", CONFIG.db.hnsw_ef_search)))
+    elif itype.startswith("IVF"):
+        inner["nprobe"] = int(params.get("nprobe", CONFIG.db.ivf_nprobe))
+    return {"metric_type": MILVUS_METRICS[metric], "params": inner}
+
+
+# ---------------------------------------------------------------------------- uri
+
+def parse_uri(uri: str) -> tuple[dict, bool]:
+    """``MilvusClient`` keyword arguments for an xmodal Milvus uri, and whether it is Milvus Lite."""
+    if uri.startswith(LITE_PREFIX):
+        path = Path(uri[len(LITE_PREFIX):]).expanduser()
+        if path.suffix != ".db":
+            raise InvalidInput(f"{uri!r}: a Milvus Lite path must end in .db (e.g. milvus-lite:./media.db)")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"{uri!r}: cannot create {path.parent}: {exc}") from exc
+        return {"uri": str(path.resolve())}, True
+    if uri.startswith(SERVER_PREFIX) or uri.startswith("milvus+https://"):
+        scheme = "https" if uri.startswith("milvus+https://") else "http"
+        rest = uri.split("://", 1)[1]
+        hostport, _, db_name = rest.partition("/")
+        if not hostport:
+            raise InvalidInput(f"{uri!r}: expected milvus://HOST:PORT[/DB]")
+        kwargs: dict[str, Any] = {"uri": f"{scheme}://{hostport}"}
+        if db_name.strip("/"):
+            kwargs["db_name"] = db_name.strip("/")
+        token = os.environ.get(CONFIG.milvus.token_env)
+        if token:
+            kwargs["token"] = token
+        return kwargs, False
+    raise InvalidInput(f"{uri!r}: not a Milvus uri (milvus-lite:PATH.db or milvus://HOST:PORT[/DB])")
+
+
+def is_milvus_uri(uri: Any) -> bool:
+    return isinstance(uri, str) and (uri.startswith(LITE_PREFIX) or uri.startswith(SERVER_PREFIX)
+                                     or uri.startswith("milvus+https://"))
+
+
+@contextmanager
+def _milvus_errors(what: str) -> Iterator[None]:
+    """Turn pymilvus' exceptions into StorageError naming what was being done."""
+    pymilvus = require("pymilvus", "milvus")
+    try:
+        yield
+    except pymilvus.exceptions.MilvusException as exc:
+        raise StorageError(f"Milvus: {what} failed: {getattr(exc, 'message', exc)}") from exc
+
+
+class _QuietIteratorWarnings(logging.Filter):
+    """Milvus Lite has no MVCC timestamps; pymilvus' iterator warns about it on every scroll."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "mvccTs" not in record.getMessage()
+
+
+logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_QuietIteratorWarnings())
+
+
+# ---------------------------------------------------------------------------- collection
+
+class MilvusCollection(BaseCollection):
+    def __init__(self, db: "MilvusDatabase", name: str, doc: dict):
+        self._db = db
+        self.name = name
+        self._doc = doc
+        self._mname: str = doc["milvus_name"]
+        self._fields = {f: VectorField.from_dict(d) for f, d in doc["vectors"].items()}
+        self._vcol: dict[str, str] = {f: d["column"] for f, d in doc["vectors"].items()}
+        self._flag: dict[str, str] = {f: d["flag"] for f, d in doc["vectors"].items()}
+        self._itype: dict[str, str] = {f: d["milvus_index"] for f, d in doc["vectors"].items()}
+        self._schema: dict[str, str] = dict(doc["payload_schema"])
+        self._pcol: dict[str, str] = dict(doc["payload_columns"])
+        self._filter = MilvusFilter({k: Column(self._pcol[k], t) for k, t in self._schema.items()})
+
+    # -- schema
+    @property
+    def vector_fields(self) -> dict[str, VectorField]:
+        return dict(self._fields)
+
+    @property
+    def payload_schema(self) -> dict[str, str]:
+        return dict(self._schema)
+
+    @property
+    def metadata(self) -> dict:
+        return json.loads(json.dumps(self._doc.get("metadata") or {}))
+
+    def set_metadata(self, metadata: Mapping[str, Any]) -> None:
+        doc = dict(self._doc, metadata=_json_copy(metadata, f"collection {self.name!r} metadata"))
+        self._db._write_meta(self.name, doc)
+        self._doc = doc
+
+    @property
+    def _client(self):
+        return self._db._require_client()
+
+    def expr(self, where: Filter | None) -> str:
+        """The Milvus expression for ``where`` (public so tools can show what runs on the server)."""
+        return self._filter.compile(where)
+
+    # -- writes
+    def upsert(self, ids: Sequence[Id], vectors: Mapping[str, np.ndarray],
+               payloads: Sequence[Mapping[str, Any] | None] | None = None) -> None:
+        rows = self._build_rows(ids, vectors, payloads)
+        step = CONFIG.milvus.write_batch_rows
+        with _milvus_errors(f"upsert into collection {self.name!r}"):
+            for i in range(0, len(rows), step):
+                self._client.upsert(self._mname, rows[i:i + step])
+
+    def _build_rows(self, ids: Sequence[Id], vectors: Mapping[str, np.ndarray],
+                    payloads: Sequence[Mapping[str, Any] | None] | None) -> list[dict]:
+        """Validate the whole batch before anything is sent, so bad input changes nothing."""
+        ids = check_ids(ids)
+        n = len(ids)
+        keys = [encode_id(i) for i in ids]
+        if not vectors:
+            raise InvalidInput(f"upsert into {self.name!r}: give at least one vector field")
+        arrays = {f: check_vectors(f, self._field(f), arr, n) for f, arr in vectors.items()}
+        if payloads is None:
+            payloads = [None] * n
+        payloads = list(payloads)
+        if len(payloads) != n:
+            raise InvalidInput(f"upsert into {self.name!r}: {len(payloads)} payloads for {n} ids")
+        rows = []
+        for j, (key, id_) in enumerate(zip(keys, ids)):
+            payload = self._check_payload(id_, payloads[j])
+            row: dict[str, Any] = {PK: key, PAYLOAD: payload}
+            for f, vf in self._fields.items():
+                if f in arrays:
+                    row[self._vcol[f]] = arrays[f][j].tolist()
+                    row[self._flag[f]] = True
+                else:
+                    row[self._vcol[f]] = _placeholder(vf.dim)
+                    row[self._flag[f]] = False
+            for k, col in self._pcol.items():
+                row[col] = payload.get(k)
+            rows.append(row)
+        return rows
+
+    def _field(self, field: str) -> VectorField:
+        vf = self._fields.get(field)
+        if vf is None:
+            raise NotFound(f"collection {self.name!r} has no vector field {field!r} "
+                           f"(fields: {sorted(self._fields)})")
+        return vf
+
+    def _check_payload(self, id_: Id, payload: Mapping[str, Any] | None) -> dict:
+        where = f"payload of id {id_!r} in {self.name!r}"
+        p = _json_copy(check_payload(self._schema, payload, where), where)
+        for k, t in self._schema.items():
+            if not _fits_milvus(p.get(k), t):
+                raise UnsupportedByBackend(f"{where}: field {k!r} exceeds the Milvus backend's limits "
+                                           f"({CONFIG.milvus.max_varchar_length} bytes per string, "
+                                           f"{CONFIG.milvus.max_array_capacity} list elements)")
+        return p
+
+    def delete(self, ids: Sequence[Id] | None = None, where: Filter | None = None) -> int:
+        if ids is None and where is None:
+            raise InvalidInput(f"delete from {self.name!r}: give ids or where")
+        expr = self.expr(where) if where is not None else ""
+        with _milvus_errors(f"delete from collection {self.name!r}"):
+            if ids is not None:
+                keys = [encode_id(i) for i in ids]
+                existing = [r[PK] for r in self._query_keys(keys, [PK], expr)]
+                for i in range(0, len(existing), CONFIG.milvus.write_batch_rows):
+                    self._client.delete(self._mname, ids=existing[i:i + CONFIG.milvus.write_batch_rows])
+                return len(existing)
+            n = self.count(where)
+            if n:
+                self._client.delete(self._mname, filter=expr or f'{PK} != ""')
+            return n
+
+    def update_payload(self, ids: Sequence[Id], patch: Mapping[str, Any]) -> int:
+        patch = _json_copy(patch, f"payload patch for {self.name!r}")
+        if not isinstance(patch, dict):
+            raise InvalidInput(f"update_payload on {self.name!r}: the patch must be a dict")
+        records = self.get(ids, with_vectors=True)
+        rows = []
+        for r in records:
+            merged = {**r.payload, **patch}
+            self._check_payload(r.id, merged)
+            rows.append((r, merged))
+        if not rows:
+            return 0
+        # _build_rows takes one set of fields per call: group rows by the fields they hold.
+        by_shape: dict[tuple[str, ...], list[tuple[Record, dict]]] = {}
+        for r, merged in rows:
+            by_shape.setdefault(tuple(sorted(r.vectors or {})), []).append((r, merged))
+        built = []
+        for shape, group in by_shape.items():
+            vecs = {f: np.stack([r.vectors[f] for r, _ in group]) for f in shape}
+            built += self._build_rows([r.id for r, _ in group], vecs, [m for _, m in group])
+        with _milvus_errors(f"update_payload in collection {self.name!r}"):
+            for i in range(0, len(built), CONFIG.milvus.write_batch_rows):
+                self._client.upsert(self._mname, built[i:i + CONFIG.milvus.write_batch_rows])
+        return len(rows)
+
+    # -- reads
+    def _out_fields(self, with_payload: bool, with_vectors: bool) -> list[str]:
+        out = [PK]
+        if with_payload:
+            out.append(PAYLOAD)
+        if with_vectors:
+            out += list(self._vcol.values()) + list(self._flag.values())
+        return out
+
+    def _query_keys(self, keys: list[str], out: list[str], expr: str = "") -> list[dict]:
+        found: list[dict] = []
+        step = CONFIG.milvus.read_batch_rows
+        for i in range(0, len(keys), step):
+            chunk = keys[i:i + step]
+            e = f"{PK} in {json.dumps(chunk, ensure_ascii=False)}"
+            if expr:
+                e = f"({e}) and {expr}"
+            found += self._client.query(self._mname, filter=e, output_fields=out)
+        return found
+
+    def _record(self, row: Mapping[str, Any], with_vectors: bool) -> Record:
+        vecs = None
+        if with_vectors:
+            vecs = {f: np.asarray(row[self._vcol[f]], dtype=np.float32)
+                    for f in self._fields if row.get(self._flag[f])}
+        return Record(id=decode_id(row[PK]), payload=dict(row.get(PAYLOAD) or {}), vectors=vecs)
+
+    def get(self, ids: Sequence[Id], with_vectors: bool = False) -> list[Record]:
+        keys = [encode_id(i) for i in id_sequence(ids)]
+        with _milvus_errors(f"get from collection {self.name!r}"):
+            rows = {r[PK]: r for r in self._query_keys(keys, self._out_fields(True, with_vectors))}
+        return [self._record(rows[k], with_vectors) for k in dict.fromkeys(keys) if k in rows]
+
+    def count(self, where: Filter | None = None) -> int:
+        expr = self.expr(where)
+        with _milvus_errors(f"count in collection {self.name!r}"):
+            res = self._client.query(self._mname, filter=expr, output_fields=["count(*)"])
+        return int(res[0]["count(*)"]) if res else 0
+
+    def scroll(self, where: Filter | None = None, batch_size: int = 1000,
+               with_vectors: bool = False) -> Iterator[Record]:
+        if batch_size <= 0:
+            raise InvalidInput(f"scroll on {self.name!r}: batch_size must be positive, got {batch_size}")
+        expr = self.expr(where)
+        with _milvus_errors(f"scroll collection {self.name!r}"):
+            it = self._client.query_iterator(self._mname, batch_size=min(batch_size, CONFIG.milvus.max_topk),
+                                             filter=expr, output_fields=self._out_fields(True, with_vectors))
+        try:
+            while True:
+                with _milvus_errors(f"scroll collection {self.name!r}"):
+                    batch = it.next()
+                if not batch:
+                    return
+                for row in batch:
+                    yield self._record(row, with_vectors)
+        finally:
+            it.close()
+
+    # -- searches
+    def _prepare_queries(self, field: str, queries: np.ndarray) -> np.ndarray:
+        return check_queries(field, self._field(field), queries)
+
+    def _search_expr(self, field: str, where: Filter | None) -> str:
+        flag = f"{self._flag[field]} == true"
+        expr = self.expr(where)
+        return f"{flag} and {expr}" if expr else flag
+
+    def _score(self, field: str, raw: float) -> float:
+        """Milvus distance -> xmodal score: L2 comes squared; COSINE / IP are similarities already."""
+        return math.sqrt(max(raw, 0.0)) if self._fields[field].metric == "l2" else float(raw)
+
+    def _hit(self, field: str, h: Mapping[str, Any], with_payload: bool, with_vectors: bool) -> Hit:
+        ent = h.get("entity") or {}
+        rec = self._record({PK: h[PK] if PK in h else h["id"], **ent}, with_vectors)
+        return Hit(id=rec.id, score=self._score(field, h["distance"]),
+                   payload=rec.payload if with_payload else None, vectors=rec.vectors)
+
+    def search(self, field: str, queries: np.ndarray, k: int = 10, where: Filter | None = None,
+               params: Mapping[str, Any] | None = None, with_payload: bool = True,
+               with_vectors: bool = False) -> list[list[Hit]]:
+        vf = self._field(field)
+        q = self._prepare_queries(field, queries)
+        k = check_k(k)
+        if k > CONFIG.milvus.max_topk:
+            raise UnsupportedByBackend(f"search on {self.name!r}: k={k} exceeds Milvus' top-k limit "
+                                       f"of {CONFIG.milvus.max_topk}; use scroll or range_search")
+        sp = search_params(self._itype[field], vf.metric, check_query_params(field, vf, params))
+        expr = self._search_expr(field, where)
+        if not len(q):
+            return []
+        with _milvus_errors(f"search collection {self.name!r} field {field!r}"):
+            res = self._client.search(self._mname, data=q.tolist(), anns_field=self._vcol[field], limit=int(k),
+                                      filter=expr, search_params=sp,
+                                      output_fields=self._out_fields(with_payload, with_vectors)[1:])
+        return [[self._hit(field, h, with_payload, with_vectors) for h in hits] for hits in res]
+
+    def range_search(self, field: str, queries: np.ndarray, radius: float, where: Filter | None = None,
+                     with_payload: bool = True) -> list[list[Hit]]:
+        vf = self._field(field)
+        if not isinstance(radius, (int, float)) or not math.isfinite(radius) or radius < 0:
+            raise InvalidInput(f"range_search on {self.name!r}: radius must be a finite number >= 0, "
+                               f"got {radius!r}")
+        slack = CONFIG.milvus.range_slack
+        if vf.metric == "l2":
+            return self._bounded(field, queries, where, with_payload, "range_search",
+                                 bound=(radius + slack) ** 2, keep=lambda s: s <= radius)
+        if vf.metric == "cosine":
+            return self._bounded(field, queries, where, with_payload, "range_search",
+                                 bound=1.0 - radius - slack, keep=lambda s: 1.0 - s <= radius)
+        raise InvalidInput(f"range_search on {self.name!r}: field {field!r} uses ip, which has no distance; "
+                           "use threshold_search")
+
+    def threshold_search(self, field: str, queries: np.ndarray, min_similarity: float,
+                         where: Filter | None = None, with_payload: bool = True) -> list[list[Hit]]:
+        vf = self._field(field)
+        if not isinstance(min_similarity, (int, float)) or not math.isfinite(min_similarity):
+            raise InvalidInput(f"threshold_search on {self.name!r}: min_similarity must be a finite number, "
+                               f"got {min_similarity!r}")
+        if vf.metric == "l2":
+            raise InvalidInput(f"threshold_search on {self.name!r}: field {field!r} uses l2, which has no "
+                               "similarity; use range_search")
+        t = float(min_similarity)
+        return self._bounded(field, queries, where, with_payload, "threshold_search",
+                             bound=t - CONFIG.milvus.range_slack, keep=lambda s: s >= t)
+
+    def _bounded(self, field: str, queries: np.ndarray, where: Filter | None, with_payload: bool, what: str,
+                 bound: float, keep: Callable[[float], bool]) -> list[list[Hit]]:
+        """Every row inside a Milvus radius, paged past the top-k cap, then judged by ``keep``.
+
+        Milvus returns at most ``max_topk`` rows per request, so a full page is followed by a request
+        whose inner bound (``range_filter``) starts at the last distance seen, excluding the rows
+        already returned at exactly that distance.
+        """
+        vf = self._field(field)
+        q = self._prepare_queries(field, queries)
+        base = self._search_expr(field, where)
+        sp = search_params(self._itype[field], vf.metric, {})
+        cap = CONFIG.milvus.max_topk
+        out: list[list[Hit]] = []
+        for qv in q:
+            hits: list[Hit] = []
+            inner: float | None = None
+            tied: list[str] = []
+            while True:
+                p = dict(sp, params=dict(sp["params"], radius=float(bound)))
+                if inner is not None:
+                    p["params"]["range_filter"] = float(inner)
+                expr = base if not tied else f"{base} and {PK} not in {json.dumps(tied, ensure_ascii=False)}"
+                with _milvus_errors(f"{what} on collection {self.name!r} field {field!r}"):
+                    res = self._client.search(self._mname, data=[qv.tolist()], anns_field=self._vcol[field],
+                                              limit=cap, filter=expr, search_params=p,
+                                              output_fields=[PAYLOAD] if with_payload else [])
+                page = list(res[0]) if res else []
+                hits += [self._hit(field, h, with_payload, False) for h in page]
+                if len(page) < cap:
+                    break
+                last = page[-1]["distance"]
+                tied = [h[PK] if PK in h else h["id"] for h in page if h["distance"] == last] + \
+                    (tied if inner == last else [])
+                inner = last
+            kept = {h.id: h for h in hits if keep(h.score)}
+            ordered = sorted(kept.values(), key=lambda h: h.score, reverse=vf.metric != "l2")
+            out.append(ordered)
+        return out
+
+
+def _check_field(name: str, spec: Any) -> VectorField:
+    """The embedded engine's checks, plus the index kinds only Milvus has (DISKANN)."""
+    if isinstance(spec, VectorField) and spec.index in MILVUS_ONLY_INDEXES:
+        check_vector_field(name, replace(spec, index="flat", params={}))
+        return spec
+    return check_vector_field(name, spec)
+
+
+def _placeholder(dim: int) -> list[float]:
+    """Stored where a row lacks a vector field: a unit vector, valid under every metric, never
+    searched (the row's flag is false)."""
+    v = [0.0] * dim
+    v[0] = 1.0
+    return v
+
+
+def _json_copy(value: Any, what: str) -> Any:
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{what}: not JSON-serialisable ({exc})") from exc
+
+
+def _fits_milvus(value: Any, type_: str) -> bool:
+    """Milvus column limits the embedded engine does not have."""
+    m = CONFIG.milvus
+    if value is None:
+        return True
+    if type_ == "str":
+        return len(value.encode()) <= m.max_varchar_length
+    if type_.startswith("list["):
+        return len(value) <= m.max_array_capacity and (
+            type_ != "list[str]" or all(len(v.encode()) <= m.max_varchar_length for v in value))
+    return True
+
+
+# ---------------------------------------------------------------------------- database
+
+class MilvusDatabase(BaseDatabase):
+    """A Milvus deployment (Lite file or server) seen through xmodal's Database API."""
+
+    def __init__(self, uri: str):
+        pymilvus = require("pymilvus", "milvus")
+        kwargs, self.lite = parse_uri(uri)
+        self.uri = uri
+        try:
+            self._client = pymilvus.MilvusClient(**kwargs)
+        except pymilvus.exceptions.MilvusException as exc:
+            raise StorageError(f"cannot open Milvus at {uri!r}: {getattr(exc, 'message', exc)}") from exc
+        self._ensure_meta()
+
+    def _require_client(self):
+        if self._client is None:
+            raise StorageError(f"the Milvus database {self.uri!r} is closed")
+        return self._client
+
+    def _ensure_meta(self) -> None:
+        pymilvus = require("pymilvus", "milvus")
+        c = self._require_client()
+        with _milvus_errors(f"open the {META_COLLECTION} collection"):
+            if c.has_collection(META_COLLECTION):
+                return
+            schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
+            schema.add_field(PK, pymilvus.DataType.VARCHAR, is_primary=True,
+                             max_length=CONFIG.milvus.max_id_length)
+            schema.add_field("doc", pymilvus.DataType.JSON)
+            schema.add_field("v", pymilvus.DataType.FLOAT_VECTOR, dim=2)  # Milvus demands one vector column
+            ip = c.prepare_index_params()
+            ip.add_index("v", index_type="FLAT", metric_type="L2")
+            c.create_collection(META_COLLECTION, schema=schema, index_params=ip, consistency_level="Strong")
+
+    def _read_meta(self, name: str | None = None) -> dict[str, dict]:
+        c = self._require_client()
+        expr = f"{PK} == {json.dumps(name, ensure_ascii=False)}" if name is not None else f'{PK} != ""'
+        with _milvus_errors("read collection metadata"):
+            rows = c.query(META_COLLECTION, filter=expr, output_fields=[PK, "doc"])
+        return {r[PK]: r["doc"] for r in rows}
+
+    def _write_meta(self, name: str, doc: dict) -> None:
+        with _milvus_errors(f"write metadata of collection {name!r}"):
+            self._require_client().upsert(META_COLLECTION, [{PK: name, "doc": doc, "v": [0.0, 0.0]}])
+
+    def _milvus_name(self, name: str) -> str:
+        if SAFE_NAME.fullmatch(name):
+            return f"xm_{name}"
+        return "xm_h" + hashlib.sha1(name.encode()).hexdigest()[:32]
+
+    def create_collection(self, name: str, vectors: Mapping[str, VectorField],
+                          payload_schema: Mapping[str, str] | None = None,
+                          metadata: Mapping[str, Any] | None = None,
+                          exist_ok: bool = False) -> MilvusCollection:
+        check_name(name, "collection")
+        existing = self._read_meta(name).get(name)
+        if existing is not None:
+            if exist_ok:
+                return MilvusCollection(self, name, existing)
+            raise AlreadyExists(f"collection {name!r} already exists in {self.uri!r}")
+        doc = self._plan(name, vectors, payload_schema or {}, metadata or {})
+        self._create_milvus_collection(doc)
+        self._write_meta(name, doc)
+        return MilvusCollection(self, name, doc)
+
+    def _plan(self, name: str, vectors: Mapping[str, VectorField], payload_schema: Mapping[str, str],
+              metadata: Mapping[str, Any]) -> dict:
+        """Check the schema and choose Milvus column names and index types (nothing is created yet)."""
+        if not vectors:
+            raise InvalidInput(f"collection {name!r}: declare at least one vector field")
+        vdoc = {}
+        for i, (f, vf) in enumerate(vectors.items()):
+            vf = _check_field(f, vf)
+            itype, params = milvus_index(vf, self.lite, f)
+            vdoc[f] = {**vf.to_dict(), "column": f"vec_{i}", "flag": f"has_{i}", "milvus_index": itype,
+                       "milvus_params": params}
+        payload_schema = check_payload_schema(payload_schema)
+        pcols = {k: f"p_{i}" for i, k in enumerate(payload_schema)}
+        return {"format": META_FORMAT, "milvus_name": self._milvus_name(name), "vectors": vdoc,
+                "payload_schema": dict(payload_schema), "payload_columns": pcols,
+                "metadata": _json_copy(dict(metadata), f"collection {name!r} metadata")}
+
+    def _create_milvus_collection(self, doc: dict) -> None:
+        pymilvus = require("pymilvus", "milvus")
+        DataType = pymilvus.DataType
+        c = self._require_client()
+        m = CONFIG.milvus
+        schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field(PK, DataType.VARCHAR, is_primary=True, max_length=m.max_id_length)
+        schema.add_field(PAYLOAD, DataType.JSON)
+        ip = c.prepare_index_params()
+        for f, d in doc["vectors"].items():
+            schema.add_field(d["column"], DataType.FLOAT_VECTOR, dim=int(d["dim"]))
+            schema.add_field(d["flag"], DataType.BOOL)
+            ip.add_index(d["column"], index_type=d["milvus_index"], metric_type=MILVUS_METRICS[d["metric"]],
+                         params=d["milvus_params"])
+        for k, col in doc["payload_columns"].items():
+            t = doc["payload_schema"][k]
+            kw: dict[str, Any] = {"nullable": True}
+            if t == "str":
+                kw["max_length"] = m.max_varchar_length
+            elif t.startswith("list["):
+                kw.update(element_type=DataType.VARCHAR if t == "list[str]" else DataType.INT64,
+                          max_capacity=m.max_array_capacity)
+                if t == "list[str]":
+                    kw["max_length"] = m.max_varchar_length
+            schema.add_field(col, getattr(DataType, PAYLOAD_COLUMN_TYPES[t]), **kw)
+        with _milvus_errors(f"create Milvus collection {doc['milvus_name']!r}"):
+            if c.has_collection(doc["milvus_name"]):  # left over by a create that crashed before its meta row
+                c.drop_collection(doc["milvus_name"])
+            c.create_collection(doc["milvus_name"], schema=schema, index_params=ip, consistency_level="Strong")
+
+    def collection(self, name: str) -> MilvusCollection:
+        doc = self._read_meta(name).get(name)
+        if doc is None:
+            raise NotFound(f"collection {name!r} does not exist in {self.uri!r}")
+        return MilvusCollection(self, name, doc)
+
+    def list_collections(self) -> list[str]:
+        return sorted(self._read_meta())
+
+    def drop_collection(self, name: str) -> None:
+        doc = self._read_meta(name).get(name)
+        if doc is None:
+            raise NotFound(f"collection {name!r} does not exist in {self.uri!r}")
+        c = self._require_client()
+        with _milvus_errors(f"drop collection {name!r}"):
+            c.delete(META_COLLECTION, ids=[name])
+            if c.has_collection(doc["milvus_name"]):
+                c.drop_collection(doc["milvus_name"])
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            finally:
+                self._client = None

@@ -1,0 +1,92 @@
+"""Translate a parsed xmodal filter (:mod:`xmodal.db.filters` AST) into a Milvus boolean expression.
+
+The filter is parsed and validated by the same parser the embedded engine uses, so both backends
+accept and refuse the same filters; this module only prints the AST in Milvus' grammar.
+
+Milvus evaluates comparisons on NULL as "unknown", and Milvus Lite and the server do not agree on
+how ``not`` / ``not in`` treat unknown. Every atom here is therefore guarded with ``is not null`` so
+it is plainly true or false; ``$ne`` / ``$nin`` / ``$not`` are then plain complements and match rows
+lacking the field, as the filter language specifies. Nothing from the caller is spliced in as text:
+strings go through JSON quoting (which Milvus' grammar parses, escapes included), numbers are
+printed from Python numbers, and field names are replaced by generated column names (``p_0``...).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from xmodal.db.filters import And, Cond, Node, Not, Or, parse_filter
+from xmodal.errors import UnsupportedByBackend
+
+COMPARISONS = {"$eq": "==", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+NEGATIONS = {"$ne": "$eq", "$nin": "$in"}
+MATCH_ALL = ""
+
+
+@dataclass(frozen=True)
+class Column:
+    """A declared payload field as Milvus sees it: the generated column name and the xmodal type."""
+
+    column: str
+    type: str
+
+
+def literal(value: Any) -> str:
+    """One already-validated literal in Milvus syntax."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    raise UnsupportedByBackend(f"filter literal {value!r}: the Milvus backend compares only strings, numbers "
+                               "and booleans")
+
+
+def literal_list(values: Any) -> str:
+    return "[" + ", ".join(literal(v) for v in values) + "]"
+
+
+class MilvusFilter:
+    """Compiles filters against one collection's declared payload columns."""
+
+    def __init__(self, columns: Mapping[str, Column]):
+        self.columns = dict(columns)
+        self.schema = {k: c.type for k, c in self.columns.items()}
+
+    def compile(self, where: Mapping[str, Any] | None) -> str:
+        """The Milvus expression for ``where``; ``""`` when it matches everything."""
+        node = parse_filter(where, self.schema)
+        return MATCH_ALL if node is None else self.node(node)
+
+    def node(self, node: Node) -> str:
+        if isinstance(node, And):
+            return "(" + " and ".join(self.node(c) for c in node.children) + ")"
+        if isinstance(node, Or):
+            return "(" + " or ".join(self.node(c) for c in node.children) + ")"
+        if isinstance(node, Not):
+            return f"(not {self.node(node.child)})"
+        return self.cond(node)
+
+    def cond(self, cond: Cond) -> str:
+        col = self.columns[cond.field]
+        c = col.column
+        if cond.op == "$exists":
+            return f"({c} is not null)" if cond.value else f"({c} is null)"
+        if cond.op in NEGATIONS:
+            return f"(not {self.cond(Cond(cond.field, NEGATIONS[cond.op], cond.value))})"
+        if col.type == "json":
+            raise UnsupportedByBackend(f"filter operator {cond.op} on json field {cond.field!r} is not supported "
+                                       "by the Milvus backend (only $exists); declare a typed field instead")
+        if col.type.startswith("list["):
+            if cond.op == "$eq":
+                return f"({c} is not null and array_contains({c}, {literal(cond.value)}))"
+            return f"({c} is not null and array_contains_any({c}, {literal_list(cond.value)}))"  # $in
+        if cond.op == "$in":
+            if not cond.value:
+                return "false"
+            return f"({c} is not null and {c} in {literal_list(cond.value)})"
+        return f"({c} is not null and {c} {COMPARISONS[cond.op]} {literal(cond.value)})"
