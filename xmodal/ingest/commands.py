@@ -1,0 +1,190 @@
+"""`xmodal index | search | similar | info | rm`: the command-line face of :class:`Library`.
+
+Handlers import the library (and through it numpy, torch, the database) only when they run, so
+`xmodal --help` stays instant.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from xmodal.config import CONFIG, default_db_path
+from xmodal.errors import InvalidInput
+
+
+def _common(p: argparse.ArgumentParser, model: bool = True) -> None:
+    p.add_argument("--db", default=None, metavar="DIR",
+                   help="library folder, milvus-lite:PATH or milvus://HOST:PORT (default: $XMODAL_DB or ./xmodal.db)")
+    p.add_argument("--collection", default=CONFIG.ingest.default_collection, metavar="NAME",
+                   help="collection inside the library (default: %(default)s)")
+    if model:
+        p.add_argument("--model", default=None, metavar="NAME",
+                       help=f"encoder (default: the one the collection was indexed with, else "
+                            f"{CONFIG.encoders.default_model})")
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("index", help="index files and folders of text, images, audio and video",
+                       description="Index (or update) files and folders. Unchanged files are skipped, changed "
+                                   "ones re-encoded, duplicates stored once; --prune forgets deleted files.")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    _common(p)
+    p.add_argument("--workers", type=int, default=CONFIG.ingest.workers, metavar="N",
+                   help="processes decoding and encoding in parallel (default: %(default)s)")
+    p.add_argument("--prune", action="store_true", help="forget files under PATH that no longer exist")
+    p.add_argument("--no-ocr", action="store_true", help="do not read text in images")
+    p.add_argument("--no-speech", action="store_true", help="do not transcribe audio and video")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(handler=_index)
+
+    p = sub.add_parser("search", help="search by text, image or speech across every kind of media")
+    p.add_argument("query", nargs="?", help="text query (any language the model knows)")
+    p.add_argument("--image", metavar="FILE", help="query by an image")
+    p.add_argument("--audio", metavar="FILE", help="query by a speech clip")
+    _search_options(p)
+    p.add_argument("--no-keyword", action="store_true", help="vectors only (no BM25 keyword matching)")
+    p.set_defaults(handler=_search)
+
+    p = sub.add_parser("similar", help="items most like a stored item (more like this)")
+    p.add_argument("item", metavar="ITEM", help="path (or id) of an indexed item")
+    _search_options(p)
+    p.set_defaults(handler=_similar)
+
+    p = sub.add_parser("info", help="what a library holds")
+    _common(p, model=False)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_info)
+
+    p = sub.add_parser("rm", help="forget files or folders (the files on disk are not touched)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    _common(p, model=False)
+    p.set_defaults(handler=_rm)
+
+
+def _search_options(p: argparse.ArgumentParser) -> None:
+    _common(p)
+    p.add_argument("--kind", default=None, metavar="KINDS", help="comma-separated: image,text,audio,video")
+    p.add_argument("--where", default=None, metavar="FILTER",
+                   help='JSON payload filter, e.g. \'{"size": {"$lt": 100000}}\'')
+    p.add_argument("-k", type=int, default=10, help="number of results (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print one JSON array, best first")
+
+
+def _open(args):
+    from xmodal.ingest.library import Library
+
+    return Library.open(args.db or default_db_path(), collection=args.collection,
+                        model=getattr(args, "model", None))
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=False)
+
+
+def _index(args) -> int:
+    with _open(args) as lib:
+        report = lib.index(args.paths, prune=args.prune, workers=args.workers, ocr=not args.no_ocr,
+                           speech=not args.no_speech)
+    if args.json:
+        print(json.dumps(report.to_dict(), default=str))
+    else:
+        report.render(_console())
+    if report.interrupted:
+        print("xmodal: interrupted; everything written so far is kept", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _parse_where(text: str | None):
+    if not text:
+        return None
+    try:
+        where = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"--where is not valid JSON: {exc}") from exc
+    if not isinstance(where, dict):
+        raise InvalidInput("--where must be a JSON object, e.g. '{\"kind\": \"image\"}'")
+    return where
+
+
+def _search(args) -> int:
+    given = [x for x in (args.query, args.image, args.audio) if x is not None]
+    if len(given) != 1:
+        raise InvalidInput("search: give a text QUERY, or --image FILE, or --audio FILE (exactly one)")
+    with _open(args) as lib:
+        results = lib.search(text=args.query, image=args.image, audio=args.audio, kind=args.kind,
+                             where=_parse_where(args.where), k=args.k, keyword=not args.no_keyword)
+    _print_results(results, args.json, heard=results.query_text)
+    return 0
+
+
+def _similar(args) -> int:
+    with _open(args) as lib:
+        results = lib.similar(args.item, k=args.k, kind=args.kind, where=_parse_where(args.where))
+    _print_results(results, args.json)
+    return 0
+
+
+def _print_results(results, as_json: bool, heard: str | None = None) -> None:
+    if as_json:
+        print(json.dumps([r.to_dict() for r in results], ensure_ascii=False, default=str))
+        return
+    from rich.table import Table
+
+    console = _console()
+    if heard:
+        console.print(f"heard: [italic]{heard}[/]")
+    if not results:
+        console.print("no results")
+        return
+    table = Table(show_lines=False)
+    for col in ("#", "score", "kind", "path", "evidence"):
+        table.add_column(col, overflow="fold")
+    for i, r in enumerate(results, 1):
+        table.add_row(str(i), f"{r.score:.4f}", r.kind, r.path, format_evidence(r.evidence))
+    console.print(table)
+
+
+def format_evidence(ev: dict) -> str:
+    """``@1:05-1:09 "the quoted passage"`` - time span (when any) and the matching text."""
+    parts = []
+    if ev.get("time") is not None:
+        span = _clock(ev["time"])
+        if ev.get("end") is not None:
+            span += f"-{_clock(ev['end'])}"
+        parts.append(f"@{span}")
+    if ev.get("text"):
+        parts.append(f'"{ev["text"]}"')
+    if ev.get("match"):
+        parts.append(f"({ev['match']})")
+    return " ".join(parts)
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(float(seconds), 60)
+    return f"{int(m)}:{s:04.1f}"
+
+
+def _info(args) -> int:
+    with _open(args) as lib:
+        info = lib.info()
+    if args.json:
+        print(json.dumps(info, default=str))
+        return 0
+    console = _console()
+    console.print(f"library {info['library']}  collection {info['collection']}  model {info['model']}")
+    console.print(f"{info['items']} items ({info['paths']} paths, {info['rows']} rows); vector fields: "
+                  f"{', '.join(info['fields']) or '-'}")
+    for kind, n in info["by_kind"].items():
+        console.print(f"  {kind:6} {n}")
+    return 0
+
+
+def _rm(args) -> int:
+    with _open(args) as lib:
+        n = lib.remove(args.paths)
+    print(f"removed {n} path{'s' if n != 1 else ''}")
+    return 0

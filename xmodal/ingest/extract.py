@@ -1,0 +1,198 @@
+"""Decoding one file into the pieces that get vectors: the item itself plus its chunks, OCR text,
+video frames and transcript segments, each with the evidence (time, text) shown in results.
+
+This runs in worker processes, so it returns plain data (PIL images, strings, floats) and writes
+nothing but the item's thumbnail.
+"""
+from __future__ import annotations
+
+import mimetypes
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xmodal.config import CONFIG
+from xmodal.errors import MediaError
+
+VISUAL = "visual"  # vector field: image space (photos, drawings, video frames)
+TEXT = "text"  # vector field: text space (documents, OCR text, transcripts)
+
+_SCRIPTS = (  # (language, regex of its script); checked by share of letters
+    ("zh", re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")),
+    ("ja", re.compile(r"[\u3040-\u30ff]")),
+    ("ko", re.compile(r"[\uac00-\ud7af]")),
+    ("ru", re.compile(r"[\u0400-\u04ff]")),
+    ("ar", re.compile(r"[\u0600-\u06ff]")),
+    ("el", re.compile(r"[\u0370-\u03ff]")),
+)
+_ENGLISH = {"the", "and", "of", "to", "a", "in", "is", "it", "with", "for", "on", "from", "this", "you"}
+
+
+@dataclass
+class Unit:
+    """One thing to encode. ``role`` is ``item`` for the item's own row, else the child's kind."""
+
+    role: str  # item | chunk | ocr | frame | speech | name
+    field: str  # VISUAL or TEXT
+    content: Any  # a PIL image for VISUAL, a string for TEXT
+    time: float | None = None
+    end: float | None = None
+    text: str = ""  # evidence text (the passage, OCR line or transcript span)
+
+
+@dataclass
+class Decoded:
+    kind: str
+    mime: str
+    units: list[Unit]
+    meta: dict = field(default_factory=dict)  # width, height, duration, language, title, thumbnail
+
+
+def guess_language(text: str) -> str | None:
+    """A script-level guess (enough to filter a library by language); ``None`` when unsure."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return None
+    for lang, script in _SCRIPTS:
+        if len(script.findall(text)) / len(letters) > 0.3:
+            return lang
+    words = re.findall(r"[a-z]+", text.lower())
+    if words and sum(w in _ENGLISH for w in words) / len(words) > 0.08:
+        return "en"
+    return None
+
+
+def _name_text(path: Path) -> str:
+    """A file name as words ("red-apple_2.png" -> "red apple 2"): the last resort to find an item."""
+    return re.sub(r"[_\-.]+", " ", path.stem).strip()
+
+
+def _evidence(text: str) -> str:
+    text = " ".join(text.split())
+    limit = CONFIG.ingest.evidence_chars
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _mime(path: Path, kind: str) -> str:
+    mime, _ = mimetypes.guess_type(path.name)
+    return mime or f"{kind}/{path.suffix.lstrip('.').lower() or 'octet-stream'}"
+
+
+def _thumbnail(img, thumbs_dir: Path | None, digest: str) -> str | None:
+    if thumbs_dir is None:
+        return None
+    thumbs_dir.mkdir(parents=True, exist_ok=True)
+    out = thumbs_dir / f"{digest}.jpg"
+    if not out.exists():
+        thumb = img.convert("RGB").copy()
+        side = CONFIG.media.thumbnail_size
+        thumb.thumbnail((side, side))
+        tmp = out.with_suffix(".tmp")
+        thumb.save(tmp, format="JPEG", quality=80)
+        tmp.replace(out)
+    return str(out)
+
+
+def _text_units(text: str, role: str) -> list[Unit]:
+    from xmodal.media import chunk_text
+
+    units = []
+    for chunk in chunk_text(text):
+        if chunk.text.strip():
+            units.append(Unit(role, TEXT, chunk.text, text=_evidence(chunk.text)))
+    return units
+
+
+def _speech_units(path: Path) -> list[Unit]:
+    from xmodal.media import transcribe
+
+    return [Unit("speech", TEXT, s.text.strip(), time=float(s.start), end=float(s.end), text=_evidence(s.text))
+            for s in transcribe(path) if s.text.strip()]
+
+
+def decode(path: str, kind: str, digest: str, thumbs_dir: Path | None = None, ocr: bool = True,
+           speech: bool = True) -> Decoded:
+    """Decode ``path`` (whose kind the media layer detected) into units; raises MediaError."""
+    p = Path(path)
+    meta: dict = {"name": _name_text(p)}
+    units: list[Unit] = []
+    if kind == "image":
+        from xmodal.media import load_image
+
+        img = load_image(p)
+        meta.update(width=img.width, height=img.height, thumbnail=_thumbnail(img, thumbs_dir, digest))
+        units.append(Unit("item", VISUAL, img))
+        if ocr:
+            from xmodal.media import ocr as run_ocr
+
+            text = run_ocr(img).strip()
+            if text:
+                meta["language"] = guess_language(text)
+                units += [Unit("ocr", TEXT, line, text=_evidence(line))
+                          for line in _ocr_blocks(text)]
+    elif kind == "text":
+        from xmodal.media import load_text
+
+        text = load_text(p)
+        meta["language"] = guess_language(text)
+        chunks = _text_units(text, "chunk")
+        if chunks:
+            first = chunks[0]
+            units.append(Unit("item", TEXT, first.content, text=first.text))
+            units += chunks[1:]
+    elif kind == "audio":
+        segs = _speech_units(p) if speech else []
+        meta["duration"] = _duration(p)
+        if segs:
+            meta["language"] = guess_language(" ".join(u.content for u in segs))
+            whole = " ".join(u.content for u in segs)
+            units.append(Unit("item", TEXT, whole, time=segs[0].time, text=_evidence(whole)))
+            units += segs
+    elif kind == "video":
+        from xmodal.media import extract_frames
+
+        meta["duration"] = _duration(p)
+        every = CONFIG.media.video_frame_interval_s
+        if meta["duration"]:
+            every = max(every, meta["duration"] / CONFIG.ingest.video_max_frames)
+        frames = extract_frames(p, every)
+        if frames:
+            first = frames[0].image
+            meta.update(width=first.width, height=first.height, thumbnail=_thumbnail(first, thumbs_dir, digest))
+            units.append(Unit("item", VISUAL, first, time=float(frames[0].time)))
+            units += [Unit("frame", VISUAL, f.image, time=float(f.time)) for f in frames]
+        if speech:
+            segs = _speech_units(p)
+            if segs:
+                meta["language"] = guess_language(" ".join(u.content for u in segs))
+            units += segs
+    else:
+        raise MediaError(f"{path}: unsupported kind {kind!r}")
+    if not any(u.role == "item" for u in units):
+        # Nothing to see or read (silent audio, empty document): findable by its name at least.
+        units.insert(0, Unit("item", TEXT, meta["name"] or p.name, text=""))
+    return Decoded(kind=kind, mime=_mime(p, kind), units=units, meta=meta)
+
+
+def _ocr_blocks(text: str) -> list[str]:
+    """OCR output split into paragraphs (blank-line separated), each one piece of evidence."""
+    blocks = [" ".join(b.split()) for b in re.split(r"\n\s*\n", text)]
+    return [b for b in blocks if b]
+
+
+def _duration(path: Path) -> float | None:
+    """Container duration in seconds (PyAV), or None when the container does not say."""
+    from xmodal._optional import require
+
+    av = require("av", "media")
+    try:
+        with av.open(str(path)) as c:
+            if c.duration:
+                return float(c.duration) / 1_000_000
+            for s in c.streams:
+                if s.duration and s.time_base:
+                    return float(s.duration * s.time_base)
+    except Exception as exc:  # noqa: BLE001 - av raises many error types; all mean "undecodable"
+        raise MediaError(f"{path}: cannot read the media container ({exc})") from exc
+    return None

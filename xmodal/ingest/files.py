@@ -1,0 +1,87 @@
+"""Finding the media files under the paths a user names.
+
+The walker only stats files (cheap); hashing and decoding happen later, and only for files whose
+size or modification time changed, so re-scanning a large unchanged folder costs one ``stat`` each.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from xmodal.errors import NotFound
+
+from xmodal.media.kinds import AUDIO_EXTS, IMAGE_EXTS, KINDS, TEXT_EXTS, VIDEO_EXTS
+
+# Extensions the walker picks up (the media layer's), by the kind they usually hold. The kind
+# actually stored comes from magic-byte detection; this table only keeps unrelated files out.
+EXTENSIONS: dict[str, frozenset[str]] = {"text": TEXT_EXTS, "image": IMAGE_EXTS, "audio": AUDIO_EXTS,
+                                         "video": VIDEO_EXTS}
+KIND_OF_EXTENSION: dict[str, str] = {ext: kind for kind, exts in EXTENSIONS.items() for ext in exts}
+__all__ = ["KINDS", "FileEntry", "scan", "under", "kind_hint"]
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A candidate file: its absolute path and what ``stat`` says (the change signature)."""
+
+    path: str
+    size: int
+    mtime: float
+    kind_hint: str
+
+
+def kind_hint(path: str | os.PathLike) -> str | None:
+    return KIND_OF_EXTENSION.get(Path(path).suffix.lower())
+
+
+def scan(paths: Iterable[str | os.PathLike]) -> Iterator[FileEntry]:
+    """Yield the supported files under ``paths`` (files or folders), sorted, each once.
+
+    Hidden files and folders (a leading dot) are skipped, as are symlinked folders (loops).
+    A named path that does not exist raises :class:`NotFound` before anything is yielded.
+    """
+    paths = list(paths)
+    roots = [Path(p).expanduser().resolve() for p in paths]
+    for root, given in zip(roots, paths):
+        if not root.exists():
+            raise NotFound(f"{given}: no such file or folder")
+    return _entries(roots)
+
+
+def _entries(roots: list[Path]) -> Iterator[FileEntry]:
+    seen: set[str] = set()
+    for root in roots:
+        for path in _walk(root):
+            key = str(path)
+            if key in seen:
+                continue
+            seen.add(key)
+            hint = kind_hint(path)
+            if hint is None:
+                continue
+            try:
+                st = path.stat()
+            except OSError:
+                continue  # vanished between listing and stat
+            yield FileEntry(key, st.st_size, st.st_mtime, hint)
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    if root.is_file():
+        yield root
+        return
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                yield Path(dirpath) / name
+
+
+def under(path: str, roots: Iterable[str]) -> bool:
+    """Whether ``path`` is one of ``roots`` or inside one of them (for pruning and removal)."""
+    for root in roots:
+        if path == root or path.startswith(root.rstrip(os.sep) + os.sep):
+            return True
+    return False

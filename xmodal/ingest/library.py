@@ -1,0 +1,522 @@
+"""A media library: one database collection + the encoder it was indexed with + a keyword index.
+
+Layout of a local library folder ``media.xmdb/``: the vector database's own files, plus
+``_ingest/`` holding the BM25 keyword index (one SQLite file per collection) and thumbnails.
+Items are keyed by content hash, so the same bytes under two names are one item with two paths;
+chunks, OCR text, video frames and transcript segments are child rows pointing at their item
+through the ``parent`` payload field and are grouped back into items at search time.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from xmodal.config import CONFIG, cache_dir
+from xmodal.errors import InvalidInput, ModelMismatch, NotFound
+from xmodal.ingest.encode import Encoded, fields_for
+from xmodal.ingest.extract import TEXT, VISUAL
+from xmodal.ingest.files import KINDS, FileEntry, kind_hint, scan, under
+from xmodal.ingest.fusion import rrf
+from xmodal.ingest.hashing import content_hash
+from xmodal.ingest.keywords import KeywordIndex
+from xmodal.ingest.plan import StoredState, make_plan
+from xmodal.ingest.results import Failure, IndexReport, SearchResult, SearchResults
+from xmodal.ingest.workers import Job, LocalRunner, Options
+
+SIDE_FOLDER = "_ingest"
+KEYWORD_LIST = "keyword"
+PAYLOAD_SCHEMA: dict[str, str] = {
+    "path": "str", "paths": "list[str]", "name": "str", "kind": "str", "mime": "str", "size": "int",
+    "hash": "str", "mtime": "float", "width": "int", "height": "int", "duration": "float",
+    "language": "str", "thumbnail": "str", "parent": "str", "role": "str", "time": "float",
+    "end": "float", "text": "str", "files": "json", "indexed_at": "float",
+}
+# Item-level fields copied onto child rows so filters (`where`) select chunks / frames too.
+INHERITED = ("path", "paths", "name", "kind", "mime", "size", "hash", "mtime", "width", "height",
+             "duration", "language")
+
+
+def _side_folder(uri: str) -> Path:
+    """Where a library keeps its keyword index and thumbnails: inside a local library folder, or
+    (for a Milvus server) in the user's cache, keyed by the address."""
+    if "://" in uri or uri.startswith("milvus-lite:"):
+        local = uri.split(":", 1)[1] if uri.startswith("milvus-lite:") else None
+        if local:
+            return Path(local + ".xmodal")
+        return cache_dir() / "libraries" / hashlib.sha1(uri.encode()).hexdigest()[:16]
+    return Path(uri) / SIDE_FOLDER
+
+
+class Library:
+    """Index folders of mixed media and search them by text, image or speech.
+
+    Open with :func:`xmodal.open`. The model is fixed when the collection is first written and
+    remembered in its metadata; opening it with another model raises :class:`ModelMismatch`.
+    """
+
+    def __init__(self, db, uri: str, collection: str, model: str | None = None):
+        self.db = db
+        self.uri = uri
+        self.collection_name = collection
+        stored = self._collection_or_none()
+        stored_model = stored.metadata.get("model") if stored is not None else None
+        if model is not None and stored_model is not None and model != stored_model:
+            raise ModelMismatch(
+                f"collection {collection!r} in {uri} was indexed with model {stored_model!r}; "
+                f"it cannot be queried or extended with {model!r} (drop the --model option or use a new --collection)")
+        self.model = stored_model or model or CONFIG.encoders.default_model
+        self.side = _side_folder(uri)
+        self._encoder = None
+        self._keywords: KeywordIndex | None = None
+
+    # ----------------------------------------------------------------- opening
+    @classmethod
+    def open(cls, path: str | os.PathLike, collection: str | None = None, model: str | None = None) -> "Library":
+        from xmodal.db import connect
+
+        uri = str(path)
+        return cls(connect(uri), uri, collection or CONFIG.ingest.default_collection, model)
+
+    def close(self) -> None:
+        if self._keywords is not None:
+            self._keywords.close()
+            self._keywords = None
+        self.db.close()
+
+    def __enter__(self) -> "Library":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def encoder(self):
+        """The encoder, loaded on first use (loading a model costs seconds; `info` never needs it)."""
+        if self._encoder is None:
+            from xmodal.encoders import get_encoder
+
+            self._encoder = get_encoder(self.model)
+        return self._encoder
+
+    @property
+    def keywords(self) -> KeywordIndex:
+        if self._keywords is None:
+            self._keywords = KeywordIndex(self.side / self.collection_name / CONFIG.ingest.keyword_file)
+        return self._keywords
+
+    @property
+    def thumbs_dir(self) -> Path:
+        return self.side / "thumbs"
+
+    def _collection_or_none(self):
+        if self.db.has_collection(self.collection_name):
+            return self.db.collection(self.collection_name)
+        return None
+
+    def _collection(self, create: bool = False):
+        col = self._collection_or_none()
+        if col is None and create:
+            from xmodal.db import VectorField
+
+            enc = self.encoder
+            vectors = {f: VectorField(dim=enc.dim, metric="cosine", index="hnsw") for f in fields_for(enc)}
+            col = self.db.create_collection(
+                self.collection_name, vectors=vectors, payload_schema=PAYLOAD_SCHEMA,
+                metadata={"model": self.model, "dim": enc.dim, "fields": list(vectors), "created_by": "xmodal.ingest"})
+        return col
+
+    # ---------------------------------------------------------------- indexing
+    def index(self, paths: Iterable[str | os.PathLike], prune: bool = False, workers: int | None = None,
+              ocr: bool = True, speech: bool = True, progress: bool | None = None, runner=None) -> IndexReport:
+        """Bring the library in step with ``paths`` (files or folders): encode new and changed files,
+        skip unchanged ones without reading them, store duplicates once, and with ``prune`` forget
+        files that disappeared from under ``paths``. One bad file never stops the run; Ctrl-C stops
+        it with everything written so far kept (the report says ``interrupted``)."""
+        from xmodal.progress import progress as progress_bars
+
+        paths = [str(p) for p in paths]
+        if not paths:
+            raise InvalidInput("index: name at least one file or folder")
+        t0 = time.perf_counter()
+        report = IndexReport()
+        roots = [str(Path(p).expanduser().resolve()) for p in paths]
+        entries_iter = scan(paths)  # raises NotFound for a missing path before anything changes
+        col = self._collection(create=True)
+        state = self._stored_state(col)
+        with progress_bars(progress) as bars:
+            try:
+                t_scan = bars.add_task("scan", total=None)
+                plan = make_plan(entries_iter, state, content_hash, roots, prune,
+                                 on_file=lambda e: bars.advance(t_scan, 1))
+                bars.update(t_scan, total=bars.tasks[t_scan].completed)
+                for entry in plan.unchanged:
+                    report.skipped[entry.kind_hint] += 1
+                for entry, reason in plan.failed:
+                    report.failed.append(Failure(entry.path, entry.kind_hint, reason))
+                self._apply_attachments(col, plan, report)
+                jobs = [Job(digest, files[0].path) for digest, files in plan.encode.items()]
+                self._encode_and_write(col, jobs, plan, report, bars, workers, ocr, speech, runner)
+                for path in plan.removed:
+                    self._detach(col, path, state.by_path[path].item_id)
+                    report.removed += 1
+            except KeyboardInterrupt:
+                report.interrupted = True
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _stored_state(self, col) -> StoredState:
+        items = ((r.id, r.payload.get("files") or {}) for r in col.scroll(where={"role": "item"}))
+        return StoredState.from_items(items)
+
+    def _apply_attachments(self, col, plan, report: IndexReport) -> None:
+        """Duplicates of stored items and touched-but-identical files: payload updates only."""
+        for digest, entries in plan.attach.items():
+            rec = col.get([digest])
+            if not rec:
+                continue
+            files = dict(rec[0].payload.get("files") or {})
+            for e in entries:
+                is_new_path = e.path not in files
+                files[e.path] = {"size": e.size, "mtime": e.mtime}
+                kind = rec[0].payload.get("kind", e.kind_hint)
+                (report.duplicates if is_new_path else report.skipped)[kind] += 1
+            self._set_files(col, digest, files)
+            for e in entries:
+                old = plan.detach.pop(e.path, None)
+                if old is not None and old != digest:
+                    self._detach(col, e.path, old)
+
+    def _encode_and_write(self, col, jobs: list[Job], plan, report: IndexReport, bars, workers, ocr, speech,
+                          runner) -> None:
+        if not jobs:
+            return
+        size = CONFIG.ingest.batch_files
+        batches = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+        tasks = {ph: bars.add_task(ph, total=len(jobs)) for ph in ("decode", "encode", "write")}
+        opts = Options(model=self.model, thumbs_dir=str(self.thumbs_dir), ocr=ocr, speech=speech)
+        n_workers = CONFIG.ingest.workers if workers is None else workers
+        if runner is None:
+            runner = LocalRunner(opts, n_workers, encoder=self.encoder if n_workers <= 1 else None)
+        for outcomes in runner.run(batches, on_progress=lambda ph, n: bars.advance(tasks[ph], n)):
+            good = []
+            for out in outcomes:
+                if out.encoded is None:
+                    hint = plan.encode[out.job.digest][0].kind_hint
+                    report.failed.append(Failure(out.job.path, out.kind or hint, out.error or "unknown error"))
+                else:
+                    good.append(out)
+            if good:
+                report.rows_written += self._write(col, [(o.job.digest, o.encoded, plan.encode[o.job.digest])
+                                                         for o in good])
+                for o in good:
+                    report.indexed[o.encoded.kind] = report.indexed.get(o.encoded.kind, 0) + 1
+                    for e in plan.encode[o.job.digest]:
+                        old = plan.detach.pop(e.path, None)
+                        if old is not None:
+                            self._detach(col, e.path, old)
+            bars.advance(tasks["write"], len(outcomes))
+
+    def _write(self, col, items: list[tuple[str, Encoded, list[FileEntry]]]) -> int:
+        """Upsert the rows of a batch of items, grouped by the set of vector fields they carry."""
+        now = time.time()
+        groups: dict[tuple[str, ...], tuple[list, list, list]] = {}
+        kw_rows = []
+        for digest, enc, entries in items:
+            files = {e.path: {"size": e.size, "mtime": e.mtime} for e in entries}
+            base = _drop_none({
+                "path": entries[0].path, "paths": [e.path for e in entries], "name": Path(entries[0].path).name,
+                "kind": enc.kind, "mime": enc.mime, "size": entries[0].size, "hash": digest,
+                "mtime": entries[0].mtime, "width": enc.meta.get("width"), "height": enc.meta.get("height"),
+                "duration": enc.meta.get("duration"), "language": enc.meta.get("language")})
+            child_n = 0
+            for row, kw in zip(enc.rows, enc.keywords):
+                if row.role == "item":
+                    rid = digest
+                    payload = {**base, "role": "item", "files": files, "indexed_at": now,
+                               **_drop_none({"thumbnail": enc.meta.get("thumbnail"), "time": row.time,
+                                             "end": row.end, "text": row.text})}
+                    kw = " ".join(filter(None, [enc.meta.get("name"), kw]))
+                else:
+                    child_n += 1
+                    rid = f"{digest}:{child_n}"
+                    payload = {**base, "role": row.role, "parent": digest,
+                               **_drop_none({"time": row.time, "end": row.end, "text": row.text})}
+                key = tuple(sorted(row.vectors))
+                ids, vecs, payloads = groups.setdefault(key, ([], {f: [] for f in key}, []))
+                ids.append(rid)
+                for f in key:
+                    vecs[f].append(row.vectors[f])
+                payloads.append(payload)
+                kw_rows.append((rid, digest, enc.kind, kw))
+        n = 0
+        for key, (ids, vecs, payloads) in groups.items():
+            col.upsert(ids, {f: np.stack(v) for f, v in vecs.items()}, payloads=payloads)
+            n += len(ids)
+        self.keywords.delete_items([d for d, _, _ in items])
+        self.keywords.add(kw_rows)
+        return n
+
+    def _set_files(self, col, digest: str, files: Mapping[str, Mapping]) -> None:
+        paths = sorted(files)
+        main = paths[0]
+        patch = {"files": dict(files), "paths": paths, "path": main, "name": Path(main).name,
+                 "size": int(files[main]["size"]), "mtime": float(files[main]["mtime"])}
+        col.update_payload([digest], patch)
+        child_ids = [r.id for r in col.scroll(where={"parent": digest})]
+        if child_ids:
+            col.update_payload(child_ids, {k: v for k, v in patch.items() if k != "files"})
+
+    def _detach(self, col, path: str, item_id: str) -> None:
+        """``path`` no longer holds item ``item_id``'s content: forget it, and the item when it was
+        the last path."""
+        rec = col.get([item_id])
+        if not rec:
+            return
+        files = dict(rec[0].payload.get("files") or {})
+        files.pop(path, None)
+        if files:
+            self._set_files(col, item_id, files)
+        else:
+            col.delete(where={"parent": item_id})
+            col.delete(ids=[item_id])
+            self.keywords.delete_items([item_id])
+
+    def remove(self, paths: Iterable[str | os.PathLike]) -> int:
+        """Forget files (or everything under folders) whether or not they still exist on disk.
+        Returns the number of paths removed; a path the library does not hold raises NotFound."""
+        col = self._collection_or_none()
+        state = self._stored_state(col) if col is not None else StoredState()
+        targets: list[str] = []
+        for p in paths:
+            absolute = str(Path(p).expanduser().resolve())
+            matched = [s for s in state.by_path if under(s, [absolute])]
+            if not matched:
+                raise NotFound(f"{p}: not in the library {self.uri}")
+            targets += matched
+        for path in dict.fromkeys(targets):
+            self._detach(col, path, state.by_path[path].item_id)
+        return len(set(targets))
+
+    # ------------------------------------------------------------------ search
+    def search(self, text: str | None = None, image: Any = None, audio: str | os.PathLike | None = None,
+               kind: str | Sequence[str] | None = None, where: Mapping | None = None, k: int = 10,
+               keyword: bool = True) -> SearchResults:
+        """Items best matching a text, an image (path or PIL image) or a speech clip, fused over
+        every vector field (reciprocal-rank fusion) and BM25 keyword matches."""
+        if sum(q is not None for q in (text, image, audio)) != 1:
+            raise InvalidInput("search: give exactly one of text=, image= or audio=")
+        if text is not None and not str(text).strip():
+            raise InvalidInput("search: the text query is empty")
+        kinds = _kinds(kind)
+        k = _positive_k(k)
+        out = SearchResults()
+        col = self._collection_or_none()
+        if col is None:
+            return out
+        self._check_model(col)
+        if audio is not None:
+            text = self._transcribe_query(audio)
+            out.query_text = text
+        if image is not None:
+            vec = self.encoder.encode_image([self._load_query_image(image)])[0]
+            rankings, rows = self._vector_rankings(col, vec, "image", kinds, where, k)
+        else:
+            if "text" not in self.encoder.modalities:
+                raise InvalidInput(f"model {self.model!r} cannot encode text queries")
+            vec = self.encoder.encode_text([text], mode="query")[0]
+            rankings, rows = self._vector_rankings(col, vec, "text", kinds, where, k)
+            if keyword:
+                kw_rank, kw_rows = self._keyword_ranking(col, text, kinds, where, k)
+                rankings[KEYWORD_LIST] = kw_rank
+                rows[KEYWORD_LIST] = kw_rows
+        out.extend(self._fuse(col, rankings, rows, k))
+        return out
+
+    def similar(self, item: str | os.PathLike, k: int = 10, kind: str | Sequence[str] | None = None,
+                where: Mapping | None = None) -> SearchResults:
+        """More like this: items nearest to a stored item (named by path or id), itself excluded."""
+        k = _positive_k(k)
+        col = self._collection_or_none()
+        if col is None:
+            raise NotFound(f"{item}: the library {self.uri} is empty")
+        item_id = self._resolve_item(col, str(item))
+        rec = col.get([item_id], with_vectors=True)[0]
+        rankings: dict = {}
+        rows: dict = {}
+        for field, vec in (rec.vectors or {}).items():
+            r, rw = self._vector_rankings(col, np.asarray(vec, np.float32), field, _kinds(kind), where, k + 1)
+            rankings.update(r)
+            rows.update(rw)
+        for name in rankings:
+            rankings[name] = [i for i in rankings[name] if i != item_id]
+        out = SearchResults()
+        out.extend(self._fuse(col, rankings, rows, k))
+        return out
+
+    def _check_model(self, col) -> None:
+        stored = col.metadata.get("model")
+        if stored is not None and stored != self.model:
+            raise ModelMismatch(f"collection {self.collection_name!r} was indexed with {stored!r}, not {self.model!r}")
+
+    def _resolve_item(self, col, item: str) -> str:
+        if col.get([item]):
+            return item
+        path = str(Path(item).expanduser().resolve())
+        for r in col.scroll(where={"role": "item"}):
+            if path in (r.payload.get("files") or {}):
+                return r.id
+        raise NotFound(f"{item}: not in the library {self.uri} (index it first)")
+
+    def _load_query_image(self, image: Any):
+        from PIL import Image
+
+        if isinstance(image, Image.Image):
+            return image.convert("RGB")
+        if not Path(image).is_file():
+            raise NotFound(f"{image}: no such image file")
+        from xmodal.media import load_image
+
+        return load_image(Path(image))
+
+    def _transcribe_query(self, audio: str | os.PathLike) -> str:
+        if not Path(audio).is_file():
+            raise NotFound(f"{audio}: no such audio file")
+        from xmodal.media import transcribe
+
+        text = " ".join(s.text.strip() for s in transcribe(Path(audio))).strip()
+        if not text:
+            raise InvalidInput(f"{audio}: no speech recognised in the clip")
+        return text
+
+    def _row_budget(self, k: int) -> int:
+        return max(k * CONFIG.ingest.candidate_multiplier, CONFIG.ingest.min_candidates)
+
+    def _where(self, kinds: list[str] | None, where: Mapping | None) -> dict | None:
+        parts = []
+        if kinds:
+            parts.append({"kind": {"$in": kinds}})
+        if where:
+            parts.append(dict(where))
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else {"$and": parts}
+
+    def _vector_rankings(self, col, vec: np.ndarray, source: str, kinds, where, k: int):
+        """One ranked list of item ids per vector field, each item keeping its best-matching row."""
+        rankings: dict[str, list[str]] = {}
+        rows: dict[str, dict[str, Any]] = {}
+        flt = self._where(kinds, where)
+        for field in col.vector_fields:
+            hits = col.search(field, np.asarray(vec, np.float32)[None, :], k=self._row_budget(k), where=flt)[0]
+            name = f"{source}->{field}"
+            best: dict[str, Any] = {}
+            for h in hits:
+                item_id = (h.payload or {}).get("parent") or h.id
+                if item_id not in best:
+                    best[item_id] = h
+            rankings[name] = list(best)
+            rows[name] = best
+        return rankings, rows
+
+    def _keyword_ranking(self, col, text: str, kinds, where, k: int):
+        from xmodal.db.api import Hit
+
+        hits = self.keywords.search(text, self._row_budget(k), kinds)
+        if not hits:
+            return [], {}
+        recs = {r.id: r for r in col.get([r for r, _, _ in hits])}
+        check = None
+        if where:
+            from xmodal.db.filters import evaluate, parse_filter
+
+            node = parse_filter(where, col.payload_schema)
+            check = lambda payload: evaluate(node, payload, col.payload_schema)  # noqa: E731
+        best: dict[str, Any] = {}
+        for row_id, item_id, score in hits:
+            rec = recs.get(row_id)
+            if rec is None or item_id in best or (check is not None and not check(rec.payload)):
+                continue  # stale keyword row, or filtered out
+            best[item_id] = Hit(row_id, score, rec.payload)
+        return list(best), best
+
+    def _fuse(self, col, rankings: dict, rows: dict, k: int) -> list[SearchResult]:
+        weights = {name: (CONFIG.ingest.keyword_weight if name == KEYWORD_LIST else 1.0) for name in rankings}
+        fused = rrf(rankings, weights)[:k]
+        items = {r.id: r for r in col.get([i for i, _ in fused])}
+        out = []
+        for item_id, score in fused:
+            rec = items.get(item_id)
+            if rec is None:
+                continue
+            ranks = sorted((lst.index(item_id), name) for name, lst in rankings.items() if item_id in rows[name])
+            evidence, scores = _evidence([(name, rows[name][item_id]) for _, name in ranks])
+            payload = dict(rec.payload)
+            out.append(SearchResult(path=payload.get("path", ""), kind=payload.get("kind", ""), score=float(score),
+                                    evidence=evidence, payload=payload, id=str(item_id), scores=scores))
+        return out
+
+    # -------------------------------------------------------------------- info
+    def info(self) -> dict:
+        """What the library holds: items by kind, rows, model, vector fields, keyword passages."""
+        col = self._collection_or_none()
+        out: dict = {"library": self.uri, "collection": self.collection_name, "model": self.model,
+                     "items": 0, "by_kind": dict.fromkeys(KINDS, 0), "rows": 0, "fields": [], "paths": 0}
+        if col is None:
+            return out
+        out["fields"] = sorted(col.vector_fields)
+        out["rows"] = col.count()
+        for kind in KINDS:
+            out["by_kind"][kind] = col.count(where={"role": "item", "kind": kind})
+        out["items"] = sum(out["by_kind"].values())
+        out["paths"] = sum(len(r.payload.get("files") or {}) for r in col.scroll(where={"role": "item"}))
+        out["keyword_passages"] = self.keywords.count()
+        out["collections"] = self.db.list_collections()
+        return out
+
+
+def _drop_none(d: Mapping[str, Any]) -> dict:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def _kinds(kind: str | Sequence[str] | None) -> list[str] | None:
+    if kind is None:
+        return None
+    kinds = [k.strip() for k in kind.split(",")] if isinstance(kind, str) else [str(k) for k in kind]
+    kinds = [k for k in kinds if k]
+    bad = [k for k in kinds if k not in KINDS]
+    if bad:
+        raise InvalidInput(f"kind {bad[0]!r} is not one of {', '.join(KINDS)}")
+    return kinds or None
+
+
+def _positive_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+        raise InvalidInput(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def _evidence(matches: list[tuple[str, Any]]) -> tuple[dict, dict]:
+    """Evidence from the best-ranked list's row, completed by other lists' rows that agree with it
+    (same time, or no time), plus each list's raw score."""
+    evidence: dict = {}
+    scores = {name: round(float(hit.score), 6) for name, hit in matches}
+    for i, (name, hit) in enumerate(matches):
+        p = hit.payload or {}
+        t = p.get("time")
+        if i == 0:
+            evidence["match"] = "keyword" if name == KEYWORD_LIST else p.get("role", "item")
+            for key in ("time", "end", "text"):
+                if p.get(key) not in (None, ""):
+                    evidence[key] = p[key]
+        elif "text" not in evidence and p.get("text") and (t is None or "time" not in evidence
+                                                           or abs(t - evidence["time"]) <= CONFIG.media.video_frame_interval_s):
+            evidence["text"] = p["text"]
+            if t is not None and "time" not in evidence:
+                evidence["time"] = t
+    return evidence, scores

@@ -1,0 +1,93 @@
+"""The typed objects the library hands back: search results and the indexing report."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from xmodal.ingest.files import KINDS
+
+
+@dataclass
+class SearchResult:
+    """One item found. ``evidence`` says why: ``time`` (seconds, for video / audio), ``end``,
+    ``text`` (the passage, OCR text or transcript span that matched) and ``match`` (what matched:
+    item, chunk, ocr, frame, speech, keyword). ``scores`` holds each ranked list's raw score."""
+
+    path: str
+    kind: str
+    score: float
+    evidence: dict
+    payload: dict
+    id: str = ""
+    scores: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class SearchResults(list):
+    """A list of :class:`SearchResult`, best first, that also remembers the query's transcript
+    (speech queries) so callers can show what was heard."""
+
+    query_text: str | None = None
+
+
+@dataclass
+class Failure:
+    path: str
+    kind: str | None
+    reason: str
+
+
+@dataclass
+class IndexReport:
+    """What one ``index`` run did, per kind. ``interrupted`` is set when Ctrl-C stopped it: what is
+    counted as indexed was written and is kept."""
+
+    indexed: dict = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    skipped: dict = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    duplicates: dict = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    failed: list[Failure] = field(default_factory=list)
+    removed: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    rows_written: int = 0
+
+    @property
+    def encoded(self) -> int:
+        """Items decoded and encoded in this run (0 on a re-run over an unchanged folder)."""
+        return sum(self.indexed.values())
+
+    def failed_by_kind(self) -> dict:
+        out = dict.fromkeys(KINDS, 0)
+        for f in self.failed:
+            out[f.kind or "unknown"] = out.get(f.kind or "unknown", 0) + 1
+        return out
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["encoded"] = self.encoded
+        return d
+
+    def render(self, console) -> None:
+        """The end-of-run summary: a table by kind, then every failed file with its reason."""
+        from rich.table import Table
+
+        failed = self.failed_by_kind()
+        table = Table(title="interrupted - everything below was written and is kept" if self.interrupted
+                      else "index summary")
+        for col in ("kind", "indexed", "duplicates", "skipped", "failed"):
+            table.add_column(col, justify="left" if col == "kind" else "right")
+        for kind in list(KINDS) + [k for k in failed if k not in KINDS]:
+            row = (self.indexed.get(kind, 0), self.duplicates.get(kind, 0), self.skipped.get(kind, 0),
+                   failed.get(kind, 0))
+            if any(row):
+                table.add_row(kind, *map(str, row))
+        table.add_row("total", str(self.encoded), str(sum(self.duplicates.values())),
+                      str(sum(self.skipped.values())), str(len(self.failed)), style="bold")
+        console.print(table)
+        extra = f", {self.removed} removed" if self.removed else ""
+        console.print(f"{self.rows_written} rows written in {self.seconds:.1f} s{extra}")
+        if self.failed:
+            console.print(f"[bold red]{len(self.failed)} failed:[/]")
+            for f in self.failed:
+                console.print(f"  {f.path}: {f.reason}", markup=False, highlight=False)
