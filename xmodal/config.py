@@ -82,6 +82,19 @@ class MediaConfig:
     max_text_bytes: int = 20_000_000
     svg_max_side: int = 2048  # SVGs are rendered so their longer side is at most this...
     svg_min_side: int = 256   # ...and at least this (icons declare tiny sizes)
+    sniff_bytes: int = 4096  # leading bytes read to detect a file's kind
+    text_max_control_ratio: float = 0.05  # more control bytes than this: binary, not text
+    # Undecodable UTF-8 bytes above this share: the file is read as Windows-1252 instead.
+    text_max_replacement_ratio: float = 0.01
+    pdf_max_pages: int = 2000
+    ocr_languages: tuple[str, ...] = ("eng", "chi_sim")  # those installed are used, in this order
+    ocr_min_side: int = 1000  # smaller images are upscaled before OCR (tesseract wants ~30 px letters)
+    ocr_timeout_s: float = 120.0
+    ocr_min_confidence: float = 30.0  # words tesseract is less sure of (0-100) are dropped
+    asr_beam_size: int = 5
+    asr_vad: bool = True  # skip silence with the VAD model bundled in faster-whisper
+    asr_threads: int = int(os.environ.get("XMODAL_THREADS", "1") or 1)
+    video_seek_min_interval_s: float = 10.0  # sparser frame sampling seeks instead of decoding every frame
 
 
 @dataclass(frozen=True)
@@ -150,7 +163,9 @@ class AppsConfig:
 
     # Text-to-text encoder that scores evidence sentences against the question (dense half).
     qa_sentence_encoder: str = "minilm"
-    qa_retrieve_k: int = 30          # library rows fetched per question before sentence ranking
+    qa_retrieve_k: int = 30          # items the library's fused search returns per question
+    qa_items: int = 8                # of those, items whose rows become candidate evidence
+    qa_rows_per_item: int = 6        # rows per item and vector field nearest to the question
     qa_evidence_k: int = 5           # evidence units returned, best first
     qa_answer_units: int = 2         # most sentences / segments joined into the extractive answer
     qa_answer_relative: float = 0.85  # a further unit joins the answer only within this share of the best score
@@ -205,9 +220,10 @@ class TrainConfig:
     distillation_temperature: float = 0.05
     bridge_topk: int = 5  # ImageNet labels per image in the label bridge
     bridge_temperature: float = 1.0
+    bridge_template: str = "a photo of a {}"  # how an ImageNet class name is phrased for the text tower
     recall_ks: tuple = (1, 5, 10)
     feature_batch_size: int = 16
-    raster_size: int = 256  # SVG rasters for training (pixels, longest side)
+    crop_margin: float = 0.1  # share of each side cut away by the "crop" augmentation
     max_texts_per_item: int = 100  # languages kept per image
 
 
