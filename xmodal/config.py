@@ -146,6 +146,7 @@ class ServerConfig:
     roots: tuple[str, ...] = ()             # server-side folders that POST /v1/media/index may read
     upload_dir: str | None = None           # where uploaded media is kept; None = "<db>.uploads"
     default_library: str = "media"          # media library (collection) used when a request names none
+    model: str | None = None                # encoder for new libraries; None = EncoderConfig.default_model
     default_k: int = 10
     max_k: int = 1000
     max_points_per_request: int = 10_000
