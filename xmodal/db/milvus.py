@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
 import os
 import re
@@ -179,16 +178,6 @@ def _milvus_errors(what: str) -> Iterator[None]:
         yield
     except pymilvus.exceptions.MilvusException as exc:
         raise StorageError(f"Milvus: {what} failed: {getattr(exc, 'message', exc)}") from exc
-
-
-class _QuietIteratorWarnings(logging.Filter):
-    """Milvus Lite has no MVCC timestamps; pymilvus' iterator warns about it on every scroll."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "mvccTs" not in record.getMessage()
-
-
-logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_QuietIteratorWarnings())
 
 
 # ---------------------------------------------------------------------------- collection
@@ -374,19 +363,25 @@ class MilvusCollection(BaseCollection):
         if batch_size <= 0:
             raise InvalidInput(f"scroll on {self.name!r}: batch_size must be positive, got {batch_size}")
         expr = self.expr(where)
-        with _milvus_errors(f"scroll collection {self.name!r}"):
-            it = self._client.query_iterator(self._mname, batch_size=min(batch_size, CONFIG.milvus.max_topk),
-                                             filter=expr, output_fields=self._out_fields(True, with_vectors))
-        try:
-            while True:
-                with _milvus_errors(f"scroll collection {self.name!r}"):
-                    batch = it.next()
-                if not batch:
-                    return
-                for row in batch:
-                    yield self._record(row, with_vectors)
-        finally:
-            it.close()
+        out = self._out_fields(True, with_vectors)
+        step = min(batch_size, CONFIG.milvus.max_topk)
+        last: str | None = None
+        # Keyset paging on the primary key. The "iterator" option makes Milvus (server and Lite)
+        # return a page's smallest keys in key order. pymilvus' own query_iterator splices the last
+        # key into its expression unquoted, which breaks on ids holding a quote, so the paging is
+        # done here with JSON-quoted keys.
+        while True:
+            page_expr = expr if last is None else f"{PK} > {json.dumps(last, ensure_ascii=False)}" + (
+                f" and {expr}" if expr else "")
+            with _milvus_errors(f"scroll collection {self.name!r}"):
+                rows = self._client.query(self._mname, filter=page_expr, output_fields=out, limit=step,
+                                          iterator="True")
+            rows = sorted(rows, key=lambda r: r[PK])
+            for row in rows:
+                yield self._record(row, with_vectors)
+            if len(rows) < step:
+                return
+            last = rows[-1][PK]
 
     # -- searches
     def _prepare_queries(self, field: str, queries: np.ndarray) -> np.ndarray:
