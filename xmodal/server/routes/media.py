@@ -1,0 +1,277 @@
+"""Media libraries: upload files to index, index a server folder under the configured roots,
+search by text / image / audio, similar items ("more like this"), thumbnails and originals.
+
+Clients address items by ``ref``, the library's content-hash id: they never send a server path
+except to POST /v1/media/index, where it must resolve inside a configured root.
+"""
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.responses import FileResponse
+
+from xmodal.config import CONFIG
+from xmodal.errors import Forbidden, InvalidInput, MediaError, NotFound, TooLarge
+from xmodal.ingest.hashing import content_hash
+from xmodal.server import uploads
+from xmodal.server.auth import Principal
+from xmodal.server.deps import get_state, principal
+from xmodal.server.routes.collections import NamespaceQuery
+from xmodal.server.safe_paths import is_inside, relative_display, resolve_under
+from xmodal.server.schemas import IndexFolder, MediaResult, MediaSearchResponse, UploadedFile, UploadResponse
+from xmodal.server.state import ServerState
+
+router = APIRouter(prefix="/v1/media", tags=["media"])
+LibraryQuery = Query(None, max_length=64, description="media library (collection); default: the server's")
+KindQuery = Query(None, description="image, text, audio, video (repeat or comma-separate)")
+RefQuery = Query(..., max_length=128, description="an item's ref, as returned by search or upload")
+INDEXABLE_KINDS = ("image", "text", "audio", "video")
+QUERY_KINDS = ("image", "audio")
+_REF_RE = re.compile(r"^[0-9a-f]{8,128}$")
+# Payload fields that name server paths; clients get the display name and ref instead.
+_PRIVATE_FIELDS = ("path", "paths", "files", "thumbnail", "parent")
+
+
+# --- helpers -------------------------------------------------------------------------------
+def _public_payload(payload: dict) -> dict:
+    return json.loads(json.dumps({k: v for k, v in payload.items() if k not in _PRIVATE_FIELDS}, default=str))
+
+
+def _result(state: ServerState, r: Any) -> MediaResult:
+    evidence = {k: v for k, v in (r.evidence or {}).items() if v is not None}
+    name = (r.payload or {}).get("name") or Path(r.path).name
+    return MediaResult(ref=str(r.id), name=name, kind=r.kind, score=float(r.score), evidence=evidence,
+                       payload=_public_payload(r.payload or {}))
+
+
+def _kinds(kind: Optional[list[str]]) -> Optional[list[str]]:
+    if not kind:
+        return None
+    out = [k.strip() for item in kind for k in item.split(",") if k.strip()]
+    bad = sorted(set(out) - set(INDEXABLE_KINDS))
+    if bad:
+        raise InvalidInput(f"kind {bad} is unknown: use {', '.join(INDEXABLE_KINDS)}")
+    return out or None
+
+
+def _where(where: Optional[str]) -> Optional[dict]:
+    if not where:
+        return None
+    try:
+        parsed = json.loads(where)
+    except ValueError as exc:
+        raise InvalidInput(f"where: not valid JSON ({exc})") from exc
+    if not isinstance(parsed, dict):
+        raise InvalidInput("where: expected a JSON object filter")
+    return parsed
+
+
+def _check_k(state: ServerState, k: int) -> int:
+    if k < 1 or k > state.settings.max_k:
+        raise InvalidInput(f"k={k} must be between 1 and {state.settings.max_k}")
+    return k
+
+
+def _item(state: ServerState, namespace: str, library: Optional[str], ref: str) -> dict:
+    """The stored payload of item ``ref`` in the caller's library (404 if it is not there)."""
+    if not _REF_RE.match(ref):
+        raise InvalidInput(f"ref {ref!r} is malformed: expected the hex id returned by search or upload")
+    col = state.collection(namespace, library or state.settings.default_library)
+    recs = col.get([ref])
+    if not recs or recs[0].payload.get("role", "item") != "item":
+        raise NotFound(f"media {ref!r} is not in this library")
+    return recs[0].payload
+
+
+def _served_path(state: ServerState, namespace: str, payload: dict, ref: str) -> Path:
+    """The first of the item's files that lies (symlinks resolved) inside a folder this server serves."""
+    bases = [*state.roots, state.upload_root / namespace]
+    for p in payload.get("paths") or [payload.get("path")]:
+        if p and Path(p).is_file() and is_inside(p, bases):
+            return Path(p).resolve()
+    raise Forbidden(f"media {ref!r}: its file is not inside a folder this server serves")
+
+
+def _search(state: ServerState, lib: Any, k: int, min_score: Optional[float], **query: Any) -> MediaSearchResponse:
+    t0 = time.perf_counter()
+    results = lib.search(k=k, **query)
+    out = [_result(state, r) for r in results if min_score is None or r.score >= min_score]
+    return MediaSearchResponse(results=out, took_ms=round((time.perf_counter() - t0) * 1000, 2),
+                               query_text=getattr(results, "query_text", None))
+
+
+def _index(state: ServerState, lib: Any, paths: list[str], prune: bool = False) -> dict:
+    report = lib.index(paths, prune=prune, workers=1, progress=False)
+    state.metrics.add_indexed(report.encoded)
+    return report.to_dict()
+
+
+# --- routes --------------------------------------------------------------------------------
+@router.post("/upload", response_model=UploadResponse, status_code=201,
+             summary="upload files and index them (typed by content; all or none)")
+def upload(files: list[UploadFile] = File(..., description="images, audio, video, text, PDF"),
+           library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
+           who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> UploadResponse:
+    ns = who.namespace_for(namespace, "write")
+    s = state.settings
+    name = library or s.default_library
+    state.physical(ns, name)  # validates the name before anything is written
+    if len(files) > s.max_files_per_upload:
+        raise TooLarge(f"upload: {len(files)} files exceed the limit of {s.max_files_per_upload} per request")
+    dest = state.upload_dir(ns, name)
+    stored: list[uploads.StoredFile] = []
+    fresh: list[Path] = []
+    with state.write_lock:
+        try:
+            for f in files:
+                sf = uploads.receive(f.file, f.filename, dest, s.max_upload_bytes, s.upload_chunk_bytes,
+                                     INDEXABLE_KINDS, existing_ok=True)
+                if sf.new:
+                    fresh.append(sf.path)
+                stored.append(sf)
+            lib = state.library(ns, name, create=True)
+            report = _index(state, lib, [str(sf.path) for sf in stored])
+            if report["failed"]:
+                bad = report["failed"][0]
+                if fresh:
+                    done = [str(p) for p in fresh if str(p) != bad["path"]]
+                    if done:
+                        try:
+                            lib.remove(done)
+                        except NotFound:
+                            pass
+                shown = next((sf.name for sf in stored if str(sf.path) == bad["path"]), bad["path"])
+                raise MediaError(f"file {shown!r} could not be indexed: {bad['reason']}")
+        except BaseException:
+            for p in fresh:  # nothing half-done stays behind
+                p.unlink(missing_ok=True)
+            raise
+        col = state.collection(ns, name)
+    out = []
+    for sf in stored:
+        hits = col.get([content_hash(sf.path)])
+        out.append(UploadedFile(name=sf.name, ref=hits[0].id if hits else "", kind=sf.kind, bytes=sf.size))
+    report.pop("failed", None)
+    return UploadResponse(files=out, report=report)
+
+
+@router.post("/index", summary="index a server-side folder or file (only inside the configured roots)")
+def index_folder(body: IndexFolder, namespace: Optional[str] = NamespaceQuery,
+                 who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> dict:
+    ns = who.namespace_for(namespace, "admin")
+    name = body.library or state.settings.default_library
+    state.physical(ns, name)
+    target = resolve_under(body.path, state.roots, what="path")
+    with state.write_lock:
+        lib = state.library(ns, name, create=True)
+        report = _index(state, lib, [str(target)], prune=body.prune)
+    for f in report.get("failed", []):
+        f["path"] = relative_display(Path(f["path"]), state.roots)
+    return {"path": relative_display(target, state.roots), "report": report}
+
+
+@router.get("/search", response_model=MediaSearchResponse, summary="search a library with text")
+def search_text(q: str = Query(..., min_length=1, max_length=CONFIG.server.max_query_chars),
+                kind: Optional[list[str]] = KindQuery,
+                where: Optional[str] = Query(None, max_length=10_000, description="JSON filter on payload fields"),
+                k: int = Query(CONFIG.server.default_k), min_score: Optional[float] = None,
+                library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
+                who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> MediaSearchResponse:
+    ns = who.namespace_for(namespace, "read")
+    lib = state.library(ns, library)
+    return _search(state, lib, _check_k(state, k), min_score, text=q, kind=_kinds(kind), where=_where(where))
+
+
+@router.post("/search", response_model=MediaSearchResponse,
+             summary="search with text or an uploaded image / speech clip (multipart form)")
+def search_form(text: Optional[str] = Form(None, max_length=CONFIG.server.max_query_chars),
+                file: Optional[UploadFile] = File(None, description="query image or audio clip"),
+                kind: Optional[list[str]] = Form(None), where: Optional[str] = Form(None, max_length=10_000),
+                k: int = Form(CONFIG.server.default_k), min_score: Optional[float] = Form(None),
+                library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
+                who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> MediaSearchResponse:
+    ns = who.namespace_for(namespace, "read")
+    s = state.settings
+    has_text = bool(text and text.strip())
+    if (file is None) == (not has_text):
+        raise InvalidInput("search: give either 'text' or a query 'file' (image or audio), not both or neither")
+    lib = state.library(ns, library)
+    query: dict[str, Any] = {"kind": _kinds(kind), "where": _where(where)}
+    k = _check_k(state, k)
+    if file is None:
+        return _search(state, lib, k, min_score, text=text, **query)
+    qdir = state.upload_root / ".queries"
+    qdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=qdir) as tmp:
+        sf = uploads.receive(file.file, file.filename, Path(tmp), s.max_upload_bytes, s.upload_chunk_bytes, QUERY_KINDS)
+        return _search(state, lib, k, min_score, **{sf.kind: str(sf.path)}, **query)
+
+
+@router.get("/similar", response_model=MediaSearchResponse, summary="items like an indexed one ('more like this')")
+def similar(ref: str = RefQuery, k: int = Query(CONFIG.server.default_k), kind: Optional[list[str]] = KindQuery,
+            library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
+            who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> MediaSearchResponse:
+    ns = who.namespace_for(namespace, "read")
+    _item(state, ns, library, ref)
+    lib = state.library(ns, library)
+    t0 = time.perf_counter()
+    results = lib.similar(ref, k=_check_k(state, k), kind=_kinds(kind))
+    return MediaSearchResponse(results=[_result(state, r) for r in results],
+                               took_ms=round((time.perf_counter() - t0) * 1000, 2))
+
+
+@router.get("/info", summary="size and model of a library")
+def info(library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
+         who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> dict:
+    ns = who.namespace_for(namespace, "read")
+    out = dict(state.library(ns, library).info())
+    out.pop("library", None)  # a server path
+    out["collections"] = [c for c in out.get("collections", []) if c == state.physical(ns, library or state.settings.default_library)]
+    return json.loads(json.dumps(out, default=str))
+
+
+@router.get("/thumbnail", summary="JPEG thumbnail of an indexed image or video",
+            responses={200: {"content": {"image/jpeg": {}}}})
+def thumbnail(ref: str = RefQuery, library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
+              who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> FileResponse:
+    ns = who.namespace_for(namespace, "read")
+    payload = _item(state, ns, library, ref)
+    thumb = payload.get("thumbnail")
+    lib = state.library(ns, library)
+    if not thumb or not Path(thumb).is_file() or not is_inside(thumb, [lib.thumbs_dir]):
+        raise NotFound(f"media {ref!r} ({payload.get('kind')}) has no thumbnail")
+    return FileResponse(Path(thumb).resolve(), media_type="image/jpeg",
+                        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/file", summary="the original file of an item (only from the roots or the uploads)")
+def original(ref: str = RefQuery, library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
+             who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> FileResponse:
+    ns = who.namespace_for(namespace, "read")
+    payload = _item(state, ns, library, ref)
+    path = _served_path(state, ns, payload, ref)
+    return FileResponse(path, media_type=payload.get("mime") or None,
+                        headers={"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff",
+                                 "Cache-Control": "private, max-age=3600"})
+
+
+@router.delete("", summary="remove an item from a library (its uploaded copy is deleted too)")
+def remove(ref: str = RefQuery, library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
+           who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> dict:
+    ns = who.namespace_for(namespace, "write")
+    payload = _item(state, ns, library, ref)
+    lib = state.library(ns, library)
+    paths = list(payload.get("paths") or [payload.get("path")])
+    with state.write_lock:
+        lib.remove(paths)
+        mine = state.upload_root / ns
+        for p in paths:
+            if is_inside(p, [mine]):
+                Path(p).unlink(missing_ok=True)
+    return {"removed": ref}

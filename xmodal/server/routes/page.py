@@ -1,0 +1,26 @@
+"""The web page: one static HTML file plus bundled CSS / JS (no CDN), served by the API process."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, RedirectResponse
+
+router = APIRouter(include_in_schema=False)
+
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
+                               "style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@router.get("/")
+def index() -> FileResponse:
+    from xmodal.server.app import STATIC_DIR
+
+    return FileResponse(STATIC_DIR / "index.html", headers=_SECURITY_HEADERS)
+
+
+@router.get("/favicon.ico")
+def favicon() -> RedirectResponse:
+    return RedirectResponse("/static/favicon.svg")

@@ -1,0 +1,147 @@
+"""Request and response bodies of the API; they are also what the OpenAPI document shows."""
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from xmodal.db.api import METRICS
+
+PointId = Union[StrictInt, StrictStr]
+MetricName = Literal[METRICS]  # type: ignore[valid-type]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VectorFieldSpec(_Strict):
+    dim: int = Field(..., ge=1, le=65_536, description="vector dimension")
+    metric: MetricName = "cosine"
+    index: str = Field("flat", max_length=32, description="index kind: flat, hnsw, ivf_flat, ivf_pq, pq, ...")
+    params: dict[str, Any] = Field(default_factory=dict, description="index parameters")
+
+
+class CreateCollection(_Strict):
+    name: str = Field(..., min_length=1, max_length=64)
+    vectors: dict[str, VectorFieldSpec] = Field(..., min_length=1, description="named vector fields")
+    payload_schema: dict[str, str] = Field(default_factory=dict, description="field -> str|int|float|bool|list[str]|list[int]|json")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    exist_ok: bool = False
+
+
+class CollectionInfo(BaseModel):
+    name: str
+    namespace: str
+    vectors: dict[str, VectorFieldSpec]
+    payload_schema: dict[str, str]
+    metadata: dict[str, Any]
+    count: int
+
+
+class CollectionList(BaseModel):
+    namespace: str
+    collections: list[str]
+
+
+class Point(_Strict):
+    id: PointId
+    vectors: dict[str, list[float]] = Field(..., min_length=1)
+    payload: Optional[dict[str, Any]] = None
+
+
+class UpsertRequest(_Strict):
+    points: list[Point] = Field(..., min_length=1)
+
+
+class DeleteRequest(_Strict):
+    ids: Optional[list[PointId]] = None
+    where: Optional[dict[str, Any]] = Field(None, description="filter; {} is refused, name ids or a condition")
+
+
+class GetRequest(_Strict):
+    ids: list[PointId] = Field(..., min_length=1)
+    with_vectors: bool = False
+
+
+class PointOut(BaseModel):
+    id: PointId
+    payload: dict[str, Any]
+    vectors: Optional[dict[str, list[float]]] = None
+
+
+class VectorSearch(_Strict):
+    field: Optional[str] = Field(None, description="vector field; may be omitted when the collection has one")
+    vector: Optional[list[float]] = None
+    vectors: Optional[list[list[float]]] = Field(None, description="a batch of queries instead of `vector`")
+    mode: Literal["knn", "range", "threshold"] = "knn"
+    k: int = Field(10, ge=1)
+    radius: Optional[float] = Field(None, description="range mode: l2 distance or 1 - cosine")
+    min_similarity: Optional[float] = Field(None, description="threshold mode (cosine / ip fields)")
+    where: Optional[dict[str, Any]] = None
+    params: Optional[dict[str, Any]] = None
+    with_payload: bool = True
+    with_vectors: bool = False
+
+
+class HitOut(BaseModel):
+    id: PointId
+    score: float
+    payload: Optional[dict[str, Any]] = None
+    vectors: Optional[dict[str, list[float]]] = None
+
+
+class SearchResponse(BaseModel):
+    results: list[list[HitOut]]
+
+
+class Count(BaseModel):
+    count: int
+
+
+class MediaResult(BaseModel):
+    ref: str = Field(..., description="the item's id: the handle for /v1/media/thumbnail, /file, /similar")
+    name: str
+    kind: str
+    score: float
+    evidence: dict[str, Any] = Field(default_factory=dict, description="time (s) and text that matched")
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class MediaSearchResponse(BaseModel):
+    results: list[MediaResult]
+    took_ms: float
+    query_text: Optional[str] = Field(None, description="what was heard in a speech query")
+
+
+class IndexFolder(_Strict):
+    path: str = Field(..., min_length=1, max_length=4096, description="folder or file inside a configured root")
+    prune: bool = False
+    library: Optional[str] = None
+
+
+class UploadedFile(BaseModel):
+    name: str
+    ref: str
+    kind: str
+    bytes: int
+
+
+class UploadResponse(BaseModel):
+    files: list[UploadedFile]
+    report: dict[str, Any]
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    auth_required: bool
+
+
+class WhoAmI(BaseModel):
+    namespace: str
+    scopes: list[str]
+    grants: list[str]
+    auth_required: bool
+    default_library: str
+    max_upload_bytes: int

@@ -1,0 +1,88 @@
+"""What one server process holds and shares between requests: the database, the loaded media
+libraries (each with its encoder, loaded once), the key ring, metrics and the upload folder."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from xmodal.config import ServerConfig, default_db_path
+from xmodal.errors import NotFound
+from xmodal.server.auth import KeyRing
+from xmodal.server.metrics import Metrics
+from xmodal.server.namespaces import physical_name
+
+
+class ServerState:
+    def __init__(self, settings: ServerConfig, db: Any = None):
+        self.settings = settings
+        self.db_location = str(settings.db or default_db_path())
+        self.keyring = KeyRing(settings.keys)
+        self.metrics = Metrics(settings.latency_window)
+        self.roots = [Path(r).resolve() for r in settings.roots]
+        self.upload_root = Path(settings.upload_dir or f"{self.db_location}.uploads").resolve()
+        self._db = db
+        self._libraries: dict[str, Any] = {}
+        self._open_lock = threading.Lock()
+        # Writes are serialised; reads (search, get) run concurrently in the worker threads.
+        self.write_lock = threading.RLock()
+
+    # --- database -------------------------------------------------------------------------
+    @property
+    def db(self):
+        if self._db is None:
+            with self._open_lock:
+                if self._db is None:
+                    from xmodal.db import connect
+
+                    self._db = connect(self.db_location)
+        return self._db
+
+    def physical(self, namespace: str, name: str) -> str:
+        return physical_name(namespace, name, self.settings.max_name_chars)
+
+    def collection(self, namespace: str, name: str):
+        phys = self.physical(namespace, name)
+        if not self.db.has_collection(phys):
+            raise NotFound(f"collection {name!r} does not exist in namespace {namespace!r}")
+        return self.db.collection(phys)
+
+    # --- media libraries -----------------------------------------------------------------
+    def library(self, namespace: str, name: str | None = None, create: bool = False):
+        """The media library ``name`` of ``namespace``, sharing this server's database; its encoder
+        loads on first use and is then reused by every request."""
+        name = name or self.settings.default_library
+        phys = self.physical(namespace, name)
+        if not create and not self.db.has_collection(phys):
+            raise NotFound(f"media library {name!r} does not exist in namespace {namespace!r}; "
+                           "upload or index media first")
+        lib = self._libraries.get(phys)
+        if lib is None:
+            with self._open_lock:
+                lib = self._libraries.get(phys)
+                if lib is None:
+                    from xmodal.ingest.library import Library
+
+                    lib = Library(self.db, self.db_location, phys, model=self.settings.model)
+                    self._libraries[phys] = lib
+        return lib
+
+    def forget_library(self, namespace: str, name: str) -> None:
+        self._libraries.pop(self.physical(namespace, name), None)
+
+    def upload_dir(self, namespace: str, library: str) -> Path:
+        d = self.upload_root / namespace / library
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def media_bases(self) -> list[Path]:
+        """Folders whose files the API may read or serve: the configured roots and the uploads."""
+        return [*self.roots, self.upload_root]
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        self._libraries.clear()
+
+

@@ -1,0 +1,281 @@
+// xmodal web page: plain JS, no dependencies. Every request carries the API key (when the server
+// requires one); thumbnails are fetched with it and shown through blob: URLs.
+"use strict";
+
+const KEY_STORE = "xmodal.key";
+const $ = (sel) => document.querySelector(sel);
+const state = { key: sessionStorage.getItem(KEY_STORE) || "", who: null, kind: "", file: null,
+                last: null, blobs: [], current: null };
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("data-")) node.setAttribute(k, v);
+    else node[k] = v;
+  }
+  for (const c of children) if (c != null) node.append(c);
+  return node;
+}
+
+class ApiError extends Error {
+  constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+}
+
+async function api(path, opts = {}) {
+  const headers = Object.assign({}, opts.headers || {});
+  if (state.key) headers["X-API-Key"] = state.key;
+  const res = await fetch(path, Object.assign({}, opts, { headers }));
+  if (res.status === 401) { showLogin(state.key ? "That key was not accepted." : ""); }
+  if (!res.ok) {
+    let code = "http_error", message = res.statusText;
+    try { const body = await res.json(); code = body.error.code; message = body.error.message; } catch (_) { /* not JSON */ }
+    throw new ApiError(res.status, code, message);
+  }
+  return res;
+}
+
+async function blobUrl(path) {
+  const res = await api(path);
+  const url = URL.createObjectURL(await res.blob());
+  state.blobs.push(url);
+  return url;
+}
+
+function setStatus(text, isError = false) {
+  const s = $("#status");
+  s.textContent = text;
+  s.classList.toggle("error", isError);
+}
+
+// --- login -----------------------------------------------------------------------------
+function showLogin(message) {
+  $("#login").hidden = false;
+  $("#login-error").textContent = message || "";
+  $("#login-key").focus();
+}
+
+async function checkKey() {
+  try {
+    const res = await api("/v1/whoami");
+    state.who = await res.json();
+    $("#login").hidden = true;
+    const who = $("#who");
+    who.hidden = !state.who.auth_required;
+    who.textContent = `${state.who.namespace} · sign out`;
+    $("#upload-label").hidden = !state.who.scopes.includes("write");
+    $("#q").focus();
+    return true;
+  } catch (err) {
+    if (err.status !== 401) setStatus(`Cannot reach the server: ${err.message}`, true);
+    return false;
+  }
+}
+
+$("#login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  state.key = $("#login-key").value.trim();
+  sessionStorage.setItem(KEY_STORE, state.key);
+  await checkKey();
+});
+
+$("#who").addEventListener("click", () => {
+  sessionStorage.removeItem(KEY_STORE);
+  state.key = "";
+  $("#results").replaceChildren();
+  showLogin("Signed out.");
+});
+
+// --- searching -------------------------------------------------------------------------
+function kindParams(params) {
+  if (state.kind) params.append("kind", state.kind);
+  return params;
+}
+
+async function runSearch() {
+  const text = $("#q").value.trim();
+  if (!text && !state.file) { setStatus("Type a description or drop an image or audio clip."); return; }
+  setStatus("Searching…");
+  try {
+    let res;
+    if (state.file) {
+      const form = new FormData();
+      if (text) form.append("text", text);
+      form.append("file", state.file, state.file.name);
+      if (state.kind) form.append("kind", state.kind);
+      res = await api("/v1/media/search", { method: "POST", body: form });
+    } else {
+      const params = kindParams(new URLSearchParams({ q: text }));
+      res = await api(`/v1/media/search?${params}`);
+    }
+    const body = await res.json();
+    state.last = { label: state.file ? `“${state.file.name}”${text ? " + text" : ""}` : `“${text}”` };
+    render(body.results, body.took_ms, state.last.label);
+  } catch (err) {
+    if (err.status !== 401) setStatus(err.message, true);
+  }
+}
+
+async function moreLikeThis(item) {
+  $("#details").close();
+  setStatus("Finding similar items…");
+  try {
+    const params = kindParams(new URLSearchParams({ ref: item.ref }));
+    const res = await api(`/v1/media/similar?${params}`);
+    const body = await res.json();
+    render(body.results, body.took_ms, `items like ${item.name}`);
+  } catch (err) {
+    if (err.status !== 401) setStatus(err.message, true);
+  }
+}
+
+function fmtTime(t) {
+  const s = Math.max(0, Math.round(Number(t)));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function evidenceNode(ev) {
+  if (!ev || (ev.time == null && !ev.text)) return null;
+  const node = el("div", { class: "evidence" });
+  if (ev.time != null) node.append(el("span", { class: "time", text: fmtTime(ev.time) }));
+  if (ev.text) node.append(document.createTextNode(ev.text));
+  return node;
+}
+
+const GLYPHS = { text: "📄", audio: "🎧", video: "🎬", image: "🖼️" };
+
+function render(results, tookMs, label) {
+  for (const url of state.blobs) URL.revokeObjectURL(url);
+  state.blobs = [];
+  const grid = $("#results");
+  grid.replaceChildren();
+  document.body.classList.toggle("has-results", results.length > 0);
+  setStatus(`${results.length} result${results.length === 1 ? "" : "s"} for ${label} · ${Math.round(tookMs)} ms`);
+  if (!results.length) { grid.append(el("p", { class: "empty", text: "Nothing matched. Try other words or another kind." })); return; }
+  results.forEach((item, i) => {
+    const thumb = el("div", { class: "thumb" });
+    if (item.kind === "image" || item.kind === "video") {
+      const img = el("img", { alt: item.name, loading: "lazy" });
+      thumb.append(img);
+      blobUrl(`/v1/media/thumbnail?ref=${encodeURIComponent(item.ref)}`)
+        .then((u) => { img.src = u; })
+        .catch(() => { thumb.replaceChildren(el("span", { class: "glyph", text: GLYPHS[item.kind] })); });
+    } else if (item.kind === "text" && item.evidence && item.evidence.text) {
+      thumb.append(el("div", { class: "snippet", text: item.evidence.text }));
+    } else {
+      thumb.append(el("span", { class: "glyph", text: GLYPHS[item.kind] || "•" }));
+    }
+    const card = el("button", { class: "card result-card", type: "button", "data-ref": item.ref, "data-name": item.name,
+                                "data-kind": item.kind, title: item.name },
+      el("span", { class: "rank", text: `#${i + 1}` }),
+      thumb,
+      el("div", { class: "body" },
+        el("div", { class: "name", text: item.name }),
+        el("div", { class: "row" },
+          el("span", { class: `badge ${item.kind}`, text: item.kind }),
+          el("span", { class: "score", text: item.score.toFixed(3) })),
+        item.kind === "text" ? null : evidenceNode(item.evidence)));
+    card.addEventListener("click", () => openDetails(item));
+    grid.append(card);
+  });
+}
+
+// --- details -----------------------------------------------------------------------------
+async function openDetails(item) {
+  state.current = item;
+  $("#details-name").textContent = item.name;
+  const badge = $("#details-kind");
+  badge.textContent = item.kind;
+  badge.className = `badge ${item.kind}`;
+  $("#details-score").textContent = `score ${item.score.toFixed(3)}`;
+  $("#details-evidence").replaceChildren(...[evidenceNode(item.evidence)].filter(Boolean));
+  const dl = $("#details-payload");
+  dl.replaceChildren();
+  for (const [k, v] of Object.entries(item.payload || {})) {
+    if (v == null || typeof v === "object") continue;
+    dl.append(el("dt", { text: k }), el("dd", { text: String(v) }));
+  }
+  const preview = $("#details-preview");
+  preview.replaceChildren(el("span", { class: "glyph", text: GLYPHS[item.kind] || "•" }));
+  $("#details").showModal();
+  try {
+    const url = await blobUrl(`/v1/media/file?ref=${encodeURIComponent(item.ref)}`);
+    let media;
+    if (item.kind === "image") media = el("img", { src: url, alt: item.name });
+    else if (item.kind === "audio" || item.kind === "video") {
+      media = el(item.kind, { src: url, controls: true });
+      if (item.evidence && item.evidence.time != null) media.currentTime = Number(item.evidence.time);
+    } else if (item.evidence && item.evidence.text) media = el("pre", { text: item.evidence.text });
+    if (media && state.current === item) preview.replaceChildren(media);
+  } catch (_) { /* the glyph stays */ }
+}
+
+$("#more-like-this").addEventListener("click", () => { if (state.current) moreLikeThis(state.current); });
+
+// --- inputs ------------------------------------------------------------------------------
+$("#search-form").addEventListener("submit", (ev) => { ev.preventDefault(); runSearch(); });
+
+$("#kinds").addEventListener("click", (ev) => {
+  const chip = ev.target.closest(".chip");
+  if (!chip) return;
+  state.kind = chip.dataset.kind;
+  for (const c of document.querySelectorAll(".chip")) c.classList.toggle("on", c === chip);
+  if (state.last) runSearch();
+});
+
+function setQueryFile(file) {
+  if (!file) return;
+  if (!/^(image|audio)\//.test(file.type) && file.type) {
+    setStatus(`${file.name}: drop an image or an audio clip to search with it.`, true);
+    return;
+  }
+  state.file = file;
+  $("#query-name").textContent = file.name;
+  const thumb = $("#query-thumb");
+  if (file.type.startsWith("image/")) {
+    const url = URL.createObjectURL(file);
+    thumb.src = url;
+    thumb.hidden = false;
+  } else { thumb.hidden = true; }
+  $("#query-file").hidden = false;
+  runSearch();
+}
+
+$("#file-input").addEventListener("change", (ev) => setQueryFile(ev.target.files[0]));
+$("#query-clear").addEventListener("click", () => {
+  state.file = null;
+  $("#query-file").hidden = true;
+  $("#file-input").value = "";
+  if ($("#q").value.trim()) runSearch();
+});
+
+let dragDepth = 0;
+document.addEventListener("dragenter", (ev) => { ev.preventDefault(); dragDepth++; document.body.classList.add("dragging"); });
+document.addEventListener("dragleave", () => { if (--dragDepth <= 0) { dragDepth = 0; document.body.classList.remove("dragging"); } });
+document.addEventListener("dragover", (ev) => ev.preventDefault());
+document.addEventListener("drop", (ev) => {
+  ev.preventDefault();
+  dragDepth = 0;
+  document.body.classList.remove("dragging");
+  const file = ev.dataTransfer && ev.dataTransfer.files && ev.dataTransfer.files[0];
+  setQueryFile(file);
+});
+
+$("#upload-input").addEventListener("change", async (ev) => {
+  const files = Array.from(ev.target.files || []);
+  if (!files.length) return;
+  const form = new FormData();
+  for (const f of files) form.append("files", f, f.name);
+  setStatus(`Uploading and indexing ${files.length} file${files.length === 1 ? "" : "s"}…`);
+  try {
+    const res = await api("/v1/media/upload", { method: "POST", body: form });
+    const body = await res.json();
+    setStatus(`Indexed ${body.files.length} file${body.files.length === 1 ? "" : "s"}.`);
+  } catch (err) {
+    if (err.status !== 401) setStatus(err.message, true);
+  }
+  ev.target.value = "";
+});
+
+checkKey();
