@@ -1,0 +1,92 @@
+"""The interaction store: events and incremental profiles in real database files."""
+import numpy as np
+import pytest
+
+from xmodal.apps.interactions import InteractionStore, event_weight, items_of
+from xmodal.apps.profile import SECONDS_PER_DAY
+from xmodal.db import Database
+from xmodal.errors import InvalidInput
+
+DIM = 8
+T0 = 1_700_000_000.0
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    return tmp_path / "lib.xmdb"
+
+
+def _vec(i: int) -> np.ndarray:
+    return np.random.default_rng(i).standard_normal(DIM).astype(np.float32)
+
+
+def test_profile_survives_reopen_and_equals_a_rebuild(folder):
+    with Database(str(folder)) as db:
+        store = InteractionStore(db, "media", DIM)
+        for i in range(6):
+            store.record("ana", f"/m/{i}.png", "dislike" if i == 3 else "like", _vec(i), item_kind="image",
+                         ts=T0 + i * SECONDS_PER_DAY)
+        live = store.profile("ana")
+    with Database(str(folder)) as db:
+        store = InteractionStore(db, "media", DIM)
+        stored = store.profile("ana")
+        rebuilt = store._rebuild("ana")
+    assert stored.interactions == 6 and stored.t_ref == T0 + 5 * SECONDS_PER_DAY
+    np.testing.assert_allclose(stored.positive, live.positive, rtol=1e-5)
+    np.testing.assert_allclose(stored.positive, rebuilt.positive, rtol=1e-5)
+    np.testing.assert_allclose(stored.negative, rebuilt.negative, rtol=1e-5)
+    assert stored.negative_mass == pytest.approx(1.0 * 0.5 ** (2 / 30))
+
+
+def test_a_profile_left_behind_its_events_is_rebuilt(folder):
+    with Database(str(folder)) as db:
+        store = InteractionStore(db, "media", DIM)
+        store.record("bo", "/m/1.png", "like", _vec(1), ts=T0)
+        # An event written without its profile update (as after a crash between the two writes).
+        store.events.upsert(["orphan"], {"item": _vec(2)[None, :]},
+                            [{"user": "bo", "item": "/m/2.png", "event": "like", "weight": 1.0, "ts": T0 + 10,
+                              "item_kind": "image"}])
+        p = store.profile("bo")
+    assert p.interactions == 2
+    expected = _vec(1) / np.linalg.norm(_vec(1)) + _vec(2) / np.linalg.norm(_vec(2))
+    np.testing.assert_allclose(p.positive, expected, rtol=1e-4)
+
+
+def test_history_seen_popularity_and_forget(folder):
+    with Database(str(folder)) as db:
+        store = InteractionStore(db, "media", DIM)
+        store.record("ana", "/m/a.png", "like", _vec(1), ts=T0)
+        store.record("ana", "/m/b.png", "view", _vec(2), ts=T0 + 5)
+        store.record("ana", "/m/c.png", "dislike", _vec(3), ts=T0 + 9)
+        store.record("bo", "/m/a.png", "like", _vec(1), ts=T0 + 1)
+        hist = store.history("ana")
+        assert [h.item for h in hist] == ["/m/c.png", "/m/b.png", "/m/a.png"]
+        assert [h.weight for h in hist] == [-1.0, 0.3, 1.0]
+        assert items_of(hist) == ["/m/b.png", "/m/a.png"] and items_of(hist, positive=False) == ["/m/c.png"]
+        assert store.seen("ana") == {"/m/a.png", "/m/b.png", "/m/c.png"}
+        assert store.popularity().most_common(1) == [("/m/a.png", 2)]
+        assert store.users() == ["ana", "bo"]
+        assert store.forget("ana") == 3
+        assert store.history("ana") == [] and store.users() == ["bo"]
+        assert store.profile("ana").direction() is None
+        store.forget_item("/m/a.png")
+        assert store.profile("bo").interactions == 0
+
+
+def test_bad_input_stores_nothing(folder):
+    with Database(str(folder)) as db:
+        store = InteractionStore(db, "media", DIM)
+        store.record("ana", "/m/a.png", "like", _vec(1), ts=T0)
+        before = store.profile("ana")
+        with pytest.raises(InvalidInput, match="unknown interaction event 'adore'"):
+            store.record("ana", "/m/b.png", "adore", _vec(2))
+        with pytest.raises(InvalidInput, match="user must be a non-empty string"):
+            store.record("  ", "/m/b.png", "like", _vec(2))
+        with pytest.raises(InvalidInput, match=r"vector of item '/m/b.png' must be 8 finite numbers"):
+            store.record("ana", "/m/b.png", "like", np.full(DIM, np.nan))
+        with pytest.raises(InvalidInput, match="weight must be finite"):
+            store.record("ana", "/m/b.png", "like", _vec(2), weight=float("inf"))
+        assert store.events.count() == 1
+        after = store.profile("ana")
+        np.testing.assert_array_equal(before.positive, after.positive)
+    assert event_weight("custom", 2.5) == 2.5

@@ -1,0 +1,258 @@
+"""The applications' window onto a Library: rows, vectors and texts it does not hand out itself.
+
+``Library.search`` returns one result per item with its best evidence; question answering needs
+every child row of the top items (each transcript segment with its time, each OCR block, each
+chunk) and recommendation needs item vectors. This module reads them through the public database
+API (``lib.db``, the library's collection, ``scroll`` / ``get`` / ``search``) and knows the
+library's row layout: items keyed by content hash with ``role == "item"``, children with
+``parent`` = the item id and ``role`` in chunk | ocr | speech | frame, vector fields ``visual``
+and / or ``text``. Everything Library-specific that the apps rely on lives here, in one place.
+"""
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from xmodal.config import CONFIG
+from xmodal.errors import NotFound
+
+ITEM_ROLE = "item"
+SOURCE_OF_ROLE = {"chunk": "passage", "ocr": "ocr", "speech": "transcript", "frame": "frame"}
+TRUNCATION_MARK = "…"
+
+_stores: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+
+
+@dataclass
+class ItemHit:
+    id: str
+    path: str
+    kind: str
+    score: float
+    vector: np.ndarray
+    payload: dict
+
+
+def collection(lib):
+    """The library's collection; NotFound when nothing was indexed yet."""
+    if not lib.db.has_collection(lib.collection_name):
+        raise NotFound(f"the library {lib.uri} is empty: index some files first")
+    return lib.db.collection(lib.collection_name)
+
+
+def vector_dim(lib) -> int:
+    col = collection(lib)
+    dims = {f.dim for f in col.vector_fields.values()}
+    return int(col.metadata.get("dim") or next(iter(dims)))
+
+
+def interaction_store(lib):
+    """One :class:`InteractionStore` per open library object, beside its collection."""
+    from xmodal.apps.interactions import InteractionStore
+
+    store = _stores.get(lib)
+    if store is None:
+        store = InteractionStore(lib.db, lib.collection_name, vector_dim(lib))
+        _stores[lib] = store
+    return store
+
+
+def sentence_encoder():
+    """The text-to-text model that scores evidence sentences (``CONFIG.apps.qa_sentence_encoder``)."""
+    from xmodal.encoders import get_encoder
+
+    return get_encoder(CONFIG.apps.qa_sentence_encoder)
+
+
+# ----------------------------------------------------------------------------- items and vectors
+def _path_index(col) -> dict[str, str]:
+    """Every stored path (absolute) -> item id; an item stored under two paths appears twice."""
+    out: dict[str, str] = {}
+    for r in col.scroll(where={"role": ITEM_ROLE}):
+        for p in (r.payload.get("files") or {}) or [r.payload.get("path")]:
+            if p:
+                out[p] = r.id
+    return out
+
+
+def resolve_path(lib, item: str) -> str:
+    """The stored path of ``item`` (a path as typed, relative or absolute, or an item id)."""
+    col = collection(lib)
+    rec = col.get([str(item)])
+    if rec and rec[0].payload.get("role") == ITEM_ROLE:
+        return rec[0].payload["path"]
+    index = _path_index(col)
+    absolute = str(Path(item).expanduser().resolve())
+    for candidate in (str(item), absolute):
+        if candidate in index:
+            return candidate
+    raise NotFound(f"{item}: not in the library {lib.uri} (index it first)")
+
+
+def _item_vector(rec) -> np.ndarray | None:
+    vecs = rec.vectors or {}
+    # The field that carries what the item is: its picture for images and videos, else its text.
+    order = ("visual", "text") if rec.payload.get("kind") in ("image", "video") else ("text", "visual")
+    for f in order + tuple(vecs):
+        if f in vecs:
+            return np.asarray(vecs[f], dtype=np.float32)
+    return None
+
+
+def item_vectors(lib, paths: Sequence[str]) -> dict[str, tuple[np.ndarray, str]]:
+    """``{path: (vector, kind)}`` for stored paths; a path the library lacks raises NotFound."""
+    col = collection(lib)
+    index = _path_index(col)
+    missing = [p for p in paths if p not in index]
+    if missing:
+        raise NotFound(f"{missing[0]}: not in the library {lib.uri} (index it first)")
+    ids = list(dict.fromkeys(index[p] for p in paths))
+    recs = {r.id: r for r in col.get(ids, with_vectors=True)}
+    out = {}
+    for p in paths:
+        rec = recs[index[p]]
+        vec = _item_vector(rec)
+        if vec is None:
+            raise NotFound(f"{p}: the library holds no vector for it")
+        out[p] = (vec, rec.payload.get("kind", ""))
+    return out
+
+
+def _item_filter(kinds: Sequence[str] | None, where: Mapping | None) -> dict:
+    parts: list[dict] = [{"role": ITEM_ROLE}]
+    if kinds:
+        parts.append({"kind": {"$in": list(kinds)}})
+    if where:
+        parts.append(dict(where))
+    return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+def nearest_items(lib, queries: np.ndarray, k: int, kinds: Sequence[str] | None = None,
+                  where: Mapping | None = None) -> list[list[ItemHit]]:
+    """Per query, the ``k`` nearest items over every vector field (item rows only), best first."""
+    col = collection(lib)
+    flt = _item_filter(kinds, where)
+    q = np.asarray(queries, dtype=np.float32)
+    merged: list[dict[str, ItemHit]] = [{} for _ in range(len(q))]
+    for field in col.vector_fields:
+        for i, hits in enumerate(col.search(field, q, k=k, where=flt, with_vectors=True)):
+            for h in hits:
+                vec = (h.vectors or {}).get(field)
+                prev = merged[i].get(h.id)
+                if vec is not None and (prev is None or h.score > prev.score):
+                    p = h.payload or {}
+                    merged[i][h.id] = ItemHit(h.id, p.get("path", ""), p.get("kind", ""), float(h.score),
+                                              np.asarray(vec, np.float32), p)
+    return [sorted(m.values(), key=lambda h: -h.score)[:k] for m in merged]
+
+
+def filter_paths(lib, paths: Sequence[str], kinds: Sequence[str] | None = None,
+                 where: Mapping | None = None) -> dict[str, str]:
+    """``{path: kind}`` for the given paths that pass the kind / payload filters."""
+    col = collection(lib)
+    wanted = set(paths)
+    out = {}
+    for r in col.scroll(where=_item_filter(kinds, where)):
+        for p in (r.payload.get("files") or {}) or [r.payload.get("path")]:
+            if p in wanted:
+                out[p] = r.payload.get("kind", "")
+    return out
+
+
+# ----------------------------------------------------------------------------- QA evidence rows
+def _full_chunk_text(path: str, prefix: str, cache: dict) -> str | None:
+    """The library keeps evidence text cut short; a text item's whole chunk is re-read from its file."""
+    if path not in cache:
+        try:
+            from xmodal.media import chunk_text, load_text
+
+            cache[path] = [c.text for c in chunk_text(load_text(Path(path)))]
+        except Exception:  # noqa: BLE001 - a moved or unreadable file just keeps the stored excerpt
+            cache[path] = []
+    stem = prefix.rstrip(TRUNCATION_MARK).rstrip()
+    norm = " ".join(stem.split())
+    for chunk in cache[path]:
+        if " ".join(chunk.split()).startswith(norm):
+            return chunk
+    return None
+
+
+def _query_image(image: Any):
+    """A PIL image as given, or the file loaded by the media layer (EXIF, SVG, bomb guard)."""
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    if not Path(image).is_file():
+        raise NotFound(f"{image}: no such image file")
+    from xmodal.media import load_image
+
+    return load_image(Path(image))
+
+
+def retrieve_units(lib, question: str, image: Any = None, k: int | None = None,
+                   kinds: Sequence[str] | None = None, where: Mapping | None = None) -> list:
+    """Candidate evidence units for a question: every relevant row of the library's top items.
+
+    The library's fused search (vectors + BM25) picks the items; within each, the rows nearest to
+    the question in each vector field become units, so a long recording contributes its best
+    segments rather than only the one the library showed.
+    """
+    from xmodal.apps.qa import Unit
+
+    k = CONFIG.apps.qa_retrieve_k if k is None else k
+    col = collection(lib)
+    results = lib.search(text=question, kind=list(kinds) if kinds else None, where=where, k=k)
+    if image is not None:
+        seen = {r.id for r in results}
+        results += [r for r in lib.search(image=image, kind=list(kinds) if kinds else None, where=where, k=k)
+                    if r.id not in seen]
+    enc = lib.encoder
+    qvecs = [enc.encode_text([question], mode="query")[0]]
+    if image is not None:
+        qvecs.append(enc.encode_image([_query_image(image)])[0])
+    qmat = np.stack(qvecs).astype(np.float32)
+    per_item = CONFIG.apps.qa_rows_per_item
+    units: list = []
+    text_cache: dict[str, list[str]] = {}
+    for r in results[: CONFIG.apps.qa_items]:
+        item = col.get([r.id], with_vectors=True)
+        if not item:
+            continue
+        payload = item[0].payload
+        thumb = payload.get("thumbnail")
+        rows = [(item[0], float(np.max(qmat @ v)) if (v := _item_vector(item[0])) is not None else 0.0)]
+        for field in col.vector_fields:
+            hits = col.search(field, qmat, k=per_item, where={"parent": r.id})
+            for per_query in hits:
+                rows += [(h, float(h.score)) for h in per_query]
+        seen_rows: set = set()
+        for row, score in rows:
+            if row.id in seen_rows:
+                continue
+            seen_rows.add(row.id)
+            p = row.payload or {}
+            role = p.get("role", ITEM_ROLE)
+            text = p.get("text") or None
+            if role == ITEM_ROLE:
+                if r.kind in ("image", "video"):
+                    units.append(Unit(r.path, r.kind, "image" if r.kind == "image" else "frame", score,
+                                      None, p.get("time"), None, None, thumb))
+                if r.kind == "audio":
+                    continue  # the whole transcript: its segments (with times) are the units
+                source = "passage"
+            else:
+                source = SOURCE_OF_ROLE.get(role, role)
+            if role == "frame":
+                units.append(Unit(r.path, r.kind, "frame", score, None, p.get("time"), p.get("end"), None, thumb))
+                continue
+            if not text:
+                continue
+            if r.kind == "text" and text.endswith(TRUNCATION_MARK):
+                text = _full_chunk_text(r.path, text, text_cache) or text
+            units.append(Unit(r.path, r.kind, source, score, text, p.get("time"), p.get("end"), None, thumb))
+    return units

@@ -1,0 +1,230 @@
+"""Question answering with evidence over a media library: extractive first, generated if configured.
+
+Public API (the CLI `xmodal ask` and the server call this)::
+
+    from xmodal.apps.qa import ask
+    ans = ask(lib, "When does the train to Cambridge leave?", image=None, k=5, kinds=None, where=None,
+              llm="auto")                    # "auto": use XMODAL_LLM_URL if set; None: never; or a ChatClient
+    ans.answer          # extractive answer (best supporting sentences / segments, with [n] markers) or None
+    ans.confidence      # calibrated 0..1
+    ans.evidence        # list[Evidence] best first: path, kind, score, text, time, end, page, source, thumbnail
+    ans.generated       # LLM answer grounded only in the cited evidence, or None
+    ans.citations       # evidence numbers (1-based) the answer rests on
+    ans.to_dict()       # the JSON object printed by `xmodal ask --json`
+
+Pipeline and why: the library's cross-modal search finds candidate rows (passages, OCR text,
+transcript segments, images, video frames); long texts are cut into sentences so the answer is
+the sentence that holds it, not a 200-word chunk; each unit is scored by a text-to-text dense
+model plus BM25 keywords (names and numbers), and the scores are calibrated into a probability
+that the unit answers the question. Units of every modality are ranked on that one scale. When
+the best is below ``qa_not_found_below`` the answer is None ("not found") instead of a guess.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from xmodal.apps import library_access as access
+from xmodal.apps.keywords import coverage, keyword_scores, tokenize
+from xmodal.apps.llm import ChatClient, CitedPassage
+from xmodal.apps.sentences import split_lines, split_sentences
+from xmodal.config import CONFIG
+from xmodal.errors import InvalidInput, LLMError
+
+TEXT_SOURCES = ("passage", "ocr", "transcript", "caption")
+
+
+@dataclass
+class Unit:
+    """A candidate piece of evidence before ranking: one sentence, OCR line, segment, image or frame."""
+
+    path: str
+    kind: str
+    source: str                  # passage | ocr | transcript | caption | image | frame
+    retrieval: float             # the library's similarity for the row this unit came from
+    text: str | None = None
+    time: float | None = None
+    end: float | None = None
+    page: int | None = None
+    thumbnail: str | None = None  # the item's stored thumbnail image (images, videos)
+
+
+@dataclass
+class Evidence:
+    path: str
+    kind: str
+    score: float                 # calibrated probability that this unit answers the question
+    source: str
+    text: str | None = None
+    time: float | None = None
+    end: float | None = None
+    page: int | None = None
+    thumbnail: str | None = None
+    dense: float = 0.0
+    keyword: float = 0.0
+
+    def citation(self) -> str:
+        """How a reader finds the spot: path plus page or timestamp."""
+        where = f" p.{self.page}" if self.page is not None else ""
+        where += f" at {self.time:.1f} s" if self.time is not None else ""
+        return f"{self.path}{where}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"path": self.path, "kind": self.kind, "score": round(self.score, 4), "source": self.source}
+        for key in ("text", "time", "end", "page", "thumbnail"):
+            value = getattr(self, key)
+            if value is not None:
+                d[key] = round(value, 2) if isinstance(value, float) else value
+        return d
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str | None
+    confidence: float
+    evidence: list[Evidence] = field(default_factory=list)
+    citations: list[int] = field(default_factory=list)
+    generated: str | None = None
+    generated_citations: list[int] = field(default_factory=list)
+    llm_error: str | None = None
+
+    @property
+    def found(self) -> bool:
+        return self.answer is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"question": self.question, "answer": self.answer,
+                             "confidence": round(self.confidence, 4), "found": self.found,
+                             "citations": self.citations, "evidence": [e.to_dict() for e in self.evidence]}
+        if self.generated is not None:
+            d["generated"] = self.generated
+            d["generated_citations"] = self.generated_citations
+        if self.llm_error:
+            d["llm_error"] = self.llm_error
+        return d
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def text_confidence(dense: float, keyword_coverage: float) -> float:
+    """Calibrated probability that a text unit answers (coefficients in ``CONFIG.apps``)."""
+    c = CONFIG.apps
+    return _sigmoid(c.qa_conf_bias + c.qa_conf_dense_slope * dense + c.qa_conf_keyword_slope * keyword_coverage)
+
+
+def media_confidence(retrieval: float) -> float:
+    """Calibrated probability for evidence with no text (an image or frame), from its cross-modal score."""
+    c = CONFIG.apps
+    return _sigmoid(c.qa_conf_media_bias + c.qa_conf_media_slope * retrieval)
+
+
+def expand_units(units: Sequence[Unit]) -> list[Unit]:
+    """Cut passages into sentences and OCR text into lines; transcript segments stay whole (they carry time)."""
+    out: list[Unit] = []
+    for u in units:
+        if not u.text or u.source not in ("passage", "ocr", "caption"):
+            out.append(u)
+            continue
+        pieces = split_lines(u.text) if u.source == "ocr" else split_sentences(u.text)
+        out.extend(replace(u, text=p.text) for p in pieces)
+    return out
+
+
+def rank_units(question: str, units: Sequence[Unit], encoder) -> list[Evidence]:
+    """Score every unit on one calibrated scale and return evidence best first, duplicates merged.
+
+    ``encoder`` needs ``encode_text(texts, mode=...)`` returning L2-normalised rows.
+    """
+    units = expand_units(units)
+    seen: set[tuple] = set()
+    unique: list[Unit] = []
+    for u in units:
+        key = (u.path, u.source, u.text, u.time, u.page)
+        if key not in seen:
+            seen.add(key)
+            unique.append(u)
+    text_units = [u for u in unique if u.text]
+    evidence: list[Evidence] = []
+    if text_units:
+        texts = [u.text for u in text_units]
+        q = encoder.encode_text([question], mode="query")
+        p = encoder.encode_text(texts, mode="passage")
+        dense = np.clip((p @ q[0]).astype(np.float64), 0.0, 1.0)
+        kw = keyword_scores(question, texts)
+        q_terms = tokenize(question)
+        w = CONFIG.apps.qa_dense_weight
+        for u, d, k_ in zip(text_units, dense, kw):
+            cov = coverage(q_terms, tokenize(u.text))
+            conf = text_confidence(float(d), cov)
+            evidence.append(Evidence(u.path, u.kind, conf, u.source, u.text, u.time, u.end, u.page, u.thumbnail,
+                                     dense=float(w * d + (1 - w) * k_), keyword=float(k_)))
+    for u in unique:
+        if not u.text:
+            evidence.append(Evidence(u.path, u.kind, media_confidence(u.retrieval), u.source, None,
+                                     u.time, u.end, u.page, u.thumbnail, dense=u.retrieval))
+    # Calibrated score first; the uncalibrated mix breaks ties between near-equal units.
+    evidence.sort(key=lambda e: (round(e.score, 3), e.dense), reverse=True)
+    return evidence
+
+
+def compose_answer(evidence: Sequence[Evidence]) -> tuple[str | None, float, list[int]]:
+    """The extractive answer from the top evidence, its confidence, and the 1-based citations used."""
+    if not evidence:
+        return None, 0.0, []
+    best = evidence[0]
+    confidence = best.score
+    if confidence < CONFIG.apps.qa_not_found_below:
+        return None, confidence, []
+    if best.text is None:  # the answer is a picture or a video frame
+        return f"{best.citation()} [1]", confidence, [1]
+    parts, cited = [], []
+    for i, e in enumerate(evidence, 1):
+        if len(cited) >= CONFIG.apps.qa_answer_units:
+            break
+        if e.text is None or e.score < CONFIG.apps.qa_answer_relative * best.score:
+            continue
+        if e.text in parts:
+            continue
+        parts.append(e.text)
+        cited.append(i)
+    answer = " ".join(f"{t} [{n}]" for t, n in zip(parts, cited))
+    return answer, confidence, cited
+
+
+def _passages(evidence: Sequence[Evidence], numbers: Sequence[int]) -> list[CitedPassage]:
+    out = []
+    for n in numbers:
+        e = evidence[n - 1]
+        text = e.text if e.text is not None else f"(an {e.source} with no text; file {e.path})"
+        out.append(CitedPassage(n, e.citation(), text))
+    return out
+
+
+def ask(lib, question: str, *, image: Any = None, k: int | None = None, kinds: Sequence[str] | None = None,
+        where: Mapping | None = None, llm: Any = "auto") -> Answer:
+    """Answer ``question`` (optionally with an image) from ``lib``; see the module docstring."""
+    if not isinstance(question, str) or not question.strip():
+        raise InvalidInput(f"question must be non-empty text, got {question!r}")
+    k = CONFIG.apps.qa_evidence_k if k is None else k
+    if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
+        raise InvalidInput(f"k must be a positive integer, got {k!r}")
+    units = access.retrieve_units(lib, question, image=image, k=CONFIG.apps.qa_retrieve_k, kinds=kinds, where=where)
+    evidence = rank_units(question, units, access.sentence_encoder())
+    answer, confidence, cited = compose_answer(evidence)
+    shown = evidence[: max(k, max(cited, default=0))]
+    result = Answer(question, answer, confidence, shown, cited)
+    client = ChatClient.from_env() if llm == "auto" else llm
+    if client is not None and cited:
+        # The model sees exactly the evidence the extractive answer cites, under the same numbers.
+        try:
+            gen = client.answer(question, _passages(shown, cited))
+            result.generated, result.generated_citations = gen.text, gen.citations
+        except LLMError as exc:
+            result.llm_error = str(exc)
+    return result

@@ -1,0 +1,170 @@
+"""Recommendation on the shared space: "more like this" and per-user recommendations.
+
+Public API (pure functions over a :class:`xmodal.ingest.library.Library`; the CLI and the server call these)::
+
+    from xmodal.apps.recommend import more_like_this, recommend, record_interaction, interactions
+    more_like_this(lib, "photos/cat.jpg", k=10, across_kinds=False, kinds=None, where=None, diversity=None)
+    record_interaction(lib, user="ana", item="photos/cat.jpg", event="like")   # like|save|click|view|skip|dislike
+    recommend(lib, "ana", k=10, kinds=["image"], where={"year": {"$gte": 2020}}, exclude_seen=True, diversity=None)
+    interactions(lib).history("ana") ; interactions(lib).forget("ana")
+    -> list[Recommendation(path, kind, score, because, payload)]
+
+How a user's list is made: the profile (decayed sum of liked item vectors, see
+:mod:`xmodal.apps.profile`) and the most recent liked items each query the vector index for
+candidates -- several queries, because a user who likes both birds and boats has a mean vector that
+sits between the two and near neither. Each candidate's relevance mixes its similarity to the
+profile with its best similarity to a recent liked item, minus a penalty for resembling disliked
+items; maximal marginal relevance then picks the final list (``diversity`` = 1 - MMR lambda).
+A user with no likes gets the most popular items, minus what they have seen.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from xmodal.apps import library_access as access
+from xmodal.apps.diversity import mmr
+from xmodal.apps.interactions import Interaction, InteractionStore
+from xmodal.apps.profile import Profile, decay_factor
+from xmodal.config import CONFIG
+from xmodal.errors import InvalidInput
+
+
+@dataclass
+class Recommendation:
+    path: str
+    kind: str
+    score: float
+    because: str | None = None       # the liked item (or source item) this one is most similar to
+    payload: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "kind": self.kind, "score": round(float(self.score), 6),
+                "because": self.because}
+
+
+def interactions(lib) -> InteractionStore:
+    """The interaction store of ``lib`` (created on first use, cached on the library object)."""
+    return access.interaction_store(lib)
+
+
+def record_interaction(lib, user: str, item: str, event: str = "like", *, weight: float | None = None,
+                       ts: float | None = None) -> Interaction:
+    """Store one event about an indexed item and update the user's profile; bad input stores nothing."""
+    path = access.resolve_path(lib, item)
+    vec, kind = access.item_vectors(lib, [path])[path]
+    return interactions(lib).record(user, path, event, vec, item_kind=kind, weight=weight, ts=ts)
+
+
+def _lambda(diversity: float | None) -> float:
+    lam = CONFIG.apps.rec_mmr_lambda if diversity is None else 1.0 - float(diversity)
+    if not 0.0 <= lam <= 1.0:
+        raise InvalidInput(f"diversity must lie in [0, 1], got {diversity}")
+    return lam
+
+
+def _check_k(k: int) -> int:
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k <= 0:
+        raise InvalidInput(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def more_like_this(lib, path: str, k: int = 10, *, across_kinds: bool = False,
+                   kinds: Sequence[str] | None = None, where: Mapping | None = None,
+                   diversity: float | None = 0.0, exclude: Sequence[str] = ()) -> list[Recommendation]:
+    """Items nearest to ``path``: of its own kind unless ``across_kinds`` or ``kinds`` say otherwise."""
+    k = _check_k(k)
+    src = access.resolve_path(lib, path)
+    vec, kind = access.item_vectors(lib, [src])[src]
+    if kinds is None and not across_kinds:
+        kinds = [kind]
+    skip = {src, *exclude}
+    pool = access.nearest_items(lib, vec[None, :], k + len(skip) + CONFIG.apps.rec_candidate_k // 4,
+                                kinds=kinds, where=where)[0]
+    pool = [c for c in pool if c.path not in skip]
+    if not pool:
+        return []
+    rel = np.array([c.score for c in pool])
+    order = mmr(rel, np.stack([c.vector for c in pool]), k, _lambda(diversity))
+    return [Recommendation(pool[i].path, pool[i].kind, float(rel[i]), src, pool[i].payload) for i in order]
+
+
+def score_candidates(cands: np.ndarray, profile: Profile, history: Sequence[Interaction],
+                     now: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Relevance of each candidate row for this user, and the index into the liked anchors behind it.
+
+    relevance = share * max_i(decay_i * cos(c, liked_i)) + (1 - share) * cos(c, profile)
+                - negative_weight * max_j(decay_j * |w_j| * cos(c, disliked_j))^+
+    """
+    cfg = CONFIG.apps
+    now = time.time() if now is None else now
+    c = cands / np.maximum(np.linalg.norm(cands, axis=1, keepdims=True), 1e-12)
+    pos_dir = profile.direction("positive")
+    prof = c @ pos_dir if pos_dir is not None else np.zeros(len(c))
+    likes = [h for h in history if h.weight > 0 and h.vector is not None][: cfg.rec_interest_anchors]
+    dislikes = [h for h in history if h.weight < 0 and h.vector is not None]
+    because = np.full(len(c), -1)
+    if likes:
+        a = np.stack([h.vector for h in likes]).astype(np.float64)
+        a /= np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+        w = np.array([decay_factor(now - h.ts) for h in likes])
+        sims = (c @ a.T) * (w / w.max())
+        because = sims.argmax(axis=1)
+        rel = cfg.rec_anchor_share * sims.max(axis=1) + (1 - cfg.rec_anchor_share) * prof
+    else:
+        rel = prof
+    if dislikes:
+        n = np.stack([h.vector for h in dislikes]).astype(np.float64)
+        n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+        w = np.array([decay_factor(now - h.ts) * abs(h.weight) for h in dislikes])
+        penalty = np.clip(((c @ n.T) * w).max(axis=1), 0.0, None)
+        rel = rel - cfg.rec_negative_weight * penalty
+    return rel, because
+
+
+def recommend(lib, user: str, k: int = 10, *, kinds: Sequence[str] | None = None, where: Mapping | None = None,
+              exclude_seen: bool = True, exclude: Sequence[str] = (), diversity: float | None = None,
+              now: float | None = None) -> list[Recommendation]:
+    """The user's next ``k`` items: profile + recent-likes candidates, re-ranked by MMR, filtered."""
+    k = _check_k(k)
+    cfg = CONFIG.apps
+    store = interactions(lib)
+    profile = store.profile(user)
+    history = store.history(user, with_vectors=True)
+    skip = set(exclude)
+    if exclude_seen:
+        skip |= {h.item for h in history}
+    likes = [h for h in history if h.weight > 0][: cfg.rec_interest_anchors]
+    pos_dir = profile.direction("positive")
+    if pos_dir is None:
+        return _popular(lib, store, k, kinds, where, skip)
+    queries = np.stack([pos_dir] + [h.vector for h in likes]).astype(np.float32)
+    fetch = cfg.rec_candidate_k + len(skip)
+    pool: dict[str, access.ItemHit] = {}
+    for hits in access.nearest_items(lib, queries, fetch, kinds=kinds, where=where):
+        for h in hits:
+            if h.path not in skip:
+                pool.setdefault(h.path, h)
+    if not pool:
+        return []
+    cands = list(pool.values())
+    rel, because = score_candidates(np.stack([c.vector for c in cands]).astype(np.float64), profile, history, now)
+    top = np.argsort(-rel)[: max(cfg.rec_candidate_k, k)]
+    order = mmr(rel[top], np.stack([cands[i].vector for i in top]), k, _lambda(diversity))
+    out = []
+    for j in order:
+        i = top[j]
+        why = likes[because[i]].item if because[i] >= 0 and because[i] < len(likes) else None
+        out.append(Recommendation(cands[i].path, cands[i].kind, float(rel[i]), why, cands[i].payload))
+    return out
+
+
+def _popular(lib, store: InteractionStore, k: int, kinds, where, skip: set[str]) -> list[Recommendation]:
+    """Cold start: most-liked items that pass the filters and were not seen."""
+    ranked = [p for p, _ in store.popularity().most_common() if p not in skip]
+    allowed = access.filter_paths(lib, ranked, kinds=kinds, where=where)
+    counts = store.popularity()
+    return [Recommendation(p, allowed[p], float(counts[p]), None) for p in ranked if p in allowed][:k]
