@@ -27,6 +27,7 @@ from xmodal.ingest.hashing import content_hash
 from xmodal.ingest.keywords import KeywordIndex
 from xmodal.ingest.plan import StoredState, make_plan
 from xmodal.ingest.results import Failure, IndexReport, SearchResult, SearchResults
+from xmodal.ingest.interrupts import deferred_interrupt
 from xmodal.ingest.workers import Job, LocalRunner, Options
 
 SIDE_FOLDER = "_ingest"
@@ -211,21 +212,22 @@ class Library:
                     report.failed.append(Failure(out.job.path, out.kind or hint, out.error or "unknown error"))
                 else:
                     good.append(out)
-            if good:
-                report.rows_written += self._write(col, [(o.job.digest, o.encoded, plan.encode[o.job.digest])
-                                                         for o in good])
-                for o in good:
-                    report.indexed[o.encoded.kind] = report.indexed.get(o.encoded.kind, 0) + 1
-                    for e in plan.encode[o.job.digest]:
-                        old = plan.detach.pop(e.path, None)
-                        if old is not None:
-                            self._detach(col, e.path, old)
-            bars.advance(tasks["write"], len(outcomes))
+            with deferred_interrupt():  # a batch is written whole or not at all
+                if good:
+                    report.rows_written += self._write(col, [(o.job.digest, o.encoded, plan.encode[o.job.digest])
+                                                             for o in good])
+                    for o in good:
+                        report.indexed[o.encoded.kind] = report.indexed.get(o.encoded.kind, 0) + 1
+                        for e in plan.encode[o.job.digest]:
+                            old = plan.detach.pop(e.path, None)
+                            if old is not None:
+                                self._detach(col, e.path, old)
+                bars.advance(tasks["write"], len(outcomes))
 
     def _write(self, col, items: list[tuple[str, Encoded, list[FileEntry]]]) -> int:
         """Upsert the rows of a batch of items, grouped by the set of vector fields they carry."""
         now = time.time()
-        groups: dict[tuple[str, ...], tuple[list, list, list]] = {}
+        groups: dict[tuple, tuple[list, dict, list]] = {}
         kw_rows = []
         for digest, enc, entries in items:
             files = {e.path: {"size": e.size, "mtime": e.mtime} for e in entries}
@@ -247,15 +249,17 @@ class Library:
                     rid = f"{digest}:{child_n}"
                     payload = {**base, "role": row.role, "parent": digest,
                                **_drop_none({"time": row.time, "end": row.end, "text": row.text})}
-                key = tuple(sorted(row.vectors))
-                ids, vecs, payloads = groups.setdefault(key, ([], {f: [] for f in key}, []))
+                key = (row.role == "item", *sorted(row.vectors))
+                ids, vecs, payloads = groups.setdefault(key, ([], {f: [] for f in key[1:]}, []))
                 ids.append(rid)
-                for f in key:
+                for f in key[1:]:
                     vecs[f].append(row.vectors[f])
                 payloads.append(payload)
                 kw_rows.append((rid, digest, enc.kind, kw))
         n = 0
-        for key, (ids, vecs, payloads) in groups.items():
+        # Children first, item rows last: the item row is what marks the content as stored, so a
+        # crash in between leaves orphans that the next run overwrites, never a half-indexed item.
+        for key, (ids, vecs, payloads) in sorted(groups.items(), key=lambda kv: kv[0][0]):
             col.upsert(ids, {f: np.stack(v) for f, v in vecs.items()}, payloads=payloads)
             n += len(ids)
         self.keywords.delete_items([d for d, _, _ in items])
