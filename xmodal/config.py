@@ -41,7 +41,7 @@ class DBConfig:
     max_id_length: int = 1024  # characters of a string id
     max_name_length: int = 64  # collection and field names
     max_dim: int = 65_536
-    ivf_nlist_per_sqrt_n: float = 4.0  # nlist = this * sqrt(n) at training time...
+    ivf_nlist_per_sqrt_n: float = 1.0  # nlist = this * sqrt(n) at training time...
     ivf_min_points_per_list: int = 39  # ...but never fewer training points per list than this
     pq_dims_per_subquantizer: int = 8  # PQ m = dim / this (rounded to a divisor of dim)
     lsh_bits_per_dim: int = 4
@@ -49,7 +49,9 @@ class DBConfig:
     kdtree_leaf_size: int = 16
     range_initial_k: int = 64  # range / threshold search start with this many candidates, then double
     index_save_every: int = 100_000  # vectors added between index snapshots (indexes are derived data)
-    exact_block_rows: int = 65_536  # exact scans run in blocks of this many stored vectors
+    # Range search switches to an exact scan once k reaches live vectors / this.
+    range_exact_switch: int = 8
+    max_train_vectors: int = 65_536  # training sample cap (k-means cost grows with it)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,11 @@ class EncoderConfig:
     imagenet_topk: int = 5
     label_bridge_topk: int = 3  # ImageNet labels put into the label-bridge caption
     label_bridge_min_prob: float = 0.05  # labels below this probability are left out (the top one stays)
+    label_bridge_template: str = "a photo of a {}"  # how a class name is phrased for the text tower
+    label_bridge_ocr: bool = True  # add the text read in the image (OCR) to its vector
+    label_bridge_ocr_weight: float = 1.0  # weight of the OCR text against the (unit) label vector
+    clip_backend: str = "torch"  # "torch" or "onnx" (exported once under the cache dir) for clip:<model>
+    clip_max_tokens: int = 77  # CLIP's context length; longer texts are truncated
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,444 @@
+"""A collection of the embedded database: rows (id, payload, named vectors) and their indexes.
+
+Write path: validate everything -> one SQLite transaction -> apply to memory. A validation or
+storage error therefore changes nothing, and memory never gets ahead of what is durable.
+Read path: numpy arrays indexed by row id (ids, payloads, liveness, payload columns), so a
+search costs one FAISS call plus a few vectorised lookups, with no SQLite round trip unless
+stored vectors are asked for.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from xmodal.config import CONFIG
+from xmodal.db.api import BaseCollection, Filter, Hit, Id, Record, VectorField
+from xmodal.db.columns import PayloadColumns
+from xmodal.db.filters import Node, parse_filter
+from xmodal.db.indexes import SearchKnobs
+from xmodal.db.locks import ReadWriteLock
+from xmodal.db.schema import (check_ids, check_k, check_payload, check_payload_value, check_queries,
+                              check_query_params, check_vectors, id_sequence)
+from xmodal.db.storage import Storage, chunks
+from xmodal.db.vectors import FieldIndex, grow
+from xmodal.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from xmodal.db.database import Database
+
+
+def objects(values: Sequence[Any]) -> np.ndarray:
+    """A 1-d object array of ``values`` (numpy would otherwise turn lists of lists into 2-d arrays)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = list(values)
+    return out
+
+
+def to_json(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{what} is not JSON-serialisable: {exc}") from exc
+
+
+class Collection(BaseCollection):
+    def __init__(self, db: "Database", name: str, cid: int, spec: Mapping[str, Any], metadata: Mapping[str, Any],
+                 next_rid: int) -> None:
+        self._db = db
+        self._storage: Storage = db._storage
+        self.name = name
+        self._cid = cid
+        self._vectors = {f: VectorField.from_dict(d) for f, d in spec["vectors"].items()}
+        self._field_tables = {f: f"v{cid}_{j}" for j, f in enumerate(spec["vectors"])}
+        self._schema: dict[str, str] = dict(spec.get("payload", {}))
+        self._metadata = dict(metadata)
+        self._rows = f"r{cid}"
+        self._index_dir = db.path / "indexes" / f"c{cid}"
+        self._lock = ReadWriteLock()
+        self._next_rid = next_rid
+        self._dropped = False
+        self._ids = np.empty(0, dtype=object)
+        self._payloads = np.empty(0, dtype=object)
+        self._alive = np.zeros(0, bool)
+        self._rid_of: dict[Id, int] = {}
+        self._columns = PayloadColumns(self._schema)
+        self._fields = {f: FieldIndex(f, s) for f, s in self._vectors.items()}
+        self._load()
+
+    # ------------------------------------------------------------------ loading
+    def _grow_rows(self, size: int) -> None:
+        self._ids = grow(self._ids, size, None)
+        self._payloads = grow(self._payloads, size, None)
+        self._alive = grow(self._alive, size, False)
+        self._columns.ensure(len(self._alive))
+
+    def _load(self) -> None:
+        rows = self._storage.query(f"SELECT rid, id, payload FROM {self._rows} ORDER BY rid")
+        if rows:
+            self._grow_rows(rows[-1][0] + 1)
+            rids = np.fromiter((r[0] for r in rows), np.int64, count=len(rows))
+            payloads = [json.loads(r[2]) for r in rows]
+            self._ids[rids] = objects([r[1] for r in rows])
+            self._payloads[rids] = objects(payloads)
+            self._alive[rids] = True
+            self._rid_of = {r[1]: r[0] for r in rows}
+            self._columns.set_rows(rids.tolist(), payloads)
+        for fname, table in self._field_tables.items():
+            field = self._fields[fname]
+            vrows = self._storage.query(f"SELECT rid, v FROM {table} ORDER BY rid")
+            rids = np.fromiter((r[0] for r in vrows), np.int64, count=len(vrows))
+            x = np.frombuffer(b"".join(r[1] for r in vrows), dtype=np.float32).reshape(len(vrows), field.spec.dim)
+            del vrows
+            field.bootstrap(rids, field.prepare(x), self._index_dir)
+
+    # ------------------------------------------------------------------ schema
+    @property
+    def vector_fields(self) -> dict[str, VectorField]:
+        return dict(self._vectors)
+
+    @property
+    def payload_schema(self) -> dict[str, str]:
+        return dict(self._schema)
+
+    @property
+    def metadata(self) -> dict:
+        return json.loads(json.dumps(self._metadata))
+
+    def set_metadata(self, metadata: Mapping[str, Any]) -> None:
+        if not isinstance(metadata, Mapping):
+            raise InvalidInput(f"collection {self.name!r}: metadata must be a dict")
+        text = to_json(dict(metadata), f"collection {self.name!r} metadata")
+        with self._lock.write():
+            self._check_open()
+            with self._storage.write() as c:
+                c.execute("UPDATE collections SET metadata=? WHERE cid=?", (text, self._cid))
+            self._metadata = json.loads(text)
+
+    def _check_open(self) -> None:
+        if self._dropped:
+            raise NotFound(f"collection {self.name!r} was dropped")
+
+    def _field(self, name: Any) -> FieldIndex:
+        field = self._fields.get(name) if isinstance(name, str) else None
+        if field is None:
+            raise InvalidInput(f"collection {self.name!r} has no vector field {name!r} "
+                               f"(fields: {', '.join(self._fields)})")
+        return field
+
+    # ------------------------------------------------------------------ writes
+    def upsert(self, ids: Sequence[Id], vectors: Mapping[str, np.ndarray],
+               payloads: Sequence[Mapping[str, Any] | None] | None = None) -> None:
+        ids = check_ids(ids)
+        n = len(ids)
+        if not isinstance(vectors, Mapping) or not vectors:
+            raise InvalidInput(f"upsert into {self.name!r}: vectors must be a non-empty dict of field -> array")
+        arrays = {}
+        for fname, value in vectors.items():
+            arrays[fname] = check_vectors(fname, self._field(fname).spec, value, n)
+        if payloads is None:
+            clean: list[dict] = [{} for _ in range(n)]
+        else:
+            if isinstance(payloads, Mapping) or len(payloads) != n:
+                raise InvalidInput(f"upsert into {self.name!r}: payloads must be a list of {n} dicts (or None)")
+            clean = [check_payload(self._schema, p, f"row {i!r}") for i, p in zip(ids, payloads)]
+        texts = [to_json(p, f"payload of row {i!r}") for i, p in zip(ids, clean)]
+        if n == 0:
+            return
+        with self._lock.write():
+            self._check_open()
+            self._storage.check_writable()
+            old = np.array([r for r in (self._rid_of.get(i) for i in ids) if r is not None], np.int64)
+            rids = np.arange(self._next_rid, self._next_rid + n, dtype=np.int64)
+            rid_list = rids.tolist()
+            with self._storage.write() as c:
+                if len(old):
+                    self._delete_rows(c, old)
+                c.executemany(f"INSERT INTO {self._rows}(rid, id, payload) VALUES (?,?,?)",
+                              zip(rid_list, ids, texts))
+                for fname, arr in arrays.items():
+                    c.executemany(f"INSERT INTO {self._field_tables[fname]}(rid, v) VALUES (?,?)",
+                                  zip(rid_list, (row.tobytes() for row in arr)))
+                c.execute("UPDATE collections SET next_rid=? WHERE cid=?", (self._next_rid + n, self._cid))
+            # Durable from here on: apply to memory.
+            self._next_rid += n
+            if len(old):
+                self._forget(old)
+            self._grow_rows(self._next_rid)
+            self._ids[rids] = objects(ids)
+            self._payloads[rids] = objects(clean)
+            self._alive[rids] = True
+            self._rid_of.update(zip(ids, rid_list))
+            self._columns.set_rows(rid_list, clean)
+            for fname, arr in arrays.items():
+                field = self._fields[fname]
+                field.add(rids, field.prepare(arr))
+            self._maintain()
+
+    def _delete_rows(self, c: Any, rids: np.ndarray) -> None:
+        args = [(r,) for r in rids.tolist()]
+        c.executemany(f"DELETE FROM {self._rows} WHERE rid=?", args)
+        for table in self._field_tables.values():
+            c.executemany(f"DELETE FROM {table} WHERE rid=?", args)
+
+    def _forget(self, rids: np.ndarray) -> None:
+        """Drop rows from memory (after their deletion is durable)."""
+        for i in self._ids[rids].tolist():
+            self._rid_of.pop(i, None)
+        self._alive[rids] = False
+        self._ids[rids] = None
+        self._payloads[rids] = None
+        self._columns.clear(rids)
+        for field in self._fields.values():
+            field.remove(rids)
+
+    def _maintain(self) -> None:
+        """Compaction and index snapshots, after a write (still under the write lock)."""
+        for field in self._fields.values():
+            if field.needs_compaction():
+                field.rebuild()
+                field.save(self._index_dir, self._next_rid)
+            elif field.unsaved >= CONFIG.db.index_save_every:
+                field.save(self._index_dir, self._next_rid)
+
+    def delete(self, ids: Sequence[Id] | None = None, where: Filter | None = None) -> int:
+        if ids is None and where is None:
+            raise InvalidInput(f"delete from {self.name!r}: give ids or where (where={{}} deletes every row)")
+        id_list = id_sequence(ids) if ids is not None else None
+        node = parse_filter(where, self._schema) if where is not None else None
+        with self._lock.write():
+            self._check_open()
+            self._storage.check_writable()
+            mask = self._mask(node) if where is not None else self._alive.copy()
+            if id_list is not None:
+                chosen = np.zeros(len(self._alive), bool)
+                found = [r for r in (self._rid_of.get(i) for i in id_list) if r is not None]
+                chosen[found] = True
+                mask &= chosen
+            rids = np.flatnonzero(mask)
+            if len(rids) == 0:
+                return 0
+            with self._storage.write() as c:
+                self._delete_rows(c, rids)
+            self._forget(rids)
+            self._maintain()
+            return int(len(rids))
+
+    def update_payload(self, ids: Sequence[Id], patch: Mapping[str, Any]) -> int:
+        id_list = id_sequence(ids)
+        if not isinstance(patch, Mapping):
+            raise InvalidInput(f"update_payload on {self.name!r}: patch must be a dict")
+        clean_patch: dict[str, Any] = {}
+        for key, value in patch.items():
+            if not isinstance(key, str):
+                raise InvalidInput(f"update_payload on {self.name!r}: payload key {key!r} must be a string")
+            clean_patch[key] = check_payload_value(key, self._schema[key], value) if key in self._schema else value
+        to_json(clean_patch, "payload patch")
+        with self._lock.write():
+            self._check_open()
+            self._storage.check_writable()
+            rids = sorted({r for r in (self._rid_of.get(i) for i in id_list) if r is not None})
+            if not rids:
+                return 0
+            merged = []
+            for rid in rids:
+                p = dict(self._payloads[rid])
+                for key, value in clean_patch.items():
+                    if value is None:
+                        p.pop(key, None)
+                    else:
+                        p[key] = value
+                merged.append(p)
+            texts = [to_json(p, "payload") for p in merged]
+            with self._storage.write() as c:
+                c.executemany(f"UPDATE {self._rows} SET payload=? WHERE rid=?", zip(texts, rids))
+            for rid, p in zip(rids, merged):
+                self._payloads[rid] = p
+            self._columns.set_rows(rids, merged)
+            return len(rids)
+
+    # ------------------------------------------------------------------ reads
+    def _mask(self, node: Node | None) -> np.ndarray:
+        size = len(self._alive)
+        if node is None:
+            return self._alive.copy()
+        return self._columns.mask(node, size) & self._alive
+
+    def count(self, where: Filter | None = None) -> int:
+        node = parse_filter(where, self._schema)
+        with self._lock.read():
+            self._check_open()
+            if node is None:
+                return len(self._rid_of)
+            return int(np.count_nonzero(self._mask(node)))
+
+    def get(self, ids: Sequence[Id], with_vectors: bool = False) -> list[Record]:
+        id_list = id_sequence(ids)
+        with self._lock.read():
+            self._check_open()
+            rids = [r for r in (self._rid_of.get(i) for i in id_list) if r is not None]
+            return self._records(rids, with_vectors)
+
+    def _records(self, rids: list[int], with_vectors: bool) -> list[Record]:
+        vecs = self._stored_vectors(rids) if with_vectors else None
+        out = []
+        for rid in rids:
+            out.append(Record(self._ids[rid], dict(self._payloads[rid]),
+                              {f: v[rid] for f, v in vecs.items() if rid in v} if vecs is not None else None))
+        return out
+
+    def _stored_vectors(self, rids: Sequence[int]) -> dict[str, dict[int, np.ndarray]]:
+        """The vectors exactly as given (not normalised), one query per field and chunk."""
+        out: dict[str, dict[int, np.ndarray]] = {}
+        unique = sorted(set(int(r) for r in rids))
+        for fname, table in self._field_tables.items():
+            got: dict[int, np.ndarray] = {}
+            for part in chunks(unique):
+                marks = ",".join("?" * len(part))
+                for rid, blob in self._storage.query(f"SELECT rid, v FROM {table} WHERE rid IN ({marks})", part):
+                    got[rid] = np.frombuffer(blob, dtype=np.float32).copy()
+            out[fname] = got
+        return out
+
+    def scroll(self, where: Filter | None = None, batch_size: int = 1000,
+               with_vectors: bool = False) -> Iterator[Record]:
+        node = parse_filter(where, self._schema)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise InvalidInput(f"batch_size must be a positive integer, got {batch_size!r}")
+        with self._lock.read():
+            self._check_open()
+            rids = np.flatnonzero(self._mask(node)).tolist()
+        for start in range(0, len(rids), batch_size):
+            with self._lock.read():
+                part = [r for r in rids[start: start + batch_size] if self._alive[r]]
+                records = self._records(part, with_vectors)
+            yield from records
+
+    # ------------------------------------------------------------------ search
+    def _prepare_query(self, field_name: str, queries: Any, where: Filter | None,
+                       params: Mapping[str, Any] | None) -> tuple[FieldIndex, np.ndarray, Node | None, SearchKnobs]:
+        field = self._field(field_name)
+        q = check_queries(field_name, field.spec, queries)
+        node = parse_filter(where, self._schema)
+        knobs = SearchKnobs.from_params(check_query_params(field_name, field.spec, params))
+        return field, field.prepare(q), node, knobs
+
+    def search(self, field: str, queries: np.ndarray, k: int = 10, where: Filter | None = None,
+               params: Mapping[str, Any] | None = None, with_payload: bool = True,
+               with_vectors: bool = False) -> list[list[Hit]]:
+        k = check_k(k)
+        fi, q, node, knobs = self._prepare_query(field, queries, where, params)
+        with self._lock.read():
+            self._check_open()
+            ok = fi.allowed_slots(self._mask(node)) if node is not None else None
+            D, I = fi.knn(q, k, ok, knobs)
+            return self._hits(fi, D, I, with_payload, with_vectors)
+
+    def _score(self, fi: FieldIndex, D: np.ndarray) -> np.ndarray:
+        return np.sqrt(np.maximum(D, 0)) if fi.is_l2 else D
+
+    def _hits(self, fi: FieldIndex, D: np.ndarray, I: np.ndarray, with_payload: bool,
+              with_vectors: bool) -> list[list[Hit]]:
+        valid = I >= 0
+        rids = fi.slot_rids[np.where(valid, I, 0)]
+        scores = self._score(fi, D).tolist()
+        ids = self._ids[rids].tolist()
+        payloads = self._payloads[rids] if with_payload else None
+        vecs = self._stored_vectors(rids[valid].tolist()) if with_vectors else None
+        out = []
+        for row, ok_row in enumerate(valid.tolist()):
+            hits = []
+            for j, ok in enumerate(ok_row):
+                if not ok:
+                    continue
+                rid = int(rids[row, j]) if vecs is not None else 0
+                hits.append(Hit(ids[row][j], scores[row][j],
+                                dict(payloads[row, j]) if payloads is not None else None,
+                                {f: v[rid] for f, v in vecs.items() if rid in v} if vecs is not None else None))
+            out.append(hits)
+        return out
+
+    def _within(self, field: str, queries: Any, bound_of: Any, where: Filter | None,
+                with_payload: bool, params: Mapping[str, Any] | None) -> list[list[Hit]]:
+        fi, q, node, knobs = self._prepare_query(field, queries, where, params)
+        bound = bound_of(fi)
+        with self._lock.read():
+            self._check_open()
+            ok = fi.allowed_slots(self._mask(node)) if node is not None else None
+            found = fi.within(q, bound, ok, knobs)
+            out = []
+            for slots, dist in found:
+                order = np.argsort(dist if fi.is_l2 else -dist, kind="stable")
+                out.extend(self._hits(fi, dist[order][None, :], slots[order][None, :], with_payload, False))
+            return out
+
+    def range_search(self, field: str, queries: np.ndarray, radius: float, where: Filter | None = None,
+                     with_payload: bool = True, params: Mapping[str, Any] | None = None) -> list[list[Hit]]:
+        if isinstance(radius, bool) or not isinstance(radius, (int, float, np.floating, np.integer)) \
+                or not math.isfinite(radius) or radius < 0:
+            raise InvalidInput(f"radius must be a finite number >= 0, got {radius!r}")
+
+        def bound(fi: FieldIndex) -> float:
+            if fi.spec.metric == "l2":
+                return float(radius) ** 2
+            if fi.spec.metric == "cosine":
+                return 1.0 - float(radius)
+            raise InvalidInput(f"range_search on ip field {field!r}: ip has no distance; use threshold_search")
+
+        return self._within(field, queries, bound, where, with_payload, params)
+
+    def threshold_search(self, field: str, queries: np.ndarray, min_similarity: float,
+                         where: Filter | None = None, with_payload: bool = True,
+                         params: Mapping[str, Any] | None = None) -> list[list[Hit]]:
+        t = min_similarity
+        if isinstance(t, bool) or not isinstance(t, (int, float, np.floating, np.integer)) or not math.isfinite(t):
+            raise InvalidInput(f"min_similarity must be a finite number, got {t!r}")
+
+        def bound(fi: FieldIndex) -> float:
+            if fi.spec.metric == "l2":
+                raise InvalidInput(f"threshold_search on l2 field {field!r}: use range_search with a radius")
+            return float(t)
+
+        return self._within(field, queries, bound, where, with_payload, params)
+
+    # ------------------------------------------------------------------ maintenance
+    def compact(self) -> None:
+        """Drop tombstones and rebuild every index now (normally automatic past a tombstone ratio)."""
+        with self._lock.write():
+            self._check_open()
+            for field in self._fields.values():
+                field.rebuild()
+                if not self._storage.read_only:
+                    field.save(self._index_dir, self._next_rid)
+
+    def flush(self) -> None:
+        """Snapshot indexes with unsaved additions (speeds up the next open; data is already durable)."""
+        if self._storage.read_only:
+            return
+        with self._lock.write():
+            if self._dropped:
+                return
+            for field in self._fields.values():
+                if field.unsaved:
+                    field.save(self._index_dir, self._next_rid)
+
+    def index_info(self) -> dict[str, dict]:
+        """Per field: kind, whether it is trained, stored and deleted vectors (for dashboards and tests)."""
+        with self._lock.read():
+            out = {}
+            for name, field in self._fields.items():
+                ann = field.ann
+                out[name] = {"kind": field.spec.index, "metric": field.spec.metric, "dim": field.spec.dim,
+                             "vectors": field.live, "tombstones": field.n_dead,
+                             "trained": bool(ann is None or ann.is_trained),
+                             "trained_on": int(ann.trained_on) if ann is not None else 0}
+            return out
+
+    def __repr__(self) -> str:
+        return f"Collection({self.name!r}, rows={len(self._rid_of)}, vectors={list(self._vectors)})"
+
+    def __len__(self) -> int:
+        return self.count()

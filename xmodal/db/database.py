@@ -1,0 +1,151 @@
+"""The embedded database: a folder holding collections (see :mod:`xmodal.db.storage` for the files)."""
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import shutil
+import threading
+import weakref
+from pathlib import Path
+from typing import Any, Mapping
+
+from xmodal.db.api import BaseDatabase, VectorField
+from xmodal.db.collection import Collection, to_json
+from xmodal.db.indexes import configure_threads
+from xmodal.db.schema import check_name, check_payload_schema, check_vector_field
+from xmodal.db.storage import Storage
+from xmodal.errors import AlreadyExists, InvalidInput, NotFound
+
+_OPEN: "weakref.WeakSet[Database]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Snapshot indexes of databases left open at exit, so the next open is fast."""
+    for db in list(_OPEN):
+        try:
+            db.close()
+        except Exception:  # noqa: BLE001 - best effort at interpreter exit
+            pass
+
+
+class Database(BaseDatabase):
+    """A database folder. ``mode``: "auto" (default) writes when no other process holds the
+    folder and otherwise opens read-only; "w" insists on writing; "r" only reads.
+
+    One process writes at a time (file lock); inside it, any number of threads may read while
+    one writes. A read-only handle sees the data as of when it opened each collection."""
+
+    def __init__(self, path: str | Path, mode: str = "auto") -> None:
+        self.path = Path(path)
+        configure_threads()
+        self._storage = Storage(self.path, mode)
+        self._collections: dict[str, Collection] = {}
+        self._lock = threading.RLock()
+        self._closed = False
+        _OPEN.add(self)
+
+    @property
+    def read_only(self) -> bool:
+        return self._storage.read_only
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InvalidInput(f"database {self.path} is closed")
+
+    def create_collection(self, name: str, vectors: Mapping[str, VectorField],
+                          payload_schema: Mapping[str, str] | None = None,
+                          metadata: Mapping[str, Any] | None = None,
+                          exist_ok: bool = False) -> Collection:
+        check_name(name, "collection")
+        if not isinstance(vectors, Mapping) or not vectors:
+            raise InvalidInput(f"collection {name!r}: declare at least one vector field")
+        fields = {f: check_vector_field(f, spec) for f, spec in vectors.items()}
+        schema = check_payload_schema(payload_schema)
+        if metadata is not None and not isinstance(metadata, Mapping):
+            raise InvalidInput(f"collection {name!r}: metadata must be a dict")
+        spec = {"vectors": {f: s.to_dict() for f, s in fields.items()}, "payload": schema}
+        meta_text = to_json(dict(metadata or {}), f"collection {name!r} metadata")
+        with self._lock:
+            self._check_open()
+            row = self._storage.query("SELECT spec FROM collections WHERE name=?", (name,))
+            if row:
+                if exist_ok and json.loads(row[0][0]) == spec:
+                    return self.collection(name)
+                raise AlreadyExists(f"collection {name!r} already exists"
+                                    + (" with a different schema" if exist_ok else ""))
+            with self._storage.write() as c:
+                cid = (c.execute("SELECT COALESCE(MAX(cid), 0) + 1 FROM collections").fetchone()[0])
+                c.execute("INSERT INTO collections(name, cid, spec, metadata, next_rid) VALUES (?,?,?,?,0)",
+                          (name, cid, json.dumps(spec), meta_text))
+                c.execute(f"CREATE TABLE r{cid}(rid INTEGER PRIMARY KEY, id UNIQUE NOT NULL, payload TEXT NOT NULL)")
+                for j in range(len(fields)):
+                    c.execute(f"CREATE TABLE v{cid}_{j}(rid INTEGER PRIMARY KEY, v BLOB NOT NULL)")
+            shutil.rmtree(self.path / "indexes" / f"c{cid}", ignore_errors=True)  # leftovers of a dropped cid
+            return self.collection(name)
+
+    def collection(self, name: str) -> Collection:
+        with self._lock:
+            self._check_open()
+            col = self._collections.get(name)
+            if col is not None:
+                return col
+            rows = self._storage.query("SELECT cid, spec, metadata, next_rid FROM collections WHERE name=?", (name,))
+            if not rows:
+                raise NotFound(f"no collection {name!r} in database {self.path}")
+            cid, spec, meta, next_rid = rows[0]
+            col = Collection(self, name, cid, json.loads(spec), json.loads(meta), next_rid)
+            self._collections[name] = col
+            return col
+
+    def list_collections(self) -> list[str]:
+        self._check_open()
+        return [r[0] for r in self._storage.query("SELECT name FROM collections ORDER BY name")]
+
+    def drop_collection(self, name: str) -> None:
+        with self._lock:
+            self._check_open()
+            rows = self._storage.query("SELECT cid, spec FROM collections WHERE name=?", (name,))
+            if not rows:
+                raise NotFound(f"no collection {name!r} in database {self.path}")
+            cid, spec = rows[0]
+            col = self._collections.get(name)
+            lock = col._lock.write() if col is not None else contextlib.nullcontext()
+            with lock:
+                with self._storage.write() as c:
+                    c.execute("DELETE FROM collections WHERE cid=?", (cid,))
+                    c.execute(f"DROP TABLE IF EXISTS r{cid}")
+                    for j in range(len(json.loads(spec)["vectors"])):
+                        c.execute(f"DROP TABLE IF EXISTS v{cid}_{j}")
+                if col is not None:
+                    col._dropped = True
+                self._collections.pop(name, None)
+            shutil.rmtree(self.path / "indexes" / f"c{cid}", ignore_errors=True)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            for col in self._collections.values():
+                try:
+                    col.flush()
+                except OSError:
+                    pass  # snapshots are an optimisation; the data is already durable
+            self._collections.clear()
+            self._storage.close()
+            self._closed = True
+            _OPEN.discard(self)
+
+    def __repr__(self) -> str:
+        return f"Database({str(self.path)!r}{', read-only' if self.read_only else ''})"
+
+
+def connect(uri: str | Path, **kwargs: Any) -> BaseDatabase:
+    """Open a database by URI: a folder path (embedded), ``milvus-lite:PATH`` or ``milvus://HOST:PORT[/DB]``."""
+    text = str(uri)
+    if text.startswith("milvus-lite:") or text.startswith("milvus://"):
+        from xmodal.db.milvus import MilvusDatabase
+
+        return MilvusDatabase(text, **kwargs)
+    return Database(text, **kwargs)

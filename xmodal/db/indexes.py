@@ -1,0 +1,335 @@
+"""Approximate index kinds behind one small interface (train / add / search / save / load).
+
+Labels are *slots*: positions in the field's exact vector store (see :mod:`xmodal.db.vectors`),
+added sequentially, so an index never needs an id map. Deleted slots stay in an index as
+tombstones (excluded by a FAISS IDSelector, or by over-fetching where the kind has none) until
+compaction rebuilds it. The exact store itself serves the ``flat`` kind and every kind that is
+not trained yet.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import faiss
+import numpy as np
+
+from xmodal.config import CONFIG
+from xmodal.db.api import VectorField
+
+
+def faiss_metric(metric: str) -> int:
+    """cosine is inner product over normalised vectors."""
+    return faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+
+
+def default_pq_m(dim: int) -> int:
+    """The largest divisor of ``dim`` giving about CONFIG.db.pq_dims_per_subquantizer dims each."""
+    target = max(1, dim // CONFIG.db.pq_dims_per_subquantizer)
+    for m in range(target, 0, -1):
+        if dim % m == 0:
+            return m
+    return 1
+
+
+@dataclass
+class SearchKnobs:
+    """Per-query parameters, already validated (see schema.QUERY_PARAMS)."""
+
+    ef: int | None = None
+    nprobe: int | None = None
+    refine_factor: int | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> "SearchKnobs":
+        return cls(ef=params.get("ef") or params.get("ef_search"), nprobe=params.get("nprobe"),
+                   refine_factor=params.get("refine_factor"))
+
+
+class AnnIndex:
+    """One approximate index over the slots of a field.
+
+    ``exact_scores``: the distances it returns are exact (no re-ranking needed).
+    ``supports_selector``: it can restrict a search to allowed slots itself.
+    """
+
+    exact_scores = True
+    supports_selector = True
+    needs_training = False
+
+    def __init__(self, spec: VectorField) -> None:
+        self.spec = spec
+        self.params = dict(spec.params)
+        self.metric = faiss_metric(spec.metric)
+        self.index: Any = None
+        self.trained_on = 0  # vectors the index was trained with
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def min_train(self) -> int:
+        return 0
+
+    @property
+    def is_trained(self) -> bool:
+        return self.index is not None
+
+    def train(self, x: np.ndarray) -> None:
+        raise NotImplementedError
+
+    @property
+    def ntotal(self) -> int:
+        return 0 if self.index is None else int(self.index.ntotal)
+
+    def add(self, x: np.ndarray) -> None:
+        self.index.add(x)
+
+    def reset(self) -> None:
+        self.index.reset()
+
+    def search(self, q: np.ndarray, k: int, sel: Any, knobs: SearchKnobs) -> tuple[np.ndarray, np.ndarray]:
+        params = self._search_params(k, sel, knobs)
+        if params is None:
+            return self.index.search(q, k)
+        return self.index.search(q, k, params=params)
+
+    def refine_factor(self, knobs: SearchKnobs) -> int:
+        return 1
+
+    def _search_params(self, k: int, sel: Any, knobs: SearchKnobs) -> Any:
+        return faiss.SearchParameters(sel=sel) if sel is not None else None
+
+    # --- persistence -----------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        faiss.write_index(self.index, str(path))
+
+    def load(self, path: Path, trained_on: int) -> None:
+        self.index = faiss.read_index(str(path))
+        self.trained_on = trained_on
+
+
+class HnswIndex(AnnIndex):
+    def __init__(self, spec: VectorField) -> None:
+        super().__init__(spec)
+        self.index = faiss.IndexHNSWFlat(spec.dim, self.params.get("M", CONFIG.db.hnsw_m), self.metric)
+        self.index.hnsw.efConstruction = self.params.get("ef_construction", CONFIG.db.hnsw_ef_construction)
+
+    def _search_params(self, k: int, sel: Any, knobs: SearchKnobs) -> Any:
+        ef = knobs.ef or self.params.get("ef_search", CONFIG.db.hnsw_ef_search)
+        p = faiss.SearchParametersHNSW()
+        p.efSearch = max(int(ef), k)
+        if sel is not None:
+            p.sel = sel
+        return p
+
+
+class TrainedIndex(AnnIndex):
+    """Kinds that learn from data: exact search is used until ``min_train`` vectors exist."""
+
+    needs_training = True
+    min_points_per_centroid = 1  # codebook size times this must be available for training
+
+    def min_train(self) -> int:
+        return max(self.params.get("min_train", CONFIG.db.min_train_vectors), self._min_points())
+
+    def _min_points(self) -> int:
+        return 1
+
+    @property
+    def is_trained(self) -> bool:
+        return self.index is not None and self.index.is_trained
+
+    def factory(self, n: int) -> str:
+        raise NotImplementedError
+
+    def train(self, x: np.ndarray) -> None:
+        index = faiss.index_factory(self.spec.dim, self.factory(len(x)), self.metric)
+        cap = CONFIG.db.max_train_vectors
+        sample = x if len(x) <= cap else x[np.random.default_rng(0).choice(len(x), cap, replace=False)]
+        index.train(np.ascontiguousarray(sample))
+        self.index = index
+        self.trained_on = len(x)
+
+    def refine_factor(self, knobs: SearchKnobs) -> int:
+        if self.exact_scores:
+            return 1
+        return knobs.refine_factor or self.params.get("refine_factor", CONFIG.db.refine_factor)
+
+
+class IvfMixin:
+    params: dict
+
+    def nlist(self, n: int) -> int:
+        if "nlist" in self.params:
+            return int(self.params["nlist"])
+        guess = int(round(CONFIG.db.ivf_nlist_per_sqrt_n * math.sqrt(max(n, 1))))
+        return max(1, min(guess, n // CONFIG.db.ivf_min_points_per_list))
+
+    def _ivf_params(self, sel: Any, knobs: SearchKnobs) -> Any:
+        p = faiss.SearchParametersIVF()
+        p.nprobe = int(knobs.nprobe or self.params.get("nprobe", CONFIG.db.ivf_nprobe))
+        if sel is not None:
+            p.sel = sel
+        return p
+
+
+def _pq_shape(spec: VectorField) -> tuple[int, int]:
+    return int(spec.params.get("m", default_pq_m(spec.dim))), int(spec.params.get("nbits", CONFIG.db.pq_bits))
+
+
+class IvfFlatIndex(IvfMixin, TrainedIndex):
+    def _min_points(self) -> int:
+        return self.params.get("nlist", 1) * CONFIG.db.ivf_min_points_per_list
+
+    def factory(self, n: int) -> str:
+        return f"IVF{self.nlist(n)},Flat"
+
+    def _search_params(self, k: int, sel: Any, knobs: SearchKnobs) -> Any:
+        return self._ivf_params(sel, knobs)
+
+
+class IvfPqIndex(IvfMixin, TrainedIndex):
+    exact_scores = False
+
+    def _min_points(self) -> int:
+        m, nbits = _pq_shape(self.spec)
+        return max(self.params.get("nlist", 1), 2**nbits) * CONFIG.db.ivf_min_points_per_list
+
+    def factory(self, n: int) -> str:
+        m, nbits = _pq_shape(self.spec)
+        return f"IVF{self.nlist(n)},PQ{m}x{nbits}"
+
+    def _search_params(self, k: int, sel: Any, knobs: SearchKnobs) -> Any:
+        return self._ivf_params(sel, knobs)
+
+
+class OpqIndex(IvfPqIndex):
+    def factory(self, n: int) -> str:
+        m, nbits = _pq_shape(self.spec)
+        return f"OPQ{m},IVF{self.nlist(n)},PQ{m}x{nbits}"
+
+    def _search_params(self, k: int, sel: Any, knobs: SearchKnobs) -> Any:
+        p = faiss.SearchParametersPreTransform()
+        inner = self._ivf_params(sel, knobs)
+        p.index_params = inner
+        p._inner = inner  # keep the SWIG object alive as long as the outer one
+        return p
+
+
+class PqIndex(TrainedIndex):
+    exact_scores = False
+    supports_selector = False  # FAISS IndexPQ accepts no search parameters
+
+    def _min_points(self) -> int:
+        return 2 ** _pq_shape(self.spec)[1] * CONFIG.db.ivf_min_points_per_list
+
+    def factory(self, n: int) -> str:
+        m, nbits = _pq_shape(self.spec)
+        return f"PQ{m}x{nbits}np"  # "np": no polysemous training (27 s at 384-d for nothing we use)
+
+    def _search_params(self, k: int, sel: Any, knobs: SearchKnobs) -> Any:
+        return None
+
+
+class Sq8Index(TrainedIndex):
+    exact_scores = False
+
+    def factory(self, n: int) -> str:
+        return "SQ8"
+
+
+class LshIndex(TrainedIndex):
+    exact_scores = False
+    supports_selector = False
+
+    def train(self, x: np.ndarray) -> None:
+        nbits = self.params.get("nbits", CONFIG.db.lsh_bits_per_dim * self.spec.dim)
+        index = faiss.IndexLSH(self.spec.dim, int(nbits), True)
+        index.train(np.ascontiguousarray(x[: CONFIG.db.max_train_vectors]))
+        self.index = index
+        self.trained_on = len(x)
+
+    def refine_factor(self, knobs: SearchKnobs) -> int:
+        return knobs.refine_factor or self.params.get("refine_factor", CONFIG.db.lsh_refine_factor)
+
+    def _search_params(self, k: int, sel: Any, knobs: SearchKnobs) -> Any:
+        return None
+
+
+class KdTreeIndex(AnnIndex):
+    """scipy's cKDTree over the live slots: exact, for low dimensions. Rebuilt lazily after writes
+    (it has no incremental add); cosine works on normalised vectors, where Euclidean order is cosine order."""
+
+    supports_selector = False
+
+    def __init__(self, spec: VectorField) -> None:
+        super().__init__(spec)
+        self.tree: Any = None
+        self.slots = np.empty(0, dtype=np.int64)
+        self.dirty = True
+        self.count = 0
+
+    @property
+    def is_trained(self) -> bool:
+        return True
+
+    @property
+    def ntotal(self) -> int:
+        return self.count
+
+    def add(self, x: np.ndarray) -> None:
+        self.count += len(x)
+        self.dirty = True
+
+    def reset(self) -> None:
+        self.count = 0
+        self.dirty = True
+        self.tree = None
+
+    def rebuild(self, xb: np.ndarray, live_slots: np.ndarray) -> None:
+        from xmodal._optional import require
+
+        spatial = require("scipy.spatial", "kdtree", package="scipy")
+        self.slots = live_slots
+        self.tree = spatial.cKDTree(xb[live_slots], leafsize=self.params.get("leaf_size", CONFIG.db.kdtree_leaf_size))
+        self.dirty = False
+
+    def search(self, q: np.ndarray, k: int, sel: Any, knobs: SearchKnobs) -> tuple[np.ndarray, np.ndarray]:
+        k = min(k, len(self.slots))
+        if k == 0:
+            return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+        dist, idx = self.tree.query(q, k=k)
+        dist, idx = np.asarray(dist).reshape(len(q), k), np.asarray(idx).reshape(len(q), k)
+        return dist.astype(np.float32) ** 2, self.slots[idx]
+
+    def ball(self, q: np.ndarray, r: float) -> list[np.ndarray]:
+        """Exact slots within Euclidean distance ``r`` of each query."""
+        return [self.slots[np.asarray(found, dtype=np.int64)] for found in self.tree.query_ball_point(q, r)]
+
+    def save(self, path: Path) -> None:  # rebuilt from the store on open: nothing to save
+        return None
+
+    def load(self, path: Path, trained_on: int) -> None:
+        return None
+
+
+KINDS: dict[str, type[AnnIndex]] = {
+    "hnsw": HnswIndex,
+    "ivf_flat": IvfFlatIndex,
+    "ivf_pq": IvfPqIndex,
+    "pq": PqIndex,
+    "opq": OpqIndex,
+    "sq8": Sq8Index,
+    "lsh": LshIndex,
+    "kdtree": KdTreeIndex,
+}
+
+
+def make_index(spec: VectorField) -> AnnIndex | None:
+    """The approximate index for a field, or None for ``flat`` (the exact store answers)."""
+    cls = KINDS.get(spec.index)
+    return cls(spec) if cls is not None else None
+
+
+def configure_threads() -> None:
+    faiss.omp_set_num_threads(max(1, CONFIG.db.faiss_threads))

@@ -1,0 +1,104 @@
+"""Locks: many reader threads + one writer inside a process, one writer process per database."""
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Iterator
+
+from xmodal.errors import StorageError
+
+
+class ReadWriteLock:
+    """Readers share, a writer is alone; waiting writers block new readers so writes are not starved.
+
+    FAISS releases the GIL while searching, so shared reads really run in parallel."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writer: int | None = None
+        self._writer_depth = 0
+        self._waiting_writers = 0
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        me = threading.get_ident()
+        if self._writer == me:  # a writer may read what it is writing
+            yield
+            return
+        with self._cond:
+            while self._writer is not None or self._waiting_writers:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._cond:
+            if self._writer == me:
+                self._writer_depth += 1
+            else:
+                self._waiting_writers += 1
+                while self._writer is not None or self._readers:
+                    self._cond.wait()
+                self._waiting_writers -= 1
+                self._writer = me
+                self._writer_depth = 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer_depth -= 1
+                if not self._writer_depth:
+                    self._writer = None
+                    self._cond.notify_all()
+
+
+class ProcessLock:
+    """An advisory ``flock`` on ``<folder>/LOCK``: the holder is the one writer process.
+
+    The kernel drops it when the process dies (even by kill -9), so a crash never leaves the
+    database locked."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "LOCK"
+        self._fh: IO[str] | None = None
+
+    def try_acquire(self) -> bool:
+        import fcntl
+
+        try:
+            fh = open(self.path, "a+")
+        except OSError as exc:
+            raise StorageError(f"cannot open lock file {self.path}: {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            return False
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+        return True
+
+    def holder(self) -> str:
+        try:
+            return self.path.read_text().strip() or "unknown"
+        except OSError:
+            return "unknown"
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None

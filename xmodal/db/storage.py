@@ -1,0 +1,150 @@
+"""The durable part of a database folder: one SQLite file in WAL mode.
+
+Why SQLite: a committed transaction survives ``kill -9`` (WAL + synchronous=NORMAL; FULL for
+power loss), a batch is all-or-none, readers never block the writer, and a torn write cannot
+happen. Ids, payloads and float32 vector blobs all live here; FAISS indexes are derived data
+kept as snapshots next to it (``indexes/``) and rebuilt or caught up from these tables.
+
+Layout (FORMAT_VERSION 1)::
+
+    meta(key, value)                        format_version, created_by
+    collections(name, cid, spec, metadata, next_rid)
+    r<cid>(rid INTEGER PRIMARY KEY, id UNIQUE, payload TEXT)      id keeps its type: 1 != '1'
+    v<cid>_<j>(rid INTEGER PRIMARY KEY, v BLOB)                    one table per vector field j
+
+``rid`` (row id) is never reused: index snapshots can then tell which rows came after them.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from xmodal.config import CONFIG, FORMAT_VERSION
+from xmodal.db.locks import ProcessLock
+from xmodal.errors import ReadOnlyError, StorageError
+
+DB_FILE = "xmodal.sqlite"
+MODES = ("auto", "w", "r")
+SQL_PARAM_CHUNK = 900  # stay under SQLite's bound-parameter limit
+
+
+def chunks(seq: Sequence[Any], size: int = SQL_PARAM_CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(seq), size):
+        yield seq[i: i + size]
+
+
+class Storage:
+    """Owns the SQLite connection and the process lock of one database folder.
+
+    ``mode``: ``"w"`` needs the write lock (StorageError if another process holds it), ``"r"``
+    opens read-only, ``"auto"`` writes when it can and otherwise opens read-only.
+    """
+
+    def __init__(self, folder: Path, mode: str = "auto") -> None:
+        if mode not in MODES:
+            from xmodal.errors import InvalidInput
+
+            raise InvalidInput(f"database mode {mode!r} is unknown (known: {', '.join(MODES)})")
+        self.folder = folder
+        self.read_only = mode == "r"
+        self.lock = threading.RLock()  # one thread at a time on the connection
+        self._plock = ProcessLock(folder)
+        if folder.exists() and not folder.is_dir():
+            raise StorageError(f"database path {folder} exists and is not a folder")
+        if not self.read_only:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create database folder {folder}: {exc.strerror or exc}") from exc
+            if not self._plock.try_acquire():
+                if mode == "w":
+                    raise StorageError(
+                        f"database {folder} is open for writing by another process (pid {self._plock.holder()})"
+                    )
+                self.read_only = True
+        path = folder / DB_FILE
+        if self.read_only and not path.exists():
+            raise StorageError(f"no database at {folder} (nothing to open read-only)")
+        try:
+            if self.read_only:
+                self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                                            check_same_thread=False)
+            else:
+                self.conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self.conn.execute(f"PRAGMA busy_timeout={int(CONFIG.db.sqlite_busy_timeout_ms)}")
+            if not self.read_only:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute(f"PRAGMA synchronous={CONFIG.db.sqlite_synchronous}")
+                self._init_schema()
+            self._check_format()
+        except sqlite3.Error as exc:
+            self._plock.release()
+            raise StorageError(f"cannot open database {folder}: {exc}") from exc
+
+    # ------------------------------------------------------------------ format
+    def _init_schema(self) -> None:
+        with self.write() as c:
+            c.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT)")
+            c.execute("CREATE TABLE IF NOT EXISTS collections(name TEXT PRIMARY KEY, cid INTEGER UNIQUE,"
+                      " spec TEXT NOT NULL, metadata TEXT NOT NULL, next_rid INTEGER NOT NULL)")
+            c.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('format_version', ?)", (str(FORMAT_VERSION),))
+
+    def _check_format(self) -> None:
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"{self.folder / DB_FILE} is not an xmodal database ({exc})") from exc
+        version = int(row[0]) if row else 0
+        if version > FORMAT_VERSION:
+            raise StorageError(
+                f"database {self.folder} has on-disk format {version}, newer than this xmodal supports"
+                f" ({FORMAT_VERSION}); upgrade xmodal to open it"
+            )
+        if version < 1:
+            raise StorageError(f"database {self.folder} has no format version: not an xmodal database")
+
+    # ------------------------------------------------------------------ access
+    def check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError(
+                f"database {self.folder} is open read-only (writer: pid {self._plock.holder()})"
+            )
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One transaction: committed whole when the block ends, rolled back on any error."""
+        self.check_writable()
+        with self.lock:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StorageError(f"database {self.folder}: cannot start a write: {exc}") from exc
+            try:
+                yield self.conn
+                self.conn.execute("COMMIT")
+            except BaseException as exc:
+                try:
+                    self.conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                if isinstance(exc, sqlite3.Error):
+                    raise StorageError(f"database {self.folder}: write failed, nothing changed: {exc}") from exc
+                raise
+
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        with self.lock:
+            try:
+                return self.conn.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise StorageError(f"database {self.folder}: read failed: {exc}") from exc
+
+    def close(self) -> None:
+        with self.lock:
+            try:
+                self.conn.close()
+            except sqlite3.Error:
+                pass
+            self._plock.release()

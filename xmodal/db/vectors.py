@@ -1,0 +1,419 @@
+"""One vector field of a collection: the exact float32 store, its slots, tombstones and index.
+
+Why a separate exact store for every kind: compressed indexes re-rank their candidates against
+exact vectors, untrained kinds search exactly, small filtered subsets are scanned exactly and
+range / threshold queries are re-checked exactly. The store is a FAISS ``IndexFlat`` (its
+memory is read through a zero-copy numpy view), so the ``flat`` kind needs no second copy.
+
+Distances inside this module are FAISS's: squared L2 for ``l2``, inner product for ``cosine``
+(normalised vectors) and ``ip``. The collection turns them into user-facing scores.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from xmodal.config import CONFIG, FORMAT_VERSION
+from xmodal.db.api import VectorField
+from xmodal.db.indexes import AnnIndex, KdTreeIndex, SearchKnobs, faiss_metric, make_index
+
+_EMPTY_D = np.zeros((0,), np.float32)
+_EMPTY_I = np.zeros((0,), np.int64)
+
+
+def grow(arr: np.ndarray, size: int, fill: Any) -> np.ndarray:
+    """Return ``arr`` with room for ``size`` entries (capacity doubles, so appends are amortised O(1))."""
+    if size <= len(arr):
+        return arr
+    out = np.full(max(size, 2 * len(arr), 1024), fill, dtype=arr.dtype)
+    out[: len(arr)] = arr
+    return out
+
+
+def bitmap_selector(ok: np.ndarray) -> tuple[Any, np.ndarray]:
+    """A FAISS selector over slots; the bit array is returned too and must outlive the search."""
+    bits = np.packbits(ok, bitorder="little")
+    return faiss.IDSelectorBitmap(len(ok), faiss.swig_ptr(bits)), bits
+
+
+class FieldIndex:
+    def __init__(self, name: str, spec: VectorField) -> None:
+        self.name = name
+        self.spec = spec
+        self.metric = faiss_metric(spec.metric)
+        self.is_l2 = spec.metric == "l2"
+        self.store = faiss.IndexFlat(spec.dim, self.metric)
+        self.n = 0  # slots used
+        self.n_dead = 0
+        self.slot_rids = np.zeros(0, np.int64)
+        self.slot_alive = np.zeros(0, bool)
+        self.slot_of = np.zeros(0, np.int64)  # rid -> slot, -1 when absent
+        self.ann: AnnIndex | None = make_index(spec)
+        self.unsaved = 0  # vectors added to the ann index since its last snapshot
+        self._live_sel: tuple[int, Any, np.ndarray] | None = None  # (n_dead at build, selector, bits)
+
+    # ------------------------------------------------------------------ storage of vectors
+    def prepare(self, x: np.ndarray) -> np.ndarray:
+        """Vectors as the index holds them: cosine fields are normalised."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if self.spec.metric == "cosine":
+            x = x.copy()
+            faiss.normalize_L2(x)
+        return x
+
+    def xb(self) -> np.ndarray:
+        """Zero-copy view of the stored vectors (valid until the next add)."""
+        if self.n == 0:
+            return np.zeros((0, self.spec.dim), np.float32)
+        return faiss.rev_swig_ptr(self.store.get_xb(), self.n * self.spec.dim).reshape(self.n, self.spec.dim)
+
+    @property
+    def live(self) -> int:
+        return self.n - self.n_dead
+
+    def add(self, rids: np.ndarray, x: np.ndarray) -> None:
+        """Append prepared vectors for new row ids (their slots follow the current ones)."""
+        if len(rids) == 0:
+            return
+        start, end = self.n, self.n + len(rids)
+        self.store.add(x)
+        self.slot_rids = grow(self.slot_rids, end, -1)
+        self.slot_alive = grow(self.slot_alive, end, False)
+        self.slot_rids[start:end] = rids
+        self.slot_alive[start:end] = True
+        self.slot_of = grow(self.slot_of, int(rids.max()) + 1, -1)
+        self.slot_of[rids] = np.arange(start, end)
+        self.n = end
+        self._live_sel = None
+        ann = self.ann
+        if ann is None:
+            return
+        if ann.is_trained:
+            ann.add(x)
+            self.unsaved += len(x)
+            if ann.needs_training and self.live > CONFIG.db.retrain_growth_factor * max(ann.trained_on, 1):
+                self.rebuild(retrain=True)
+        elif self.live >= ann.min_train():
+            self.rebuild(retrain=True)
+
+    def remove(self, rids: np.ndarray) -> int:
+        """Tombstone the slots of these row ids; returns how many were present."""
+        rids = rids[rids < len(self.slot_of)]
+        slots = self.slot_of[rids]
+        slots = slots[slots >= 0]
+        if len(slots) == 0:
+            return 0
+        self.slot_alive[slots] = False
+        self.slot_of[self.slot_rids[slots]] = -1
+        self.n_dead += len(slots)
+        self._live_sel = None
+        if self.ann is not None and isinstance(self.ann, KdTreeIndex):
+            self.ann.dirty = True
+        return len(slots)
+
+    def needs_compaction(self) -> bool:
+        return self.n_dead > 0 and self.n_dead >= CONFIG.db.compact_tombstone_ratio * self.n
+
+    def rebuild(self, retrain: bool = False) -> None:
+        """Drop tombstones from the store and rebuild the index (retraining it when asked)."""
+        keep = self.slot_alive[: self.n].copy()
+        x = self.xb()[keep].copy()
+        rids = self.slot_rids[: self.n][keep].copy()
+        self.store.reset()
+        self.store.add(x)
+        self.n = len(rids)
+        self.n_dead = 0
+        self.slot_rids = rids.copy()
+        self.slot_alive = np.ones(len(rids), bool)
+        self.slot_of[:] = -1
+        self.slot_of[rids] = np.arange(len(rids))
+        self._live_sel = None
+        ann = self.ann
+        if ann is None:
+            return
+        if ann.needs_training and (retrain or not ann.is_trained):
+            if len(x) < ann.min_train():
+                ann.index = None  # back to exact search until enough vectors exist again
+                return
+            ann.train(x)
+        else:
+            ann.reset()
+        ann.add(x)
+        self.unsaved = len(x)
+
+    # ------------------------------------------------------------------ masks
+    def allowed_slots(self, rid_mask: np.ndarray | None) -> np.ndarray | None:
+        """Slot mask of live slots whose row passes ``rid_mask`` (None: all live slots, no filter)."""
+        if rid_mask is None:
+            return None
+        rids = self.slot_rids[: self.n]
+        inside = rids < len(rid_mask)
+        ok = np.zeros(self.n, bool)
+        ok[inside] = rid_mask[rids[inside]]
+        ok &= self.slot_alive[: self.n]
+        return ok
+
+    def _live_selector(self) -> tuple[Any, np.ndarray] | None:
+        if self.n_dead == 0:
+            return None
+        if self._live_sel is None:
+            sel, bits = bitmap_selector(self.slot_alive[: self.n])
+            self._live_sel = (self.n_dead, sel, bits)
+        return self._live_sel[1], self._live_sel[2]
+
+    # ------------------------------------------------------------------ k nearest
+    def knn(self, q: np.ndarray, k: int, ok: np.ndarray | None, knobs: SearchKnobs) -> tuple[np.ndarray, np.ndarray]:
+        """(distances, slots), each (nq, k'), padded with -1 slots. ``ok``: allowed slots or None."""
+        m = self.live if ok is None else int(np.count_nonzero(ok))
+        nq = len(q)
+        if m == 0:
+            return np.zeros((nq, 0), np.float32), np.zeros((nq, 0), np.int64)
+        k = min(k, m)
+        ann = self.ann
+        exact = (
+            ann is None
+            or not ann.is_trained
+            or (ok is not None and m <= CONFIG.db.exact_filter_max_rows)
+        )
+        if exact:
+            return self._exact_knn(q, k, ok, m)
+        return self._ann_knn(q, k, ok, m, knobs)
+
+    def _exact_knn(self, q: np.ndarray, k: int, ok: np.ndarray | None, m: int) -> tuple[np.ndarray, np.ndarray]:
+        if ok is None:
+            live = self._live_selector()
+            if live is None:
+                return self.store.search(q, k)
+            return self.store.search(q, k, params=faiss.SearchParameters(sel=live[0]))
+        if m * 4 <= self.n:
+            idx = np.flatnonzero(ok)
+            D, I = faiss.knn(q, np.ascontiguousarray(self.xb()[idx]), k, self.metric)
+            return D, np.where(I >= 0, idx[np.maximum(I, 0)], -1)
+        sel, bits = bitmap_selector(ok)
+        return self.store.search(q, k, params=faiss.SearchParameters(sel=sel))
+
+    def _ann_knn(self, q: np.ndarray, k: int, ok: np.ndarray | None, m: int,
+                 knobs: SearchKnobs) -> tuple[np.ndarray, np.ndarray]:
+        ann = self.ann
+        assert ann is not None
+        kk = k * ann.refine_factor(knobs)
+        if isinstance(ann, KdTreeIndex):
+            if ann.dirty:
+                ann.rebuild(self.xb(), np.flatnonzero(self.slot_alive[: self.n]))
+            if ok is None:
+                D, I = ann.search(q, kk, None, knobs)
+            else:
+                D, I = self._overfetch(q, kk, ok, m, knobs)
+            return self._rerank(q, I, k)
+        if ok is None:
+            live = self._live_selector()
+            if live is None:
+                D, I = ann.search(q, kk, None, knobs)
+            elif ann.supports_selector:
+                D, I = ann.search(q, kk, live[0], knobs)
+            else:
+                D, I = self._overfetch(q, kk, self.slot_alive[: self.n], m, knobs)
+        elif ann.supports_selector:
+            sel, bits = bitmap_selector(ok)
+            D, I = ann.search(q, kk, sel, knobs)
+        else:
+            D, I = self._overfetch(q, kk, ok, m, knobs)
+        if ann.exact_scores:
+            return D[:, :k], I[:, :k]
+        return self._rerank(q, I, k)
+
+    def _overfetch(self, q: np.ndarray, kk: int, ok: np.ndarray, m: int,
+                   knobs: SearchKnobs) -> tuple[np.ndarray, np.ndarray]:
+        """For kinds without selectors: ask for more until each query has ``kk`` allowed candidates."""
+        assert self.ann is not None
+        total = max(self.ann.ntotal, 1)
+        fetch = min(total, int(math.ceil(kk * total / max(m, 1) * 1.25)) + 8)
+        while True:
+            D, I = self.ann.search(q, fetch, None, knobs)
+            good = (I >= 0) & ok[np.maximum(I, 0)]
+            if fetch >= total or (good.sum(axis=1) >= min(kk, m)).all():
+                break
+            fetch = min(total, fetch * 2)
+        order = np.argsort(~good, axis=1, kind="stable")[:, :kk]
+        D = np.take_along_axis(D, order, axis=1)
+        I = np.where(np.take_along_axis(good, order, axis=1), np.take_along_axis(I, order, axis=1), -1)
+        return D, I
+
+    def exact_distances(self, q: np.ndarray, slots: np.ndarray) -> np.ndarray:
+        """FAISS-space distances between each query and its candidate slots (-1 gives +-inf)."""
+        valid = slots >= 0
+        v = self.xb()[np.where(valid, slots, 0)]
+        if self.is_l2:
+            d = ((v - q[:, None, :]) ** 2).sum(axis=-1)
+            return np.where(valid, d, np.inf).astype(np.float32)
+        d = np.einsum("qkd,qd->qk", v, q)
+        return np.where(valid, d, -np.inf).astype(np.float32)
+
+    def _rerank(self, q: np.ndarray, I: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        D = self.exact_distances(q, I)
+        order = np.argsort(D if self.is_l2 else -D, axis=1, kind="stable")[:, :k]
+        D = np.take_along_axis(D, order, axis=1)
+        I = np.take_along_axis(I, order, axis=1)
+        bad = ~np.isfinite(D)
+        return np.where(bad, 0, D), np.where(bad, -1, I)
+
+    # ------------------------------------------------------------------ range
+    def within(self, q: np.ndarray, bound: float, ok: np.ndarray | None,
+               knobs: SearchKnobs) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per query (slots, distances) of every allowed slot with distance <= bound (l2, squared)
+        or similarity >= bound (ip). Exact on every kind: candidates come from the index, growing
+        k until the k-th falls outside, and every candidate is re-checked on the exact store."""
+        m = self.live if ok is None else int(np.count_nonzero(ok))
+        if m == 0:
+            return [(_EMPTY_I, _EMPTY_D) for _ in range(len(q))]
+        ann = self.ann
+        if ann is None or not ann.is_trained or (ok is not None and m <= CONFIG.db.exact_filter_max_rows):
+            return self._exact_within(q, bound, ok, m)
+        if isinstance(ann, KdTreeIndex):
+            return self._kdtree_within(q, bound, ok)
+        out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(q)
+        pending = np.arange(len(q))
+        k = CONFIG.db.range_initial_k
+        while len(pending):
+            if k * CONFIG.db.range_exact_switch >= m:
+                rest = self._exact_within(q[pending], bound, ok, m)
+                for i, r in zip(pending, rest):
+                    out[i] = r
+                break
+            D, I = self.knn(q[pending], k, ok, knobs)
+            if not (ann.exact_scores or isinstance(ann, KdTreeIndex)):
+                pass  # knn already re-ranked against the exact store
+            inside = (I >= 0) & (D <= bound if self.is_l2 else D >= bound)
+            full = inside[:, -1] if I.shape[1] == k else np.zeros(len(pending), bool)
+            for row in np.flatnonzero(~full):
+                sel = inside[row]
+                out[pending[row]] = (I[row][sel], D[row][sel])
+            pending = pending[full]
+            k *= 2
+        return out  # type: ignore[return-value]
+
+    def _exact_within(self, q: np.ndarray, bound: float, ok: np.ndarray | None,
+                      m: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        # FAISS keeps strictly-inside results; nudge the bound one ulp so the boundary is included.
+        radius = float(np.nextafter(np.float32(bound), np.float32(np.inf if self.is_l2 else -np.inf)))
+        if ok is not None and m * 4 <= self.n:
+            idx = np.flatnonzero(ok)
+            sub = faiss.IndexFlat(self.spec.dim, self.metric)
+            sub.add(np.ascontiguousarray(self.xb()[idx]))
+            lims, D, I = sub.range_search(q, radius)
+            I = idx[I]
+        else:
+            if ok is None:
+                live = self._live_selector()
+                params = None if live is None else faiss.SearchParameters(sel=live[0])
+            else:
+                sel, bits = bitmap_selector(ok)
+                params = faiss.SearchParameters(sel=sel)
+            if params is None:
+                lims, D, I = self.store.range_search(q, radius)
+            else:
+                lims, D, I = self.store.range_search(q, radius, params=params)
+        out = []
+        for i in range(len(q)):
+            d, s = D[lims[i]: lims[i + 1]], I[lims[i]: lims[i + 1]]
+            keep = d <= bound if self.is_l2 else d >= bound
+            out.append((s[keep].astype(np.int64), d[keep]))
+        return out
+
+    def _kdtree_within(self, q: np.ndarray, bound: float,
+                       ok: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
+        ann = self.ann
+        assert isinstance(ann, KdTreeIndex)
+        if ann.dirty:
+            ann.rebuild(self.xb(), np.flatnonzero(self.slot_alive[: self.n]))
+        # For normalised vectors |a-b|^2 = 2 - 2 cos; pad the ball a little and re-check exactly.
+        r2 = bound if self.is_l2 else max(0.0, 2.0 - 2.0 * bound)
+        r = math.sqrt(max(r2, 0.0)) * (1 + 1e-5) + 1e-6
+        out = []
+        for i, slots in enumerate(ann.ball(q, r)):
+            if ok is not None:
+                slots = slots[ok[slots]]
+            d = self.exact_distances(q[i: i + 1], slots[None, :])[0]
+            keep = d <= bound if self.is_l2 else d >= bound
+            out.append((slots[keep], d[keep]))
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def _paths(self, folder: Path) -> tuple[Path, Path, Path]:
+        return folder / f"{self.name}.faiss", folder / f"{self.name}.slots.npy", folder / f"{self.name}.json"
+
+    def save(self, folder: Path, watermark: int) -> None:
+        """Snapshot the ann index (derived data: a crash only costs re-adding what came later)."""
+        ann = self.ann
+        if ann is None or not ann.is_trained or isinstance(ann, KdTreeIndex):
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        index_path, slots_path, meta_path = self._paths(folder)
+        meta_path.unlink(missing_ok=True)  # invalid while the pair below is being replaced
+        tmp = index_path.with_suffix(".tmp")
+        ann.save(tmp)
+        os.replace(tmp, index_path)
+        with open(slots_path.with_suffix(".tmp"), "wb") as fh:
+            np.save(fh, self.slot_rids[: self.n])
+        os.replace(slots_path.with_suffix(".tmp"), slots_path)
+        meta = {"format": FORMAT_VERSION, "spec": self.spec.to_dict(), "watermark": int(watermark),
+                "ntotal": int(self.n), "trained_on": int(ann.trained_on)}
+        meta_path.with_suffix(".tmp").write_text(json.dumps(meta))
+        os.replace(meta_path.with_suffix(".tmp"), meta_path)
+        self.unsaved = 0
+
+    def bootstrap(self, rids: np.ndarray, x: np.ndarray, folder: Path | None) -> None:
+        """Fill from the stored rows (ascending rid, prepared vectors), reusing a saved index
+        snapshot when it is consistent and catching it up with the rows written after it."""
+        if folder is not None and self._load_snapshot(rids, x, folder):
+            return
+        self.add(rids, x)
+        if self.ann is not None:
+            self.unsaved = max(self.unsaved, 1)
+
+    def _load_snapshot(self, rids: np.ndarray, x: np.ndarray, folder: Path) -> bool:
+        ann = self.ann
+        if ann is None or isinstance(ann, KdTreeIndex):
+            return False
+        index_path, slots_path, meta_path = self._paths(folder)
+        if not meta_path.exists():
+            return False
+        try:
+            meta = json.loads(meta_path.read_text())
+            if meta.get("format") != FORMAT_VERSION or meta.get("spec") != self.spec.to_dict():
+                return False
+            saved = np.load(slots_path)
+            ann.load(index_path, int(meta["trained_on"]))
+        except (OSError, ValueError, KeyError, RuntimeError):
+            self.ann = make_index(self.spec)  # unreadable snapshot: start afresh
+            return False
+        wm = int(meta["watermark"])
+        if ann.ntotal != len(saved) or len(saved) != meta.get("ntotal"):
+            self.ann = make_index(self.spec)
+            return False
+        pos = np.searchsorted(rids, saved)
+        present = (pos < len(rids)) & (rids[np.minimum(pos, max(len(rids) - 1, 0))] == saved) if len(rids) else \
+            np.zeros(len(saved), bool)
+        if int(present.sum()) != int((rids < wm).sum()):
+            self.ann = make_index(self.spec)  # a row older than the snapshot is missing from it: stale
+            return False
+        full = np.zeros((len(saved), self.spec.dim), np.float32)
+        full[present] = x[pos[present]]
+        self.store.add(full)
+        self.n = len(saved)
+        self.slot_rids = saved.astype(np.int64).copy()
+        self.slot_alive = present.copy()
+        self.n_dead = int((~present).sum())
+        self.slot_of = grow(self.slot_of, int(saved.max(initial=-1)) + 1, -1)
+        self.slot_of[saved[present]] = np.flatnonzero(present)
+        newer = rids >= wm
+        self.add(rids[newer], x[newer])
+        if self.needs_compaction():
+            self.rebuild()
+        return True
