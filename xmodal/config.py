@@ -185,9 +185,16 @@ class AppsConfig:
     qa_conf_bias: float = -6.0
     qa_conf_dense_slope: float = 7.0
     qa_conf_keyword_slope: float = 5.0
-    # Evidence without text (images, frames) is judged by its cross-modal retrieval score.
-    qa_conf_media_bias: float = -8.0
-    qa_conf_media_slope: float = 30.0
+    # Evidence without text (images, frames) is judged by how much better the question describes it
+    # than generic captions do: z = (sim(question) - mean(sim(captions))) / std(sim(captions)).
+    # A z-score, unlike a raw cosine, means the same for every model (CLIP, label bridge, xmodal-lite).
+    qa_conf_media_bias: float = -4.3
+    qa_conf_media_slope: float = 2.0
+    qa_reference_captions: tuple = (
+        "a photo", "a picture of an object", "a drawing", "a person", "an animal", "a building",
+        "a landscape", "a vehicle", "food on a plate", "a document with text", "a plant", "a tool",
+        "a piece of furniture", "a toy", "a musical instrument", "clothing", "a sign", "the sky", "a room",
+        "a logo")
     qa_not_found_below: float = 0.4  # answer is "not found" (null) below this confidence
     qa_thumbnail_size: int = 128
     llm_timeout_s: float = 60.0
