@@ -8,6 +8,7 @@ same upright RGB pixels and the same typed errors.
 from __future__ import annotations
 
 import io
+import math
 import os
 from pathlib import Path
 from typing import Union
@@ -60,7 +61,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img
 
 
-def load_image(source: ImageInput, *, min_side: int | None = None) -> Image.Image:
+def load_image(source: ImageInput, *, min_side: int | None = None, max_pixels: int | None = None) -> Image.Image:
     """Open ``source`` as an upright RGB image.
 
     ``min_side``: the caller only needs the shorter side to be at least this many pixels (the
@@ -84,14 +85,17 @@ def load_image(source: ImageInput, *, min_side: int | None = None) -> Image.Imag
         raise MediaError(f"{path}: empty file (0 bytes)")
     if _is_svg(path, data[:1024]):
         return _to_rgb(_rasterise_svg(path, data, CONFIG.media.svg_max_side))
-    max_pixels = CONFIG.media.max_image_pixels
+    max_pixels = max_pixels or CONFIG.media.max_image_pixels
     try:
         img = Image.open(io.BytesIO(data))
         w, h = img.size
         if w * h > max_pixels:
             if img.format == "JPEG":
                 # JPEG can be decoded at 1/2, 1/4, 1/8 scale without ever holding the full raster.
-                img.draft("RGB", (max(1, w // 8), max(1, h // 8)))
+                # draft() picks the smallest power-of-two scale >= the size asked for, so asking
+                # for half the target guarantees landing under the limit when 1/8 suffices.
+                factor = 2 * math.sqrt(w * h / max_pixels)
+                img.draft("RGB", (max(1, math.floor(w / factor)), max(1, math.floor(h / factor))))
                 if img.size[0] * img.size[1] > max_pixels:
                     raise MediaError(f"{path}: image of {w}x{h} pixels exceeds the limit of {max_pixels}")
             else:

@@ -1,0 +1,107 @@
+"""Videos -> frames at regular times (each a PIL image with its timestamp), for indexing what is
+seen; the sound track goes through :func:`xmodal.media.transcribe` like any audio file."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from xmodal._optional import require
+from xmodal.config import CONFIG
+from xmodal.errors import InvalidInput, MediaError
+
+
+@dataclass
+class Frame:
+    time: float  # seconds from the start
+    image: "object"  # PIL.Image.Image, RGB
+
+
+def _open(path: Path):
+    av = require("av", "media")
+    if not path.exists():
+        raise MediaError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise MediaError(f"{path}: empty file (0 bytes)")
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except Exception as exc:  # noqa: BLE001
+        raise MediaError(f"{path}: not a readable video container ({type(exc).__name__}: {exc})") from exc
+    if not container.streams.video:
+        container.close()
+        raise MediaError(f"{path}: has no video stream")
+    return container
+
+
+def _frame_time(frame, stream) -> float | None:
+    if frame.pts is None:
+        return None
+    base = frame.time_base or stream.time_base
+    start = stream.start_time or 0
+    return float((frame.pts - start) * base)
+
+
+def extract_frames(video: str | os.PathLike, every_s: float | None = None,
+                   max_frames: int | None = None) -> list[Frame]:
+    """One frame at t = 0, every_s, 2*every_s, ... (the first decoded frame at or after each time).
+
+    Sparse sampling of long videos seeks to each time instead of decoding everything in between.
+    """
+    every_s = CONFIG.media.video_frame_interval_s if every_s is None else float(every_s)
+    if not every_s > 0:
+        raise InvalidInput(f"frame interval must be positive, got {every_s}")
+    path = Path(video)
+    container = _open(path)
+    frames: list[Frame] = []
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        duration = None
+        if stream.duration and stream.time_base:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration:
+            duration = container.duration / 1_000_000
+        if duration and every_s >= CONFIG.media.video_seek_min_interval_s:
+            frames = _by_seeking(container, stream, every_s, duration, max_frames)
+        else:
+            frames = _by_decoding(container, stream, every_s, max_frames)
+    except MediaError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        if not frames:
+            raise MediaError(f"{path}: cannot decode video ({type(exc).__name__}: {exc})") from exc
+        # A truncated file: keep the frames decoded before the damage.
+    finally:
+        container.close()
+    if not frames:
+        raise MediaError(f"{path}: no decodable video frame")
+    return frames
+
+
+def _by_decoding(container, stream, every_s: float, max_frames: int | None) -> list[Frame]:
+    frames: list[Frame] = []
+    next_t = 0.0
+    for i, frame in enumerate(container.decode(stream)):
+        t = _frame_time(frame, stream)
+        if t is None:
+            t = i / float(stream.average_rate or 25)
+        if t + 1e-6 >= next_t or not frames:
+            frames.append(Frame(round(max(t, 0.0), 3), frame.to_image()))
+            next_t = (int(t / every_s) + 1) * every_s
+            if max_frames and len(frames) >= max_frames:
+                break
+    return frames
+
+
+def _by_seeking(container, stream, every_s: float, duration: float, max_frames: int | None) -> list[Frame]:
+    frames: list[Frame] = []
+    t = 0.0
+    while t < duration and not (max_frames and len(frames) >= max_frames):
+        container.seek(int(t / stream.time_base) + (stream.start_time or 0), stream=stream, backward=True)
+        for frame in container.decode(stream):
+            ft = _frame_time(frame, stream)
+            if ft is None or ft + 1e-6 >= t:
+                frames.append(Frame(round(max(ft or t, 0.0), 3), frame.to_image()))
+                break
+        t += every_s
+    return frames
