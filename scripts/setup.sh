@@ -9,6 +9,7 @@ mkdir -p "$STAMPS"
 APT_PACKAGES=(
   tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim   # OCR
   espeak-ng                                               # speech clips for tests and the demo
+  fonts-dejavu-core fonts-droid-fallback                  # real Latin + CJK fonts for OCR tests
   ffmpeg                                                  # audio / video decoding fallback, test media
   librsvg2-bin libcairo2                                  # SVG rasterising
   chromium                                                # real-browser tests of the web page
