@@ -264,7 +264,7 @@ class MilvusCollection(BaseCollection):
     def _field(self, field: str) -> VectorField:
         vf = self._fields.get(field)
         if vf is None:
-            raise NotFound(f"collection {self.name!r} has no vector field {field!r} "
+            raise InvalidInput(f"collection {self.name!r} has no vector field {field!r} "
                            f"(fields: {sorted(self._fields)})")
         return vf
 
@@ -491,6 +491,14 @@ class MilvusCollection(BaseCollection):
         return out
 
 
+def _create_indexed(client, name: str, schema, index_params) -> None:
+    """Create, index and load a collection without pymilvus' index wait: it polls every 0.5 s per
+    index (and Milvus Lite builds indexes in the background anyway); searches stay correct meanwhile."""
+    client.create_collection(name, schema=schema, consistency_level="Strong")
+    client.create_index(name, index_params, sync=False)
+    client.load_collection(name)
+
+
 def _check_field(name: str, spec: Any) -> VectorField:
     """The embedded engine's checks, plus the index kinds only Milvus has (DISKANN)."""
     if isinstance(spec, VectorField) and spec.index in MILVUS_ONLY_INDEXES:
@@ -560,7 +568,7 @@ class MilvusDatabase(BaseDatabase):
             schema.add_field("v", pymilvus.DataType.FLOAT_VECTOR, dim=2)  # Milvus demands one vector column
             ip = c.prepare_index_params()
             ip.add_index("v", index_type="FLAT", metric_type="L2")
-            c.create_collection(META_COLLECTION, schema=schema, index_params=ip, consistency_level="Strong")
+            _create_indexed(c, META_COLLECTION, schema, ip)
 
     def _read_meta(self, name: str | None = None) -> dict[str, dict]:
         c = self._require_client()
@@ -638,7 +646,7 @@ class MilvusDatabase(BaseDatabase):
         with _milvus_errors(f"create Milvus collection {doc['milvus_name']!r}"):
             if c.has_collection(doc["milvus_name"]):  # left over by a create that crashed before its meta row
                 c.drop_collection(doc["milvus_name"])
-            c.create_collection(doc["milvus_name"], schema=schema, index_params=ip, consistency_level="Strong")
+            _create_indexed(c, doc["milvus_name"], schema, ip)
 
     def collection(self, name: str) -> MilvusCollection:
         doc = self._read_meta(name).get(name)
