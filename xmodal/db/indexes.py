@@ -204,6 +204,10 @@ class IvfPqIndex(IvfMixin, TrainedIndex):
 
 
 class OpqIndex(IvfPqIndex):
+    def _min_points(self) -> int:
+        # FAISS trains the OPQ rotation with an 8-bit PQ whatever nbits the codes use.
+        return max(self.params.get("nlist", 1), 256, 2 ** _pq_shape(self.spec)[1]) * CONFIG.db.ivf_min_points_per_list
+
     def factory(self, n: int) -> str:
         m, nbits = _pq_shape(self.spec)
         return f"OPQ{m},IVF{self.nlist(n)},PQ{m}x{nbits}"

@@ -17,6 +17,7 @@ from xmodal.errors import InvalidInput
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _INT64 = (-(2**63), 2**63 - 1)
+_FAST_TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
 
 # Index parameters each kind understands (anything else is a typo and is refused).
 _COMMON_PARAMS = {"min_train": int, "refine_factor": int}
@@ -156,6 +157,10 @@ def check_payload_value(field: str, ptype: str, value: Any) -> Any:
     """Check one declared payload value; ``None`` means absent and is always allowed."""
     if value is None:
         return None
+    if type(value) is _FAST_TYPES.get(ptype):  # the common case, checked cheaply (upsert speed)
+        if ptype == "str" or ptype == "bool" or (ptype == "int" and _INT64[0] <= value <= _INT64[1]) \
+                or (ptype == "float" and math.isfinite(value)):
+            return value
     ok: bool
     if ptype == "str":
         ok = isinstance(value, str)

@@ -74,6 +74,8 @@ class Storage:
                                             check_same_thread=False)
             else:
                 self.conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+                # Takes effect only when the file is created; big pages suit vector blobs.
+                self.conn.execute(f"PRAGMA page_size={int(CONFIG.db.sqlite_page_size)}")
             self.conn.execute(f"PRAGMA busy_timeout={int(CONFIG.db.sqlite_busy_timeout_ms)}")
             if not self.read_only:
                 self.conn.execute("PRAGMA journal_mode=WAL")

@@ -286,9 +286,11 @@ class FieldIndex:
                 for i, r in zip(pending, rest):
                     out[i] = r
                 break
-            D, I = self.knn(q[pending], k, ok, knobs)
-            if not (ann.exact_scores or isinstance(ann, KdTreeIndex)):
-                pass  # knn already re-ranked against the exact store
+            # Deeper candidate lists than a plain k-NN: a missed neighbour is a missed range result.
+            boost = CONFIG.db.range_candidate_boost
+            wide = SearchKnobs(ef=max(knobs.ef or 0, boost * k), nprobe=knobs.nprobe,
+                               refine_factor=boost * ann.refine_factor(knobs))
+            D, I = self.knn(q[pending], k, ok, wide)  # compressed kinds come back re-ranked exactly
             inside = (I >= 0) & (D <= bound if self.is_l2 else D >= bound)
             full = inside[:, -1] if I.shape[1] == k else np.zeros(len(pending), bool)
             for row in np.flatnonzero(~full):
