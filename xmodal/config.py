@@ -260,12 +260,15 @@ class MilvusConfig:
     range_slack: float = 1e-5
     # IVF lists when a field does not say (Milvus' own default).
     ivf_default_nlist: int = 128
-    # HNSW / IVF build and search defaults come from DBConfig so both backends agree.
+    # (HNSW / IVF build and search defaults come from DBConfig, so both backends agree.)
     # Env var read for a token (user:password or API key) when connecting to a remote server.
     token_env: str = "XMODAL_MILVUS_TOKEN"
-    # Rows per batch in export / import, and in Ray encoding jobs.
+    # Rows per batch in export / import (and per Parquet part file).
     transfer_batch_rows: int = 2000
-    ray_batch_size: int = 32
+    # Ray encoding jobs (xmodal index --ray ADDRESS): CPUs reserved per encoder actor, and files up to
+    # this size travel to the workers inside the job (larger ones are read from a shared path).
+    ray_actor_cpus: float = 1.0
+    ray_max_ship_bytes: int = 64_000_000
 
 
 @dataclass(frozen=True)
