@@ -34,8 +34,9 @@ def test_the_sentence_that_holds_the_answer_ranks_first_with_its_time(encoder):
     ev = rank_units("Which platform does the Cambridge train leave from?", UNITS, encoder)
     assert ev[0].path == "audio/train.ogg" and ev[0].time == pytest.approx(4.2)
     assert "platform four" in ev[0].text
-    answer, conf, cited = compose_answer(ev)
-    assert "platform four" in answer and answer.endswith("[1]") and cited[0] == 1
+    answer, conf, ordered, n_cited = compose_answer(ev)
+    assert "platform four" in answer and answer.endswith("[1]") and n_cited == 1
+    assert ordered[0] is ev[0]
     assert conf >= 0.5 and ev[0].score > ev[1].score
 
 
@@ -46,9 +47,22 @@ def test_an_ocr_line_answers_a_question_about_a_sign(encoder):
 
 def test_a_question_the_evidence_cannot_answer_is_not_found(encoder):
     ev = rank_units("What is the capital of Peru?", UNITS, encoder)
-    answer, conf, cited = compose_answer(ev)
-    assert answer is None and cited == [] and conf < 0.4
-    assert compose_answer([]) == (None, 0.0, [])
+    answer, conf, ordered, n_cited = compose_answer(ev)
+    assert answer is None and n_cited == 0 and conf < 0.4 and len(ordered) == len(ev)
+    assert compose_answer([]) == (None, 0.0, [], 0)
+
+
+def test_a_picture_answers_a_visual_question_but_its_ocr_line_answers_a_textual_one():
+    from xmodal.apps.qa import Evidence
+
+    sign_img = Evidence("img/sign.png", "image", 0.95, "image")
+    sign_ocr = Evidence("img/sign.png", "image", 0.6, "ocr", "OPEN 24 HOURS")
+    cat = Evidence("img/cat.jpg", "image", 0.9, "image")
+    answer, conf, ordered, n = compose_answer([sign_img, cat, sign_ocr])
+    assert answer == "OPEN 24 HOURS [1]" and n == 1 and conf == 0.95
+    assert ordered == [sign_ocr, cat]                       # the sign's picture is redundant now
+    answer, conf, ordered, n = compose_answer([cat, sign_img])
+    assert answer == "img/cat.jpg [1]" and ordered[0] is cat
 
 
 def test_duplicate_units_are_merged(encoder):

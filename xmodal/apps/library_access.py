@@ -194,65 +194,89 @@ def _query_image(image: Any):
     return load_image(Path(image))
 
 
+_REFERENCE_CACHE: dict[str, np.ndarray] = {}
+
+
+def reference_captions(encoder) -> np.ndarray:
+    """Generic captions encoded by ``encoder`` (once per model): the yardstick for media evidence."""
+    key = getattr(encoder, "name", "") or str(id(encoder))
+    if key not in _REFERENCE_CACHE:
+        _REFERENCE_CACHE[key] = encoder.encode_text(list(CONFIG.apps.qa_reference_captions), mode="query")
+    return _REFERENCE_CACHE[key]
+
+
+def specificity(query_vecs: np.ndarray, vector: np.ndarray, refs: np.ndarray) -> float:
+    """How many standard deviations the best query beats generic captions at describing ``vector``."""
+    ref_sims = refs @ vector
+    sd = float(ref_sims.std()) or 1e-6
+    return float((np.max(query_vecs @ vector) - ref_sims.mean()) / sd)
+
+
 def retrieve_units(lib, question: str, image: Any = None, k: int | None = None,
                    kinds: Sequence[str] | None = None, where: Mapping | None = None) -> list:
     """Candidate evidence units for a question: every relevant row of the library's top items.
 
     The library's fused search (vectors + BM25) picks the items; within each, the rows nearest to
     the question in each vector field become units, so a long recording contributes its best
-    segments rather than only the one the library showed.
+    segments rather than only the one the library showed. Images and frames carry their
+    specificity (see :func:`specificity`) as retrieval score; text rows their cosine.
     """
     from xmodal.apps.qa import Unit
 
     k = CONFIG.apps.qa_retrieve_k if k is None else k
     col = collection(lib)
-    results = lib.search(text=question, kind=list(kinds) if kinds else None, where=where, k=k)
-    if image is not None:
-        seen = {r.id for r in results}
-        results += [r for r in lib.search(image=image, kind=list(kinds) if kinds else None, where=where, k=k)
-                    if r.id not in seen]
+    kind_list = list(kinds) if kinds else None
+    results = list(lib.search(text=question, kind=kind_list, where=where, k=k))
     enc = lib.encoder
     qvecs = [enc.encode_text([question], mode="query")[0]]
     if image is not None:
-        qvecs.append(enc.encode_image([_query_image(image)])[0])
+        picture = _query_image(image)
+        seen = {r.id for r in results}
+        results += [r for r in lib.search(image=picture, kind=kind_list, where=where, k=k) if r.id not in seen]
+        qvecs.append(enc.encode_image([picture])[0])
     qmat = np.stack(qvecs).astype(np.float32)
-    per_item = CONFIG.apps.qa_rows_per_item
+    refs = reference_captions(enc)
     units: list = []
     text_cache: dict[str, list[str]] = {}
     for r in results[: CONFIG.apps.qa_items]:
         item = col.get([r.id], with_vectors=True)
         if not item:
             continue
-        payload = item[0].payload
-        thumb = payload.get("thumbnail")
-        rows = [(item[0], float(np.max(qmat @ v)) if (v := _item_vector(item[0])) is not None else 0.0)]
+        rows = [item[0]]
         for field in col.vector_fields:
-            hits = col.search(field, qmat, k=per_item, where={"parent": r.id})
-            for per_query in hits:
-                rows += [(h, float(h.score)) for h in per_query]
+            for per_query in col.search(field, qmat, k=CONFIG.apps.qa_rows_per_item, where={"parent": r.id},
+                                        with_vectors=True):
+                rows += per_query
+        thumb = item[0].payload.get("thumbnail")
         seen_rows: set = set()
-        for row, score in rows:
+        for row in rows:
             if row.id in seen_rows:
                 continue
             seen_rows.add(row.id)
-            p = row.payload or {}
-            role = p.get("role", ITEM_ROLE)
-            text = p.get("text") or None
-            if role == ITEM_ROLE:
-                if r.kind in ("image", "video"):
-                    units.append(Unit(r.path, r.kind, "image" if r.kind == "image" else "frame", score,
-                                      None, p.get("time"), None, None, thumb))
-                if r.kind == "audio":
-                    continue  # the whole transcript: its segments (with times) are the units
-                source = "passage"
-            else:
-                source = SOURCE_OF_ROLE.get(role, role)
-            if role == "frame":
-                units.append(Unit(r.path, r.kind, "frame", score, None, p.get("time"), p.get("end"), None, thumb))
-                continue
-            if not text:
-                continue
-            if r.kind == "text" and text.endswith(TRUNCATION_MARK):
-                text = _full_chunk_text(r.path, text, text_cache) or text
-            units.append(Unit(r.path, r.kind, source, score, text, p.get("time"), p.get("end"), None, thumb))
+            units += _row_units(r, row, qmat, refs, thumb, text_cache, Unit)
     return units
+
+
+def _row_units(result, row, qmat: np.ndarray, refs: np.ndarray, thumb: str | None, text_cache: dict, Unit) -> list:
+    """The evidence units of one stored row (an item row, a chunk, an OCR block, a segment, a frame)."""
+    p = row.payload or {}
+    role = p.get("role", ITEM_ROLE)
+    vecs = row.vectors or {}
+    visual = vecs.get("visual")
+    if role == "frame" or (role == ITEM_ROLE and result.kind in ("image", "video")):
+        if visual is None:
+            return []
+        source = "image" if result.kind == "image" else "frame"
+        z = specificity(qmat, np.asarray(visual, np.float32), refs)
+        return [Unit(result.path, result.kind, source, z, None, p.get("time"), p.get("end"), None, thumb)]
+    if role == ITEM_ROLE and result.kind == "audio":
+        return []  # the whole transcript: its segments (with times) are the units
+    text = p.get("text") or None
+    if not text:
+        return []
+    if result.kind == "text" and text.endswith(TRUNCATION_MARK):
+        text = _full_chunk_text(result.path, text, text_cache) or text
+    tvec = vecs.get("text")
+    score = float(np.max(qmat @ np.asarray(tvec, np.float32))) if tvec is not None else 0.0
+    source = "passage" if role == ITEM_ROLE else SOURCE_OF_ROLE.get(role, role)
+    return [Unit(result.path, result.kind, source, score, text, p.get("time"), p.get("end"), None, thumb)]

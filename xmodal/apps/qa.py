@@ -44,7 +44,7 @@ class Unit:
     path: str
     kind: str
     source: str                  # passage | ocr | transcript | caption | image | frame
-    retrieval: float             # the library's similarity for the row this unit came from
+    retrieval: float             # text rows: cosine to the question; images / frames: specificity z-score
     text: str | None = None
     time: float | None = None
     end: float | None = None
@@ -118,10 +118,11 @@ def text_confidence(dense: float, keyword_coverage: float) -> float:
     return _sigmoid(c.qa_conf_bias + c.qa_conf_dense_slope * dense + c.qa_conf_keyword_slope * keyword_coverage)
 
 
-def media_confidence(retrieval: float) -> float:
-    """Calibrated probability for evidence with no text (an image or frame), from its cross-modal score."""
+def media_confidence(specificity: float) -> float:
+    """Calibrated probability for evidence with no text (an image or frame), from how much better the
+    question describes it than generic captions do (a z-score; see ``library_access.specificity``)."""
     c = CONFIG.apps
-    return _sigmoid(c.qa_conf_media_bias + c.qa_conf_media_slope * retrieval)
+    return _sigmoid(c.qa_conf_media_bias + c.qa_conf_media_slope * specificity)
 
 
 def expand_units(units: Sequence[Unit]) -> list[Unit]:
@@ -173,28 +174,43 @@ def rank_units(question: str, units: Sequence[Unit], encoder) -> list[Evidence]:
     return evidence
 
 
-def compose_answer(evidence: Sequence[Evidence]) -> tuple[str | None, float, list[int]]:
-    """The extractive answer from the top evidence, its confidence, and the 1-based citations used."""
+def compose_answer(evidence: Sequence[Evidence]) -> tuple[str | None, float, list[Evidence], int]:
+    """The extractive answer, its confidence, the evidence re-ordered so the units the answer cites
+    come first (the answer's ``[n]`` markers are their 1-based positions), and how many it cites.
+
+    The best unit decides the modality: a text unit (sentence, OCR line, transcript segment) is
+    quoted; a picture or frame is cited by file and time -- unless the same file also has a text
+    unit that passes the threshold (a sign's OCR line answers "when is it open?" better than the
+    sign's picture). Picture units of a file whose text is cited are dropped as redundant.
+    """
+    cfg = CONFIG.apps
     if not evidence:
-        return None, 0.0, []
+        return None, 0.0, [], 0
     best = evidence[0]
+    if best.score < cfg.qa_not_found_below:
+        return None, best.score, list(evidence), 0
     confidence = best.score
-    if confidence < CONFIG.apps.qa_not_found_below:
-        return None, confidence, []
-    if best.text is None:  # the answer is a picture or a video frame
-        return f"{best.citation()} [1]", confidence, [1]
-    parts, cited = [], []
-    for i, e in enumerate(evidence, 1):
-        if len(cited) >= CONFIG.apps.qa_answer_units:
-            break
-        if e.text is None or e.score < CONFIG.apps.qa_answer_relative * best.score:
-            continue
-        if e.text in parts:
-            continue
-        parts.append(e.text)
-        cited.append(i)
-    answer = " ".join(f"{t} [{n}]" for t, n in zip(parts, cited))
-    return answer, confidence, cited
+    lead = best
+    if best.text is None:
+        same_file = [e for e in evidence if e.text and e.path == best.path and e.score >= cfg.qa_not_found_below]
+        lead = same_file[0] if same_file else best
+    if lead.text is None:
+        cited = [lead]
+    else:
+        cited = []
+        for e in evidence:
+            if len(cited) >= cfg.qa_answer_units:
+                break
+            if e.text and e.score >= cfg.qa_answer_relative * lead.score and all(e.text != c.text for c in cited):
+                cited.append(e)
+        cited.sort(key=lambda e: e is not lead)  # the lead first, the rest in score order
+    quoted_paths = {c.path for c in cited if c.text}
+    rest = [e for e in evidence if e not in cited and not (e.source == "image" and e.path in quoted_paths)]
+    ordered = cited + rest
+    if lead.text is None:
+        return f"{lead.citation()} [1]", confidence, ordered, 1
+    answer = " ".join(f"{c.text} [{i}]" for i, c in enumerate(cited, 1))
+    return answer, confidence, ordered, len(cited)
 
 
 def _passages(evidence: Sequence[Evidence], numbers: Sequence[int]) -> list[CitedPassage]:
@@ -216,8 +232,9 @@ def ask(lib, question: str, *, image: Any = None, k: int | None = None, kinds: S
         raise InvalidInput(f"k must be a positive integer, got {k!r}")
     units = access.retrieve_units(lib, question, image=image, k=CONFIG.apps.qa_retrieve_k, kinds=kinds, where=where)
     evidence = rank_units(question, units, access.sentence_encoder())
-    answer, confidence, cited = compose_answer(evidence)
-    shown = evidence[: max(k, max(cited, default=0))]
+    answer, confidence, ordered, n_cited = compose_answer(evidence)
+    cited = list(range(1, n_cited + 1))
+    shown = ordered[: max(k, len(cited))]
     result = Answer(question, answer, confidence, shown, cited)
     client = ChatClient.from_env() if llm == "auto" else llm
     if client is not None and cited:
