@@ -1,0 +1,98 @@
+"""The media library runs unchanged on Milvus Lite, and a Ray job encodes for it.
+
+A tiny folder (three real photos from the samples, two text files written here) is indexed through
+``xmodal.open("milvus-lite:...")`` and through the embedded engine; both must find the same items in
+the same order. Then the same folder is indexed again with decoding and encoding done by a local Ray
+instance, which must store the same rows.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xmodal
+from xmodal.ingest.distributed import ray_runner
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = "label-bridge"  # cross-modal without a training run
+PHOTOS = ("cat.jpg", "elephant.jpg", "red-apple.png")
+TEXTS = {
+    "volcano-notes.txt": "Volcanoes erupt when molten rock called magma rises; lava flows and ash clouds follow.",
+    "bread.md": "# Bread\nMix flour, water, salt and yeast, knead the dough, let it rise, then bake it in a hot oven.",
+}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    base = tmp_path_factory.mktemp("media")
+    for name in PHOTOS:
+        shutil.copy(ROOT / "samples" / "media" / "images" / name, base / name)
+    for name, text in TEXTS.items():
+        (base / name).write_text(text)
+    return base
+
+
+@pytest.fixture(scope="module")
+def libraries(folder, tmp_path_factory):
+    root = tmp_path_factory.mktemp("libs")
+    libs = {"embedded": xmodal.open(root / "lib.xmdb", model=MODEL),
+            "milvus-lite": xmodal.open(f"milvus-lite:{root / 'lib.db'}", model=MODEL)}
+    reports = {k: lib.index([folder], ocr=False, speech=False, progress=False) for k, lib in libs.items()}
+    yield libs, reports, root
+    for lib in libs.values():
+        lib.close()
+
+
+def _rows(lib) -> dict:
+    col = lib.db.collection(lib.collection_name)
+    return {r.id: r for r in col.scroll(with_vectors=True)}
+
+
+def test_library_indexes_and_searches_on_milvus_lite_like_on_the_embedded_engine(libraries):
+    libs, reports, _ = libraries
+    assert reports["milvus-lite"].indexed == reports["embedded"].indexed == {"image": 3, "text": 2, "audio": 0, "video": 0}
+    assert not reports["milvus-lite"].failed
+    queries = [("a photo of a cat", "cat.jpg"), ("lava and magma from a mountain", "volcano-notes.txt"),
+               ("how to bake bread", "bread.md"), ("an elephant", "elephant.jpg")]
+    for text, expected in queries:
+        got = {k: lib.search(text=text, k=5) for k, lib in libs.items()}
+        names = {k: [Path(r.path).name for r in res] for k, res in got.items()}
+        assert names["milvus-lite"][0] == expected, (text, names)
+        assert names["milvus-lite"] == names["embedded"], text
+        np.testing.assert_allclose([r.score for r in got["milvus-lite"]], [r.score for r in got["embedded"]],
+                                   rtol=1e-4, atol=1e-5)
+    assert libs["milvus-lite"].info()["items"] == 5
+
+
+def test_reindex_on_milvus_lite_skips_unchanged_files_and_remove_forgets(libraries, folder):
+    libs, _, _ = libraries
+    lib = libs["milvus-lite"]
+    again = lib.index([folder], ocr=False, speech=False, progress=False)
+    assert again.rows_written == 0 and sum(again.skipped.values()) == 5
+    assert lib.remove([folder / "bread.md"]) == 1
+    assert "bread.md" not in [Path(r.path).name for r in lib.search(text="how to bake bread", k=5)]
+    assert lib.index([folder], ocr=False, speech=False, progress=False).indexed["text"] == 1
+
+
+def test_ray_job_encodes_the_same_rows_into_milvus_lite(libraries, folder):
+    libs, _, root = libraries
+    lib = xmodal.open(f"milvus-lite:{root / 'ray.db'}", model=MODEL)
+    try:
+        runner = ray_runner(lib, address="local", workers=1, ocr=False, speech=False)
+        report = lib.index([folder], progress=False, runner=runner)
+        assert report.indexed == {"image": 3, "text": 2, "audio": 0, "video": 0} and not report.failed
+        local, remote = _rows(libs["milvus-lite"]), _rows(lib)
+        assert set(remote) == set(local)
+        for rid, rec in remote.items():
+            assert set(rec.vectors) == set(local[rid].vectors)
+            for f, v in rec.vectors.items():
+                np.testing.assert_allclose(v, local[rid].vectors[f], atol=1e-4)
+            assert rec.payload["path"] == local[rid].payload["path"]  # the user's path, not the worker's copy
+        thumbs = [r.payload["thumbnail"] for r in remote.values() if r.payload.get("thumbnail")]
+        assert len(thumbs) == 3 and all(Path(t).is_file() for t in thumbs)
+        assert [Path(r.path).name for r in lib.search(text="a photo of a cat", k=1)] == ["cat.jpg"]
+    finally:
+        lib.close()
