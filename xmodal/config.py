@@ -117,6 +117,11 @@ class IngestConfig:
     candidate_multiplier: int = 8
     min_candidates: int = 50
     keyword_weight: float = 1.0  # weight of the BM25 list in the fusion (each vector field has 1.0)
+    # A vector field votes for an item only when the item's similarity stands out among that field's
+    # nearest rows (mean + z * std): an image's OCR text must not outvote its pixels just by existing.
+    field_floor_z: float = 1.0
+    keyword_min_ratio: float = 0.25  # keyword hits below this share of the best BM25 score do not vote
+    backfill_weight: float = 0.01  # weight of the unfloored lists, which only order what no field vouched for
     keyword_file: str = "keywords.sqlite"  # inside the library's ingest folder
     video_max_frames: int = 120  # frames kept per video (spread evenly when longer)
     evidence_chars: int = 240  # longest passage quoted as evidence
@@ -263,6 +268,9 @@ class MilvusConfig:
     # (HNSW / IVF build and search defaults come from DBConfig, so both backends agree.)
     # Env var read for a token (user:password or API key) when connecting to a remote server.
     token_env: str = "XMODAL_MILVUS_TOKEN"
+    # MilvusCollection.flush() waits at most this long for background index builds, polling a server.
+    index_wait_s: float = 3600.0
+    index_poll_s: float = 0.5
     # Rows per batch in export / import (and per Parquet part file).
     transfer_batch_rows: int = 2000
     # Ray encoding jobs (xmodal index --ray ADDRESS): CPUs reserved per encoder actor, and files up to
