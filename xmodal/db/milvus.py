@@ -25,6 +25,7 @@ import json
 import math
 import os
 import re
+import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -319,6 +320,27 @@ class MilvusCollection(BaseCollection):
                 self._client.upsert(self._mname, built[i:i + CONFIG.milvus.write_batch_rows])
         return len(rows)
 
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Seal buffered rows into segments and wait until their vector indexes are built.
+
+        Milvus indexes sealed segments only, in the background; until then searches scan the rows
+        exactly (correct, slower). Call after a bulk load, before serving latency-sensitive traffic.
+        """
+        timeout = CONFIG.milvus.index_wait_s if timeout_s is None else timeout_s
+        with _milvus_errors(f"flush collection {self.name!r}"):
+            self._client.flush(self._mname)
+            engine = self._db._lite_engine_collection(self._mname)
+            if engine is not None:
+                engine._wait_for_bg(timeout=timeout)  # noqa: SLF001 - Lite exposes no public wait
+                return
+            deadline = time.monotonic() + timeout
+            for col in self._vcol.values():
+                while time.monotonic() < deadline:
+                    info = self._client.describe_index(self._mname, col)
+                    if not info or int(info.get("pending_index_rows", 0)) == 0:
+                        break
+                    time.sleep(CONFIG.milvus.index_poll_s)
+
     # -- reads
     def _out_fields(self, with_payload: bool, with_vectors: bool) -> list[str]:
         out = [PK]
@@ -491,6 +513,10 @@ class MilvusCollection(BaseCollection):
         return out
 
 
+# Open MilvusDatabase handles per Milvus Lite file in this process (its server is shared).
+_LITE_OPEN: dict[str, int] = {}
+
+
 def _create_indexed(client, name: str, schema, index_params) -> None:
     """Create, index and load a collection without pymilvus' index wait: it polls every 0.5 s per
     index (and Milvus Lite builds indexes in the background anyway); searches stay correct meanwhile."""
@@ -544,10 +570,14 @@ class MilvusDatabase(BaseDatabase):
         pymilvus = require("pymilvus", "milvus")
         kwargs, self.lite = parse_uri(uri)
         self.uri = uri
+        self._lite_path = kwargs["uri"] if self.lite else None
+        self._loaded: set[str] = set()
         try:
             self._client = pymilvus.MilvusClient(**kwargs)
         except pymilvus.exceptions.MilvusException as exc:
             raise StorageError(f"cannot open Milvus at {uri!r}: {getattr(exc, 'message', exc)}") from exc
+        if self._lite_path:
+            _LITE_OPEN[self._lite_path] = _LITE_OPEN.get(self._lite_path, 0) + 1
         self._ensure_meta()
 
     def _require_client(self):
@@ -560,6 +590,7 @@ class MilvusDatabase(BaseDatabase):
         c = self._require_client()
         with _milvus_errors(f"open the {META_COLLECTION} collection"):
             if c.has_collection(META_COLLECTION):
+                self._ensure_loaded(META_COLLECTION)
                 return
             schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
             schema.add_field(PK, pymilvus.DataType.VARCHAR, is_primary=True,
@@ -569,6 +600,18 @@ class MilvusDatabase(BaseDatabase):
             ip = c.prepare_index_params()
             ip.add_index("v", index_type="FLAT", metric_type="L2")
             _create_indexed(c, META_COLLECTION, schema, ip)
+
+    def _ensure_loaded(self, milvus_name: str) -> None:
+        """Milvus searches only loaded collections, and a restarted Milvus Lite starts with every
+        collection released: load on first use."""
+        if milvus_name in self._loaded:
+            return
+        c = self._require_client()
+        with _milvus_errors(f"load Milvus collection {milvus_name!r}"):
+            state = c.get_load_state(milvus_name).get("state")
+            if str(state).rsplit(".", 1)[-1] != "Loaded":
+                c.load_collection(milvus_name)
+        self._loaded.add(milvus_name)
 
     def _read_meta(self, name: str | None = None) -> dict[str, dict]:
         c = self._require_client()
@@ -594,10 +637,11 @@ class MilvusDatabase(BaseDatabase):
         existing = self._read_meta(name).get(name)
         if existing is not None:
             if exist_ok:
-                return MilvusCollection(self, name, existing)
+                return self.collection(name)
             raise AlreadyExists(f"collection {name!r} already exists in {self.uri!r}")
         doc = self._plan(name, vectors, payload_schema or {}, metadata or {})
         self._create_milvus_collection(doc)
+        self._loaded.add(doc["milvus_name"])
         self._write_meta(name, doc)
         return MilvusCollection(self, name, doc)
 
@@ -652,6 +696,7 @@ class MilvusDatabase(BaseDatabase):
         doc = self._read_meta(name).get(name)
         if doc is None:
             raise NotFound(f"collection {name!r} does not exist in {self.uri!r}")
+        self._ensure_loaded(doc["milvus_name"])
         return MilvusCollection(self, name, doc)
 
     def list_collections(self) -> list[str]:
@@ -666,10 +711,30 @@ class MilvusDatabase(BaseDatabase):
             c.delete(META_COLLECTION, ids=[name])
             if c.has_collection(doc["milvus_name"]):
                 c.drop_collection(doc["milvus_name"])
+        self._loaded.discard(doc["milvus_name"])
 
     def close(self) -> None:
-        if self._client is not None:
-            try:
-                self._client.close()
-            finally:
-                self._client = None
+        """Disconnect; the last close of a Milvus Lite file stops its in-process server, which frees
+        the file's lock so another process (a CLI, a server) can open it."""
+        if self._client is None:
+            return
+        try:
+            self._client.close()
+        finally:
+            self._client = None
+            if self._lite_path:
+                _LITE_OPEN[self._lite_path] -= 1
+                if not _LITE_OPEN[self._lite_path]:
+                    del _LITE_OPEN[self._lite_path]
+                    from milvus_lite.server_manager import server_manager_instance
+
+                    server_manager_instance.release_server(self._lite_path)
+
+    def _lite_engine_collection(self, milvus_name: str):
+        """Milvus Lite's engine object for a collection (in this process), or None."""
+        if not self._lite_path:
+            return None
+        from milvus_lite.server_manager import server_manager_instance
+
+        entry = server_manager_instance._servers.get(os.path.abspath(self._lite_path))  # noqa: SLF001
+        return entry[1].get_collection(milvus_name) if entry else None
