@@ -122,6 +122,7 @@ class IngestConfig:
     field_floor_z: float = 1.0
     keyword_min_ratio: float = 0.25  # keyword hits below this share of the best BM25 score do not vote
     backfill_weight: float = 0.01  # weight of the unfloored lists, which only order what no field vouched for
+    ocr_weight: float = 0.5  # weight of OCR-text matches (an image's pixels already vote for it)
     keyword_file: str = "keywords.sqlite"  # inside the library's ingest folder
     video_max_frames: int = 120  # frames kept per video (spread evenly when longer)
     evidence_chars: int = 240  # longest passage quoted as evidence
