@@ -70,9 +70,9 @@ VIDEO_SCENES = [
     ("vehicles/flight/planes/747.png", "Now an airplane flies in the sky."),
     ("food/pizza.png", "Finally, a pizza for dinner."),
 ]
-SCENE_S = 3
+SCENE_S = 4  # long pauses between lines let speech recognition split them into segments
 VIDEO_FPS = 2
-QUERY_SPEECH = "a guitar"
+QUERY_SPEECH = "Show me a guitar."
 
 
 def _fit(img: Image.Image, side: int = SIDE) -> Image.Image:
@@ -112,8 +112,8 @@ def _twemoji(tmp: Path, codepoints: list[str]) -> dict[str, Image.Image]:
     return out
 
 
-def _espeak(text: str, wav: Path) -> None:
-    subprocess.run(["espeak-ng", "-s", "140", "-w", str(wav), text], check=True)
+def _espeak(text: str, wav: Path, speed: int = 140) -> None:
+    subprocess.run(["espeak-ng", "-s", str(speed), "-w", str(wav), text], check=True)
 
 
 def _ffmpeg(*args: str) -> None:

@@ -30,10 +30,19 @@ def _tokens_for_index(text: str) -> str:
     return _CJK.sub(lambda m: f" {m.group(0)} ", text)
 
 
+# Words that match nearly every English passage; in an OR query they only add noise.
+STOPWORDS = frozenset("""a an the of and or to in on at for from by with is are was were be been it its this that
+these those i me my we you your he she they them do does did how what when where which who why can
+could should would will shall may might must not no yes as if so than then there here about into
+show find give tell""".split())
+
+
 def _match_expression(query: str) -> str:
-    """An OR of the query's words, each quoted, so user punctuation can never break FTS syntax."""
+    """An OR of the query's content words, each quoted, so user punctuation can never break FTS
+    syntax (stop words are dropped unless the query has nothing else)."""
     words = _WORD.findall(_tokens_for_index(query))
-    return " OR ".join(f'"{w}"' for w in words)
+    content = [w for w in words if w.lower() not in STOPWORDS] or words
+    return " OR ".join(f'"{w}"' for w in dict.fromkeys(content))
 
 
 class KeywordIndex:

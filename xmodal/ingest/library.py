@@ -32,6 +32,8 @@ from xmodal.ingest.workers import Job, LocalRunner, Options
 
 SIDE_FOLDER = "_ingest"
 KEYWORD_LIST = "keyword"
+BACKFILL = "~all"  # suffix of the unfloored twin of a vector list
+OCR_LIST = ":ocr"  # suffix of the list of OCR rows of a text field
 PAYLOAD_SCHEMA: dict[str, str] = {
     "path": "str", "paths": "list[str]", "name": "str", "kind": "str", "mime": "str", "size": "int",
     "hash": "str", "mtime": "float", "width": "int", "height": "int", "duration": "float",
@@ -412,13 +414,35 @@ class Library:
         return parts[0] if len(parts) == 1 else {"$and": parts}
 
     def _vector_rankings(self, col, vec: np.ndarray, source: str, kinds, where, k: int):
-        """One ranked list of item ids per vector field, each item keeping its best-matching row."""
+        """One ranked list of item ids per vector field, each item keeping its best-matching row.
+
+        Only rows whose similarity stands out among the field's nearest rows (all kinds) vote; when
+        no field has such a row the lists are kept whole, so a query always gets its nearest items.
+        """
+        q = np.asarray(vec, np.float32)[None, :]
+        budget = self._row_budget(k)
+        flt = self._where(kinds, where)
+        raw: dict[str, list] = {}
+        floors: dict[str, float] = {}
+        for field in col.vector_fields:
+            hits = col.search(field, q, k=budget, where=flt)[0]
+            ref = col.search(field, q, k=budget, where=self._where(None, where))[0] if kinds else hits
+            raw[field] = hits
+            floors[field] = _floor([h.score for h in ref])
+        lists: dict[str, list] = {}
+        for f, hits in raw.items():
+            # Text read off a picture is a second voice for an image that already votes with its
+            # pixels: it gets its own, lighter list (see CONFIG.ingest.ocr_weight).
+            lists[f"{source}->{f}"] = [h for h in hits if h.score >= floors[f] and _role(h) != "ocr"]
+            ocr_hits = [h for h in hits if h.score >= floors[f] and _role(h) == "ocr"]
+            if ocr_hits:
+                lists[f"{source}->{f}{OCR_LIST}"] = ocr_hits
+        # The whole lists vote too, with a small weight: they only order the items no field vouched
+        # for, so a query still gets k results.
+        lists.update({f"{source}->{f}{BACKFILL}": hits for f, hits in raw.items()})
         rankings: dict[str, list[str]] = {}
         rows: dict[str, dict[str, Any]] = {}
-        flt = self._where(kinds, where)
-        for field in col.vector_fields:
-            hits = col.search(field, np.asarray(vec, np.float32)[None, :], k=self._row_budget(k), where=flt)[0]
-            name = f"{source}->{field}"
+        for name, hits in lists.items():
             best: dict[str, Any] = {}
             for h in hits:
                 item_id = (h.payload or {}).get("parent") or h.id
@@ -434,6 +458,8 @@ class Library:
         hits = self.keywords.search(text, self._row_budget(k), kinds)
         if not hits:
             return [], {}
+        floor = hits[0][2] * CONFIG.ingest.keyword_min_ratio
+        hits = [h for h in hits if h[2] >= floor]
         recs = {r.id: r for r in col.get([r for r, _, _ in hits])}
         check = None
         if where:
@@ -450,7 +476,7 @@ class Library:
         return list(best), best
 
     def _fuse(self, col, rankings: dict, rows: dict, k: int) -> list[SearchResult]:
-        weights = {name: (CONFIG.ingest.keyword_weight if name == KEYWORD_LIST else 1.0) for name in rankings}
+        weights = {name: _list_weight(name) for name in rankings}
         fused = rrf(rankings, weights)[:k]
         items = {r.id: r for r in col.get([i for i, _ in fused])}
         out = []
@@ -458,8 +484,9 @@ class Library:
             rec = items.get(item_id)
             if rec is None:
                 continue
-            ranks = sorted((lst.index(item_id), name) for name, lst in rankings.items() if item_id in rows[name])
-            evidence, scores = _evidence([(name, rows[name][item_id]) for _, name in ranks])
+            ranks = sorted((lst.index(item_id), _LIST_PREFERENCE(name), name)
+                           for name, lst in rankings.items() if item_id in rows[name])
+            evidence, scores = _evidence([(name, rows[name][item_id]) for _, _, name in ranks])
             payload = dict(rec.payload)
             out.append(SearchResult(path=payload.get("path", ""), kind=payload.get("kind", ""), score=float(score),
                                     evidence=evidence, payload=payload, id=str(item_id), scores=scores))
@@ -484,6 +511,35 @@ class Library:
         return out
 
 
+def _role(hit) -> str:
+    return (hit.payload or {}).get("role", "item")
+
+
+def _list_weight(name: str) -> float:
+    if name == KEYWORD_LIST:
+        return CONFIG.ingest.keyword_weight
+    if name.endswith(BACKFILL):
+        return CONFIG.ingest.backfill_weight
+    return CONFIG.ingest.ocr_weight if name.endswith(OCR_LIST) else 1.0
+
+
+def _floor(scores: list[float]) -> float:
+    """mean + z * std of a field's nearest-row similarities (-inf when too few to judge)."""
+    if len(scores) < 3:
+        return float("-inf")
+    arr = np.asarray(scores, np.float64)
+    return float(arr.mean() + CONFIG.ingest.field_floor_z * arr.std())
+
+
+def _LIST_PREFERENCE(name: str) -> int:  # noqa: N802 - used as a sort key
+    """On equal ranks, quote image evidence first (a frame's time is exact), then passages, then keywords."""
+    order = 3 if name.endswith(BACKFILL) else 0
+    name = name.removesuffix(BACKFILL).removesuffix(OCR_LIST)
+    if name.endswith("->" + VISUAL):
+        return order
+    return order + (2 if name == KEYWORD_LIST else 1)
+
+
 def _drop_none(d: Mapping[str, Any]) -> dict:
     return {k: v for k, v in d.items() if v is not None}
 
@@ -505,11 +561,24 @@ def _positive_k(k: Any) -> int:
     return int(k)
 
 
+def _same_moment(evidence: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
+    """Whether a row's text can be quoted for the evidence's moment: either has no time, or the
+    row's span (time..end, or its frame interval) covers the evidence's time."""
+    t, at = row.get("time"), evidence.get("time")
+    if t is None or at is None:
+        return True
+    end = row.get("end")
+    end = end if end is not None else t + CONFIG.media.video_frame_interval_s
+    return t - CONFIG.media.video_frame_interval_s / 2 <= at <= end
+
+
 def _evidence(matches: list[tuple[str, Any]]) -> tuple[dict, dict]:
     """Evidence from the best-ranked list's row, completed by other lists' rows that agree with it
     (same time, or no time), plus each list's raw score."""
     evidence: dict = {}
-    scores = {name: round(float(hit.score), 6) for name, hit in matches}
+    scores: dict = {}
+    for name, hit in matches:
+        scores.setdefault(name.removesuffix(BACKFILL).removesuffix(OCR_LIST), round(float(hit.score), 6))
     for i, (name, hit) in enumerate(matches):
         p = hit.payload or {}
         t = p.get("time")
@@ -518,8 +587,7 @@ def _evidence(matches: list[tuple[str, Any]]) -> tuple[dict, dict]:
             for key in ("time", "end", "text"):
                 if p.get(key) not in (None, ""):
                     evidence[key] = p[key]
-        elif "text" not in evidence and p.get("text") and (t is None or "time" not in evidence
-                                                           or abs(t - evidence["time"]) <= CONFIG.media.video_frame_interval_s):
+        elif "text" not in evidence and p.get("text") and _same_moment(evidence, p):
             evidence["text"] = p["text"]
             if t is not None and "time" not in evidence:
                 evidence["time"] = t
