@@ -93,3 +93,34 @@ def copy_stamps(rels: list[str], dest: Path) -> dict[str, str]:
         stamp_on_white(rel, target)
         out[str(target.resolve())] = rel.split("/")[0]
     return out
+
+
+ANIMALS = ["animals/mammals/dogs/dog.png", "animals/mammals/elephant.png", "animals/mammals/giraffe.png",
+           "animals/mammals/cats/tiger.png", "animals/marsupials/kangaroo.png", "animals/mammals/bears/bear.png",
+           "animals/mammals/equines/zebra.png"]
+VEHICLES = ["vehicles/flight/planes/747.png", "vehicles/emergency/firetruck.png", "vehicles/auto/sedan.png",
+            "vehicles/ship/cartoon/tugboat.png", "vehicles/auto/beetle.png"]
+FOOD = ["food/fruit/banana.png", "food/fruit/pineapple.png", "food/fruit/apple_red.png",
+        "food/fruit/strawberry.png", "food/fruit/pear.png"]
+ELEPHANT_TEXT = "A big grey elephant with long tusks and a trunk walks across the savanna."
+# The label bridge without its OCR pass: the stamps hold no text, and OCR would triple indexing time.
+REC_MODEL = "label-bridge-no-ocr"
+
+
+@pytest.fixture(scope="module")
+def rec_library(tmp_path_factory):
+    """(library, {path: category}, text document path): Tux Paint animals, vehicles and food + one text."""
+    import xmodal
+    from xmodal.encoders import register_encoder
+    from xmodal.encoders.label_bridge import LabelBridgeEncoder
+
+    register_encoder(REC_MODEL, lambda: LabelBridgeEncoder(ocr=False), replace=True)
+    base = tmp_path_factory.mktemp("rec")
+    cats = copy_stamps(ANIMALS + VEHICLES + FOOD, base / "media")
+    doc = base / "media" / "elephant-story.txt"
+    doc.write_text(ELEPHANT_TEXT, encoding="utf-8")
+    lib = xmodal.open(str(base / "lib.xmdb"), model=REC_MODEL)
+    report = lib.index([str(base / "media")], ocr=False, speech=False, progress=False)
+    assert not report.failed, report.failed
+    yield lib, cats, str(doc.resolve())
+    lib.close()

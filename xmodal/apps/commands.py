@@ -80,8 +80,9 @@ def add_commands(sub) -> None:
 def _ask(args) -> int:
     from xmodal.apps.qa import ask
 
-    lib = _open(args)
-    ans = ask(lib, args.question, image=args.image, k=args.k, kinds=args.kind, llm=None if args.no_llm else "auto")
+    with _open(args) as lib:
+        ans = ask(lib, args.question, image=args.image, k=args.k, kinds=args.kind,
+                  llm=None if args.no_llm else "auto")
     if args.json:
         _print_json(ans.to_dict())
         return 0
@@ -102,11 +103,11 @@ def _ask(args) -> int:
 def _like(args) -> int:
     from xmodal.apps.recommend import record_interaction
 
-    lib = _open(args)
     event = getattr(args, "event", None) or args.default_event
-    for path in args.paths:
-        it = record_interaction(lib, args.user, path, event)
-        print(f"{args.user} {it.event} {it.item}")
+    with _open(args) as lib:
+        for path in args.paths:
+            it = record_interaction(lib, args.user, path, event)
+            print(f"{args.user} {it.event} {it.item}")
     return 0
 
 
@@ -116,13 +117,13 @@ def _recommend(args) -> int:
 
     if (args.user is None) == (args.item is None):
         raise InvalidInput("give either a USER or --item PATH")
-    lib = _open(args)
-    if args.item is not None:
-        recs = more_like_this(lib, args.item, args.k, across_kinds=args.across_kinds, kinds=args.kind,
-                              diversity=args.diversity or 0.0)
-    else:
-        recs = recommend(lib, args.user, args.k, kinds=args.kind, diversity=args.diversity,
-                         exclude_seen=not args.include_seen)
+    with _open(args) as lib:
+        if args.item is not None:
+            recs = more_like_this(lib, args.item, args.k, across_kinds=args.across_kinds, kinds=args.kind,
+                                  diversity=args.diversity or 0.0)
+        else:
+            recs = recommend(lib, args.user, args.k, kinds=args.kind, diversity=args.diversity,
+                             exclude_seen=not args.include_seen)
     if args.json:
         _print_json([r.to_dict() for r in recs])
         return 0
@@ -137,14 +138,14 @@ def _recommend(args) -> int:
 def _history(args) -> int:
     from xmodal.apps.recommend import interactions
 
-    store = interactions(_open(args))
-    if args.forget:
-        n = store.forget(args.user)
-        print(f"forgot {n} interactions of {args.user}")
-        return 0
     import datetime as dt
 
-    for it in store.history(args.user):
-        when = dt.datetime.fromtimestamp(it.ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
-        print(f"{when} {it.event:8s} {it.weight:+.1f} {it.item}")
+    with _open(args) as lib:
+        store = interactions(lib)
+        if args.forget:
+            print(f"forgot {store.forget(args.user)} interactions of {args.user}")
+            return 0
+        for it in store.history(args.user):
+            when = dt.datetime.fromtimestamp(it.ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+            print(f"{when} {it.event:8s} {it.weight:+.1f} {it.item}")
     return 0
