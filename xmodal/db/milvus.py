@@ -47,6 +47,7 @@ META_COLLECTION = "_xmodal_meta"
 META_FORMAT = 1
 LITE_PREFIX = "milvus-lite:"
 SERVER_PREFIX = "milvus://"
+TLS_PREFIX = "milvus+https://"
 PK = "pk"
 PAYLOAD = "payload"
 SAFE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,180}")
@@ -150,8 +151,8 @@ def parse_uri(uri: str) -> tuple[dict, bool]:
         except OSError as exc:
             raise StorageError(f"{uri!r}: cannot create {path.parent}: {exc}") from exc
         return {"uri": str(path.resolve())}, True
-    if uri.startswith(SERVER_PREFIX) or uri.startswith("milvus+https://"):
-        scheme = "https" if uri.startswith("milvus+https://") else "http"
+    if uri.startswith(SERVER_PREFIX) or uri.startswith(TLS_PREFIX):
+        scheme = "https" if uri.startswith(TLS_PREFIX) else "http"
         rest = uri.split("://", 1)[1]
         hostport, _, db_name = rest.partition("/")
         if not hostport:
@@ -164,11 +165,6 @@ def parse_uri(uri: str) -> tuple[dict, bool]:
             kwargs["token"] = token
         return kwargs, False
     raise InvalidInput(f"{uri!r}: not a Milvus uri (milvus-lite:PATH.db or milvus://HOST:PORT[/DB])")
-
-
-def is_milvus_uri(uri: Any) -> bool:
-    return isinstance(uri, str) and (uri.startswith(LITE_PREFIX) or uri.startswith(SERVER_PREFIX)
-                                     or uri.startswith("milvus+https://"))
 
 
 @contextmanager
