@@ -120,6 +120,17 @@ def test_field_missing_from_rows_is_never_returned(backends, loaded):
         assert len(hits[0]) == 200 and not {h.id for h in hits[0]} & set(ids[200:])
 
 
+def test_search_can_return_vectors_and_skip_payloads(backends, loaded):
+    name, ids, _, data = loaded
+    cols = backends.collections(name)
+    res = on_all(cols, lambda c: c.search("ip", data["ip"][:2], k=3, with_payload=False, with_vectors=True))
+    assert_same_hits(res, k=3)
+    for hits in res.values():
+        for h in hits[0]:
+            assert h.payload is None and set(h.vectors) == {"l2", "cosine", "ip"}
+            np.testing.assert_allclose(h.vectors["ip"], data["ip"][ids.index(h.id)], rtol=1e-6)
+
+
 @pytest.mark.parametrize("where", [
     {"kind": "image"},
     {"year": {"$gte": 2010, "$lt": 2020}},
