@@ -406,8 +406,12 @@ class MilvusCollection(BaseCollection):
         return check_queries(field, self._field(field), queries)
 
     def _search_expr(self, field: str, where: Filter | None) -> str:
-        flag = f"{self._flag[field]} == true"
+        """The filter plus the field's presence flag. A single-field collection needs no flag (every
+        row holds its one field), which spares Milvus a scalar scan per query."""
         expr = self.expr(where)
+        if len(self._fields) == 1:
+            return expr
+        flag = f"{self._flag[field]} == true"
         return f"{flag} and {expr}" if expr else flag
 
     def _score(self, field: str, raw: float) -> float:
