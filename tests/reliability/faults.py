@@ -90,7 +90,7 @@ def check_consistency(db_path: Path, log: Log, index: str) -> dict:
             n = len(recs)
             if n not in (0, W.BATCH):
                 problems.append(f"torn batch {b}: {n} of {W.BATCH} rows present")
-            delete_in_flight = log.mode == "delete" and W.deleted_batch(b) and b not in log.deleted
+            delete_in_flight = log.mode in ("delete", "compact") and W.deleted_batch(b) and b not in log.deleted
             if b in log.acked and b not in log.deleted and not delete_in_flight and n < W.BATCH:
                 lost += W.BATCH - n
                 problems.append(f"acknowledged batch {b} lost {W.BATCH - n} rows")

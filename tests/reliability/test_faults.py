@@ -19,7 +19,7 @@ import pytest
 from tests.reliability import faults
 from tests.reliability import workload as W
 
-SHORT_KILLS = int(os.environ.get("XMODAL_SHORT_KILLS", "4"))
+SHORT_KILLS = int(os.environ.get("XMODAL_SHORT_KILLS", "3"))
 SOAK_KILLS = int(os.environ.get("XMODAL_SOAK_KILLS", "100"))
 
 
@@ -28,16 +28,17 @@ def _assert_clean(summary: dict) -> None:
     assert summary["acked_batches"] > 0, "the writer acknowledged nothing: the test exercised nothing"
 
 
-@pytest.mark.parametrize("mode", ["upsert", "delete", "payload"])
+@pytest.mark.parametrize("mode", ["upsert", "delete", "payload", "compact"])
 def test_sigkill_short(tmp_path: Path, mode: str) -> None:
     _assert_clean(faults.kill_loop(tmp_path / "db", mode, SHORT_KILLS, seed=hash(mode) % 1000))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("index", ["flat", "hnsw", "ivf_flat"])
-@pytest.mark.parametrize("mode", ["upsert", "delete", "payload"])
+@pytest.mark.parametrize("mode", ["upsert", "delete", "payload", "compact"])
 def test_sigkill_soak(tmp_path: Path, mode: str, index: str) -> None:
-    summary = faults.kill_loop(tmp_path / "db", mode, SOAK_KILLS // 3 + 1, index=index, seed=7)
+    # 4 workloads x 3 index kinds share the SOAK_KILLS budget (>= 9 kills each, 108 in all).
+    summary = faults.kill_loop(tmp_path / "db", mode, max(9, SOAK_KILLS // 12), index=index, seed=7)
     faults.record("sigkill", summary)
     _assert_clean(summary)
 

@@ -55,9 +55,11 @@ def run(path: str, mode: str, start: int, index: str) -> None:
     while True:
         col.upsert(batch_ids(b), {"v": batch_vectors(b)}, payloads=batch_payloads(b))
         print(f"ACK {b}", flush=True)
-        if mode == "delete" and deleted_batch(b):
+        if mode in ("delete", "compact") and deleted_batch(b):
             col.delete(ids=batch_ids(b))
             print(f"DEL {b}", flush=True)
+        if mode == "compact" and b % 5 == 4:
+            col.compact()  # tombstones dropped and indexes rebuilt: kills land inside this too
         if mode == "payload" and b % 2 == 1:
             col.update_payload(batch_ids(b), {"tag": "updated"})
             print(f"UPD {b}", flush=True)
