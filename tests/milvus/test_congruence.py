@@ -339,3 +339,29 @@ def test_random_filters_select_what_the_reference_evaluator_selects(backends, lo
             assert got == expect, (k, where)
 
     check()
+
+
+@pytest.mark.parametrize("metric,radius", [("l2", 6.0), ("cosine", 0.6)])
+def test_range_search_pages_past_the_top_k_cap_with_ties(backends, monkeypatch, metric, radius):
+    """Milvus returns at most max_topk rows per request; with a tiny cap and many equal distances the
+    paging must still return every row exactly once."""
+    from dataclasses import replace
+
+    import xmodal.db.milvus as milvus_backend
+
+    monkeypatch.setattr(milvus_backend, "CONFIG", replace(milvus_backend.CONFIG, milvus=replace(
+        milvus_backend.CONFIG.milvus, max_topk=7)))
+    base = clustered(10, 6, seed=21)
+    data = np.repeat(base, 6, axis=0)  # every distance occurs six times
+    name, cols = backends.create({"v": VectorField(6, metric)})
+    for c in cols.values():
+        c.upsert(list(range(len(data))), {"v": data})
+    q = base[:2] + 0.05
+    res = on_all(cols, lambda c: c.range_search("v", q, radius=radius))
+    truth = exact_scores(metric, data, q)
+    dist = truth if metric == "l2" else 1 - truth
+    for qi, hits in enumerate(res["milvus-lite"]):
+        assert sorted(h.id for h in hits) == [j for j in range(len(data)) if dist[qi, j] <= radius]
+        assert len(hits) > 7
+    assert [sorted(h.id for h in hs) for hs in res["milvus-lite"]] == \
+        [sorted(h.id for h in hs) for hs in res["embedded"]]

@@ -476,37 +476,43 @@ class MilvusCollection(BaseCollection):
                  bound: float, keep: Callable[[float], bool]) -> list[list[Hit]]:
         """Every row inside a Milvus radius, paged past the top-k cap, then judged by ``keep``.
 
-        Milvus returns at most ``max_topk`` rows per request, so a full page is followed by a request
-        whose inner bound (``range_filter``) starts at the last distance seen, excluding the rows
-        already returned at exactly that distance.
+        Milvus returns at most ``max_topk`` rows per request. After a full page the next request's
+        inner bound (``range_filter``) moves to the last distance seen, loosened by ``range_slack``
+        (Milvus may recompute that distance a hair differently), and every row already seen inside
+        the loosened window is excluded by key, so ties across the page boundary are neither lost nor
+        looped over.
         """
         vf = self._field(field)
         q = self._prepare_queries(field, queries)
         base = self._search_expr(field, where)
         sp = search_params(self._itype[field], vf.metric, {})
         cap = CONFIG.milvus.max_topk
+        ascending = vf.metric == "l2"  # Milvus' raw L2 grows away from the query; COSINE / IP shrink
         out: list[list[Hit]] = []
         for qv in q:
             hits: list[Hit] = []
+            seen: list[tuple[str, float]] = []
             inner: float | None = None
-            tied: list[str] = []
+            excluded: list[str] = []
             while True:
                 p = dict(sp, params=dict(sp["params"], radius=float(bound)))
                 if inner is not None:
                     p["params"]["range_filter"] = float(inner)
-                expr = base if not tied else f"{base} and {PK} not in {json.dumps(tied, ensure_ascii=False)}"
+                not_in = f"{PK} not in {json.dumps(excluded, ensure_ascii=False)}" if excluded else ""
+                expr = " and ".join(e for e in (base, not_in) if e)
                 with _milvus_errors(f"{what} on collection {self.name!r} field {field!r}"):
                     res = self._client.search(self._mname, data=[qv.tolist()], anns_field=self._vcol[field],
                                               limit=cap, filter=expr, search_params=p,
                                               output_fields=[PAYLOAD] if with_payload else [])
                 page = list(res[0]) if res else []
                 hits += [self._hit(field, h, with_payload, False) for h in page]
+                seen += [(h[PK] if PK in h else h["id"], float(h["distance"])) for h in page]
                 if len(page) < cap:
                     break
-                last = page[-1]["distance"]
-                tied = [h[PK] if PK in h else h["id"] for h in page if h["distance"] == last] + \
-                    (tied if inner == last else [])
-                inner = last
+                last = float(page[-1]["distance"])
+                slack = CONFIG.milvus.range_slack * max(1.0, abs(last))
+                inner = last - slack if ascending else last + slack
+                excluded = [k for k, d in seen if (d >= inner if ascending else d <= inner)]
             kept = {h.id: h for h in hits if keep(h.score)}
             ordered = sorted(kept.values(), key=lambda h: h.score, reverse=vf.metric != "l2")
             out.append(ordered)
