@@ -168,3 +168,23 @@ def test_bad_sources_and_sinks_are_refused_without_changes(source, tmp_path):
         transfer(CollectionSource(col, "src"), CollectionSink(other, "media", "o"))
     assert other.collection("media").count() == 0
     other.close()
+
+
+def test_closing_milvus_lite_frees_the_file_for_another_process(source, tmp_path):
+    """Milvus Lite locks its file while open; the last close must release it, or a CLI run (another
+    process) could not read what this process wrote."""
+    import subprocess
+    import sys
+
+    db, col = source
+    lite_uri = f"milvus-lite:{tmp_path / 'shared.db'}"
+    transfer(CollectionSource(col, "src"), *[CollectionSink(lite := connect(lite_uri), "media", "lite")])
+    lite.close()
+    run = subprocess.run([sys.executable, "-m", "xmodal.cli", "export", "--db", lite_uri, "--collection", "media",
+                          "--to", f"parquet:{tmp_path / 'out'}", "--json"], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.strip().splitlines()[-1])["rows"] == N
+    again = connect(lite_uri)  # and this process can open it again afterwards
+    assert again.collection("media").count() == N
+    again.close()
