@@ -22,7 +22,9 @@ bench: setup-data
 	$(PY) -m benchmarks.run
 
 soak: setup
+	rm -f test-artifacts/soak.jsonl
 	$(PY) -m pytest -q -m slow tests/reliability
+	$(PY) scripts/reliability_report.py
 
 clean:
 	rm -rf .venv .stamps .pytest_cache .hypothesis
