@@ -204,13 +204,25 @@ class IvfPqIndex(IvfMixin, TrainedIndex):
 
 
 class OpqIndex(IvfPqIndex):
-    def _min_points(self) -> int:
-        # FAISS trains the OPQ rotation with an 8-bit PQ whatever nbits the codes use.
-        return max(self.params.get("nlist", 1), 256, 2 ** _pq_shape(self.spec)[1]) * CONFIG.db.ivf_min_points_per_list
+    """OPQ rotation + IVF-PQ. Built by hand rather than by index_factory so the rotation is
+    learnt with the codes' own PQ size (FAISS's default trains it with 256 centroids, which needs
+    ~10k training vectors) and a configurable number of iterations."""
 
-    def factory(self, n: int) -> str:
+    def train(self, x: np.ndarray) -> None:
         m, nbits = _pq_shape(self.spec)
-        return f"OPQ{m},IVF{self.nlist(n)},PQ{m}x{nbits}"
+        dim = self.spec.dim
+        opq = faiss.OPQMatrix(dim, m)
+        opq.niter = int(self.params.get("opq_niter", CONFIG.db.opq_niter))
+        pq = faiss.ProductQuantizer(dim, m, nbits)
+        opq.pq = pq
+        inner = faiss.index_factory(dim, f"IVF{self.nlist(len(x))},PQ{m}x{nbits}", self.metric)
+        index = faiss.IndexPreTransform(opq, inner)
+        cap = CONFIG.db.max_train_vectors
+        sample = x if len(x) <= cap else x[np.random.default_rng(0).choice(len(x), cap, replace=False)]
+        index.train(np.ascontiguousarray(sample))
+        opq.pq = None  # only needed while training; FAISS does not own it
+        self.index = index
+        self.trained_on = len(x)
 
     def _search_params(self, k: int, sel: Any, knobs: SearchKnobs) -> Any:
         p = faiss.SearchParametersPreTransform()

@@ -27,7 +27,7 @@ INDEX_PARAMS: dict[str, dict[str, type]] = {
     "ivf_flat": {**_COMMON_PARAMS, "nlist": int, "nprobe": int},
     "ivf_pq": {**_COMMON_PARAMS, "nlist": int, "nprobe": int, "m": int, "nbits": int},
     "pq": {**_COMMON_PARAMS, "m": int, "nbits": int},
-    "opq": {**_COMMON_PARAMS, "nlist": int, "nprobe": int, "m": int, "nbits": int},
+    "opq": {**_COMMON_PARAMS, "nlist": int, "nprobe": int, "m": int, "nbits": int, "opq_niter": int},
     "sq8": {**_COMMON_PARAMS},
     "lsh": {**_COMMON_PARAMS, "nbits": int},
     "kdtree": {"leaf_size": int},
