@@ -28,8 +28,10 @@ def test_ocr_lines_are_units():
 
 
 def test_tokenize_folds_plurals_stopwords_and_cjk():
-    assert tokenize("Where are the Dogs' bones?") == ["dog", "bone"]
+    assert tokenize("Where are the Dogs' bones?") == tokenize("dog bone") == ["dog", "bon"]
+    assert tokenize("mixed baking tuned") == tokenize("mix bake tune")
     assert tokenize("Café boxes") == ["café", "box"]
+    assert tokenize("a photo in the video") == []          # words naming the container, not content
     assert tokenize("大熊猫") == ["大", "熊", "猫"]
 
 

@@ -23,20 +23,28 @@ our ours out over own same she should so some such than that the their theirs th
 they this those through to too under until up very was we were what when where which while who whom
 why will with would you your yours about above after again against all am any because before below
 between both down during each few further more most much must shall tell say said show find
-""".split())
+video videos recording recordings audio clip image images picture pictures photo photos document file
+""".split())  # the last line: words naming the container, which a question uses but the evidence never says
 
 
 def _stem(word: str) -> str:
-    """A light plural / possessive fold, enough for 'dogs' to meet 'dog' without a stemmer package."""
+    """A light suffix fold, enough for 'dogs' / 'mixed' / 'baking' to meet 'dog' / 'mix' / 'bake'
+    without a stemmer package. Both sides go through it, so crude stems ('bak') still match."""
     for suffix in ("'s", "’s"):
         if word.endswith(suffix):
             word = word[: -len(suffix)]
     if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("es") and word[-3] in "sxz":
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
+        word = word[:-3] + "y"
+    elif len(word) > 3 and word.endswith("es") and word[-3] in "sxz":
+        word = word[:-2]
+    elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    if len(word) > 5 and word.endswith("ing"):
+        word = word[:-3]
+    elif len(word) > 4 and word.endswith("ed"):
+        word = word[:-2]
+    if len(word) > 3 and word.endswith("e"):
+        word = word[:-1]
     return word
 
 
@@ -90,14 +98,15 @@ def bm25_scores(query_terms: Sequence[str], docs_terms: Sequence[Sequence[str]],
     return scores
 
 
-def keyword_scores(query: str, texts: Sequence[str]) -> list[float]:
+def keyword_scores(query: str, texts: Sequence[str], contexts: Sequence[str] | None = None) -> list[float]:
     """Keyword relevance of each text in [0, 1]: BM25 scaled by the best, times term coverage.
 
     BM25 ranks within the set; coverage keeps the absolute meaning (a best-of-set unit that
-    shares one incidental word with the question must not score 1.0).
+    shares one incidental word with the question must not score 1.0). ``contexts`` (e.g. each
+    unit's file name, "city tour") add terms a question may use to point at the source.
     """
     q = tokenize(query)
-    docs = [tokenize(t) for t in texts]
+    docs = [tokenize(t) + (tokenize(c) if contexts else []) for t, c in zip(texts, contexts or texts)]
     raw = bm25_scores(q, docs)
     top = max(raw, default=0.0)
     if top <= 0:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -32,6 +33,7 @@ from xmodal.apps.keywords import coverage, keyword_scores, tokenize
 from xmodal.apps.llm import ChatClient, CitedPassage
 from xmodal.apps.sentences import split_lines, split_sentences
 from xmodal.config import CONFIG
+from xmodal.ingest.extract import _name_text as name_words
 from xmodal.errors import InvalidInput, LLMError
 
 TEXT_SOURCES = ("passage", "ocr", "transcript", "caption")
@@ -157,11 +159,13 @@ def rank_units(question: str, units: Sequence[Unit], encoder) -> list[Evidence]:
         q = encoder.encode_text([question], mode="query")
         p = encoder.encode_text(texts, mode="passage")
         dense = np.clip((p @ q[0]).astype(np.float64), 0.0, 1.0)
-        kw = keyword_scores(question, texts)
+        # A file's name as words ("city-tour.mp4" -> "city tour"): questions often point at it.
+        names = [name_words(Path(u.path)) for u in text_units]
+        kw = keyword_scores(question, texts, names)
         q_terms = tokenize(question)
         w = CONFIG.apps.qa_dense_weight
-        for u, d, k_ in zip(text_units, dense, kw):
-            cov = coverage(q_terms, tokenize(u.text))
+        for u, d, k_, name in zip(text_units, dense, kw, names):
+            cov = coverage(q_terms, tokenize(u.text) + tokenize(name))
             conf = text_confidence(float(d), cov)
             evidence.append(Evidence(u.path, u.kind, conf, u.source, u.text, u.time, u.end, u.page, u.thumbnail,
                                      dense=float(w * d + (1 - w) * k_), keyword=float(k_)))
