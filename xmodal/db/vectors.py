@@ -279,6 +279,7 @@ class FieldIndex:
             return self._kdtree_within(q, bound, ok)
         out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(q)
         pending = np.arange(len(q))
+        previous = np.full(len(q), -1)
         k = CONFIG.db.range_initial_k
         while len(pending):
             if k * CONFIG.db.range_exact_switch >= m:
@@ -292,11 +293,15 @@ class FieldIndex:
                                refine_factor=boost * ann.refine_factor(knobs))
             D, I = self.knn(q[pending], k, ok, wide)  # compressed kinds come back re-ranked exactly
             inside = (I >= 0) & (D <= bound if self.is_l2 else D >= bound)
-            full = inside[:, -1] if I.shape[1] == k else np.zeros(len(pending), bool)
-            for row in np.flatnonzero(~full):
+            counts = inside.sum(axis=1)
+            # Go on while the k-th candidate is still inside, and at least once more after it is
+            # not: an approximate index may rank an inside point below outside ones, so stop only
+            # when doubling k found nothing new.
+            more = inside[:, -1] | (counts != previous) if I.shape[1] == k else np.zeros(len(pending), bool)
+            for row in np.flatnonzero(~more):
                 sel = inside[row]
                 out[pending[row]] = (I[row][sel], D[row][sel])
-            pending = pending[full]
+            pending, previous = pending[more], counts[more]
             k *= 2
         return out  # type: ignore[return-value]
 
