@@ -25,6 +25,9 @@ HEAD_CHANNELS = 1280
 NUM_CLASSES = 1000
 BN_EPS = 1e-3  # TensorFlow's default, used at training time
 BN_MOMENTUM = 0.01
+# What the original (TensorFlow) Lite models were trained with: (x - 127) / 128, not ImageNet mean/std.
+LITE_MEAN = 127.0
+LITE_STD = 128.0
 
 
 def weights_path() -> Path:
@@ -105,6 +108,19 @@ class EfficientNetLite0(nn.Module):
         """Pooled features and logits from one pass (what the tower caches for training)."""
         f = self.features(x)
         return f, self._fc(f)
+
+
+class FromPixels(nn.Module):
+    """uint8 (n, H, W, 3) RGB in, (features, logits) out: normalising inside the graph keeps the
+    decode threads' work (and the bytes they hand over) four times smaller than float input."""
+
+    def __init__(self, model: EfficientNetLite0):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixels):
+        x = (pixels.permute(0, 3, 1, 2).float() - LITE_MEAN) / LITE_STD
+        return self.model.forward_both(x)
 
 
 def load_pretrained() -> EfficientNetLite0:

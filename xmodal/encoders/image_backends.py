@@ -27,14 +27,15 @@ class TorchBackend:
     name = "torch"
 
     def __init__(self):
-        from xmodal.encoders.efficientnet_lite import load_pretrained
+        from xmodal.encoders.efficientnet_lite import FromPixels, load_pretrained
 
         self.torch = require("torch", "models")
-        self.model = load_pretrained()
+        self.model = FromPixels(load_pretrained()).eval()
 
     def run(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 (n, 224, 224, 3) -> float32 features (n, 1280), logits (n, 1000)."""
         with self.torch.inference_mode():
-            f, lg = self.model.forward_both(self.torch.from_numpy(pixels))
+            f, lg = self.model(self.torch.from_numpy(pixels))
         return f.numpy(), lg.numpy()
 
 
@@ -42,7 +43,7 @@ def _weights_digest() -> str:
     from xmodal.encoders.efficientnet_lite import weights_path
 
     st = weights_path().stat()
-    key = f"{weights_path().name}:{st.st_size}:{ONNX_OPSET}:v1"
+    key = f"{weights_path().name}:{st.st_size}:{ONNX_OPSET}:uint8-nhwc-v2"
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
@@ -60,7 +61,7 @@ def export_onnx(path: Path | None = None) -> Path:
     Written to a temporary name and renamed, so a crash never leaves a half-written graph that a
     later process would try to load.
     """
-    from xmodal.encoders.efficientnet_lite import load_pretrained
+    from xmodal.encoders.efficientnet_lite import FromPixels, load_pretrained
 
     torch = require("torch", "models")
     path = path or onnx_path()
@@ -68,21 +69,12 @@ def export_onnx(path: Path | None = None) -> Path:
         if path.exists():
             return path
         path.parent.mkdir(parents=True, exist_ok=True)
-        model = load_pretrained()
-
-        class Both(torch.nn.Module):
-            def __init__(self, m):
-                super().__init__()
-                self.m = m
-
-            def forward(self, x):
-                return self.m.forward_both(x)
-
+        model = FromPixels(load_pretrained()).eval()
         size = CONFIG.encoders.image_input_size
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         with warnings.catch_warnings():  # tracer warnings about the shape-dependent SAME padding
             warnings.simplefilter("ignore")
-            torch.onnx.export(Both(model).eval(), (torch.zeros(1, 3, size, size),), str(tmp),
+            torch.onnx.export(model, (torch.zeros(1, size, size, 3, dtype=torch.uint8),), str(tmp),
                               input_names=["pixels"], output_names=["features", "logits"],
                               dynamic_axes={"pixels": {0: "n"}, "features": {0: "n"}, "logits": {0: "n"}},
                               opset_version=ONNX_OPSET, dynamo=False)

@@ -23,9 +23,6 @@ TextMode = Literal["query", "passage"]
 TEXT_MODES = ("query", "passage")
 IMAGE_FEATURE_DIM = 1280
 TEXT_FEATURE_DIM = 384
-# What the original (TensorFlow) Lite models were trained with: (x - 127) / 128, not ImageNet mean/std.
-LITE_MEAN = 127.0
-LITE_STD = 128.0
 
 _LOCK = threading.Lock()
 _IMAGE_TOWER: "ImageTower | None" = None
@@ -58,21 +55,21 @@ def _batched(items: Sequence, size: int) -> Iterator[Sequence]:
 
 
 def preprocess_image(img: "ImageInput") -> np.ndarray:
-    """Decoded image -> (3, 224, 224) float32 as the tower expects: resize the shorter side to 256
-    (bicubic), centre-crop 224, then (x - 127) / 128."""
+    """Decoded image -> (224, 224, 3) uint8 as the tower expects: the centre 224/256 square of the
+    shorter side, resized (bicubic) to 224. Normalisation ((x - 127) / 128) happens in the model."""
     from PIL import Image
 
     cfg = CONFIG.encoders
     img = load_image(img, min_side=cfg.image_resize_size)
     w, h = img.size
-    scale = cfg.image_resize_size / min(w, h)
-    nw, nh = max(cfg.image_input_size, round(w * scale)), max(cfg.image_input_size, round(h * scale))
-    img = img.resize((nw, nh), Image.BICUBIC, reducing_gap=3.0)
-    left, top = (nw - cfg.image_input_size) // 2, (nh - cfg.image_input_size) // 2
-    img = img.crop((left, top, left + cfg.image_input_size, top + cfg.image_input_size))
-    arr = np.asarray(img, dtype=np.float32)
-    arr = (arr - LITE_MEAN) / LITE_STD
-    return np.ascontiguousarray(arr.transpose(2, 0, 1))
+    # The centre crop of the resized image, expressed in source pixels: resizing only that box
+    # straight to the input size is one resampling pass instead of resize-then-crop.
+    side = min(w, h) * cfg.image_input_size / cfg.image_resize_size
+    left, top = (w - side) / 2, (h - side) / 2
+    size = (cfg.image_input_size, cfg.image_input_size)
+    img = img.resize(size, Image.BICUBIC, box=(left, top, left + side, top + side),
+                     reducing_gap=CONFIG.encoders.resize_reducing_gap)
+    return np.asarray(img, dtype=np.uint8)
 
 
 class ImageTower:
@@ -143,8 +140,8 @@ class ImageTower:
         return self._run(images, batch_size, "both")
 
     def forward_pixels(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Features and logits of already preprocessed (n, 3, 224, 224) pixels."""
-        return self.backend.run(np.ascontiguousarray(pixels, dtype=np.float32))
+        """Features and logits of already preprocessed (n, 224, 224, 3) uint8 pixels."""
+        return self.backend.run(np.ascontiguousarray(pixels, dtype=np.uint8))
 
     def logits(self, images: Sequence[ImageInput] | ImageInput, batch_size: int | None = None) -> np.ndarray:
         """ImageNet-1k logits (n, 1000)."""
