@@ -19,6 +19,7 @@ test: setup
 	$(PY) -m pytest -q tests
 
 bench: setup-data
+	@bash scripts/setup_bench.sh
 	$(PY) -m benchmarks.run
 
 soak: setup
