@@ -101,6 +101,8 @@ class MediaConfig:
     text_max_replacement_ratio: float = 0.01
     pdf_max_pages: int = 2000
     ocr_languages: tuple[str, ...] = ("eng", "chi_sim")  # those installed are used, in this order
+    # "auto": tesseract when installed, else RapidOCR (pip); or force "tesseract" / "rapidocr".
+    ocr_engine: str = os.environ.get("XMODAL_OCR_ENGINE", "auto")
     ocr_min_side: int = 1000  # smaller images are upscaled before OCR (tesseract wants ~30 px letters)
     ocr_timeout_s: float = 120.0
     ocr_min_confidence: float = 30.0  # words tesseract is less sure of (0-100) are dropped

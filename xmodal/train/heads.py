@@ -1,0 +1,182 @@
+"""Projection heads that map frozen tower features into one shared space, and their weight files.
+
+Design (LiT-style): the shared space *is* the frozen text tower's space, so text keeps all the
+language knowledge of MiniLM / E5 and only images are projected. The image head starts as the
+*label bridge* -- ImageNet logits → softmax over the top-k labels → the text embedding of those
+label names -- which already knows a little about everything ImageNet covers, and learns a
+linear residual on the standardised 1280-d features on top of it. With the residual at zero
+the head *is* the label bridge, so training can only move away from it where paired data says
+so; that is what keeps held-out folders (never seen in training) working.
+
+The text head is the identity by default; ``text_head="linear"`` learns a near-identity map.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from xmodal._optional import require
+from xmodal.config import CONFIG
+from xmodal.errors import InvalidInput, StorageError
+
+torch = require("torch", "models")
+nn = torch.nn
+F = torch.nn.functional
+
+WEIGHTS_FORMAT = 1
+
+
+class LabelBridge(nn.Module):
+    """ImageNet logits → softmax over the top-k labels → their names' text embeddings, mixed."""
+
+    def __init__(self, label_embeddings: np.ndarray, topk: int | None = None,
+                 temperature: float | None = None) -> None:
+        super().__init__()
+        self.register_buffer("labels", torch.as_tensor(np.asarray(label_embeddings, np.float32)))
+        self.topk = int(topk or CONFIG.train.bridge_topk)
+        self.temperature = float(temperature or CONFIG.train.bridge_temperature)
+
+    def forward(self, logits: "torch.Tensor") -> "torch.Tensor":
+        top, idx = (logits / self.temperature).topk(self.topk, dim=1)
+        weights = F.softmax(top, dim=1)
+        mixed = (weights.unsqueeze(2) * self.labels[idx]).sum(dim=1)
+        return F.normalize(mixed, dim=1)
+
+
+def label_embeddings(tower: str) -> np.ndarray:
+    """Text-tower embeddings of the 1000 ImageNet class names (cached), the bridge's vocabulary."""
+    from xmodal.encoders.towers import imagenet_classes
+    from xmodal.train.features import text_features
+
+    template = CONFIG.train.bridge_template
+    return text_features([template.format(name) for name in imagenet_classes()], tower, mode="passage",
+                         show_progress=False)
+
+
+class ImageHead(nn.Module):
+    """``normalize(a · bridge(f) + W · standardise(f) + b)``; W, b start at zero, a at one."""
+
+    def __init__(self, in_dim: int, out_dim: int, mean: np.ndarray, std: np.ndarray,
+                 bridge: LabelBridge | None = None) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(np.asarray(mean, np.float32)))
+        self.register_buffer("std", torch.as_tensor(np.asarray(std, np.float32)))
+        self.residual = nn.Linear(in_dim, out_dim)
+        self.bridge = bridge
+        if bridge is not None:
+            nn.init.zeros_(self.residual.weight)
+            self.bridge_weight = nn.Parameter(torch.tensor(1.0))
+        else:
+            self.register_parameter("bridge_weight", None)
+        nn.init.zeros_(self.residual.bias)
+
+    def forward(self, features: "torch.Tensor", logits: "torch.Tensor | None" = None) -> "torch.Tensor":
+        z = self.residual((features - self.mean) / self.std)
+        if self.bridge is not None:
+            if logits is None:
+                raise InvalidInput("this image head uses the label bridge: pass the tower's ImageNet logits too")
+            z = z + self.bridge_weight * self.bridge(logits)
+        return F.normalize(z, dim=1)
+
+
+class TextHead(nn.Module):
+    """Identity (LiT: the text space is the shared space) or a linear map initialised at identity."""
+
+    def __init__(self, dim: int, kind: str = "identity") -> None:
+        super().__init__()
+        if kind not in ("identity", "linear"):
+            raise InvalidInput(f"text head {kind!r}: expected 'identity' or 'linear'")
+        self.kind = kind
+        self.linear = nn.Linear(dim, dim) if kind == "linear" else None
+        if self.linear is not None:
+            with torch.no_grad():
+                self.linear.weight.copy_(torch.eye(dim))
+                self.linear.bias.zero_()
+
+    def forward(self, features: "torch.Tensor") -> "torch.Tensor":
+        return F.normalize(self.linear(features) if self.linear is not None else features, dim=1)
+
+
+class DualHeads(nn.Module):
+    """Both heads plus CLIP's temperature: everything that training changes."""
+
+    def __init__(self, image: ImageHead, text: TextHead) -> None:
+        super().__init__()
+        from xmodal.train.losses import LogitScale
+
+        self.image = image
+        self.text = text
+        self.scale = LogitScale()
+
+
+def feature_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension mean and std for standardising tower features (std floored to avoid /0)."""
+    x = np.asarray(features, dtype=np.float64)
+    return x.mean(axis=0).astype(np.float32), np.maximum(x.std(axis=0), 1e-6).astype(np.float32)
+
+
+def save_heads(heads: DualHeads, path: str | Path, meta: Mapping[str, object]) -> Path:
+    """Write the trained heads as a small .npz (float16 matrices): what ships in the package.
+
+    Label embeddings are stored, so loading needs no pass of the text tower over 1000 names.
+    """
+    import json
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = heads.image
+    arrays: dict[str, np.ndarray] = {
+        "residual_weight": img.residual.weight.detach().cpu().numpy().astype(np.float16),
+        "residual_bias": img.residual.bias.detach().cpu().numpy().astype(np.float32),
+        "mean": img.mean.cpu().numpy(),
+        "std": img.std.cpu().numpy(),
+        "logit_scale": np.float32(heads.scale().item()),
+    }
+    info = dict(meta, format=WEIGHTS_FORMAT, text_head=heads.text.kind, bridge=img.bridge is not None)
+    if img.bridge is not None:
+        arrays["bridge_weight"] = np.float32(img.bridge_weight.item())
+        arrays["label_embeddings"] = img.bridge.labels.cpu().numpy().astype(np.float16)
+        info.update(bridge_topk=img.bridge.topk, bridge_temperature=img.bridge.temperature)
+    if heads.text.linear is not None:
+        arrays["text_weight"] = heads.text.linear.weight.detach().cpu().numpy().astype(np.float16)
+        arrays["text_bias"] = heads.text.linear.bias.detach().cpu().numpy().astype(np.float32)
+    arrays["meta_json"] = np.frombuffer(json.dumps(info, sort_keys=True).encode(), dtype=np.uint8)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)
+    return path
+
+
+def load_heads(path: str | Path) -> tuple[DualHeads, dict]:
+    """Rebuild heads (in eval mode) and their metadata from a :func:`save_heads` file."""
+    import json
+
+    path = Path(path)
+    try:
+        z = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise StorageError(f"projection weights {str(path)!r} cannot be read ({exc})") from exc
+    meta = json.loads(bytes(z["meta_json"]).decode())
+    if meta.get("format") != WEIGHTS_FORMAT:
+        raise StorageError(f"projection weights {str(path)!r} have format {meta.get('format')!r}, "
+                           f"this xmodal reads {WEIGHTS_FORMAT}")
+    w = z["residual_weight"].astype(np.float32)
+    bridge = None
+    if meta.get("bridge"):
+        bridge = LabelBridge(z["label_embeddings"].astype(np.float32),
+                             topk=meta.get("bridge_topk"), temperature=meta.get("bridge_temperature"))
+    image = ImageHead(w.shape[1], w.shape[0], z["mean"], z["std"], bridge)
+    text = TextHead(w.shape[0], meta.get("text_head", "identity"))
+    heads = DualHeads(image, text)
+    with torch.no_grad():
+        image.residual.weight.copy_(torch.as_tensor(w))
+        image.residual.bias.copy_(torch.as_tensor(z["residual_bias"]))
+        if bridge is not None:
+            image.bridge_weight.fill_(float(z["bridge_weight"]))
+        if text.linear is not None:
+            text.linear.weight.copy_(torch.as_tensor(z["text_weight"].astype(np.float32)))
+            text.linear.bias.copy_(torch.as_tensor(z["text_bias"]))
+        heads.scale.log_scale.fill_(float(np.log(z["logit_scale"])))
+    return heads.eval(), meta
