@@ -41,3 +41,36 @@ def test_unreadable_image_raises_media_error(tmp_path: Path):
     path.write_bytes(b"\x89PNG\r\n\x1a\nbroken")
     with pytest.raises(MediaError, match="scan.png"):
         ocr(path)
+
+
+def _ocr_in_subprocess(tmp_path: Path, engine: str, image: Path):
+    """Run OCR where tesseract is not on PATH (a machine without the Debian package)."""
+    import os
+    import subprocess
+    import sys
+
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir(exist_ok=True)
+    code = ("import sys\nfrom xmodal.media import ocr\nfrom xmodal.errors import MissingDependency\n"
+            "try:\n    print('TEXT:' + ocr(sys.argv[1]).replace(chr(10), ' '))\n"
+            "except MissingDependency as exc:\n    print('MISSING:' + str(exc))\n")
+    env = {**os.environ, "PATH": str(empty_bin), "XMODAL_OCR_ENGINE": engine}
+    out = subprocess.run([sys.executable, "-c", code, str(image)], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_rapidocr_fallback_reads_text_without_tesseract(tmp_path: Path):
+    path = tmp_path / "sign.png"
+    text_image(["The quick brown fox", "jumps over 42 lazy dogs"]).save(path)
+    line = _ocr_in_subprocess(tmp_path, "auto", path)
+    assert line.startswith("TEXT:")
+    assert line[5:].split() == "The quick brown fox jumps over 42 lazy dogs".split()
+
+
+def test_forcing_tesseract_where_missing_names_the_apt_package(tmp_path: Path):
+    path = tmp_path / "sign.png"
+    text_image(["hello"]).save(path)
+    line = _ocr_in_subprocess(tmp_path, "tesseract", path)
+    assert line.startswith("MISSING:") and "apt-get install tesseract-ocr" in line

@@ -6,7 +6,7 @@ and the problem, and :class:`xmodal.errors.MissingDependency` naming what to ins
 from xmodal.media.chunking import Chunk, chunk_text
 from xmodal.media.images import load_image
 from xmodal.media.kinds import KINDS, detect_kind
-from xmodal.media.ocr import OcrLine, ocr, ocr_lines
+from xmodal.media.ocr_engine import OcrLine, ocr, ocr_lines
 from xmodal.media.speech import Segment, decode_audio, transcribe
 from xmodal.media.text import load_text
 from xmodal.media.video import Frame, extract_frames

@@ -11,14 +11,15 @@ import csv
 import functools
 import io
 import os
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from xmodal._optional import require_tool
+from xmodal._optional import require, require_tool
 from xmodal.config import CONFIG
-from xmodal.errors import MediaError, MissingDependency
+from xmodal.errors import InvalidInput, MediaError, MissingDependency
 from xmodal.media.images import ImageInput, load_image
 
 TESSERACT_APT = "tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim"
@@ -46,16 +47,24 @@ def tesseract_languages() -> tuple[str, ...]:
 
 
 def _engine() -> str:
-    try:
+    """``MediaConfig.ocr_engine``: "auto" prefers tesseract and falls back to RapidOCR."""
+    choice = CONFIG.media.ocr_engine
+    if choice == "tesseract":
         require_tool("tesseract", TESSERACT_APT)
         return "tesseract"
-    except MissingDependency:
-        try:
-            import rapidocr_onnxruntime  # noqa: F401
-            return "rapidocr"
-        except ImportError:
-            raise MissingDependency(f"OCR needs tesseract (apt-get install {TESSERACT_APT}) "
-                                    "or RapidOCR (pip install 'xmodal[ocr-fallback]')") from None
+    if choice == "rapidocr":
+        require("rapidocr_onnxruntime", "ocr-fallback", "rapidocr-onnxruntime")
+        return "rapidocr"
+    if choice != "auto":
+        raise InvalidInput(f"MediaConfig.ocr_engine must be auto, tesseract or rapidocr, not {choice!r}")
+    if shutil.which("tesseract"):
+        return "tesseract"
+    try:
+        import rapidocr_onnxruntime  # noqa: F401
+    except ImportError:
+        raise MissingDependency(f"OCR needs tesseract (apt-get install {TESSERACT_APT}) "
+                                "or RapidOCR (pip install 'xmodal[ocr-fallback]')") from None
+    return "rapidocr"
 
 
 def _prepared(image: ImageInput):
@@ -131,26 +140,40 @@ def _is_cjk(ch: str) -> bool:
 
 
 def _rapidocr_lines(img, scale: float) -> list[OcrLine]:
+    """RapidOCR finds text boxes, sometimes several per line: boxes whose vertical centres lie
+    within half a box height of each other are joined left to right into one line."""
     import numpy as np
-    from rapidocr_onnxruntime import RapidOCR
 
-    engine = _rapid_engine()
-    result, _ = engine(np.asarray(img))
-    out = []
+    result, _ = _rapid_engine()(np.asarray(img))
+    boxes = []
     for quad, text, conf in result or []:
-        if float(conf) * 100 < CONFIG.media.ocr_min_confidence:
+        if float(conf) * 100 < CONFIG.media.ocr_min_confidence or not str(text).strip():
             continue
         xs, ys = [p[0] for p in quad], [p[1] for p in quad]
-        box = tuple(round(v / scale) for v in (min(xs), min(ys), max(xs), max(ys)))
-        out.append(OcrLine(str(text), box, float(conf), block=len(out)))
+        boxes.append((min(xs), min(ys), max(xs), max(ys), str(text).strip(), float(conf)))
+    lines: list[list[tuple]] = []
+    for b in sorted(boxes, key=lambda b: (b[1] + b[3]) / 2):
+        centre, height = (b[1] + b[3]) / 2, b[3] - b[1]
+        if lines:
+            last = lines[-1][0]
+            if abs((last[1] + last[3]) / 2 - centre) < max(height, last[3] - last[1]) / 2:
+                lines[-1].append(b)
+                continue
+        lines.append([b])
+    out = []
+    for i, line in enumerate(lines):
+        line.sort(key=lambda b: b[0])
+        box = (min(b[0] for b in line), min(b[1] for b in line), max(b[2] for b in line), max(b[3] for b in line))
+        text = _join_words([b[4] for b in line])
+        conf = sum(b[5] for b in line) / len(line)
+        out.append(OcrLine(text, tuple(round(v / scale) for v in box), conf, block=i))
     return out
 
 
 @functools.lru_cache(maxsize=1)
 def _rapid_engine():
-    from rapidocr_onnxruntime import RapidOCR
-
-    return RapidOCR()
+    rapidocr = require("rapidocr_onnxruntime", "ocr-fallback", "rapidocr-onnxruntime")
+    return rapidocr.RapidOCR()
 
 
 def ocr_lines(image: ImageInput) -> list[OcrLine]:
