@@ -1,0 +1,55 @@
+"""A writer run as a separate process by the crash and second-process tests.
+
+Usage: python -m tests.db.writer_process FOLDER START_BATCH [hold]
+Prints ``ACK <batch>`` after each acknowledged upsert and ``DEL <batch>`` after each
+acknowledged delete, flushing stdout, so the parent knows exactly what was promised.
+With ``hold`` it opens the database, prints ``READY`` and waits on stdin.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from xmodal.db import Database, VectorField
+
+BATCH = 50
+DIM = 8
+
+
+def batch_ids(b: int) -> list:
+    return [f"b{b}-{i}" if i % 2 else b * BATCH + i for i in range(BATCH)]
+
+
+def batch_vectors(b: int) -> np.ndarray:
+    return np.random.default_rng(b).standard_normal((BATCH, DIM)).astype(np.float32)
+
+
+def open_collection(folder: str):
+    db = Database(folder, mode="w")
+    col = db.create_collection("c", vectors={"v": VectorField(DIM, "cosine", "hnsw", {"M": 8})},
+                               payload_schema={"batch": "int"}, exist_ok=True)
+    return db, col
+
+
+def main() -> None:
+    folder, start = sys.argv[1], int(sys.argv[2])
+    db, col = open_collection(folder)
+    if len(sys.argv) > 3 and sys.argv[3] == "hold":
+        print("READY", flush=True)
+        sys.stdin.readline()
+        return
+    b = start
+    while True:
+        col.upsert(batch_ids(b), {"v": batch_vectors(b)}, [{"batch": b, "i": i} for i in range(BATCH)])
+        print(f"ACK {b}", flush=True)
+        if b % 3 == 2:
+            col.delete(where={"batch": b - 1})
+            print(f"DEL {b - 1}", flush=True)
+        if b % 5 == 4:
+            col.flush()  # index snapshots: kills land in the middle of them too
+        b += 1
+
+
+if __name__ == "__main__":
+    main()
