@@ -158,7 +158,9 @@ def evaluate_recommender(lib, item_categories: Mapping[str, str], spec: Simulati
             if recs:
                 in_pref.append(np.mean([item_categories.get(p) in prefs[u] for p in recs]))
                 cats.append(len({item_categories.get(p) for p in recs}))
-        out[method] = {f"hit_rate@{k}": round(float(np.mean(hits)), 4), f"ndcg@{k}": round(float(np.mean(ndcgs)), 4),
+        hr = float(np.mean(hits))
+        out[method] = {f"hit_rate@{k}": round(hr, 4), "hit_rate_stderr": round(math.sqrt(hr * (1 - hr) / len(hits)), 4),
+                       f"ndcg@{k}": round(float(np.mean(ndcgs)), 4),
                        "intra_list_diversity": round(float(np.mean(ilds)), 4) if ilds else 0.0,
                        "preferred_category_share": round(float(np.mean(in_pref)), 4) if in_pref else 0.0,
                        "distinct_categories": round(float(np.mean(cats)), 2) if cats else 0.0}

@@ -69,14 +69,23 @@ def sentence_encoder():
 
 
 # ----------------------------------------------------------------------------- items and vectors
-def _path_index(col) -> dict[str, str]:
-    """Every stored path (absolute) -> item id; an item stored under two paths appears twice."""
-    out: dict[str, str] = {}
-    for r in col.scroll(where={"role": ITEM_ROLE}):
-        for p in (r.payload.get("files") or {}) or [r.payload.get("path")]:
-            if p:
-                out[p] = r.id
-    return out
+def _items_at(col, paths: Sequence[str], flt: Mapping | None = None):
+    """``(path, item record)`` for those of ``paths`` the library holds and ``flt`` admits, filtered in
+    the database in batches the filter language accepts: the cost follows the paths, not the library."""
+    wanted = list(dict.fromkeys(paths))
+    step = CONFIG.db.max_filter_in_values
+    for i in range(0, len(wanted), step):
+        batch = wanted[i:i + step]
+        parts = [flt or {"role": ITEM_ROLE}, {"paths": {"$in": batch}}]
+        for r in col.scroll(where={"$and": parts}):
+            for p in r.payload.get("paths") or [r.payload.get("path")]:
+                if p in batch:
+                    yield p, r
+
+
+def _path_index(col, paths: Sequence[str]) -> dict[str, str]:
+    """``{path: item id}`` for those of ``paths`` the library holds."""
+    return {p: r.id for p, r in _items_at(col, paths)}
 
 
 def resolve_path(lib, item: str) -> str:
@@ -85,8 +94,8 @@ def resolve_path(lib, item: str) -> str:
     rec = col.get([str(item)])
     if rec and rec[0].payload.get("role") == ITEM_ROLE:
         return rec[0].payload["path"]
-    index = _path_index(col)
     absolute = str(Path(item).expanduser().resolve())
+    index = _path_index(col, [str(item), absolute])
     for candidate in (str(item), absolute):
         if candidate in index:
             return candidate
@@ -106,7 +115,7 @@ def _item_vector(rec) -> np.ndarray | None:
 def item_vectors(lib, paths: Sequence[str]) -> dict[str, tuple[np.ndarray, str]]:
     """``{path: (vector, kind)}`` for stored paths; a path the library lacks raises NotFound."""
     col = collection(lib)
-    index = _path_index(col)
+    index = _path_index(col, paths)
     missing = [p for p in paths if p not in index]
     if missing:
         raise NotFound(f"{missing[0]}: not in the library {lib.uri} (index it first)")
@@ -153,14 +162,7 @@ def nearest_items(lib, queries: np.ndarray, k: int, kinds: Sequence[str] | None 
 def filter_paths(lib, paths: Sequence[str], kinds: Sequence[str] | None = None,
                  where: Mapping | None = None) -> dict[str, str]:
     """``{path: kind}`` for the given paths that pass the kind / payload filters."""
-    col = collection(lib)
-    wanted = set(paths)
-    out = {}
-    for r in col.scroll(where=_item_filter(kinds, where)):
-        for p in (r.payload.get("files") or {}) or [r.payload.get("path")]:
-            if p in wanted:
-                out[p] = r.payload.get("kind", "")
-    return out
+    return {p: r.payload.get("kind", "") for p, r in _items_at(collection(lib), paths, _item_filter(kinds, where))}
 
 
 # ----------------------------------------------------------------------------- QA evidence rows
