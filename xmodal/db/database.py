@@ -6,7 +6,6 @@ import contextlib
 import json
 import shutil
 import threading
-import weakref
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -17,14 +16,16 @@ from xmodal.db.schema import check_name, check_payload_schema, check_vector_fiel
 from xmodal.db.storage import Storage
 from xmodal.errors import AlreadyExists, InvalidInput, NotFound
 
-_OPEN: "weakref.WeakSet[Database]" = weakref.WeakSet()
+_OPEN: dict[Path, "Database"] = {}  # one engine per folder per process
+_OPEN_LOCK = threading.Lock()
 
 
 @atexit.register
 def _close_all() -> None:
     """Snapshot indexes of databases left open at exit, so the next open is fast."""
-    for db in list(_OPEN):
+    for db in list(_OPEN.values()):
         try:
+            db._refs = 1
             db.close()
         except Exception:  # noqa: BLE001 - best effort at interpreter exit
             pass
@@ -35,16 +36,35 @@ class Database(BaseDatabase):
     folder and otherwise opens read-only; "w" insists on writing; "r" only reads.
 
     One process writes at a time (file lock); inside it, any number of threads may read while
-    one writes. A read-only handle sees the data as of when it opened each collection."""
+    one writes. Opening the same folder again in one process returns the same object (so two
+    parts of a program never see different states); it closes when every opener has closed it.
+    A read-only handle (another process writes) sees the data as of when it opened each collection."""
+
+    _refs: int
+
+    def __new__(cls, path: str | Path, mode: str = "auto") -> "Database":
+        key = Path(path).resolve()
+        with _OPEN_LOCK:
+            existing = _OPEN.get(key)
+            if existing is not None and not (mode == "w" and existing.read_only):
+                existing._refs += 1
+                return existing
+            obj = super().__new__(cls)
+            obj._refs = 0
+            return obj
 
     def __init__(self, path: str | Path, mode: str = "auto") -> None:
+        if self._refs:  # an already open engine handed out again by __new__
+            return
         self.path = Path(path)
         configure_threads()
         self._storage = Storage(self.path, mode)
         self._collections: dict[str, Collection] = {}
         self._lock = threading.RLock()
         self._closed = False
-        _OPEN.add(self)
+        self._refs = 1
+        with _OPEN_LOCK:
+            _OPEN[self.path.resolve()] = self
 
     @property
     def read_only(self) -> bool:
@@ -124,18 +144,20 @@ class Database(BaseDatabase):
             shutil.rmtree(self.path / "indexes" / f"c{cid}", ignore_errors=True)
 
     def close(self) -> None:
+        with _OPEN_LOCK:
+            self._refs -= 1
+            if self._refs > 0:
+                return
+            if _OPEN.get(self.path.resolve()) is self:
+                del _OPEN[self.path.resolve()]
         with self._lock:
             if self._closed:
                 return
             for col in self._collections.values():
-                try:
-                    col.flush()
-                except OSError:
-                    pass  # snapshots are an optimisation; the data is already durable
+                col.flush()  # index snapshots (best effort): the data itself is already durable
             self._collections.clear()
             self._storage.close()
             self._closed = True
-            _OPEN.discard(self)
 
     def __repr__(self) -> str:
         return f"Database({str(self.path)!r}{', read-only' if self.read_only else ''})"

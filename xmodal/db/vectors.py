@@ -355,25 +355,36 @@ class FieldIndex:
     def _paths(self, folder: Path) -> tuple[Path, Path, Path]:
         return folder / f"{self.name}.faiss", folder / f"{self.name}.slots.npy", folder / f"{self.name}.json"
 
-    def save(self, folder: Path, watermark: int) -> None:
-        """Snapshot the ann index (derived data: a crash only costs re-adding what came later)."""
+    def save(self, folder: Path, watermark: int) -> bool:
+        """Snapshot the ann index; best effort, never raises (derived data: a missing or old
+        snapshot only costs re-adding what came after it). A full disk must not turn an
+        acknowledged write into an error."""
         ann = self.ann
         if ann is None or not ann.is_trained or isinstance(ann, KdTreeIndex):
-            return
-        folder.mkdir(parents=True, exist_ok=True)
+            return False
         index_path, slots_path, meta_path = self._paths(folder)
-        meta_path.unlink(missing_ok=True)  # invalid while the pair below is being replaced
-        tmp = index_path.with_suffix(".tmp")
-        ann.save(tmp)
-        os.replace(tmp, index_path)
-        with open(slots_path.with_suffix(".tmp"), "wb") as fh:
-            np.save(fh, self.slot_rids[: self.n])
-        os.replace(slots_path.with_suffix(".tmp"), slots_path)
-        meta = {"format": FORMAT_VERSION, "spec": self.spec.to_dict(), "watermark": int(watermark),
-                "ntotal": int(self.n), "trained_on": int(ann.trained_on)}
-        meta_path.with_suffix(".tmp").write_text(json.dumps(meta))
-        os.replace(meta_path.with_suffix(".tmp"), meta_path)
+        temps = [p.with_name(p.name + ".tmp") for p in (index_path, slots_path, meta_path)]
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            meta_path.unlink(missing_ok=True)  # the snapshot is invalid while its files are replaced
+            ann.save(temps[0])
+            with open(temps[1], "wb") as fh:
+                np.save(fh, self.slot_rids[: self.n])
+            meta = {"format": FORMAT_VERSION, "spec": self.spec.to_dict(), "watermark": int(watermark),
+                    "ntotal": int(self.n), "trained_on": int(ann.trained_on)}
+            temps[2].write_text(json.dumps(meta))
+            os.replace(temps[0], index_path)
+            os.replace(temps[1], slots_path)
+            os.replace(temps[2], meta_path)  # last: it validates the pair above
+        except (OSError, RuntimeError):
+            for tmp in temps:
+                try:
+                    tmp.unlink(missing_ok=True)
+                except OSError:
+                    pass
+            return False
         self.unsaved = 0
+        return True
 
     def bootstrap(self, rids: np.ndarray, x: np.ndarray, folder: Path | None) -> None:
         """Fill from the stored rows (ascending rid, prepared vectors), reusing a saved index
