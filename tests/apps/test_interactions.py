@@ -90,3 +90,17 @@ def test_bad_input_stores_nothing(folder):
         after = store.profile("ana")
         np.testing.assert_array_equal(before.positive, after.positive)
     assert event_weight("custom", 2.5) == 2.5
+
+
+def test_concurrent_recording_loses_no_event_in_the_profile(folder):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with Database(str(folder)) as db:
+        store = InteractionStore(db, "media", DIM)
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda i: store.record("ana", f"/m/{i}.png", "like", _vec(i), ts=T0), range(24)))
+        # The stored row itself, not the self-healing read: no read-modify-write lost an update.
+        row = store.profiles.get(["ana"])[0].payload
+        assert row["interactions"] == 24 and row["positive_mass"] == pytest.approx(24.0)
+        p = store.profile("ana")
+        np.testing.assert_allclose(p.positive, store._rebuild("ana").positive, rtol=1e-4)

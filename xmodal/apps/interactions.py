@@ -11,6 +11,7 @@ the mismatch and rebuilds it from the events.
 """
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections import Counter
@@ -63,6 +64,8 @@ class InteractionStore:
     def __init__(self, database: BaseDatabase, namespace: str, dim: int) -> None:
         self.dim = int(dim)
         self.namespace = namespace
+        # Recording is read-modify-write of the profile row; server threads take turns per store.
+        self._lock = threading.Lock()
         self.events: BaseCollection = database.create_collection(
             namespace + INTERACTIONS_SUFFIX, vectors={"item": VectorField(dim=self.dim, metric="cosine")},
             payload_schema=_INTERACTION_SCHEMA, metadata={"role": "interactions"}, exist_ok=True)
@@ -85,12 +88,13 @@ class InteractionStore:
         if v.shape[0] != self.dim or not np.all(np.isfinite(v)):
             raise InvalidInput(f"vector of item {item!r} must be {self.dim} finite numbers")
         ts = time.time() if ts is None else float(ts)
-        profile = self.profile(user)
-        profile.add(v, w, ts)
-        self.events.upsert([uuid.uuid4().hex], {"item": v[None, :]},
-                           [{"user": user, "item": item, "event": event, "weight": w, "ts": ts,
-                             "item_kind": item_kind}])
-        self._save(profile)
+        with self._lock:
+            profile = self.profile(user)
+            profile.add(v, w, ts)
+            self.events.upsert([uuid.uuid4().hex], {"item": v[None, :]},
+                               [{"user": user, "item": item, "event": event, "weight": w, "ts": ts,
+                                 "item_kind": item_kind}])
+            self._save(profile)
         return Interaction(user, item, event, w, ts, item_kind, v)
 
     def forget(self, user: str) -> int:
