@@ -29,6 +29,7 @@ PICTURES = {
     "saturn": "space/planets/6_saturn.png",
 }
 
+SPOKEN = "the guitar is a musical instrument"
 KEYS = (
     ApiKey(key="admin-a", scopes=("admin",), namespace="app-a"),
     ApiKey(key="write-a", scopes=("write",), namespace="app-a"),
@@ -85,7 +86,7 @@ def pictures(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def speech_clip(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("speech") / "clip.wav"
-    subprocess.run(["espeak-ng", "-w", str(out), "a yellow banana on the kitchen table"], check=True,
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "120", "-w", str(out), SPOKEN], check=True,
                    capture_output=True)
     return out
 

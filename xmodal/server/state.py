@@ -23,7 +23,7 @@ class ServerState:
         self.upload_root = Path(settings.upload_dir or f"{self.db_location}.uploads").resolve()
         self._db = db
         self._libraries: dict[str, Any] = {}
-        self._open_lock = threading.Lock()
+        self._open_lock = threading.RLock()
         # Writes are serialised; reads (search, get) run concurrently in the worker threads.
         self.write_lock = threading.RLock()
 

@@ -16,10 +16,16 @@ from typing import BinaryIO, Iterable
 from xmodal.errors import InvalidInput, MediaError, TooLarge
 
 _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
+_UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._ -]+")
+_HASH_DIR_CHARS = 32
+_MAX_STEM_CHARS = 100
 
 
 @dataclass
 class StoredFile:
+    """An upload kept as ``<dest>/<content hash>/<sanitised client name>``: unique by content, and
+    the library still shows the name the user gave it."""
+
     name: str      # the client's filename, for display only
     path: Path
     kind: str
@@ -68,9 +74,12 @@ def receive(stream: BinaryIO, filename: str | None, dest_dir: Path, max_bytes: i
             raise MediaError(f"file {display!r}: content is {'not a recognised media type' if kind is None else kind}; "
                              f"accepted here: {', '.join(sorted(allowed))}")
         suffix = _suffix_for(tmp, kind, suffix, display)
-        final = dest_dir / f"{digest.hexdigest()}{suffix}"
-        if final.exists() and existing_ok:
-            return StoredFile(name=display, path=final, kind=kind, size=size, new=False)
+        folder = dest_dir / digest.hexdigest()[:_HASH_DIR_CHARS]
+        existing = sorted(folder.glob("*")) if folder.is_dir() else []
+        if existing and existing_ok:
+            return StoredFile(name=display, path=existing[0], kind=kind, size=size, new=False)
+        folder.mkdir(exist_ok=True)
+        final = folder / (_safe_stem(display) + suffix)
         os.replace(tmp, final)
         return StoredFile(name=display, path=final, kind=kind, size=size)
     finally:
@@ -99,3 +108,22 @@ def _suffix_for(path: Path, kind: str, claimed: str, display: str) -> str:
             return fmt
     raise MediaError(f"file {display!r}: its name ends in {claimed or 'no extension'} but its content is {kind}; "
                      f"name it with one of {', '.join(known)}")
+
+
+def _safe_stem(display: str) -> str:
+    """The client's file name reduced to a harmless stem: no separators, no dots at the start."""
+    stem = Path(display.replace("\\", "/")).name
+    stem = Path(stem).stem if Path(stem).suffix else stem
+    stem = _UNSAFE_CHARS.sub("_", stem).strip(" .-_")[:_MAX_STEM_CHARS]
+    return stem or "upload"
+
+
+def discard(path: Path, dest_root: Path) -> None:
+    """Delete a stored upload and its hash folder (only ever inside ``dest_root``)."""
+    path.unlink(missing_ok=True)
+    parent = path.parent
+    if parent != dest_root and dest_root in parent.parents:
+        try:
+            parent.rmdir()
+        except OSError:
+            pass

@@ -150,7 +150,7 @@ def upload(files: list[UploadFile] = File(..., description="images, audio, video
                 raise MediaError(f"file {shown!r} could not be indexed: {bad['reason']}")
         except BaseException:
             for p in fresh:  # nothing half-done stays behind
-                p.unlink(missing_ok=True)
+                uploads.discard(p, state.upload_root)
             raise
         col = state.collection(ns, name)
     out = []
@@ -273,5 +273,5 @@ def remove(ref: str = RefQuery, library: Optional[str] = LibraryQuery, namespace
         mine = state.upload_root / ns
         for p in paths:
             if is_inside(p, [mine]):
-                Path(p).unlink(missing_ok=True)
+                uploads.discard(Path(p).resolve(), state.upload_root)
     return {"removed": ref}
