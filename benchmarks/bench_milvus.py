@@ -231,13 +231,19 @@ PARTS = {"workload": workload, "capacity": capacity, "encoding": encoding}
 
 
 def run(results_dir: Path, only: str = ",".join(PARTS)) -> dict:
+    """Each part's result is merged into ``milvus.json`` as soon as it is measured, so a failure in a
+    later part (or a run of one part) keeps the others."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    out: dict = {"settings": asdict(S)}
+    target = Path(results_dir) / "milvus.json"
+    out: dict = json.loads(target.read_text()) if target.exists() else {}
+    out.update(area="milvus", settings=asdict(S))
     with tempfile.TemporaryDirectory(prefix="xmodal-bench-milvus-") as tmp:
         for part in [p for p in only.split(",") if p]:
             sub = Path(tmp) / part
             sub.mkdir()
             out[part] = PARTS[part](sub)
+            Path(results_dir).mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(out, indent=2, default=str))
     return out
 
 
@@ -247,10 +253,5 @@ if __name__ == "__main__":
     args = ap.parse_args()
     results = Path(__file__).resolve().parent / "results"
     results.mkdir(exist_ok=True)
-    t = time.perf_counter()
     res = run(results, args.only)
-    target = results / "milvus.json"
-    previous = json.loads(target.read_text()) if target.exists() else {}
-    res = {**previous, "area": "milvus", "seconds": round(time.perf_counter() - t, 1), **res}
-    target.write_text(json.dumps(res, indent=2, default=str))
     print(json.dumps(res, indent=1, default=str)[:8000])
