@@ -147,13 +147,15 @@ def measure_kind(kind: str, s: BenchDBSettings) -> dict:
 
 
 def run_kind(kind: str, s: BenchDBSettings) -> dict:
-    """``measure_kind`` in a child process, bounded by ``sweep.kind_timeout_s``."""
+    """``measure_kind`` in a child process, bounded by its ``sweep.kind_timeout_s``."""
     cmd = [sys.executable, "-m", "benchmarks.db_kind", kind]
+    limits = s.sweep.kind_timeout_s
+    limit = limits.get(kind, limits["default"])
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=s.sweep.kind_timeout_s)
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=limit)
     except subprocess.TimeoutExpired:
-        return {"kind": kind, "error": f"timed out after {s.sweep.kind_timeout_s:.0f} s (build + sweep)"}
+        return {"kind": kind, "error": f"timed out after {limit:.0f} s (build + sweep)"}
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         return {"kind": kind, "error": f"exit {proc.returncode}: {proc.stderr.strip()[-800:]}"}
