@@ -110,6 +110,7 @@ class MediaConfig:
     asr_vad: bool = True  # skip silence with the VAD model bundled in faster-whisper
     asr_threads: int = int(os.environ.get("XMODAL_THREADS", "1") or 1)
     video_seek_min_interval_s: float = 10.0  # sparser frame sampling seeks instead of decoding every frame
+    video_frame_max_side: int = 1280  # larger video frames are scaled down while decoding
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,9 @@ class AppsConfig:
     rec_anchor_share: float = 0.5    # relevance = share * best-anchor similarity + rest * profile similarity
     rec_negative_weight: float = 0.6  # how hard similarity to disliked items pushes a candidate down
     rec_mmr_lambda: float = 0.7      # MMR trade-off: 1 = pure relevance, 0 = pure diversity
+    # Hybrid: relevance += weight * (co-like score / best co-like score), from other users' likes.
+    rec_collaborative_weight: float = 0.3
+    rec_collaborative_users: int = 500  # co-likers read per request (bounds the cost on big logs)
     rec_history_limit: int = 500     # most recent interactions read per user
 
 
@@ -249,7 +253,7 @@ class TrainConfig:
     distillation_temperature: float = 0.05
     bridge_topk: int = 5  # ImageNet labels per image in the label bridge
     bridge_temperature: float = 1.0
-    bridge_template: str = "a photo of a {}"  # how an ImageNet class name is phrased for the text tower
+    label_anchor_weight: float = 1.0  # pull of the trained label embeddings towards their text-tower start
     recall_ks: tuple = (1, 5, 10)
     feature_batch_size: int = 16
     crop_margin: float = 0.1  # share of each side cut away by the "crop" augmentation

@@ -34,7 +34,10 @@ class LabelBridge(nn.Module):
     def __init__(self, label_embeddings: np.ndarray, topk: int | None = None,
                  temperature: float | None = None) -> None:
         super().__init__()
-        self.register_buffer("labels", torch.as_tensor(np.asarray(label_embeddings, np.float32)))
+        # Trainable: adapting what each ImageNet class "means" in text space generalises to
+        # unseen folders better than a residual on raw features, which only covers what it saw.
+        self.labels = nn.Parameter(torch.as_tensor(np.asarray(label_embeddings, np.float32)).clone())
+        self.register_buffer("labels_init", self.labels.detach().clone())
         self.topk = int(topk or CONFIG.train.bridge_topk)
         self.temperature = float(temperature or CONFIG.train.bridge_temperature)
 
@@ -46,13 +49,11 @@ class LabelBridge(nn.Module):
 
 
 def label_embeddings(tower: str) -> np.ndarray:
-    """Text-tower embeddings of the 1000 ImageNet class names (cached), the bridge's vocabulary."""
-    from xmodal.encoders.towers import imagenet_classes
-    from xmodal.train.features import text_features
+    """Text-tower embeddings of the 1000 phrased ImageNet class names: the bridge's starting vocabulary
+    (the same vectors the ``label-bridge`` encoder uses, from its cache)."""
+    from xmodal.encoders.label_bridge import class_text_vectors
 
-    template = CONFIG.train.bridge_template
-    return text_features([template.format(name) for name in imagenet_classes()], tower, mode="passage",
-                         show_progress=False)
+    return np.asarray(class_text_vectors(tower), dtype=np.float32)
 
 
 class ImageHead(nn.Module):
@@ -137,7 +138,7 @@ def save_heads(heads: DualHeads, path: str | Path, meta: Mapping[str, object]) -
     info = dict(meta, format=WEIGHTS_FORMAT, text_head=heads.text.kind, bridge=img.bridge is not None)
     if img.bridge is not None:
         arrays["bridge_weight"] = np.float32(img.bridge_weight.item())
-        arrays["label_embeddings"] = img.bridge.labels.cpu().numpy().astype(np.float16)
+        arrays["label_embeddings"] = img.bridge.labels.detach().cpu().numpy().astype(np.float16)
         info.update(bridge_topk=img.bridge.topk, bridge_temperature=img.bridge.temperature)
     if heads.text.linear is not None:
         arrays["text_weight"] = heads.text.linear.weight.detach().cpu().numpy().astype(np.float16)

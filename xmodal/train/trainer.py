@@ -144,6 +144,9 @@ class Trainer:
                  config: TrainConfig | None = None, text_head: str = "identity", out_dir: str | Path | None = None,
                  device: str | None = None, val_languages: Sequence[str] | None = None,
                  show_progress: bool | None = None, log: Callable[[str], None] | None = None) -> None:
+        from xmodal.encoders.towers import configure_threads
+
+        configure_threads()  # one intra-op thread by default: faster than two fighting on small CPUs
         self.cfg = config or CONFIG.train
         if train.n_items < 2 or val.n_items < 2:
             raise InvalidInput(f"training needs at least 2 images in train and val, got {train.n_items} and {val.n_items}")
@@ -164,9 +167,15 @@ class Trainer:
                 "image": torch.nn.Linear(dim, train.image.shape[1]),
                 "text": torch.nn.Linear(dim, dim),
             }).to(self.device)
-        params = list(self.heads.parameters()) + (list(self.decoders.parameters()) if self.decoders else [])
-        self.optimizer = torch.optim.AdamW([p for p in params if p.requires_grad], lr=self.cfg.learning_rate,
-                                           weight_decay=self.cfg.weight_decay)
+        # Weight decay pulls matrices towards zero: right for the residual (towards the bridge),
+        # wrong for label embeddings and scalars, which are anchored to their start instead.
+        decay = [self.heads.image.residual.weight] + (list(self.decoders.parameters()) if self.decoders else [])
+        if self.heads.text.linear is not None:
+            decay.append(self.heads.text.linear.weight)
+        ids = {id(p) for p in decay}
+        rest = [p for p in self.heads.parameters() if id(p) not in ids]
+        self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": self.cfg.weight_decay},
+                                            {"params": rest, "weight_decay": 0.0}], lr=self.cfg.learning_rate)
         self._tensors = {name: self._to_tensors(fs) for name, fs in (("train", train), ("val", val))}
         self._items_views = self._group(train.view_item, train.n_items)
         self._items_texts = self._group(train.text_item, train.n_items)
@@ -224,6 +233,9 @@ class Trainer:
             loss = loss + self.cfg.reconstruction_weight * (
                 reconstruction_loss(img, self.decoders["image"], std_feats)
                 + reconstruction_loss(txt, self.decoders["text"], text_feats))
+        bridge = self.heads.image.bridge
+        if bridge is not None and self.cfg.label_anchor_weight > 0:
+            loss = loss + self.cfg.label_anchor_weight * (bridge.labels - bridge.labels_init).pow(2).sum(dim=1).mean()
         return loss
 
     # -- validation ------------------------------------------------------------------------

@@ -1,0 +1,65 @@
+"""``xmodal-lite``: frozen towers + trained projection heads → one shared, L2-normalised space.
+
+Texts go through the frozen text tower (MiniLM for ``xmodal-lite``, multilingual-E5 for
+``xmodal-lite-multilingual``) and stay in its space; images go through EfficientNet-Lite0 and
+the trained image head (label bridge + learned residual, see :mod:`xmodal.train.heads`) into
+that same space; audio is transcribed and then encoded as text. The heads are a small ``.npz``
+shipped in ``xmodal/encoders/weights`` and produced by ``make train``; a user's own training run
+(``xmodal train --out DIR``) loads with ``XmodalLite(weights="DIR/model.npz")``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from xmodal.encoders.base import AUDIO, IMAGE, TEXT, BaseEncoder
+from xmodal.encoders.towers import TEXT_FEATURE_DIM, image_tower, text_tower
+from xmodal.errors import NotFound
+
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+
+
+class XmodalLite(BaseEncoder):
+    """Images + English text (MiniLM space); ``weights`` overrides the shipped projection file."""
+
+    name = "xmodal-lite"
+    weights_file = "xmodal-lite.npz"
+    default_text_tower = "minilm"
+    dim = TEXT_FEATURE_DIM
+    modalities = frozenset({TEXT, IMAGE, AUDIO})
+
+    def __init__(self, weights: str | Path | None = None) -> None:
+        from xmodal._optional import require
+        from xmodal.train.heads import load_heads
+
+        self._torch = require("torch", "models")
+        path = Path(weights) if weights else WEIGHTS_DIR / self.weights_file
+        if not path.is_file():
+            raise NotFound(f"{self.name}: projection weights {str(path)!r} not found (run `make train` to rebuild them)")
+        self.heads, self.meta = load_heads(path)
+        self.weights_path = path
+        self.text_tower_name = self.meta.get("text_tower", self.default_text_tower)
+        if weights:
+            self.name = self.meta.get("name", path.stem)
+        self.text = text_tower(self.text_tower_name)
+        self.image = image_tower()
+
+    def _encode_text(self, texts: list[str], mode: str) -> np.ndarray:
+        feats = self.text.features(texts, mode=mode)
+        with self._torch.inference_mode():
+            return self.heads.text(self._torch.from_numpy(feats)).numpy()
+
+    def _encode_image(self, images: list) -> np.ndarray:
+        feats, logits = self.image.features_and_logits(images)
+        torch = self._torch
+        with torch.inference_mode():
+            return self.heads.image(torch.from_numpy(feats), torch.from_numpy(logits)).numpy()
+
+
+class XmodalLiteMultilingual(XmodalLite):
+    """Images + text in ~100 languages (multilingual-E5 space), trained on Tux Paint's 78 languages."""
+
+    name = "xmodal-lite-multilingual"
+    weights_file = "xmodal-lite-multilingual.npz"
+    default_text_tower = "e5-multilingual"

@@ -1,0 +1,145 @@
+"""The training runs behind the shipped models, and the user's own ``xmodal train --pairs`` run.
+
+One function per run so ``make train`` reproduces the committed weights from a clean checkout:
+data come from the package managers (scripts/fetch_datasets.sh), splits are deterministic,
+seeds fixed, features cached. Tux Paint is split by held-out folders (test numbers in the model
+card are on folders never seen in training); emoji and Open Clip Art only ever add training
+data.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from xmodal.config import CONFIG, TrainConfig
+from xmodal.errors import InvalidInput, NotFound
+from xmodal.train.pairs import Pair, items_of
+
+# Split anchors: the languages whose descriptions decide which folders are glued together.
+ANCHOR_LANGUAGES = ("en", "zh-CN")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    text_tower: str
+    languages: tuple[str, ...] | None  # Tux Paint languages trained on (None: all)
+    val_languages: tuple[str, ...]
+    extras: tuple[str, ...] = ("emoji", "openclipart")
+    views: tuple[str, ...] = ("orig", "flip", "crop")
+    extra_views: tuple[str, ...] = ("orig", "flip")
+    text_head: str = "linear"
+    overrides: dict = field(default_factory=dict)
+
+
+RECIPES = {
+    "xmodal-lite": Recipe("xmodal-lite", "minilm", ("en",), ("en",)),
+    "xmodal-lite-multilingual": Recipe("xmodal-lite-multilingual", "e5-multilingual", None, ("en", "zh-CN")),
+}
+
+
+def tuxpaint_splits() -> dict[str, list[Pair]]:
+    """The Tux Paint train / val / test split every shipped number refers to."""
+    from xmodal.train.splits import split_pairs
+    from xmodal.train.tuxpaint import load_tuxpaint
+
+    return split_pairs(load_tuxpaint(), anchor_languages=ANCHOR_LANGUAGES)
+
+
+def extra_pairs(name: str) -> list[Pair]:
+    if name == "emoji":
+        from xmodal.train.emoji import load_emoji
+
+        return load_emoji()
+    if name == "openclipart":
+        from xmodal.train.openclipart import load_openclipart
+
+        return load_openclipart()
+    raise NotFound(f"unknown extra data set {name!r}; known: emoji, openclipart")
+
+
+def _log_to(log: Callable[[str], None] | None) -> Callable[[str], None]:
+    return log or (lambda msg: None)
+
+
+def train_recipe(name: str, out_dir: str | Path, weights_path: str | Path | None = None,
+                 config: TrainConfig | None = None, show_progress: bool | None = None,
+                 log: Callable[[str], None] | None = None, device: str | None = None) -> dict:
+    """Train one shipped model; writes ``out_dir`` (checkpoint, history, summary) and the weights."""
+    from xmodal.train.heads import label_embeddings
+    from xmodal.train.trainer import Trainer, build_features, concat_features
+
+    if name not in RECIPES:
+        raise NotFound(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
+    r = RECIPES[name]
+    say = _log_to(log)
+    t0 = time.perf_counter()
+    splits = tuxpaint_splits()
+    say(f"{name}: Tux Paint split train/val/test = "
+        + "/".join(str(len(items_of(splits[s]))) for s in ("train", "val", "test")) + " images")
+    parts = [build_features(splits["train"], r.text_tower, r.views, r.languages, show_progress)]
+    used_extras = []
+    for extra in r.extras:
+        try:
+            pairs = extra_pairs(extra)
+        except NotFound as exc:
+            say(f"{name}: leaving out {extra}: {exc}")
+            continue
+        parts.append(build_features(pairs, r.text_tower, r.extra_views, None, show_progress))
+        used_extras.append(f"{extra} ({parts[-1].n_items} images)")
+    train = concat_features(parts)
+    val = build_features(splits["val"], r.text_tower, ("orig",), r.val_languages, show_progress)
+    cfg = config or CONFIG.train
+    trainer = Trainer(train, val, label_embeddings(r.text_tower), config=cfg, text_head=r.text_head,
+                      out_dir=out_dir, val_languages=r.val_languages, show_progress=show_progress, log=say,
+                      device=device)
+    result = trainer.fit()
+    meta = {"name": name, "text_tower": r.text_tower, "image_tower": "efficientnet-lite0",
+            "trained_on": [f"tuxpaint train split ({parts[0].n_items} images, languages: "
+                           f"{'all' if r.languages is None else ','.join(r.languages)})", *used_extras],
+            "best_epoch": result.best_epoch, "val": {k: v for k, v in result.best.items() if k.startswith("val_")},
+            "seed": cfg.seed, "command": f"xmodal train --recipe {name}"}
+    weights = Path(weights_path) if weights_path else Path(out_dir) / "model.npz"
+    trainer.save(weights, meta)
+    summary = dict(meta, weights=str(weights), train_images=train.n_items, train_texts=int(len(train.text)),
+                   seconds=round(time.perf_counter() - t0, 1), train_seconds=round(result.seconds, 1))
+    (Path(out_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
+    say(f"{name}: best epoch {result.best_epoch}, val R@10 {result.best['val_R@10']:.3f}; weights → {weights}")
+    return summary
+
+
+def train_pairs(pairs_file: str | Path, text_tower: str, out_dir: str | Path, config: TrainConfig | None = None,
+                views: Sequence[str] = ("orig", "flip"), text_head: str = "linear", show_progress: bool | None = None,
+                log: Callable[[str], None] | None = None, device: str | None = None) -> dict:
+    """A user's domain adaptation: their PAIRS file, split by group, heads trained from the label bridge."""
+    from xmodal.train.heads import label_embeddings
+    from xmodal.train.pairs import read_pairs
+    from xmodal.train.splits import split_pairs
+    from xmodal.train.trainer import Trainer, build_features
+
+    say = _log_to(log)
+    pairs = read_pairs(pairs_file)
+    splits = split_pairs(pairs)
+    if len(items_of(splits["val"])) < 2 or len(items_of(splits["train"])) < 2:
+        raise InvalidInput(f"{Path(pairs_file).name}: too few groups to hold some out for validation "
+                           f"({len(items_of(pairs))} images in {len({p.group for p in pairs})} groups); "
+                           "give pairs a 'group' field or add more data")
+    t0 = time.perf_counter()
+    train = build_features(splits["train"], text_tower, views, None, show_progress)
+    val = build_features(splits["val"], text_tower, ("orig",), None, show_progress)
+    trainer = Trainer(train, val, label_embeddings(text_tower), config=config, text_head=text_head,
+                      out_dir=out_dir, show_progress=show_progress, log=say, device=device)
+    result = trainer.fit()
+    name = f"xmodal-lite-{Path(out_dir).name}"
+    meta = {"name": name, "text_tower": text_tower, "image_tower": "efficientnet-lite0",
+            "trained_on": [f"{Path(pairs_file).name} ({train.n_items} train images)"],
+            "best_epoch": result.best_epoch, "val": {k: v for k, v in result.best.items() if k.startswith("val_")},
+            "seed": (config or CONFIG.train).seed}
+    weights = trainer.save(Path(out_dir) / "model.npz", meta)
+    summary = dict(meta, weights=str(weights), test_images=len(items_of(splits["test"])),
+                   seconds=round(time.perf_counter() - t0, 1))
+    (Path(out_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
