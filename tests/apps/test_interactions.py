@@ -104,3 +104,19 @@ def test_concurrent_recording_loses_no_event_in_the_profile(folder):
         assert row["interactions"] == 24 and row["positive_mass"] == pytest.approx(24.0)
         p = store.profile("ana")
         np.testing.assert_allclose(p.positive, store._rebuild("ana").positive, rtol=1e-4)
+
+
+def test_co_liked_scores_items_liked_together_by_other_users(folder):
+    with Database(str(folder)) as db:
+        store = InteractionStore(db, "media", DIM)
+        likes = {"u1": ["a", "b"], "u2": ["a", "b", "pop"], "u3": ["a", "c", "pop"], "u4": ["pop", "d"],
+                 "u5": ["pop"], "u6": ["pop"], "me": ["a"]}
+        for user, items in likes.items():
+            for i, item in enumerate(items):
+                store.record(user, f"/m/{item}", "like", _vec(i), ts=T0 + i)
+        store.record("u4", "/m/a", "dislike", _vec(9), ts=T0 + 9)     # a dislike is no co-like
+        co = store.co_liked("me", ["/m/a"])
+    assert set(co) == {"/m/b", "/m/c", "/m/pop"}                       # d: its liker never liked a
+    assert co["/m/b"] == pytest.approx(2 / np.sqrt(3 * 2))
+    assert co["/m/b"] > co["/m/c"] > co["/m/pop"]   # liked by two co-likers, but by everyone: no win
+    assert store.co_liked("me", []) == {}

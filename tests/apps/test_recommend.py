@@ -110,6 +110,23 @@ def test_bad_input_raises_and_stores_nothing(rec_library, tmp_path):
     assert store.events.count() == n and store.history("eve") == []
 
 
+def test_items_other_users_liked_together_move_up_with_the_collaborative_weight(rec_library):
+    lib, cats, _ = rec_library
+    dog, pineapple = _p(cats, "dog.png"), _p(cats, "pineapple.png")
+    for i, fan in enumerate(("gus", "gil", "gwen")):                  # an odd taste, shared by three users
+        record_interaction(lib, fan, dog, "like", ts=T0 + i)
+        record_interaction(lib, fan, pineapple, "like", ts=T0 + i)
+    record_interaction(lib, "hal", dog, "like", ts=T0 + 5)
+    content = [r.path for r in recommend(lib, "hal", 17, kinds=["image"], diversity=0.0, collaborative=0.0,
+                                         now=T0 + 6)]
+    hybrid = [r.path for r in recommend(lib, "hal", 17, kinds=["image"], diversity=0.0, collaborative=1.0,
+                                        now=T0 + 6)]
+    assert hybrid.index(pineapple) < content.index(pineapple)
+    assert hybrid[0] == pineapple
+    with pytest.raises(InvalidInput, match="collaborative weight"):
+        recommend(lib, "hal", 3, collaborative=-1.0)
+
+
 def test_profiles_persist_and_cli_commands(rec_library, capsys):
     lib, cats, _ = rec_library
     from xmodal.cli import main

@@ -4,7 +4,7 @@ Public API::
 
     evaluate_qa(lib, questions)  -> {"overall": {...}, "by_modality": {...}, "not_found": {...}, "rows": [...]}
     evaluate_recommender(lib, item_categories, spec=SimulationSpec(), k=10)
-        -> {"popularity": {...}, "nearest_neighbour": {...}, "mmr": {...}}
+        -> {"popularity": {...}, "nearest_neighbour": {...}, "hybrid": {...}, "mmr": {...}}
 
 A QA question is a dict ``{"question", "path" (expected file, or null for unanswerable),
 "modality", optional "text" (a fragment the evidence text must contain), optional "time"
@@ -121,7 +121,8 @@ def _popularity_lists(train: Iterable, held: Mapping[str, str], k: int) -> dict[
 def evaluate_recommender(lib, item_categories: Mapping[str, str], spec: SimulationSpec = SimulationSpec(),
                          k: int = 10, diversity: float | None = None, kinds: Sequence[str] | None = None,
                          show_progress: bool | None = None) -> dict:
-    """Leave-last-out hit-rate@k / NDCG@k / intra-list diversity for popularity, NN and MMR."""
+    """Leave-last-out hit-rate@k / NDCG@k / intra-list diversity for popularity, content nearest
+    neighbours, the hybrid (content + co-likes) and the hybrid re-ranked by MMR (the default)."""
     users, events = simulate_log(item_categories, spec)
     train, held = leave_last_out(events)
     store = interactions(lib)
@@ -138,10 +139,14 @@ def evaluate_recommender(lib, item_categories: Mapping[str, str], spec: Simulati
         now = max(e.ts for e in events)
         lists: dict[str, dict[str, list[str]]] = {"popularity": _popularity_lists(train, held, k)}
         task = bar.add_task("recommend", total=len(held))
-        lists["nearest_neighbour"], lists["mmr"] = {}, {}
+        variants = {"nearest_neighbour": dict(diversity=0.0, collaborative=0.0),   # content only, no MMR
+                    "hybrid": dict(diversity=0.0, collaborative=None),              # + co-likes, no MMR
+                    "mmr": dict(diversity=diversity, collaborative=None)}           # the default
+        for name in variants:
+            lists[name] = {}
         for u in held:
-            lists["nearest_neighbour"][u] = [r.path for r in recommend(lib, u, k, kinds=kinds, diversity=0.0, now=now)]
-            lists["mmr"][u] = [r.path for r in recommend(lib, u, k, kinds=kinds, diversity=diversity, now=now)]
+            for name, opts in variants.items():
+                lists[name][u] = [r.path for r in recommend(lib, u, k, kinds=kinds, now=now, **opts)]
             bar.advance(task)
     prefs = {u.name: set(u.categories) for u in users}
     all_vecs = {p: v for p, (v, _) in access.item_vectors(lib, sorted({p for m in lists.values()

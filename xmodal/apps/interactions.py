@@ -11,12 +11,13 @@ the mismatch and rebuilds it from the events.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -133,6 +134,37 @@ class InteractionStore:
             if not positive_only or r.payload["weight"] > 0:
                 counts[r.payload["item"]] += 1
         return counts
+
+    def co_liked(self, user: str, items: Sequence[str]) -> dict[str, float]:
+        """Item-to-item collaborative scores from other users' likes: for each item ``j`` liked by
+        people who also liked one of ``items``, the sum over those items ``i`` of
+        ``|likers(i) & likers(j)| / sqrt(|likers(i)| * |likers(j)|)`` (cosine of binary like vectors,
+        so a universally liked item does not win by popularity alone). Reads only the events of
+        those items and of at most ``rec_collaborative_users`` co-likers."""
+        items = list(dict.fromkeys(items))
+        if not items:
+            return {}
+        likers_i: dict[str, set[str]] = defaultdict(set)
+        for r in self.events.scroll(where={"item": {"$in": items}}):
+            if r.payload["weight"] > 0 and r.payload["user"] != user:
+                likers_i[r.payload["item"]].add(r.payload["user"])
+        others = sorted(set().union(*likers_i.values()))[: CONFIG.apps.rec_collaborative_users]
+        if not others:
+            return {}
+        co: dict[str, set[str]] = defaultdict(set)
+        for r in self.events.scroll(where={"user": {"$in": others}}):
+            if r.payload["weight"] > 0 and r.payload["item"] not in likers_i:
+                co[r.payload["item"]].add(r.payload["user"])
+        likers_j: dict[str, set[str]] = defaultdict(set)
+        for r in self.events.scroll(where={"item": {"$in": sorted(co)}}) if co else ():
+            if r.payload["weight"] > 0:
+                likers_j[r.payload["item"]].add(r.payload["user"])
+        scores: dict[str, float] = {}
+        for j, users_j in co.items():
+            s = sum(len(li & users_j) / math.sqrt(len(li) * len(likers_j[j])) for li in likers_i.values() if li)
+            if s > 0:
+                scores[j] = s
+        return scores
 
     def profile(self, user: str) -> Profile:
         """The stored profile, rebuilt from events if it is missing or behind them."""

@@ -69,7 +69,7 @@ def sentence_encoder():
 
 
 # ----------------------------------------------------------------------------- items and vectors
-def _items_at(col, paths: Sequence[str], flt: Mapping | None = None):
+def _items_at(col, paths: Sequence[str], flt: Mapping | None = None, with_vectors: bool = False):
     """``(path, item record)`` for those of ``paths`` the library holds and ``flt`` admits, filtered in
     the database in batches the filter language accepts: the cost follows the paths, not the library."""
     wanted = list(dict.fromkeys(paths))
@@ -77,7 +77,7 @@ def _items_at(col, paths: Sequence[str], flt: Mapping | None = None):
     for i in range(0, len(wanted), step):
         batch = wanted[i:i + step]
         parts = [flt or {"role": ITEM_ROLE}, {"paths": {"$in": batch}}]
-        for r in col.scroll(where={"$and": parts}):
+        for r in col.scroll(where={"$and": parts}, with_vectors=with_vectors):
             for p in r.payload.get("paths") or [r.payload.get("path")]:
                 if p in batch:
                     yield p, r
@@ -157,6 +157,17 @@ def nearest_items(lib, queries: np.ndarray, k: int, kinds: Sequence[str] | None 
                     merged[i][h.id] = ItemHit(h.id, p.get("path", ""), p.get("kind", ""), float(h.score),
                                               np.asarray(vec, np.float32), p)
     return [sorted(m.values(), key=lambda h: -h.score)[:k] for m in merged]
+
+
+def items_at(lib, paths: Sequence[str], kinds: Sequence[str] | None = None,
+             where: Mapping | None = None) -> list[ItemHit]:
+    """The stored items at ``paths`` that pass the filters, with their vectors (score 0)."""
+    out = []
+    for p, r in _items_at(collection(lib), paths, _item_filter(kinds, where), with_vectors=True):
+        vec = _item_vector(r)
+        if vec is not None:
+            out.append(ItemHit(r.id, p, r.payload.get("kind", ""), 0.0, vec, r.payload))
+    return out
 
 
 def filter_paths(lib, paths: Sequence[str], kinds: Sequence[str] | None = None,

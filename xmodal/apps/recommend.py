@@ -14,8 +14,10 @@ How a user's list is made: the profile (decayed sum of liked item vectors, see
 candidates -- several queries, because a user who likes both birds and boats has a mean vector that
 sits between the two and near neither. Each candidate's relevance mixes its similarity to the
 profile with its best similarity to a recent liked item, minus a penalty for resembling disliked
-items; maximal marginal relevance then picks the final list (``diversity`` = 1 - MMR lambda).
-A user with no likes gets the most popular items, minus what they have seen.
+items, and raised by how often other users liked it together with this user's likes (item-based
+collaborative filtering, ``collaborative`` weight); maximal marginal relevance then picks the final
+list (``diversity`` = 1 - MMR lambda). A user with no likes gets the most popular items, minus what
+they have seen.
 """
 from __future__ import annotations
 
@@ -127,10 +129,15 @@ def score_candidates(cands: np.ndarray, profile: Profile, history: Sequence[Inte
 
 def recommend(lib, user: str, k: int = 10, *, kinds: Sequence[str] | None = None, where: Mapping | None = None,
               exclude_seen: bool = True, exclude: Sequence[str] = (), diversity: float | None = None,
-              now: float | None = None) -> list[Recommendation]:
-    """The user's next ``k`` items: profile + recent-likes candidates, re-ranked by MMR, filtered."""
+              collaborative: float | None = None, now: float | None = None) -> list[Recommendation]:
+    """The user's next ``k`` items: profile + recent-likes candidates (plus items co-liked by other
+    users, weighted by ``collaborative``, default ``rec_collaborative_weight``; 0 = content only),
+    re-ranked by MMR, filtered."""
     k = _check_k(k)
     cfg = CONFIG.apps
+    cf_weight = cfg.rec_collaborative_weight if collaborative is None else float(collaborative)
+    if not 0.0 <= cf_weight:
+        raise InvalidInput(f"collaborative weight must be >= 0, got {collaborative}")
     store = interactions(lib)
     profile = store.profile(user)
     history = store.history(user, with_vectors=True)
@@ -148,10 +155,20 @@ def recommend(lib, user: str, k: int = 10, *, kinds: Sequence[str] | None = None
         for h in hits:
             if h.path not in skip:
                 pool.setdefault(h.path, h)
+    co: dict[str, float] = {}
+    if cf_weight > 0:
+        co = {p: s for p, s in store.co_liked(user, [h.item for h in history if h.weight > 0]).items()
+              if p not in skip}
+        best_co = sorted(co, key=lambda p: -co[p])[: cfg.rec_candidate_k]
+        for hit in access.items_at(lib, [p for p in best_co if p not in pool], kinds=kinds, where=where):
+            pool.setdefault(hit.path, hit)
     if not pool:
         return []
     cands = list(pool.values())
     rel, because = score_candidates(np.stack([c.vector for c in cands]).astype(np.float64), profile, history, now)
+    if co:
+        top_co = max(co.values())
+        rel = rel + cf_weight * np.array([co.get(c.path, 0.0) / top_co for c in cands])
     top = np.argsort(-rel)[: max(cfg.rec_candidate_k, k)]
     order = mmr(rel[top], np.stack([cands[i].vector for i in top]), k, _lambda(diversity))
     out = []
