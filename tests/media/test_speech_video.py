@@ -77,3 +77,12 @@ def test_broken_media_raise_media_error(tmp_path: Path, video, speech_wav):
         extract_frames(speech_wav, 1.0)
     with pytest.raises(InvalidInput):
         extract_frames(video, 0)
+
+
+def test_large_frames_are_scaled_down_keeping_the_aspect(tmp_path: Path):
+    from xmodal.config import CONFIG
+
+    big = make_video(tmp_path / "fullhd.mp4", [(solid((200, 30, 30), size=(1920, 1080)), 0.2)])
+    frame = extract_frames(big, 1.0)[0].image
+    assert max(frame.size) == CONFIG.media.video_frame_max_side
+    assert frame.width / frame.height == pytest.approx(1920 / 1080, rel=0.01)

@@ -65,7 +65,7 @@ def test_corrupt_pdf_binary_and_oversize_raise_media_error(tmp_path: Path):
     big = tmp_path / "huge.txt"
     with open(big, "wb") as fh:
         fh.truncate(CONFIG.media.max_text_bytes + 1)
-    with pytest.raises(MediaError, match="huge.txt.*larger than the text limit"):
+    with pytest.raises(MediaError, match="huge.txt.*larger than the limit"):
         load_text(big)
     with pytest.raises(MediaError, match="not found"):
         load_text(tmp_path / "missing.txt")

@@ -58,7 +58,7 @@ class BaseEncoder:
     def encode_image(self, images: Sequence | object) -> np.ndarray:
         """(n, dim) float32, L2-normalised; images are PIL images or file paths."""
         self._require(IMAGE)
-        items = [images] if isinstance(images, (str, os.PathLike)) or hasattr(images, "getpixel") else list(images)
+        items = as_image_list(images)
         if not items:
             return self._empty()
         return self._finish(self._encode_image(items))
@@ -98,6 +98,19 @@ class BaseEncoder:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} dim={self.dim} {sorted(self.modalities)}>"
+
+
+def as_image_list(images) -> list:
+    """One image (a path or a PIL image) or a sequence of them -> a list."""
+    if isinstance(images, (str, os.PathLike)) or hasattr(images, "getpixel"):
+        return [images]
+    return list(images)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise probabilities, computed stably (logits shifted by their row maximum)."""
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:

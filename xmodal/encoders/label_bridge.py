@@ -12,7 +12,7 @@ import threading
 import numpy as np
 
 from xmodal.config import CONFIG, cache_dir
-from xmodal.encoders.base import AUDIO, IMAGE, TEXT, BaseEncoder, l2_normalise
+from xmodal.encoders.base import AUDIO, IMAGE, TEXT, BaseEncoder, l2_normalise, softmax
 from xmodal.encoders.towers import TEXT_FEATURE_DIM, image_tower, imagenet_classes, text_tower
 
 _CLASS_LOCK = threading.Lock()
@@ -65,9 +65,7 @@ class LabelBridgeEncoder(BaseEncoder):
         """(n, 1000) weights: top-k probabilities above the floor (the top label always kept),
         renormalised to sum to 1."""
         cfg = CONFIG.encoders
-        z = logits - logits.max(axis=1, keepdims=True)
-        probs = np.exp(z)
-        probs /= probs.sum(axis=1, keepdims=True)
+        probs = softmax(logits)
         weights = np.zeros_like(probs)
         top = np.argsort(-probs, axis=1)[:, :cfg.label_bridge_topk]
         for i, row in enumerate(top):

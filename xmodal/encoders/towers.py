@@ -15,7 +15,7 @@ import numpy as np
 
 from xmodal._optional import require
 from xmodal.config import CONFIG
-from xmodal.encoders.base import l2_normalise
+from xmodal.encoders.base import as_image_list, l2_normalise, softmax
 from xmodal.errors import InvalidInput, NotFound
 from xmodal.media.images import ImageInput, load_image
 
@@ -113,11 +113,8 @@ class ImageTower:
                     for f in batch:
                         f.cancel()
 
-    def _run(self, images: Sequence[ImageInput] | ImageInput, batch_size: int | None,
-             want: str) -> tuple[np.ndarray, np.ndarray]:
-        if isinstance(images, (str, Path)) or hasattr(images, "getpixel"):
-            images = [images]
-        images = list(images)
+    def _run(self, images: Sequence[ImageInput] | ImageInput, batch_size: int | None) -> tuple[np.ndarray, np.ndarray]:
+        images = as_image_list(images)
         bs = batch_size or CONFIG.encoders.image_batch_size
         if bs <= 0:
             raise InvalidInput(f"batch_size must be positive, got {bs}")
@@ -132,12 +129,12 @@ class ImageTower:
 
     def features(self, images: Sequence[ImageInput] | ImageInput, batch_size: int | None = None) -> np.ndarray:
         """Pooled 1280-d features (float32, not normalised), one row per image."""
-        return self._run(images, batch_size, "features")[0]
+        return self._run(images, batch_size)[0]
 
     def features_and_logits(self, images: Sequence[ImageInput] | ImageInput,
                             batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Both outputs from one forward pass (training caches both; the label bridge needs both)."""
-        return self._run(images, batch_size, "both")
+        return self._run(images, batch_size)
 
     def forward_pixels(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Features and logits of already preprocessed (n, 224, 224, 3) uint8 pixels."""
@@ -145,7 +142,7 @@ class ImageTower:
 
     def logits(self, images: Sequence[ImageInput] | ImageInput, batch_size: int | None = None) -> np.ndarray:
         """ImageNet-1k logits (n, 1000)."""
-        return self._run(images, batch_size, "logits")[1]
+        return self._run(images, batch_size)[1]
 
     def predict(self, images: Sequence[ImageInput] | ImageInput, topk: int | None = None,
                 batch_size: int | None = None) -> list[list[tuple[str, float]]]:
@@ -154,9 +151,7 @@ class ImageTower:
 
     def labels_from_logits(self, logits: np.ndarray, topk: int | None = None) -> list[list[tuple[str, float]]]:
         k = topk or CONFIG.encoders.imagenet_topk
-        z = logits - logits.max(axis=1, keepdims=True)
-        probs = np.exp(z)
-        probs /= probs.sum(axis=1, keepdims=True)
+        probs = softmax(logits)
         top = np.argsort(-probs, axis=1)[:, :k]
         return [[(self.classes[j], float(p[j])) for j in row] for p, row in zip(probs, top)]
 

@@ -18,6 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from xmodal._optional import require
 from xmodal.config import CONFIG
 from xmodal.errors import MediaError
+from xmodal.media.files import read_file
 
 ImageInput = Union[str, os.PathLike, Image.Image]
 
@@ -74,13 +75,7 @@ def load_image(source: ImageInput, *, min_side: int | None = None, max_pixels: i
             img.seek(0)
         return _to_rgb(ImageOps.exif_transpose(img) if hasattr(img, "getexif") else img)
     path = Path(source)
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except FileNotFoundError as exc:
-        raise MediaError(f"{path}: file not found") from exc
-    except OSError as exc:
-        raise MediaError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    data = read_file(path)
     if not data:
         raise MediaError(f"{path}: empty file (0 bytes)")
     if _is_svg(path, data[:1024]):

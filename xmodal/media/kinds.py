@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from xmodal.config import CONFIG
-from xmodal.errors import MediaError
+from xmodal.media.files import read_file
 
 Kind = Literal["image", "text", "audio", "video"]
 KINDS: tuple[str, ...] = ("image", "text", "audio", "video")
@@ -78,15 +78,7 @@ def detect_kind(path: str | os.PathLike) -> Optional[str]:
     """``"image" | "text" | "audio" | "video"`` from the file's leading bytes, or None when the
     content is none of these (an archive, an executable, an empty file)."""
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(CONFIG.media.sniff_bytes)
-    except FileNotFoundError as exc:
-        raise MediaError(f"{path}: file not found") from exc
-    except IsADirectoryError as exc:
-        raise MediaError(f"{path}: is a directory, not a file") from exc
-    except OSError as exc:
-        raise MediaError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    head = read_file(path, prefix=CONFIG.media.sniff_bytes)
     if not head:
         return None
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from xmodal._optional import require
 from xmodal.config import CONFIG
 from xmodal.errors import MediaError
+from xmodal.media.files import read_file
 
 HTML_EXTS = frozenset({".html", ".htm", ".xhtml"})
 MARKDOWN_EXTS = frozenset({".md", ".markdown"})
@@ -130,19 +131,7 @@ def pdf_to_text(data: bytes, name: str) -> str:
 def load_text(path: str | os.PathLike) -> str:
     """The readable text of a .txt / .md / .html / .pdf file (kind by content, not by name)."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        limit = CONFIG.media.max_text_bytes
-        if size > limit:
-            raise MediaError(f"{path}: {size} bytes is larger than the text limit of {limit} "
-                             "(MediaConfig.max_text_bytes)")
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise MediaError(f"{path}: file not found") from exc
-    except IsADirectoryError as exc:
-        raise MediaError(f"{path}: is a directory, not a file") from exc
-    except OSError as exc:
-        raise MediaError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    data = read_file(path, max_bytes=CONFIG.media.max_text_bytes, limit_name="MediaConfig.max_text_bytes")
     if not data:
         return ""
     if data.startswith(b"%PDF"):

@@ -5,16 +5,20 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xmodal._optional import require
 from xmodal.config import CONFIG
 from xmodal.errors import InvalidInput, MediaError
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 
 @dataclass
 class Frame:
     time: float  # seconds from the start
-    image: "object"  # PIL.Image.Image, RGB
+    image: "Image.Image"  # RGB
 
 
 def _open(path: Path):
@@ -31,6 +35,16 @@ def _open(path: Path):
         container.close()
         raise MediaError(f"{path}: has no video stream")
     return container
+
+
+def _to_image(frame):
+    """RGB picture of a frame, scaled down (by the decoder's scaler) when larger than
+    ``MediaConfig.video_frame_max_side``: a 4K frame is 25 MB, and nothing downstream needs it."""
+    longest, limit = max(frame.width, frame.height), CONFIG.media.video_frame_max_side
+    if longest <= limit:
+        return frame.to_image()
+    scale = limit / longest
+    return frame.to_image(width=max(2, round(frame.width * scale)), height=max(2, round(frame.height * scale)))
 
 
 def _frame_time(frame, stream) -> float | None:
@@ -86,7 +100,7 @@ def _by_decoding(container, stream, every_s: float, max_frames: int | None) -> l
         if t is None:
             t = i / float(stream.average_rate or 25)
         if t + 1e-6 >= next_t or not frames:
-            frames.append(Frame(round(max(t, 0.0), 3), frame.to_image()))
+            frames.append(Frame(round(max(t, 0.0), 3), _to_image(frame)))
             next_t = (int(t / every_s) + 1) * every_s
             if max_frames and len(frames) >= max_frames:
                 break
@@ -101,7 +115,7 @@ def _by_seeking(container, stream, every_s: float, duration: float, max_frames: 
         for frame in container.decode(stream):
             ft = _frame_time(frame, stream)
             if ft is None or ft + 1e-6 >= t:
-                frames.append(Frame(round(max(ft or t, 0.0), 3), frame.to_image()))
+                frames.append(Frame(round(max(ft or t, 0.0), 3), _to_image(frame)))
                 break
         t += every_s
     return frames
