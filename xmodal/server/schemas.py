@@ -105,6 +105,7 @@ class MediaResult(BaseModel):
     kind: str
     score: float
     evidence: dict[str, Any] = Field(default_factory=dict, description="time (s) and text that matched")
+    scores: dict[str, float] = Field(default_factory=dict, description="raw score in each fused ranked list")
     payload: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -47,6 +47,7 @@ def _result(state: ServerState, r: Any) -> MediaResult:
     evidence = {k: v for k, v in (r.evidence or {}).items() if v is not None}
     name = (r.payload or {}).get("name") or Path(r.path).name
     return MediaResult(ref=str(r.id), name=name, kind=r.kind, score=float(r.score), evidence=evidence,
+                       scores={k: float(v) for k, v in (getattr(r, "scores", None) or {}).items()},
                        payload=_public_payload(r.payload or {}))
 
 

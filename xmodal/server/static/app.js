@@ -143,6 +143,20 @@ function evidenceNode(ev) {
   return node;
 }
 
+// The fused score is a rank-fusion number; people read the best raw similarity more easily.
+function similarity(item) {
+  const raw = Object.entries(item.scores || {}).filter(([name]) => name.includes("->")).map(([, v]) => v);
+  return raw.length ? `${Math.round(Math.max(...raw) * 100)}% match` : item.score.toFixed(3);
+}
+
+const HIDDEN_FIELDS = new Set(["hash", "role", "indexed_at", "mtime", "name", "kind", "text", "time", "end"]);
+
+function describeField(key, value) {
+  if (key === "size") return `${(Number(value) / 1024).toFixed(1)} KB`;
+  if (key === "duration") return fmtTime(value);
+  return String(value);
+}
+
 const GLYPHS = { text: "📄", audio: "🎧", video: "🎬", image: "🖼️" };
 
 function render(results, tookMs, label) {
@@ -174,7 +188,7 @@ function render(results, tookMs, label) {
         el("div", { class: "name", text: item.name }),
         el("div", { class: "row" },
           el("span", { class: `badge ${item.kind}`, text: item.kind }),
-          el("span", { class: "score", text: item.score.toFixed(3) })),
+          el("span", { class: "score", title: "similarity (fused rank score in details)", text: similarity(item) })),
         item.kind === "text" ? null : evidenceNode(item.evidence)));
     card.addEventListener("click", () => openDetails(item));
     grid.append(card);
@@ -188,14 +202,18 @@ async function openDetails(item) {
   const badge = $("#details-kind");
   badge.textContent = item.kind;
   badge.className = `badge ${item.kind}`;
-  $("#details-score").textContent = `score ${item.score.toFixed(3)}`;
+  $("#details-score").textContent = `${similarity(item)} · fused score ${item.score.toFixed(4)}`;
   $("#details-evidence").replaceChildren(...[evidenceNode(item.evidence)].filter(Boolean));
   const dl = $("#details-payload");
   dl.replaceChildren();
-  for (const [k, v] of Object.entries(item.payload || {})) {
-    if (v == null || typeof v === "object") continue;
-    dl.append(el("dt", { text: k }), el("dd", { text: String(v) }));
+  const p = item.payload || {};
+  if (p.width && p.height) dl.append(el("dt", { text: "pixels" }), el("dd", { text: `${p.width} × ${p.height}` }));
+  for (const [k, v] of Object.entries(p)) {
+    if (v == null || v === "" || typeof v === "object" || HIDDEN_FIELDS.has(k) || k === "width" || k === "height") continue;
+    dl.append(el("dt", { text: k }), el("dd", { text: describeField(k, v) }));
   }
+  if (p.mtime) dl.append(el("dt", { text: "modified" }), el("dd", { text: new Date(p.mtime * 1000).toLocaleString() }));
+  if (item.evidence && item.evidence.match) dl.append(el("dt", { text: "matched by" }), el("dd", { text: item.evidence.match }));
   const preview = $("#details-preview");
   preview.replaceChildren(el("span", { class: "glyph", text: GLYPHS[item.kind] || "•" }));
   $("#details").showModal();
