@@ -27,5 +27,13 @@ soak: setup
 	$(PY) -m pytest -q -m slow tests/reliability
 	$(PY) scripts/reliability_report.py
 
+# Rebuild the shipped projection weights (xmodal/encoders/weights) and the model card's numbers.
+train: setup
+	@bash scripts/fetch_datasets.sh
+	$(PY) -m xmodal.cli train --recipe xmodal-lite
+	$(PY) -m xmodal.cli train --recipe xmodal-lite-multilingual
+	$(PY) -m xmodal.cli eval --set tuxpaint-test --languages en,zh-CN --out data/runs/eval \
+	  --models random,label-bridge,label-bridge-multilingual,xmodal-lite,xmodal-lite-multilingual
+
 clean:
 	rm -rf .venv .stamps .pytest_cache .hypothesis
