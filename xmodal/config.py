@@ -103,6 +103,7 @@ class MediaConfig:
     ocr_languages: tuple[str, ...] = ("eng", "chi_sim")  # those installed are used, in this order
     # "auto": tesseract when installed, else RapidOCR (pip); or force "tesseract" / "rapidocr".
     ocr_engine: str = os.environ.get("XMODAL_OCR_ENGINE", "auto")
+    ocr_cache: bool = True  # remember OCR results per picture under the cache dir
     ocr_min_side: int = 1000  # smaller images are upscaled before OCR (tesseract wants ~30 px letters)
     ocr_timeout_s: float = 120.0
     ocr_min_confidence: float = 30.0  # words tesseract is less sure of (0-100) are dropped
@@ -257,6 +258,7 @@ class TrainConfig:
     recall_ks: tuple = (1, 5, 10)
     feature_batch_size: int = 16
     crop_margin: float = 0.1  # share of each side cut away by the "crop" augmentation
+    raster_size: int = 320  # width SVGs are rendered at for training (the tower resizes to 256 anyway)
     max_texts_per_item: int = 100  # languages kept per image
     openclipart_max_per_folder: int = 40  # so hundreds of playing cards do not dominate a batch
 
