@@ -100,5 +100,6 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_written(tmp_path, many_images):
     assert child.exitstatus == 130
     kept = json.loads(xmodal("info", "--db", db, "--json").stdout)["items"]
     assert 16 <= kept < N_IMAGES
-    rest = json.loads(xmodal("index", str(many_images), "--db", db, "--no-ocr", "--json").stdout)
+    # The rest, by two worker processes (the local pool), each loading the model once.
+    rest = json.loads(xmodal("index", str(many_images), "--db", db, "--no-ocr", "--workers", "2", "--json").stdout)
     assert rest["encoded"] == N_IMAGES - kept and sum(rest["skipped"].values()) == kept

@@ -219,7 +219,10 @@ class Library:
                     report.rows_written += self._write(col, [(o.job.digest, o.encoded, plan.encode[o.job.digest])
                                                              for o in good])
                     for o in good:
-                        report.indexed[o.encoded.kind] = report.indexed.get(o.encoded.kind, 0) + 1
+                        kind = o.encoded.kind
+                        report.indexed[kind] = report.indexed.get(kind, 0) + 1
+                        # same new content under several names in this run: stored once
+                        report.duplicates[kind] = report.duplicates.get(kind, 0) + len(plan.encode[o.job.digest]) - 1
                         for e in plan.encode[o.job.digest]:
                             old = plan.detach.pop(e.path, None)
                             if old is not None:
