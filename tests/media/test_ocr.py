@@ -9,6 +9,14 @@ from xmodal.errors import MediaError
 from xmodal.media import ocr, ocr_lines
 
 
+@pytest.fixture(autouse=True)
+def fresh_cache(tmp_path, monkeypatch) -> Path:
+    """Every test reads pictures afresh: results cached by an earlier run must not hide a regression."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XMODAL_CACHE", str(cache))
+    return cache
+
+
 def test_english_lines_are_read_back():
     img = text_image(["The quick brown fox", "jumps over 42 lazy dogs"])
     assert ocr(img).split() == "The quick brown fox jumps over 42 lazy dogs".split()
@@ -74,3 +82,16 @@ def test_forcing_tesseract_where_missing_names_the_apt_package(tmp_path: Path):
     text_image(["hello"]).save(path)
     line = _ocr_in_subprocess(tmp_path, "tesseract", path)
     assert line.startswith("MISSING:") and "apt-get install tesseract-ocr" in line
+
+
+def test_results_are_cached_per_picture_and_a_damaged_entry_is_recomputed(fresh_cache: Path):
+    img = text_image(["Cached words here"])
+    first = ocr_lines(img)
+    files = list((fresh_cache / "ocr").rglob("*.json"))
+    assert len(files) == 1 and first[0].text == "Cached words here"
+    files[0].write_text('[["planted", [0, 0, 1, 1], 0.9, 0]]')
+    assert [ln.text for ln in ocr_lines(img.copy())] == ["planted"]  # same pixels: read from the cache
+    files[0].write_text("{not json")
+    assert ocr_lines(img) == first
+    assert ocr(text_image(["Other words"])) == "Other words"
+    assert len(list((fresh_cache / "ocr").rglob("*.json"))) == 2

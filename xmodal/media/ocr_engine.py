@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -18,11 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xmodal._optional import require, require_tool
-from xmodal.config import CONFIG
+from xmodal.config import CONFIG, cache_dir
 from xmodal.errors import InvalidInput, MediaError, MissingDependency
 from xmodal.media.images import ImageInput, load_image
 
 TESSERACT_APT = "tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim"
+OCR_CACHE_VERSION = 1  # bump when the line grouping or cleaning changes
 
 
 @dataclass(frozen=True)
@@ -176,12 +179,47 @@ def _rapid_engine():
     return rapidocr.RapidOCR()
 
 
+def _cache_path(img, scale: float, engine: str) -> Path:
+    """Results are keyed by the pixels and every setting that changes them: the same picture seen
+    again (ingestion's OCR, then the label bridge's; a re-index) is read once."""
+    cfg = CONFIG.media
+    langs = "+".join(tesseract_languages()) if engine == "tesseract" else "rapidocr"
+    h = hashlib.sha256(f"{OCR_CACHE_VERSION}|{engine}|{langs}|{cfg.ocr_min_confidence}|{img.size}|{scale}".encode())
+    h.update(img.tobytes())
+    digest = h.hexdigest()
+    return cache_dir() / "ocr" / digest[:2] / f"{digest}.json"
+
+
+def _cache_read(path: Path) -> list[OcrLine] | None:
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        return [OcrLine(r[0], tuple(r[1]), float(r[2]), int(r[3])) for r in rows]
+    except (OSError, ValueError, IndexError, TypeError):
+        return None  # absent or damaged: recompute
+
+
+def _cache_write(path: Path, lines: list[OcrLine]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps([[ln.text, list(ln.box), ln.confidence, ln.block] for ln in lines]),
+                       encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only or full cache only costs speed
+
+
 def ocr_lines(image: ImageInput) -> list[OcrLine]:
     """Text lines with boxes (original pixel coordinates) and confidences, in reading order."""
     img, scale = _prepared(image)
-    if _engine() == "tesseract":
-        return _tesseract_lines(img, scale)
-    return _rapidocr_lines(img, scale)
+    engine = _engine()
+    path = _cache_path(img, scale, engine) if CONFIG.media.ocr_cache else None
+    if path is not None and (hit := _cache_read(path)) is not None:
+        return hit
+    lines = _tesseract_lines(img, scale) if engine == "tesseract" else _rapidocr_lines(img, scale)
+    if path is not None:
+        _cache_write(path, lines)
+    return lines
 
 
 def ocr(image: ImageInput) -> str:
