@@ -113,13 +113,17 @@ class HnswIndex(AnnIndex):
         super().__init__(spec)
         self.index = faiss.IndexHNSWFlat(spec.dim, self.params.get("M", CONFIG.db.hnsw_m), self.metric)
         self.index.hnsw.efConstruction = self.params.get("ef_construction", CONFIG.db.hnsw_ef_construction)
+        self._params_cache: dict[int, Any] = {}
 
     def _search_params(self, k: int, sel: Any, knobs: SearchKnobs) -> Any:
-        ef = knobs.ef or self.params.get("ef_search", CONFIG.db.hnsw_ef_search)
-        p = faiss.SearchParametersHNSW()
-        p.efSearch = max(int(ef), k)
-        if sel is not None:
-            p.sel = sel
+        ef = max(int(knobs.ef or self.params.get("ef_search", CONFIG.db.hnsw_ef_search)), k)
+        if sel is None:  # reused: building SWIG parameter objects costs as much as a small search
+            cached = self._params_cache.get(ef)
+            if cached is None:
+                cached = self._params_cache[ef] = faiss.SearchParametersHNSW(efSearch=ef)
+            return cached
+        p = faiss.SearchParametersHNSW(efSearch=ef)
+        p.sel = sel
         return p
 
 

@@ -22,23 +22,25 @@ class ReadWriteLock:
         self._writer_depth = 0
         self._waiting_writers = 0
 
-    @contextmanager
-    def read(self) -> Iterator[None]:
-        me = threading.get_ident()
-        if self._writer == me:  # a writer may read what it is writing
-            yield
-            return
+    def read(self) -> "_ReadGuard":
+        """``with lock.read():`` -- a plain object rather than a generator: this runs once per
+        search, where microseconds count."""
+        return _ReadGuard(self)
+
+    def _acquire_read(self) -> bool:
+        if self._writer == threading.get_ident():  # a writer may read what it is writing
+            return False
         with self._cond:
             while self._writer is not None or self._waiting_writers:
                 self._cond.wait()
             self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
+        return True
+
+    def _release_read(self) -> None:
+        with self._cond:
+            self._readers -= 1
+            if not self._readers:
+                self._cond.notify_all()
 
     @contextmanager
     def write(self) -> Iterator[None]:
@@ -61,6 +63,21 @@ class ReadWriteLock:
                 if not self._writer_depth:
                     self._writer = None
                     self._cond.notify_all()
+
+
+class _ReadGuard:
+    __slots__ = ("_lock", "_held")
+
+    def __init__(self, lock: ReadWriteLock) -> None:
+        self._lock = lock
+        self._held = False
+
+    def __enter__(self) -> None:
+        self._held = self._lock._acquire_read()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._held:
+            self._lock._release_read()
 
 
 class ProcessLock:

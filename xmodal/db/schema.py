@@ -143,13 +143,13 @@ def check_vectors(field: str, spec: VectorField, value: Any, n: int | None) -> n
         raise InvalidInput(f"vector field {field!r}: wrong dimension {arr.shape[1]}, expected {spec.dim}")
     if n is not None and arr.shape[0] != n:
         raise InvalidInput(f"vector field {field!r}: {arr.shape[0]} vectors for {n} ids")
-    if not np.isfinite(arr).all():
+    # One pass for both checks: a squared norm is finite iff the row is (float64: no overflow).
+    sq = np.einsum("ij,ij->i", arr, arr, dtype=np.float64)
+    if not np.isfinite(sq).all():
         bad = int(np.argwhere(~np.isfinite(arr))[0][0])
         raise InvalidInput(f"vector field {field!r}: row {bad} contains NaN or infinity")
-    if spec.metric == "cosine":
-        norms = np.linalg.norm(arr, axis=1)
-        if (norms == 0).any():
-            raise InvalidInput(f"vector field {field!r}: row {int(np.argmin(norms))} is all zeros (no cosine direction)")
+    if spec.metric == "cosine" and not sq.all():
+        raise InvalidInput(f"vector field {field!r}: row {int(np.argmin(sq))} is all zeros (no cosine direction)")
     return np.ascontiguousarray(arr)
 
 
