@@ -3,7 +3,8 @@
 Writes ``benchmarks/results/db.json`` (also through benchmarks/run.py), ``db_recall_qps.png`` and
 the ``## Vector database`` section of BENCHMARKS.md, refreshed after every step so a run cut
 short still leaves consistent partial results. ``XMODAL_BENCH_N=20000`` makes a quick run;
-``XMODAL_BENCH_KINDS`` / ``XMODAL_BENCH_PEERS`` (comma lists) choose what to measure.
+``XMODAL_BENCH_KINDS`` / ``XMODAL_BENCH_PEERS`` (comma lists) choose what to measure;
+``XMODAL_BENCH_RESUME=1`` keeps the steps an interrupted run already finished.
 """
 from __future__ import annotations
 
@@ -49,9 +50,18 @@ def run(results_dir: Path) -> dict:
         "threads": s.sweep.threads, "batch": s.sweep.batch, "data_s": round(time.perf_counter() - t0, 1),
         "kinds": {}, "peers": {},
     }
+    previous = results_dir / "db.json"
+    if os.environ.get("XMODAL_BENCH_RESUME") == "1" and previous.exists():
+        # Keep what an interrupted run of the same data set measured without error.
+        old = json.loads(previous.read_text())
+        if old.get("n") == out["n"]:
+            out["kinds"] = {k: v for k, v in old.get("kinds", {}).items() if "error" not in v}
+            out["peers"] = {k: v for k, v in old.get("peers", {}).items() if "error" not in v}
     steps = ([("kind", k) for k in kinds if k not in LATE_KINDS] + [("peer", p) for p in peers]
              + [("kind", k) for k in kinds if k in LATE_KINDS])
     for what, name in steps:
+        if name in out["kinds" if what == "kind" else "peers"]:
+            continue
         print(f"[bench db] {what} {name} ...", flush=True)
         t1 = time.perf_counter()
         if what == "kind":

@@ -60,14 +60,16 @@ class SweepSettings:
     pq_nprobe: tuple[int, ...] = (4, 8, 16, 32, 64)
     batch: int = 100
     # Single-query timing stops after this many seconds (recall always uses every query).
-    single_budget_s: float = field(default_factory=lambda: _env_float("XMODAL_BENCH_SINGLE_S", 1.5))
-    batch_budget_s: float = field(default_factory=lambda: _env_float("XMODAL_BENCH_BATCH_S", 1.5))
+    single_budget_s: float = field(default_factory=lambda: _env_float("XMODAL_BENCH_SINGLE_S", 1.0))
+    batch_budget_s: float = field(default_factory=lambda: _env_float("XMODAL_BENCH_BATCH_S", 1.0))
     # Each index kind (raw FAISS + xmodal) runs in its own process, killed after this long.
     # hnsw builds three graphs (FAISS, xmodal, hnswlib) and also runs the filtered and range parts.
     kind_timeout_s: dict = field(default_factory=lambda: {
-        "hnsw": 1500.0, "ivf_pq": 300.0, "opq": 300.0, "default": 600.0})
+        "hnsw": 2400.0, "ivf_pq": 300.0, "opq": 300.0, "default": 600.0})
     recall_levels: tuple[float, ...] = (0.90, 0.95, 0.99)
     threads: int = field(default_factory=lambda: _env_int("XMODAL_BENCH_THREADS", 1))
+    # Index construction may use both cores on every system alike (searches stay on ``threads``).
+    build_threads: int = field(default_factory=lambda: _env_int("XMODAL_BENCH_BUILD_THREADS", 2))
     # Index construction parameters shared by xmodal and raw FAISS / hnswlib.
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
@@ -86,10 +88,10 @@ class PeerSettings:
     timeout_s: float = field(default_factory=lambda: _env_float("XMODAL_BENCH_PEER_TIMEOUT_S", 420.0))
     # Rows each peer ingests (capped by the data set size); slow ingesters get fewer.
     rows: dict = field(default_factory=lambda: {
-        "chroma": 200_000, "lancedb": 200_000, "qdrant": 20_000, "milvus_lite": 50_000})
+        "chroma": 200_000, "lancedb": 100_000, "qdrant": 20_000, "milvus_lite": 20_000})
     ingest_batch: int = 1000
-    ingest_budget_s: float = field(default_factory=lambda: _env_float("XMODAL_BENCH_INGEST_S", 200.0))
-    query_budget_s: float = 5.0       # per sweep point, single-query calls
+    ingest_budget_s: float = field(default_factory=lambda: _env_float("XMODAL_BENCH_INGEST_S", 150.0))
+    query_budget_s: float = 4.0       # per sweep point, single-query calls
     max_queries: int = 1000
     hnsw_ef: tuple[int, ...] = (16, 32, 64, 128)
     lance_nprobes: tuple[int, ...] = (8, 32, 128)

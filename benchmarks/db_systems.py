@@ -84,7 +84,7 @@ class RawFaiss(System):
         from xmodal.config import CONFIG
 
         self.name, self.spec, self.k = f"faiss:{spec.kind}", spec, s.data.k
-        faiss.omp_set_num_threads(s.sweep.threads)
+        faiss.omp_set_num_threads(s.sweep.build_threads)
         r0, t0 = rss_mb(), time.perf_counter()
         d = base.shape[1]
         if spec.kind == "hnsw":
@@ -104,6 +104,7 @@ class RawFaiss(System):
         self.index = index
         self.build_s = time.perf_counter() - t0
         self.rss_delta_mb = rss_mb() - r0
+        faiss.omp_set_num_threads(s.sweep.threads)
 
     def sweep(self) -> list[dict]:
         return self.spec.sweep
@@ -149,8 +150,8 @@ class Hnswlib(System):
         r0, t0 = rss_mb(), time.perf_counter()
         index = hnswlib.Index(space="ip", dim=base.shape[1])
         index.init_index(max_elements=len(base), M=s.sweep.hnswlib_m, ef_construction=s.sweep.hnsw_ef_construction)
+        index.add_items(base, np.arange(len(base)), num_threads=s.sweep.build_threads)
         index.set_num_threads(s.sweep.threads)
-        index.add_items(base, np.arange(len(base)))
         self.index = index
         self.build_s = time.perf_counter() - t0
         self.rss_delta_mb = rss_mb() - r0
@@ -172,12 +173,14 @@ class Xmodal(System):
     batches with their payloads (each batch committed to disk), then searches."""
 
     def __init__(self, spec: KindSpec, base: np.ndarray, pct: np.ndarray, folder: Path, s: BenchDBSettings):
+        import faiss
         from xmodal.db import Database, VectorField
 
         self.name, self.spec, self.k = f"xmodal:{spec.kind}", spec, s.data.k
         self.folder = fresh_dir(folder)
         r0, t0 = rss_mb(), time.perf_counter()
         self.db = Database(str(self.folder))
+        faiss.omp_set_num_threads(s.sweep.build_threads)  # after open: the engine sets its own count
         self.col = self.db.create_collection(
             "bench", vectors={"v": VectorField(dim=base.shape[1], metric="cosine", index=spec.kind,
                                                params=spec.params)},
@@ -190,6 +193,7 @@ class Xmodal(System):
         self.build_s = time.perf_counter() - t0
         self.rss_delta_mb = rss_mb() - r0
         self.upsert_rate = len(base) / self.build_s
+        faiss.omp_set_num_threads(s.sweep.threads)
 
     def sweep(self):
         return self.spec.sweep
