@@ -73,3 +73,15 @@ def test_text_tower_rejects_unknown_names_and_modes():
         text_tower("bert-xl")
     with pytest.raises(InvalidInput, match="mode"):
         text_tower("minilm").features(["x"], mode="document")
+
+
+def test_text_towers_are_safe_to_share_between_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"sentence number {i} about {'cats' if i % 2 else 'trains'}" + " and more" * (i % 7) for i in range(48)]
+    for name in ("minilm", "e5-multilingual"):
+        tower = text_tower(name)
+        expected = np.concatenate([tower.features(texts[i:i + 6], mode="passage") for i in range(0, 48, 6)])
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(lambda i: tower.features(texts[i:i + 6], mode="passage"), range(0, 48, 6)))
+        np.testing.assert_allclose(np.concatenate(got), expected, atol=1e-5)

@@ -56,6 +56,7 @@ class ClipEncoder(BaseEncoder):
         if not (hasattr(self.model, "get_text_features") and hasattr(self.model, "get_image_features")):
             raise InvalidInput(f"CLIP model {ref!r}: {type(self.model).__name__} is not a dual text-image "
                                "encoder (no get_text_features / get_image_features)")
+        self._tokenizer_lock = threading.Lock()
         self.model_type = getattr(self.model.config, "model_type", "")
         self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
         self.image_processor = getattr(self.processor, "image_processor", self.processor)
@@ -73,7 +74,8 @@ class ClipEncoder(BaseEncoder):
         if not max_len or max_len > CONFIG.encoders.clip_max_tokens:
             max_len = min(CONFIG.encoders.clip_max_tokens,
                           getattr(self.model.config.text_config, "max_position_embeddings", CONFIG.encoders.clip_max_tokens))
-        enc = self.tokenizer(texts, truncation=True, max_length=max_len, return_tensors="np", **kw)
+        with self._tokenizer_lock:  # fast tokenizers are not safe to call from two threads at once
+            enc = self.tokenizer(texts, truncation=True, max_length=max_len, return_tensors="np", **kw)
         return {k: v.astype(np.int64) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
 
     def _pixels(self, images: list) -> np.ndarray:

