@@ -8,7 +8,6 @@ exits non-zero if any first result is wrong. Re-running is incremental (nothing 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -84,10 +83,20 @@ def check(q: DemoQuery, results) -> tuple[bool, str]:
 def run(db: Path, model: str | None, say: Callable[[str], None] = print) -> int:
     import xmodal
 
+    from xmodal.errors import ModelMismatch
+
     model = pick_model(model)
-    collection = re.sub(r"[^A-Za-z0-9_]", "_", model)
-    say(f"[demo] model {model}; library {db} (collection {collection})")
-    with xmodal.open(db, collection=collection, model=model) as lib:
+    say(f"[demo] model {model}; library {db}")
+    try:
+        lib = xmodal.open(db, model=model)
+    except ModelMismatch:
+        # An earlier demo run used another model (e.g. before the trained one was built): the demo
+        # library is ours to rebuild.
+        with xmodal.open(db) as old:
+            say(f"[demo] re-indexing: {db} was built with {old.model}")
+            old.drop()
+        lib = xmodal.open(db, model=model)
+    with lib:
         t0 = time.perf_counter()
         report = lib.index([MEDIA])
         from rich.console import Console
@@ -112,6 +121,7 @@ def run(db: Path, model: str | None, say: Callable[[str], None] = print) -> int:
                 say(f"      expected {q.expect} first, got {got}")
     total = len(queries())
     say(f"\n[demo] {total - failures}/{total} queries answered correctly")
+    say(f'[demo] try your own: xmodal search "a dog" --db {db}   (or --image FILE, --audio FILE, --json)')
     return 1 if failures else 0
 
 

@@ -227,3 +227,12 @@ def test_bad_index_input_changes_nothing(small):
     with pytest.raises(NotFound, match="missing-folder"):
         lib.index([folder, folder / "missing-folder"], progress=False)
     assert lib.info() == before
+
+
+def test_drop_forgets_everything_and_a_new_model_can_start_over(small):
+    lib, folder = small
+    lib.drop()
+    assert lib.info()["items"] == 0 and lib.search(text="cat") == []
+    fresh = xmodal.open(lib.uri, model="minilm")  # no ModelMismatch: the collection is gone
+    assert fresh.model == "minilm"
+    fresh.close()

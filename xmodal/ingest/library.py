@@ -296,6 +296,17 @@ class Library:
             col.delete(ids=[item_id])
             self.keywords.delete_items([item_id])
 
+    def drop(self) -> None:
+        """Delete the whole collection and its keyword index (the media files are not touched)."""
+        if self._keywords is not None:
+            self._keywords.close()
+            self._keywords = None
+        if self.db.has_collection(self.collection_name):
+            self.db.drop_collection(self.collection_name)
+        kw = self.side / self.collection_name / CONFIG.ingest.keyword_file
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(kw) + suffix).unlink(missing_ok=True)
+
     def remove(self, paths: Iterable[str | os.PathLike]) -> int:
         """Forget files (or everything under folders) whether or not they still exist on disk.
         Returns the number of paths removed; a path the library does not hold raises NotFound."""
