@@ -578,8 +578,14 @@ class MilvusDatabase(BaseDatabase):
         self.uri = uri
         self._lite_path = kwargs["uri"] if self.lite else None
         self._loaded: set[str] = set()
+        db_name = kwargs.pop("db_name", None)
         try:
             self._client = pymilvus.MilvusClient(**kwargs)
+            if db_name:
+                # milvus://HOST:PORT/DB names a Milvus database; create it on first use, like a folder.
+                if db_name not in self._client.list_databases():
+                    self._client.create_database(db_name)
+                self._client.use_database(db_name)
         except pymilvus.exceptions.MilvusException as exc:
             raise StorageError(f"cannot open Milvus at {uri!r}: {getattr(exc, 'message', exc)}") from exc
         if self._lite_path:
