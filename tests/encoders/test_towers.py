@@ -32,7 +32,7 @@ def test_features_shape_paths_and_batches_agree(photos, tmp_path):
     both = tower.features([photos["coffee"], path], batch_size=1)
     assert both.shape == (2, 1280) and both.dtype == np.float32
     assert np.linalg.norm(both, axis=1).min() > 1.0  # pooled features, not normalised
-    again = tower.features([photos["coffee"], path], batch_size=2)
+    again = tower.features([photos["coffee"], path], batch_size=2, show_progress=True)
     np.testing.assert_allclose(both, again, rtol=1e-4, atol=1e-4)
     assert tower.features([]).shape == (0, 1280)
 

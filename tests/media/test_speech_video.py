@@ -27,7 +27,7 @@ def video(tmp_path_factory, speech_wav) -> Path:
 
 
 def test_espeak_clip_is_transcribed(speech_wav):
-    segments = transcribe(speech_wav)
+    segments = transcribe(speech_wav, show_progress=True)
     text = " ".join(s.text for s in segments)
     overlap = len(_words(text) & _words(SENTENCE)) / len(_words(SENTENCE))
     assert overlap >= 0.7, text

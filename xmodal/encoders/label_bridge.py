@@ -36,8 +36,17 @@ def class_text_vectors(tower_name: str) -> np.ndarray:
                 vectors = None  # a damaged cache file is recomputed
             if vectors is not None and vectors.shape != (len(phrases), TEXT_FEATURE_DIM):
                 vectors = None
-        if vectors is None:
-            vectors = text_tower(tower_name).features(phrases, mode="passage")
+        if vectors is None:  # once per machine: ~1000 sentences, worth a progress bar on a terminal
+            from xmodal.progress import progress
+
+            tower, step = text_tower(tower_name), CONFIG.encoders.text_batch_size
+            parts = []
+            with progress(None) as bar:
+                task = bar.add_task("labels", total=len(phrases))
+                for i in range(0, len(phrases), step):
+                    parts.append(tower.features(phrases[i:i + step], mode="passage"))
+                    bar.advance(task, len(parts[-1]))
+            vectors = np.concatenate(parts)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp.npy")
             np.save(tmp, vectors)

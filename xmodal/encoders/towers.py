@@ -113,28 +113,36 @@ class ImageTower:
                     for f in batch:
                         f.cancel()
 
-    def _run(self, images: Sequence[ImageInput] | ImageInput, batch_size: int | None) -> tuple[np.ndarray, np.ndarray]:
+    def _run(self, images: Sequence[ImageInput] | ImageInput, batch_size: int | None,
+             show_progress: bool | None = False) -> tuple[np.ndarray, np.ndarray]:
+        from xmodal.progress import progress
+
         images = as_image_list(images)
         bs = batch_size or CONFIG.encoders.image_batch_size
         if bs <= 0:
             raise InvalidInput(f"batch_size must be positive, got {bs}")
         feats, logits = [], []
-        for pixels in self._pixel_batches(images, bs):
-            f, lg = self.backend.run(pixels)
-            feats.append(f)
-            logits.append(lg)
+        with progress(show_progress) as bar:
+            task = bar.add_task("images", total=len(images))
+            for pixels in self._pixel_batches(images, bs):
+                f, lg = self.backend.run(pixels)
+                feats.append(f)
+                logits.append(lg)
+                bar.advance(task, len(pixels))
         if not feats:
             return (np.zeros((0, IMAGE_FEATURE_DIM), np.float32), np.zeros((0, len(self.classes)), np.float32))
         return np.concatenate(feats), np.concatenate(logits)
 
-    def features(self, images: Sequence[ImageInput] | ImageInput, batch_size: int | None = None) -> np.ndarray:
-        """Pooled 1280-d features (float32, not normalised), one row per image."""
-        return self._run(images, batch_size)[0]
+    def features(self, images: Sequence[ImageInput] | ImageInput, batch_size: int | None = None,
+                 show_progress: bool | None = False) -> np.ndarray:
+        """Pooled 1280-d features (float32, not normalised), one row per image. ``show_progress``:
+        None shows a bar when stderr is a terminal."""
+        return self._run(images, batch_size, show_progress)[0]
 
-    def features_and_logits(self, images: Sequence[ImageInput] | ImageInput,
-                            batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def features_and_logits(self, images: Sequence[ImageInput] | ImageInput, batch_size: int | None = None,
+                            show_progress: bool | None = False) -> tuple[np.ndarray, np.ndarray]:
         """Both outputs from one forward pass (training caches both; the label bridge needs both)."""
-        return self._run(images, batch_size)
+        return self._run(images, batch_size, show_progress)
 
     def forward_pixels(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Features and logits of already preprocessed (n, 224, 224, 3) uint8 pixels."""

@@ -18,6 +18,7 @@ from xmodal.config import CONFIG
 from xmodal.errors import MediaError
 
 SAMPLE_RATE = 16_000  # what Whisper models take
+WHISPER_LANGUAGE = "en"  # the bundled model is tiny.en: English only
 _LOCK = threading.Lock()
 _MODEL = None
 
@@ -80,16 +81,25 @@ def decode_audio(path: str | os.PathLike) -> np.ndarray:
     return (np.concatenate(chunks).astype(np.float32) / 32768.0)
 
 
-def transcribe(path: str | os.PathLike) -> list[Segment]:
-    """Timed transcript of the speech in an audio or video file ([] when there is none)."""
+def transcribe(path: str | os.PathLike, show_progress: bool | None = False) -> list[Segment]:
+    """Timed transcript of the speech in an audio or video file ([] when there is none).
+
+    ``show_progress``: a bar in seconds of audio (None: when stderr is a terminal)."""
+    from xmodal.progress import progress
+
     audio = decode_audio(path)
     if audio.size == 0:
         return []
     model = whisper_model()
+    out: list[Segment] = []
     try:
-        segments, _info = model.transcribe(audio, language="en", beam_size=CONFIG.media.asr_beam_size,
+        segments, _info = model.transcribe(audio, language=WHISPER_LANGUAGE, beam_size=CONFIG.media.asr_beam_size,
                                            vad_filter=CONFIG.media.asr_vad, condition_on_previous_text=False)
-        out = [Segment(float(s.start), float(s.end), s.text.strip()) for s in segments]
+        with progress(show_progress) as bar:
+            task = bar.add_task("speech", total=round(audio.size / SAMPLE_RATE))
+            for s in segments:  # a generator: recognition happens while iterating
+                out.append(Segment(float(s.start), float(s.end), s.text.strip()))
+                bar.update(task, completed=round(s.end))
     except Exception as exc:  # noqa: BLE001 - ctranslate2 errors are untyped
         raise MediaError(f"{Path(path)}: speech recognition failed ({type(exc).__name__}: {exc})") from exc
     return [s for s in out if s.text]
