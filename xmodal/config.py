@@ -134,6 +134,7 @@ class IngestConfig:
     keyword_file: str = "keywords.sqlite"  # inside the library's ingest folder
     video_max_frames: int = 120  # frames kept per video (spread evenly when longer)
     evidence_chars: int = 240  # longest passage quoted as evidence
+    failure_file: str = "failures.sqlite"  # files that failed, with their signature (not retried while unchanged)
     workers: int = 1  # processes for decoding / encoding; 1 = in this process
     # The model `make demo` indexes with: the multilingual twin of the default model, so Chinese
     # queries find the same images as English ones without a second index.
