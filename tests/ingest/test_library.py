@@ -37,6 +37,9 @@ def test_second_run_over_unchanged_folder_encodes_nothing(mixed):
     again = lib.index([SAMPLES, corrupt], progress=False)
     assert again.encoded == 0 and again.rows_written == 0
     assert sum(again.skipped.values()) == sum(EXPECTED.values())
+    # the corrupt files are listed again from the failure log, without being decoded again
+    assert again.known_failures == len(CORRUPT)
+    assert {Path(f.path).name for f in again.failed} == {Path(rel).name for rel in CORRUPT}
     assert lib.info()["rows"] == rows_before
 
 
@@ -236,3 +239,15 @@ def test_drop_forgets_everything_and_a_new_model_can_start_over(small):
     fresh = xmodal.open(lib.uri, model="minilm")  # no ModelMismatch: the collection is gone
     assert fresh.model == "minilm"
     fresh.close()
+
+
+def test_a_fixed_file_is_retried_and_indexed(small):
+    lib, folder = small
+    broken = folder / "later.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not yet")
+    first = lib.index([folder], progress=False, ocr=False)
+    assert [Path(f.path).name for f in first.failed] == ["later.png"] and first.known_failures == 0
+    assert lib.index([folder], progress=False, ocr=False).known_failures == 1
+    shutil.copy(SAMPLES / "images" / "penguin.bmp", broken)  # now a real picture (a BMP named .png)
+    fixed = lib.index([folder], progress=False, ocr=False)
+    assert fixed.failed == [] and fixed.indexed["image"] == 1

@@ -20,6 +20,7 @@ import numpy as np
 from xmodal.config import CONFIG, cache_dir
 from xmodal.errors import InvalidInput, ModelMismatch, NotFound
 from xmodal.ingest.encode import Encoded, fields_for
+from xmodal.ingest.failures import FailureLog
 from xmodal.ingest.extract import TEXT, VISUAL
 from xmodal.ingest.files import KINDS, FileEntry, kind_hint, scan, under
 from xmodal.ingest.fusion import rrf
@@ -77,6 +78,7 @@ class Library:
         self.side = _side_folder(uri)
         self._encoder = None
         self._keywords: KeywordIndex | None = None
+        self._failures: FailureLog | None = None
 
     # ----------------------------------------------------------------- opening
     @classmethod
@@ -87,9 +89,10 @@ class Library:
         return cls(connect(uri), uri, collection or CONFIG.ingest.default_collection, model)
 
     def close(self) -> None:
-        if self._keywords is not None:
-            self._keywords.close()
-            self._keywords = None
+        for side in (self._keywords, self._failures):
+            if side is not None:
+                side.close()
+        self._keywords = self._failures = None
         self.db.close()
 
     def __enter__(self) -> "Library":
@@ -112,6 +115,12 @@ class Library:
         if self._keywords is None:
             self._keywords = KeywordIndex(self.side / self.collection_name / CONFIG.ingest.keyword_file)
         return self._keywords
+
+    @property
+    def failures(self) -> FailureLog:
+        if self._failures is None:
+            self._failures = FailureLog(self.side / self.collection_name / CONFIG.ingest.failure_file)
+        return self._failures
 
     @property
     def thumbs_dir(self) -> Path:
@@ -163,7 +172,14 @@ class Library:
                 for entry, reason in plan.failed:
                     report.failed.append(Failure(entry.path, entry.kind_hint, reason))
                 self._apply_attachments(col, plan, report)
-                jobs = [Job(digest, files[0].path) for digest, files in plan.encode.items()]
+                jobs = []
+                for digest, files in plan.encode.items():
+                    known = self.failures.known(files[0])
+                    if known is None:
+                        jobs.append(Job(digest, files[0].path))
+                    else:  # failed before and unchanged since: report it again, do not re-read it
+                        report.failed.append(Failure(files[0].path, known[0] or files[0].kind_hint, known[1]))
+                        report.known_failures += 1
                 self._encode_and_write(col, jobs, plan, report, bars, workers, ocr, speech, runner)
                 for path in plan.removed:
                     self._detach(col, path, state.by_path[path].item_id)
@@ -210,12 +226,15 @@ class Library:
             good = []
             for out in outcomes:
                 if out.encoded is None:
-                    hint = plan.encode[out.job.digest][0].kind_hint
-                    report.failed.append(Failure(out.job.path, out.kind or hint, out.error or "unknown error"))
+                    entry = plan.encode[out.job.digest][0]
+                    reason = out.error or "unknown error"
+                    report.failed.append(Failure(out.job.path, out.kind or entry.kind_hint, reason))
+                    self.failures.record(entry, out.kind, reason)
                 else:
                     good.append(out)
             with deferred_interrupt():  # a batch is written whole or not at all
                 if good:
+                    self.failures.forget([e.path for o in good for e in plan.encode[o.job.digest]])
                     report.rows_written += self._write(col, [(o.job.digest, o.encoded, plan.encode[o.job.digest])
                                                              for o in good])
                     for o in good:
@@ -303,9 +322,12 @@ class Library:
             self._keywords = None
         if self.db.has_collection(self.collection_name):
             self.db.drop_collection(self.collection_name)
-        kw = self.side / self.collection_name / CONFIG.ingest.keyword_file
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(kw) + suffix).unlink(missing_ok=True)
+        if self._failures is not None:
+            self._failures.close()
+            self._failures = None
+        for name in (CONFIG.ingest.keyword_file, CONFIG.ingest.failure_file):
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(self.side / self.collection_name / name) + suffix).unlink(missing_ok=True)
 
     def remove(self, paths: Iterable[str | os.PathLike]) -> int:
         """Forget files (or everything under folders) whether or not they still exist on disk.

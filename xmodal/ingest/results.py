@@ -51,6 +51,7 @@ class IndexReport:
     seconds: float = 0.0
     interrupted: bool = False
     rows_written: int = 0
+    known_failures: int = 0  # failed before and unchanged since: listed again, not re-read
 
     @property
     def encoded(self) -> int:
@@ -88,6 +89,8 @@ class IndexReport:
         extra = f", {self.removed} removed" if self.removed else ""
         console.print(f"{self.rows_written} rows written in {self.seconds:.1f} s{extra}")
         if self.failed:
-            console.print(f"[bold red]{len(self.failed)} failed:[/]")
+            again = f" ({self.known_failures} unchanged since they failed before, not re-read)" \
+                if self.known_failures else ""
+            console.print(f"[bold red]{len(self.failed)} failed{again}:[/]")
             for f in self.failed:
                 console.print(f"  {f.path}: {f.reason}", markup=False, highlight=False)
