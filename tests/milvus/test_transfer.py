@@ -125,6 +125,16 @@ def test_checkpoint_that_no_longer_matches_the_source_starts_over(tmp_path):
     transfer(ParquetSource(out), CollectionSink(dest, "c", "d"))
     assert snapshot(dest.collection("c")) == snapshot(col)
     dest.close()
+    # Into a collection the transfer created: rows deleted from the source must not linger there.
+    lite = connect(f"milvus-lite:{tmp_path / 'l.db'}")
+    ckpt = tmp_path / "c.json"
+    with pytest.raises(Crash):
+        transfer(CrashingSource(CollectionSource(col, "src"), after=2), CollectionSink(lite, "c", "l"),
+                 checkpoint=ckpt, batch_size=60)
+    col.delete(ids=ids[30:40])
+    rep = transfer(CollectionSource(col, "src"), CollectionSink(lite, "c", "l"), checkpoint=ckpt, batch_size=60)
+    assert rep.restarted and snapshot(lite.collection("c")) == snapshot(col)
+    lite.close()
     src_db.close()
 
 

@@ -84,8 +84,9 @@ class Source(Protocol):
 
 class Sink(Protocol):
     description: str
+    created: bool  # prepare() made the destination (so a restart may empty it)
 
-    def prepare(self, schema: Schema, fresh: bool) -> None: ...
+    def prepare(self, schema: Schema, fresh: bool, owned: bool = False) -> None: ...
 
     def write(self, batch_no: int, records: list[Record]) -> None: ...
 
@@ -123,8 +124,13 @@ class CollectionSink:
         self.name = name
         self.description = description
         self.col: BaseCollection | None = None
+        self.created = False
 
-    def prepare(self, schema: Schema, fresh: bool) -> None:
+    def prepare(self, schema: Schema, fresh: bool, owned: bool = False) -> None:
+        """``owned``: an earlier run of this transfer created the collection, so a fresh start drops
+        it (rows deleted from the source since then must not linger)."""
+        if fresh and owned and self.db.has_collection(self.name):
+            self.db.drop_collection(self.name)
         if self.db.has_collection(self.name):
             col = self.db.collection(self.name)
             mine = {f: (v.dim, v.metric) for f, v in col.vector_fields.items()}
@@ -135,6 +141,7 @@ class CollectionSink:
             self.col = col
             return
         self.col = self.db.create_collection(self.name, schema.vectors, schema.payload_schema, schema.metadata)
+        self.created = True
 
     def write(self, batch_no: int, records: list[Record]) -> None:
         assert self.col is not None
@@ -173,8 +180,9 @@ class ParquetSink:
         self.folder = folder
         self.description = f"{PARQUET_PREFIX}{folder}"
         self.schema: Schema | None = None
+        self.created = True  # an export folder belongs to its transfer
 
-    def prepare(self, schema: Schema, fresh: bool) -> None:
+    def prepare(self, schema: Schema, fresh: bool, owned: bool = False) -> None:
         self.schema = schema
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -275,7 +283,7 @@ def default_checkpoint(source: Source, sink: Sink) -> Path:
 
 
 def transfer(source: Source, sink: Sink, checkpoint: Path | None = None, batch_size: int | None = None,
-             restart: bool = False, show_progress: bool | None = None) -> TransferReport:
+             restart: bool = False, show_progress: bool | None = None, _owned: bool = False) -> TransferReport:
     """Copy ``source`` into ``sink``, resuming from ``checkpoint`` unless ``restart``."""
     from xmodal.progress import progress
 
@@ -289,7 +297,8 @@ def transfer(source: Source, sink: Sink, checkpoint: Path | None = None, batch_s
     total = source.count()
     done_rows = ckpt["rows"] if ckpt else 0
     batch_no = ckpt["batches"] if ckpt else 0
-    sink.prepare(source.schema, fresh=ckpt is None)
+    sink.prepare(source.schema, fresh=ckpt is None, owned=_owned)
+    created = bool(ckpt["created"]) if ckpt else sink.created
     ckpt_path.parent.mkdir(parents=True, exist_ok=True)
     with progress(show_progress) as bars:
         task = bars.add_task("transfer", total=total)
@@ -301,7 +310,7 @@ def transfer(source: Source, sink: Sink, checkpoint: Path | None = None, batch_s
                 bars.advance(task, take)
                 if skipping == 0 and _id_json(batch[take - 1].id) != ckpt["last_id"]:
                     # The source no longer lines up with the checkpoint: start over.
-                    return _restart(source, sink, ckpt_path, size, show_progress)
+                    return _restart(source, sink, ckpt_path, size, show_progress, created)
                 batch = batch[take:]
                 if not batch:
                     continue
@@ -312,9 +321,9 @@ def transfer(source: Source, sink: Sink, checkpoint: Path | None = None, batch_s
             bars.advance(task, len(batch))
             _write_json(ckpt_path, {"source": source.description, "sink": sink.description,
                                     "rows": done_rows + report.rows, "batches": batch_no,
-                                    "last_id": _id_json(batch[-1].id)})
+                                    "last_id": _id_json(batch[-1].id), "created": created})
         if skipping:
-            return _restart(source, sink, ckpt_path, size, show_progress)
+            return _restart(source, sink, ckpt_path, size, show_progress, created)
     report.skipped = done_rows
     sink.finish(done_rows + report.rows)
     ckpt_path.unlink(missing_ok=True)
@@ -322,8 +331,8 @@ def transfer(source: Source, sink: Sink, checkpoint: Path | None = None, batch_s
     return report
 
 
-def _restart(source: Source, sink: Sink, ckpt_path: Path, size: int, show_progress) -> TransferReport:
-    again = transfer(source, sink, ckpt_path, size, restart=True, show_progress=show_progress)
+def _restart(source: Source, sink: Sink, ckpt_path: Path, size: int, show_progress, owned: bool) -> TransferReport:
+    again = transfer(source, sink, ckpt_path, size, restart=True, show_progress=show_progress, _owned=owned)
     again.restarted = True
     return again
 
