@@ -95,3 +95,14 @@ def test_results_are_cached_per_picture_and_a_damaged_entry_is_recomputed(fresh_
     assert ocr_lines(img) == first
     assert ocr(text_image(["Other words"])) == "Other words"
     assert len(list((fresh_cache / "ocr").rglob("*.json"))) == 2
+
+
+def test_many_pictures_in_one_batch_keep_their_own_text(tmp_path: Path):
+    from xmodal.media import ocr_lines_many, ocr_many
+
+    pictures = [text_image(["First image words"]), Image.new("RGB", (300, 200), "white"),
+                text_image(["Second picture here", "with two lines"], size=(800, 120))]
+    assert ocr_many(pictures) == ["First image words", "", "Second picture here\n\nwith two lines"]
+    batch = ocr_lines_many(pictures)
+    assert [ln.text for ln in batch[2]] == ["Second picture here", "with two lines"]
+    assert batch[2][1].box[1] > batch[2][0].box[3]  # boxes belong to their own picture

@@ -86,9 +86,9 @@ class LabelBridgeEncoder(BaseEncoder):
         _, logits = self.image.features_and_logits(images)
         vectors = l2_normalise(self.label_weights(logits) @ self.class_vectors)
         if self.use_ocr:
-            from xmodal.media import ocr
+            from xmodal.media import ocr_many
 
-            texts = [" ".join(ocr(im).split()) for im in images]
+            texts = [" ".join(t.split()) for t in ocr_many(images)]
             with_text = [i for i, t in enumerate(texts) if t]
             if with_text:
                 text_vecs = self.text.features([texts[i] for i in with_text], mode="passage")
