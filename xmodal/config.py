@@ -104,7 +104,9 @@ class MediaConfig:
     # "auto": tesseract when installed, else RapidOCR (pip); or force "tesseract" / "rapidocr".
     ocr_engine: str = os.environ.get("XMODAL_OCR_ENGINE", "auto")
     ocr_cache: bool = True  # remember OCR results per picture under the cache dir
+    ocr_batch_size: int = 16  # pictures read by one tesseract process (it loads its models once)
     ocr_min_side: int = 1000  # smaller images are upscaled before OCR (tesseract wants ~30 px letters)
+    ocr_max_upscale: float = 2.0  # ...but by at most this factor
     ocr_timeout_s: float = 120.0
     ocr_min_confidence: float = 30.0  # words tesseract is less sure of (0-100) are dropped
     asr_beam_size: int = 5
