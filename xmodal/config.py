@@ -53,6 +53,8 @@ class DBConfig:
     # Range search switches to an exact scan once k reaches live vectors / this.
     range_exact_switch: int = 8
     range_candidate_boost: int = 2  # range search widens ef / refine by this over a plain k-NN
+    # Fields with at least this many vectors train / compact their index in a background thread.
+    background_rebuild_rows: int = 50_000
     opq_niter: int = 25  # OPQ rotation training iterations (FAISS's default 50 doubles training for ~no recall)
     max_train_vectors: int = 65_536  # training sample cap (k-means cost grows with it)
 

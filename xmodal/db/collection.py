@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
@@ -64,6 +65,8 @@ class Collection(BaseCollection):
         self._lock = ReadWriteLock()
         self._next_rid = next_rid
         self._dropped = False
+        self._closed = False
+        self._workers: list[threading.Thread] = []
         self._ids = np.empty(0, dtype=object)
         self._payloads = np.empty(0, dtype=object)
         self._alive = np.zeros(0, bool)
@@ -199,13 +202,53 @@ class Collection(BaseCollection):
             field.remove(rids)
 
     def _maintain(self) -> None:
-        """Compaction and index snapshots, after a write (still under the write lock)."""
-        for field in self._fields.values():
-            if field.needs_compaction():
-                field.rebuild()
-                field.save(self._index_dir, self._next_rid)
-            elif field.unsaved >= CONFIG.db.index_save_every:
-                field.save(self._index_dir, self._next_rid)
+        """Training, compaction and index snapshots after a write (under the write lock).
+
+        Small fields are rebuilt on the spot; big ones in a background thread, so a compaction
+        of a 200k-vector HNSW does not freeze readers and writers for minutes (they keep using
+        the old index, with tombstones, until the new one is swapped in)."""
+        for fname, field in self._fields.items():
+            why = field.wants_rebuild()
+            if why is None or field.rebuilding:
+                if field.unsaved >= CONFIG.db.index_save_every and not field.rebuilding:
+                    self._save(field)
+                continue
+            retrain = why in ("train", "retrain")
+            if field.live < CONFIG.db.background_rebuild_rows:
+                field.rebuild(retrain)
+                self._save(field)
+            else:
+                self._rebuild_in_background(field, retrain)
+
+    def _save(self, field: FieldIndex) -> None:
+        if not self._storage.read_only:
+            field.save(self._index_dir, self._next_rid)
+
+    def _rebuild_in_background(self, field: FieldIndex, retrain: bool) -> None:
+        plan = field.plan_rebuild(retrain)
+        field.rebuilding = True
+
+        def work() -> None:
+            try:
+                built = field.build(plan)
+                with self._lock.write():
+                    if not (self._dropped or self._closed):
+                        field.install(plan, *built)
+                        self._save(field)
+            finally:
+                field.rebuilding = False
+
+        thread = threading.Thread(target=work, name=f"xmodal-index-{self.name}-{field.name}", daemon=True)
+        self._workers = [t for t in self._workers if t.is_alive()] + [thread]
+        thread.start()
+
+    def wait_for_maintenance(self, timeout: float | None = None) -> bool:
+        """Block until background index rebuilds finish; False if ``timeout`` ran out first."""
+        for thread in list(self._workers):
+            thread.join(timeout)
+            if thread.is_alive():
+                return False
+        return True
 
     def delete(self, ids: Sequence[Id] | None = None, where: Filter | None = None) -> int:
         if ids is None and where is None:
@@ -419,23 +462,27 @@ class Collection(BaseCollection):
     # ------------------------------------------------------------------ maintenance
     def compact(self) -> None:
         """Drop tombstones and rebuild every index now (normally automatic past a tombstone ratio)."""
+        self.wait_for_maintenance()
         with self._lock.write():
             self._check_open()
             for field in self._fields.values():
                 field.rebuild()
-                if not self._storage.read_only:
-                    field.save(self._index_dir, self._next_rid)
+                self._save(field)
 
     def flush(self) -> None:
         """Snapshot indexes with unsaved additions (speeds up the next open; data is already durable)."""
-        if self._storage.read_only:
-            return
         with self._lock.write():
             if self._dropped:
                 return
             for field in self._fields.values():
-                if field.unsaved:
-                    field.save(self._index_dir, self._next_rid)
+                if field.unsaved and not field.rebuilding:
+                    self._save(field)
+
+    def _close(self) -> None:
+        """At database close: snapshot, and let no background rebuild touch the folder afterwards."""
+        self.flush()
+        with self._lock.write():
+            self._closed = True
 
     def index_info(self) -> dict[str, dict]:
         """Per field: kind, whether it is trained, stored and deleted vectors (for dashboards and tests)."""

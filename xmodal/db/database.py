@@ -154,7 +154,7 @@ class Database(BaseDatabase):
             if self._closed:
                 return
             for col in self._collections.values():
-                col.flush()  # index snapshots (best effort): the data itself is already durable
+                col._close()  # index snapshots (best effort): the data itself is already durable
             self._collections.clear()
             self._storage.close()
             self._closed = True

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,16 @@ import numpy as np
 from xmodal.config import CONFIG, FORMAT_VERSION
 from xmodal.db.api import VectorField
 from xmodal.db.indexes import AnnIndex, KdTreeIndex, SearchKnobs, faiss_metric, make_index
+
+@dataclass
+class RebuildPlan:
+    x: np.ndarray  # live vectors at planning time
+    rids: np.ndarray  # their row ids
+    n_at_start: int  # slots used at planning time: later ones are caught up at install
+    retrain: bool
+    template: Any  # an empty clone of the trained index, when it is reused
+    trained_on: int
+
 
 _EMPTY_D = np.zeros((0,), np.float32)
 _EMPTY_I = np.zeros((0,), np.int64)
@@ -57,6 +68,7 @@ class FieldIndex:
         self.ann: AnnIndex | None = make_index(spec)
         self.unsaved = 0  # vectors added to the ann index since its last snapshot
         self._live_sel: tuple[int, Any, np.ndarray] | None = None  # (n_dead at build, selector, bits)
+        self.rebuilding = False  # a background rebuild is under way
 
     # ------------------------------------------------------------------ storage of vectors
     def prepare(self, x: np.ndarray) -> np.ndarray:
@@ -92,15 +104,19 @@ class FieldIndex:
         self.n = end
         self._live_sel = None
         ann = self.ann
-        if ann is None:
-            return
-        if ann.is_trained:
+        if ann is not None and ann.is_trained:
             ann.add(x)
             self.unsaved += len(x)
-            if ann.needs_training and self.live > CONFIG.db.retrain_growth_factor * max(ann.trained_on, 1):
-                self.rebuild(retrain=True)
-        elif self.live >= ann.min_train():
-            self.rebuild(retrain=True)
+
+    def wants_rebuild(self) -> str | None:
+        """Why the index should be rebuilt now: "train", "retrain", "compact" or None."""
+        ann = self.ann
+        if ann is not None and ann.needs_training:
+            if not ann.is_trained:
+                return "train" if self.live >= ann.min_train() else None
+            if self.live > CONFIG.db.retrain_growth_factor * max(ann.trained_on, 1):
+                return "retrain"
+        return "compact" if self.needs_compaction() else None
 
     def remove(self, rids: np.ndarray) -> int:
         """Tombstone the slots of these row ids; returns how many were present."""
@@ -121,31 +137,62 @@ class FieldIndex:
         return self.n_dead > 0 and self.n_dead >= CONFIG.db.compact_tombstone_ratio * self.n
 
     def rebuild(self, retrain: bool = False) -> None:
-        """Drop tombstones from the store and rebuild the index (retraining it when asked)."""
-        keep = self.slot_alive[: self.n].copy()
-        x = self.xb()[keep].copy()
-        rids = self.slot_rids[: self.n][keep].copy()
-        self.store.reset()
-        self.store.add(x)
-        self.n = len(rids)
-        self.n_dead = 0
-        self.slot_rids = rids.copy()
-        self.slot_alive = np.ones(len(rids), bool)
-        self.slot_of[:] = -1
-        self.slot_of[rids] = np.arange(len(rids))
-        self._live_sel = None
+        """Drop tombstones and rebuild the index now (retraining it when asked)."""
+        plan = self.plan_rebuild(retrain)
+        self.install(plan, *self.build(plan))
+
+    def plan_rebuild(self, retrain: bool) -> RebuildPlan:
+        """Copy what a rebuild needs (under the collection's write lock); the build itself can
+        then run without any lock while searches and writes go on."""
+        keep = self.slot_alive[: self.n]
+        template = None
         ann = self.ann
+        if ann is not None and ann.needs_training and ann.is_trained and not retrain:
+            template = faiss.clone_index(ann.index)  # keep the trained quantiser, drop the codes
+            template.reset()
+        return RebuildPlan(self.xb()[keep].copy(), self.slot_rids[: self.n][keep].copy(), self.n, retrain,
+                           template, ann.trained_on if ann is not None else 0)
+
+    def build(self, plan: RebuildPlan) -> tuple[Any, AnnIndex | None]:
+        """A fresh store and index over the plan's vectors. Touches nothing shared."""
+        store = faiss.IndexFlat(self.spec.dim, self.metric)
+        store.add(plan.x)
+        ann = make_index(self.spec)
         if ann is None:
-            return
-        if ann.needs_training and (retrain or not ann.is_trained):
-            if len(x) < ann.min_train():
-                ann.index = None  # back to exact search until enough vectors exist again
-                return
-            ann.train(x)
-        else:
-            ann.reset()
-        ann.add(x)
-        self.unsaved = len(x)
+            return store, None
+        if ann.needs_training:
+            if plan.template is not None:
+                ann.index, ann.trained_on = plan.template, plan.trained_on
+            elif len(plan.x) >= ann.min_train():
+                ann.train(plan.x)
+            else:
+                return store, ann  # exact search until enough vectors exist again
+        ann.add(plan.x)
+        return store, ann
+
+    def install(self, plan: RebuildPlan, store: Any, ann: AnnIndex | None) -> None:
+        """Swap in a built store + index (under the write lock), catching up with the rows
+        added and deleted since the plan was made."""
+        tail = np.arange(plan.n_at_start, self.n)
+        tail = tail[self.slot_alive[plan.n_at_start: self.n]]
+        x_tail = self.xb()[tail].copy()
+        rids_tail = self.slot_rids[tail].copy()
+        still = self.slot_of[plan.rids] >= 0  # deleted since the plan: tombstones in the new index
+        if len(tail):
+            store.add(x_tail)
+            if ann is not None and ann.is_trained:
+                ann.add(x_tail)
+        self.store = store
+        self.ann = ann
+        self.slot_rids = np.concatenate([plan.rids, rids_tail])
+        self.slot_alive = np.concatenate([still, np.ones(len(tail), bool)])
+        self.n = len(self.slot_rids)
+        self.n_dead = int((~still).sum())
+        live = np.flatnonzero(self.slot_alive)
+        self.slot_of[:] = -1
+        self.slot_of[self.slot_rids[live]] = live
+        self._live_sel = None
+        self.unsaved = self.n if ann is not None else 0
 
     # ------------------------------------------------------------------ masks
     def allowed_slots(self, rid_mask: np.ndarray | None) -> np.ndarray | None:
@@ -389,11 +436,13 @@ class FieldIndex:
     def bootstrap(self, rids: np.ndarray, x: np.ndarray, folder: Path | None) -> None:
         """Fill from the stored rows (ascending rid, prepared vectors), reusing a saved index
         snapshot when it is consistent and catching it up with the rows written after it."""
-        if folder is not None and self._load_snapshot(rids, x, folder):
-            return
-        self.add(rids, x)
-        if self.ann is not None:
-            self.unsaved = max(self.unsaved, 1)
+        if folder is None or not self._load_snapshot(rids, x, folder):
+            self.add(rids, x)
+            if self.ann is not None:
+                self.unsaved = max(self.unsaved, 1)
+        why = self.wants_rebuild()
+        if why is not None:
+            self.rebuild(retrain=why in ("train", "retrain"))
 
     def _load_snapshot(self, rids: np.ndarray, x: np.ndarray, folder: Path) -> bool:
         ann = self.ann
@@ -432,6 +481,4 @@ class FieldIndex:
         self.slot_of[saved[present]] = np.flatnonzero(present)
         newer = rids >= wm
         self.add(rids[newer], x[newer])
-        if self.needs_compaction():
-            self.rebuild()
         return True

@@ -1,0 +1,89 @@
+"""Index rebuilds (training, retraining, compaction) of big fields run in the background while
+reads and writes go on; the swapped-in index catches up with what changed meanwhile."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from tests.db.brute import clustered, knn, recall
+from xmodal.db import VectorField
+from xmodal.db.indexes import SearchKnobs
+from xmodal.db.vectors import FieldIndex
+
+
+@pytest.fixture
+def background_always(monkeypatch):
+    import xmodal.db.collection as collection_module
+
+    cfg = collection_module.CONFIG
+    monkeypatch.setattr(collection_module, "CONFIG",
+                        dataclasses.replace(cfg, db=dataclasses.replace(cfg.db, background_rebuild_rows=1)))
+
+
+def live_truth(x_by_id: dict, q: np.ndarray, k: int, metric: str) -> list[list]:
+    ids = sorted(x_by_id, key=str)
+    return knn(q, np.stack([x_by_id[i] for i in ids]), ids, k, metric)
+
+
+@pytest.mark.parametrize("kind, params", [("hnsw", {"M": 8}), ("ivf_flat", {"min_train": 300, "nprobe": 64})])
+def test_background_rebuild_with_concurrent_writes(db, background_always, kind, params):
+    rng = np.random.default_rng(0)
+    x = clustered(rng, 3000, 8)
+    col = db.create_collection("c", vectors={"v": VectorField(8, "l2", kind, params)})
+    col.upsert(list(range(1500)), {"v": x[:1500]})
+    col.wait_for_maintenance()
+    live = {i: x[i] for i in range(1500)}
+    col.delete(ids=list(range(0, 1500, 2)))  # 50% tombstones: a background compaction starts
+    for i in range(0, 1500, 2):
+        del live[i]
+    for lo in range(1500, 3000, 250):  # writes and deletes while it runs
+        col.upsert(list(range(lo, lo + 250)), {"v": x[lo:lo + 250]})
+        live.update({i: x[i] for i in range(lo, lo + 250)})
+        col.delete(ids=[lo + 1, 1])
+        live.pop(lo + 1, None)
+        live.pop(1, None)
+        got = [[h.id for h in r] for r in col.search("v", x[:5], k=5)]
+        assert not {i for r in got for i in r} - set(live)  # never a deleted id, even mid-rebuild
+    assert col.wait_for_maintenance(timeout=120)
+    info = col.index_info()["v"]
+    assert info["vectors"] == len(live) and info["tombstones"] < 0.2 * (info["vectors"] + info["tombstones"]) + 20
+    q = x[rng.integers(0, 3000, 30)] + 0.1
+    got = [[h.id for h in r] for r in col.search("v", q, k=10)]
+    assert recall(got, live_truth(live, q, 10, "l2")) >= 0.95
+    assert col.count() == len(live)
+
+
+def test_install_catches_up_with_changes_made_during_the_build():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((700, 8)).astype(np.float32)
+    field = FieldIndex("v", VectorField(8, "cosine", "ivf_flat", {"min_train": 200, "nprobe": 16}))
+    field.add(np.arange(500), field.prepare(x[:500]))
+    field.rebuild(retrain=True)
+    field.remove(np.arange(0, 100))
+    plan = field.plan_rebuild(retrain=False)
+    built = field.build(plan)  # ...meanwhile:
+    field.add(np.arange(500, 700), field.prepare(x[500:]))
+    field.remove(np.array([150, 160, 650]))
+    field.install(plan, *built)
+    live = [i for i in range(100, 700) if i not in (150, 160, 650)]
+    assert field.live == len(live) and field.n_dead == 2  # 150 and 160 became tombstones of the new index
+    D, I = field.knn(field.prepare(x[live[:20]]), 1, None, SearchKnobs())
+    assert list(field.slot_rids[I[:, 0]]) == live[:20]
+    _, I = field.knn(field.prepare(x[[150, 160, 650]]), 3, None, SearchKnobs())
+    assert not {150, 160, 650} & set(field.slot_rids[I.ravel()].tolist())
+
+
+def test_untrained_field_trains_in_the_background(db, background_always):
+    rng = np.random.default_rng(2)
+    x = clustered(rng, 900, 8)
+    col = db.create_collection("c", vectors={"v": VectorField(8, "l2", "ivf_pq", {"min_train": 600, "nlist": 4,
+                                                                                 "m": 4, "nbits": 4})})
+    col.upsert(list(range(900)), {"v": x})
+    got_during = [[h.id for h in r] for r in col.search("v", x[:10], k=3)]  # exact or trained: both fine
+    assert all(r[0] == i for i, r in enumerate(got_during))
+    assert col.wait_for_maintenance(timeout=120)
+    assert col.index_info()["v"]["trained"]
+    assert recall([[h.id for h in r] for r in col.search("v", x[:30], k=5)],
+                  knn(x[:30], x, list(range(900)), 5, "l2")) >= 0.85
