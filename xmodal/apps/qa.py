@@ -65,7 +65,7 @@ class Evidence:
     end: float | None = None
     page: int | None = None
     thumbnail: str | None = None
-    dense: float = 0.0
+    raw: float = 0.0            # uncalibrated ranking score: dense + keyword mix, or media specificity
     keyword: float = 0.0
 
     def citation(self) -> str:
@@ -168,13 +168,13 @@ def rank_units(question: str, units: Sequence[Unit], encoder) -> list[Evidence]:
             cov = coverage(q_terms, tokenize(u.text) + tokenize(name))
             conf = text_confidence(float(d), cov)
             evidence.append(Evidence(u.path, u.kind, conf, u.source, u.text, u.time, u.end, u.page, u.thumbnail,
-                                     dense=float(w * d + (1 - w) * k_), keyword=float(k_)))
+                                     raw=float(w * d + (1 - w) * k_), keyword=float(k_)))
     for u in unique:
         if not u.text:
             evidence.append(Evidence(u.path, u.kind, media_confidence(u.retrieval), u.source, None,
-                                     u.time, u.end, u.page, u.thumbnail, dense=u.retrieval))
+                                     u.time, u.end, u.page, u.thumbnail, raw=u.retrieval))
     # Calibrated score first; the uncalibrated mix breaks ties between near-equal units.
-    evidence.sort(key=lambda e: (round(e.score, 3), e.dense), reverse=True)
+    evidence.sort(key=lambda e: (round(e.score, 3), e.raw), reverse=True)
     return evidence
 
 
