@@ -101,6 +101,11 @@ def check_payload_schema(schema: Mapping[str, str] | None) -> dict[str, str]:
 
 def check_id(value: Any) -> Id:
     """Ids are ints (int64) or non-empty strings; 1 and "1" are different ids."""
+    kind = type(value)
+    if kind is str and 0 < len(value) <= CONFIG.db.max_id_length:  # fast path (upsert speed)
+        return value
+    if kind is int and _INT64[0] <= value <= _INT64[1]:
+        return value
     if isinstance(value, np.integer):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, (int, str)):
@@ -195,7 +200,7 @@ def check_payload(schema: Mapping[str, str], payload: Any, where: str) -> dict:
     """Validate declared fields of one payload; undeclared keys are kept as free JSON."""
     if payload is None:
         return {}
-    if not isinstance(payload, Mapping):
+    if type(payload) is not dict and not isinstance(payload, Mapping):  # (isinstance on an ABC is slow)
         raise InvalidInput(f"{where}: payload must be a dict, got {type(payload).__name__}")
     out: dict = {}
     for key, value in payload.items():
