@@ -117,7 +117,9 @@ class MediaSearchResponse(BaseModel):
 
 class IndexFolder(_Strict):
     path: str = Field(..., min_length=1, max_length=4096, description="folder or file inside a configured root")
-    prune: bool = False
+    prune: bool = Field(False, description="forget indexed files that disappeared from under the path")
+    ocr: bool = Field(True, description="read text in images and video frames (slower)")
+    speech: bool = Field(True, description="transcribe speech in audio and video (slower)")
     library: Optional[str] = None
 
 

@@ -107,8 +107,10 @@ def _search(state: ServerState, lib: Any, k: int, min_score: Optional[float], **
                                query_text=getattr(results, "query_text", None))
 
 
-def _index(state: ServerState, lib: Any, paths: list[str], prune: bool = False) -> dict:
-    report = lib.index(paths, prune=prune, workers=1, progress=False)
+def _index(state: ServerState, lib: Any, paths: list[str], prune: bool = False, ocr: bool = True,
+           speech: bool = True) -> dict:
+    # One worker: the encoder already loaded in this process is shared instead of forking more.
+    report = lib.index(paths, prune=prune, workers=1, progress=False, ocr=ocr, speech=speech)
     state.metrics.add_indexed(report.encoded)
     return report.to_dict()
 
@@ -117,6 +119,8 @@ def _index(state: ServerState, lib: Any, paths: list[str], prune: bool = False) 
 @router.post("/upload", response_model=UploadResponse, status_code=201,
              summary="upload files and index them (typed by content; all or none)")
 def upload(files: list[UploadFile] = File(..., description="images, audio, video, text, PDF"),
+           ocr: bool = Query(True, description="read text in images and video frames (slower)"),
+           speech: bool = Query(True, description="transcribe speech in audio and video (slower)"),
            library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
            who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> UploadResponse:
     ns = who.namespace_for(namespace, "write")
@@ -137,7 +141,7 @@ def upload(files: list[UploadFile] = File(..., description="images, audio, video
                     fresh.append(sf.path)
                 stored.append(sf)
             lib = state.library(ns, name, create=True)
-            report = _index(state, lib, [str(sf.path) for sf in stored])
+            report = _index(state, lib, [str(sf.path) for sf in stored], ocr=ocr, speech=speech)
             if report["failed"]:
                 bad = report["failed"][0]
                 if fresh:
@@ -171,7 +175,7 @@ def index_folder(body: IndexFolder, namespace: Optional[str] = NamespaceQuery,
     target = resolve_under(body.path, state.roots, what="path")
     with state.write_lock:
         lib = state.library(ns, name, create=True)
-        report = _index(state, lib, [str(target)], prune=body.prune)
+        report = _index(state, lib, [str(target)], prune=body.prune, ocr=body.ocr, speech=body.speech)
     for f in report.get("failed", []):
         f["path"] = relative_display(Path(f["path"]), state.roots)
     return {"path": relative_display(target, state.roots), "report": report}
