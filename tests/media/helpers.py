@@ -100,3 +100,42 @@ def write_jpeg(img: Image.Image, path: Path, quality: int = 90, exif_orientation
 def noise_image(seed: int, size=(640, 480)) -> Image.Image:
     rng = np.random.default_rng(seed)
     return Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+
+
+def transcode_audio(wav: Path, out: Path, container: str, codec: str, rate: int = 48000) -> Path:
+    """The WAV's sound re-encoded into another container / codec (FLAC, Ogg Opus, MP3, Matroska)."""
+    import av
+
+    with av.open(str(out), mode="w", format=container) as c:
+        stream = c.add_stream(codec, rate=rate)
+        stream.layout = "mono"
+        fmt = stream.codec_context.codec.audio_formats[0].name
+        with av.open(str(wav)) as src:
+            resampler = av.AudioResampler(format=fmt, layout="mono", rate=rate)
+            pts = 0
+            for frame in src.decode(audio=0):
+                for rf in resampler.resample(frame):
+                    rf.pts = pts
+                    pts += rf.samples
+                    for p in stream.encode(rf):
+                        c.mux(p)
+        for p in stream.encode():
+            c.mux(p)
+    return out
+
+
+def webm_video(out: Path, seconds: float = 0.5, fps: int = 10) -> Path:
+    """A VP8 WebM clip (Matroska container, what browsers record)."""
+    import av
+
+    with av.open(str(out), mode="w", format="webm") as c:
+        vs = c.add_stream("libvpx", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        for i in range(int(seconds * fps)):
+            vf = av.VideoFrame.from_image(Image.new("RGB", (64, 48), (200, 50, 50)))
+            vf.pts = i
+            for p in vs.encode(vf):
+                c.mux(p)
+        for p in vs.encode():
+            c.mux(p)
+    return out

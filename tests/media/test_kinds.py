@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.media.helpers import audio_only_mp4, make_video, solid, speak
+from tests.media.helpers import audio_only_mp4, make_video, solid, speak, transcode_audio, webm_video
 from xmodal.errors import MediaError
 from xmodal.media import detect_kind
 
@@ -67,3 +67,16 @@ def test_missing_file_and_directory_raise_media_error(tmp_path: Path):
         detect_kind(tmp_path / "nope.jpg")
     with pytest.raises(MediaError, match="directory"):
         detect_kind(tmp_path)
+
+
+@pytest.mark.parametrize("container,codec,name", [
+    ("flac", "flac", "a.jpg"), ("ogg", "libopus", "b.txt"), ("mp3", "libmp3lame", "c.mp4"),
+    ("matroska", "flac", "d.mkv"),
+])
+def test_audio_containers_under_wrong_names(tmp_path: Path, container, codec, name):
+    wav = speak("one two", tmp_path / "src.wav")
+    assert detect_kind(transcode_audio(wav, tmp_path / name, container, codec)) == "audio"
+
+
+def test_webm_video_named_as_audio(tmp_path: Path):
+    assert detect_kind(webm_video(tmp_path / "song.ogg")) == "video"

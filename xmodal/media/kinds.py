@@ -65,13 +65,13 @@ def _has_video_stream(path: Path) -> Optional[bool]:
 
 
 def _audio_or_video(path: Path, default: str) -> str:
-    ext_kind = _by_extension(path)
-    if ext_kind in ("audio", "video"):
-        return ext_kind
+    """Containers that carry either (MP4, Matroska/WebM, Ogg): the streams inside decide; the
+    extension only when the demuxer cannot tell (damaged file, PyAV missing)."""
     probed = _has_video_stream(path)
-    if probed is None:
-        return default
-    return "video" if probed else "audio"
+    if probed is not None:
+        return "video" if probed else "audio"
+    ext_kind = _by_extension(path)
+    return ext_kind if ext_kind in ("audio", "video") else default
 
 
 def detect_kind(path: str | os.PathLike) -> Optional[str]:
