@@ -87,3 +87,27 @@ def test_untrained_field_trains_in_the_background(db, background_always):
     assert col.index_info()["v"]["trained"]
     assert recall([[h.id for h in r] for r in col.search("v", x[:30], k=5)],
                   knn(x[:30], x, list(range(900)), 5, "l2")) >= 0.85
+
+
+def test_big_field_without_snapshot_opens_at_once_and_builds_behind(tmp_path, background_always):
+    from xmodal.db import Database
+
+    rng = np.random.default_rng(3)
+    x = clustered(rng, 1200, 8)
+    with Database(tmp_path / "d") as db:
+        db.create_collection("c", vectors={"v": VectorField(8, "l2", "hnsw", {"M": 8})}).upsert(
+            list(range(1200)), {"v": x})
+    import shutil
+
+    shutil.rmtree(tmp_path / "d" / "indexes")  # as after a crash before the first snapshot
+    with Database(tmp_path / "d") as db:
+        col = db.collection("c")
+        truth = knn(x[:20], x, list(range(1200)), 5, "l2")
+        assert [[h.id for h in r] for r in col.search("v", x[:20], k=5)] == truth  # exact (or built): right
+        col.upsert([5000], {"v": x[0] + 0.001})  # writes go on meanwhile
+        assert col.wait_for_maintenance(timeout=120)
+        assert not col.index_info()["v"]["building"] and col.index_info()["v"]["vectors"] == 1201
+        got = [[h.id for h in r] for r in col.search("v", x[:20], k=5)]
+        assert recall(got, knn(x[:20], np.vstack([x, x[:1] + 0.001]), list(range(1200)) + [5000], 5, "l2")) >= 0.95
+    assert sorted(p.name for p in next((tmp_path / "d" / "indexes").iterdir()).iterdir()) == \
+        ["v.faiss", "v.json", "v.slots.npy"]

@@ -100,6 +100,8 @@ class Collection(BaseCollection):
             x = np.frombuffer(b"".join(r[1] for r in vrows), dtype=np.float32).reshape(len(vrows), field.spec.dim)
             del vrows
             field.bootstrap(rids, field.prepare(x), self._index_dir)
+        with self._lock.write():
+            self._maintain()  # builds what had no snapshot (in the background when big)
 
     # ------------------------------------------------------------------ schema
     @property
@@ -213,7 +215,7 @@ class Collection(BaseCollection):
                 if field.unsaved >= CONFIG.db.index_save_every and not field.rebuilding:
                     self._save(field)
                 continue
-            retrain = why in ("train", "retrain")
+            retrain = why in ("build", "train", "retrain")
             if field.live < CONFIG.db.background_rebuild_rows:
                 field.rebuild(retrain)
                 self._save(field)
@@ -493,6 +495,7 @@ class Collection(BaseCollection):
                 out[name] = {"kind": field.spec.index, "metric": field.spec.metric, "dim": field.spec.dim,
                              "vectors": field.live, "tombstones": field.n_dead,
                              "trained": bool(ann is None or ann.is_trained),
+                             "building": field.rebuilding or field.pending_build,
                              "trained_on": int(ann.trained_on) if ann is not None else 0}
             return out
 

@@ -69,6 +69,7 @@ class FieldIndex:
         self.unsaved = 0  # vectors added to the ann index since its last snapshot
         self._live_sel: tuple[int, Any, np.ndarray] | None = None  # (n_dead at build, selector, bits)
         self.rebuilding = False  # a background rebuild is under way
+        self.pending_build = False  # opened without a usable snapshot: searches are exact until built
 
     # ------------------------------------------------------------------ storage of vectors
     def prepare(self, x: np.ndarray) -> np.ndarray:
@@ -104,12 +105,14 @@ class FieldIndex:
         self.n = end
         self._live_sel = None
         ann = self.ann
-        if ann is not None and ann.is_trained:
+        if ann is not None and ann.is_trained and not self.pending_build:
             ann.add(x)
             self.unsaved += len(x)
 
     def wants_rebuild(self) -> str | None:
-        """Why the index should be rebuilt now: "train", "retrain", "compact" or None."""
+        """Why the index should be rebuilt now: "build", "train", "retrain", "compact" or None."""
+        if self.pending_build:
+            return "build"
         ann = self.ann
         if ann is not None and ann.needs_training:
             if not ann.is_trained:
@@ -184,6 +187,7 @@ class FieldIndex:
                 ann.add(x_tail)
         self.store = store
         self.ann = ann
+        self.pending_build = False
         self.slot_rids = np.concatenate([plan.rids, rids_tail])
         self.slot_alive = np.concatenate([still, np.ones(len(tail), bool)])
         self.n = len(self.slot_rids)
@@ -225,6 +229,7 @@ class FieldIndex:
         ann = self.ann
         exact = (
             ann is None
+            or self.pending_build
             or not ann.is_trained
             or (ok is not None and m <= CONFIG.db.exact_filter_max_rows)
         )
@@ -320,7 +325,8 @@ class FieldIndex:
         if m == 0:
             return [(_EMPTY_I, _EMPTY_D) for _ in range(len(q))]
         ann = self.ann
-        if ann is None or not ann.is_trained or (ok is not None and m <= CONFIG.db.exact_filter_max_rows):
+        if ann is None or self.pending_build or not ann.is_trained or \
+                (ok is not None and m <= CONFIG.db.exact_filter_max_rows):
             return self._exact_within(q, bound, ok, m)
         if isinstance(ann, KdTreeIndex):
             return self._kdtree_within(q, bound, ok)
@@ -407,7 +413,7 @@ class FieldIndex:
         snapshot only costs re-adding what came after it). A full disk must not turn an
         acknowledged write into an error."""
         ann = self.ann
-        if ann is None or not ann.is_trained or isinstance(ann, KdTreeIndex):
+        if ann is None or self.pending_build or not ann.is_trained or isinstance(ann, KdTreeIndex):
             return False
         index_path, slots_path, meta_path = self._paths(folder)
         temps = [p.with_name(p.name + ".tmp") for p in (index_path, slots_path, meta_path)]
@@ -436,13 +442,18 @@ class FieldIndex:
     def bootstrap(self, rids: np.ndarray, x: np.ndarray, folder: Path | None) -> None:
         """Fill from the stored rows (ascending rid, prepared vectors), reusing a saved index
         snapshot when it is consistent and catching it up with the rows written after it."""
-        if folder is None or not self._load_snapshot(rids, x, folder):
+        if folder is not None and self._load_snapshot(rids, x, folder):
+            return
+        if self.ann is None or isinstance(self.ann, KdTreeIndex):
             self.add(rids, x)
-            if self.ann is not None:
-                self.unsaved = max(self.unsaved, 1)
-        why = self.wants_rebuild()
-        if why is not None:
-            self.rebuild(retrain=why in ("train", "retrain"))
+            return
+        # No usable snapshot: fill the exact store now and leave the index to be built (by the
+        # collection: on the spot when small, in the background when big -- exact search meanwhile).
+        self.ann, saved = None, self.ann
+        self.add(rids, x)
+        self.ann = saved
+        self.ann.index = None if self.ann.needs_training else self.ann.index
+        self.pending_build = True
 
     def _load_snapshot(self, rids: np.ndarray, x: np.ndarray, folder: Path) -> bool:
         ann = self.ann
