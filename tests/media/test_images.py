@@ -100,3 +100,16 @@ def test_truncated_jpeg_raises_media_error(tmp_path: Path):
 def test_missing_file(tmp_path: Path):
     with pytest.raises(MediaError, match="not found"):
         load_image(tmp_path / "gone.jpg")
+
+
+def test_heic_phone_photo_is_decoded_even_when_named_jpg(tmp_path: Path):
+    import pillow_heif
+
+    from xmodal.media import detect_kind
+
+    path = tmp_path / "IMG_0001.jpg"
+    pillow_heif.from_pillow(_left_red_right_blue(64, 48)).save(path, quality=95)  # Pillow itself untouched
+    assert path.read_bytes()[4:12] == b"ftypheic"
+    assert detect_kind(path) == "image"
+    img = load_image(path)
+    assert img.size == (64, 48) and img.getpixel((8, 24))[0] > 200 and img.getpixel((56, 24))[2] > 200

@@ -25,6 +25,19 @@ ImageInput = Union[str, os.PathLike, Image.Image]
 SVG_SIGNATURES = (b"<svg", b"<?xml")
 
 
+# ISO-BMFF brands of HEIF stills (iPhone photos are HEIC).
+HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1")
+_HEIF_READY = False
+
+
+def _register_heif() -> None:
+    """Teach Pillow HEIC/HEIF through pillow-heif, only once a HEIF file is actually met."""
+    global _HEIF_READY
+    if not _HEIF_READY:
+        require("pillow_heif", "media", "pillow-heif").register_heif_opener()
+        _HEIF_READY = True
+
+
 def _is_svg(path: Path, head: bytes) -> bool:
     if path.suffix.lower() in (".svg", ".svgz"):
         return True
@@ -80,6 +93,8 @@ def load_image(source: ImageInput, *, min_side: int | None = None, max_pixels: i
         raise MediaError(f"{path}: empty file (0 bytes)")
     if _is_svg(path, data[:1024]):
         return _to_rgb(_rasterise_svg(path, data, CONFIG.media.svg_max_side))
+    if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
+        _register_heif()
     max_pixels = max_pixels or CONFIG.media.max_image_pixels
     try:
         img = Image.open(io.BytesIO(data))

@@ -11,6 +11,7 @@ from typing import Literal, Optional
 
 from xmodal.config import CONFIG
 from xmodal.media.files import read_file
+from xmodal.media.images import HEIF_BRANDS
 
 Kind = Literal["image", "text", "audio", "video"]
 KINDS: tuple[str, ...] = ("image", "text", "audio", "video")
@@ -21,7 +22,7 @@ AUDIO_EXTS = frozenset(".wav .mp3 .flac .ogg .oga .opus .m4a .aac .aiff .aif .wm
 VIDEO_EXTS = frozenset(".mp4 .m4v .mov .mkv .webm .avi .ogv .mpg .mpeg .ts .flv .wmv .3gp".split())
 
 # ISO-BMFF brands (bytes 8..12 after "ftyp") that only ever hold still images or only audio.
-_FTYP_IMAGE = (b"heic", b"heix", b"mif1", b"msf1", b"avif", b"avis")
+_FTYP_IMAGE = HEIF_BRANDS + (b"avif", b"avis")
 _FTYP_AUDIO = (b"M4A ", b"M4B ", b"M4P ", b"F4A ")
 
 
