@@ -162,11 +162,14 @@ def _plot(results_dir: Path, rec: dict) -> None:
 
     sweep = rec["diversity_sweep"]
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot([s["intra_list_diversity"] for s in sweep], [s["hit_rate@10"] for s in sweep], "o-", label="MMR sweep")
+    ax.plot([s["intra_list_diversity"] for s in sweep], [s["hit_rate@10"] for s in sweep], "o-",
+            label="hybrid, MMR diversity sweep")
     for s in sweep:
         ax.annotate(f"{s['diversity']:.1f}", (s["intra_list_diversity"], s["hit_rate@10"]), fontsize=7)
-    pop = rec["popularity"]
-    ax.plot([pop["intra_list_diversity"]], [pop["hit_rate@10"]], "s", label="popularity")
+    for name, marker in (("nearest_neighbour", "^"), ("popularity", "s")):
+        m = rec[name]
+        ax.plot([m["intra_list_diversity"]], [m["hit_rate@10"]], marker,
+                label="content nearest neighbours" if name == "nearest_neighbour" else name)
     ax.set_xlabel("intra-list diversity (1 - cos)")
     ax.set_ylabel("hit-rate@10")
     ax.set_title("Relevance vs diversity (Tux Paint, simulated users)")
