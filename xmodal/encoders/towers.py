@@ -100,7 +100,7 @@ class ImageTower:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xmodal-decode") as pool:
             # Keep a bounded window of batches decoding ahead so the pool never idles while the
             # model runs, without holding the pixels of a whole folder in memory.
-            ahead = CONFIG.encoders.decode_batches_ahead
+            ahead = max(1, CONFIG.encoders.decode_batches_ahead)
             futures = [[pool.submit(preprocess_image, im) for im in b] for b in batches[:ahead]]
             try:
                 for i in range(len(batches)):
