@@ -316,7 +316,8 @@ Default path: `{im["default_backend"]}`, {im["default_threads"]} thread(s) per m
 
 CPU time per image: decoding + resizing {im["decode_cpu_ms_per_image"]} ms, forward {im["forward_cpu_ms_per_image"]} ms.
 Decoding runs on a thread pool beside the forward pass, so with a spare core it is hidden; when other
-jobs take every core, the ratio cannot exceed forward / (forward + decode) = {im["ratio_ceiling_without_spare_core"]}.
+jobs take every core (Linux autogroup scheduling then gives this process group one fixed share, which
+the decode threads and the model split), the ratio cannot exceed forward / (forward + decode) = {im["ratio_ceiling_without_spare_core"]}.
 
 Text towers, batch 32, texts/s: MiniLM {r["text_per_s_batch32"]["minilm"]}, multilingual-e5 (4-bit) {r["text_per_s_batch32"]["e5-multilingual"]}.
 
