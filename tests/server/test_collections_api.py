@@ -47,7 +47,8 @@ def test_collection_lifecycle(make_client):
 
 @pytest.mark.parametrize("bad, status", [
     ({**SCHEMA, "name": "../evil"}, 400),
-    ({**SCHEMA, "name": "a__b"}, 400),
+    ({**SCHEMA, "name": "ns_app_b__docs"}, 400),
+    ({**SCHEMA, "name": "with-dash"}, 400),
     ({**SCHEMA, "vectors": {}}, 422),
     ({**SCHEMA, "vectors": {"v": {"dim": 0}}}, 422),
     ({**SCHEMA, "vectors": {"v": {"dim": 4, "metric": "hamming"}}}, 422),

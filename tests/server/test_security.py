@@ -207,3 +207,13 @@ def _png_bytes(approx_size: int) -> bytes:
 
 def _stored_files(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+def test_namespaced_collections_stay_out_of_the_default_namespace(make_client):
+    c = make_client(keys=KEYS + (ApiKey(key="root", scopes=("admin",)),))
+    assert c.post("/v1/collections", json=SPEC, headers=auth("admin-a")).status_code == 201
+    assert c.get("/v1/collections", headers=auth("root")).json() == {"namespace": "default", "collections": []}
+    stored = c.app.state.xmodal.db.list_collections()
+    assert stored == ["ns_app_a__notes"]
+    r = c.get(f"/v1/collections/{stored[0]}", headers=auth("root"))  # the reserved prefix cannot be named
+    assert r.status_code == 400
