@@ -53,6 +53,10 @@ class DBConfig:
     # Range search switches to an exact scan once k reaches live vectors / this.
     range_exact_switch: int = 8
     range_candidate_boost: int = 2  # range search widens ef / refine by this over a plain k-NN
+    # Exact scans of a batch of at least this many queries use BLAS on a gathered copy of the
+    # allowed rows (or over-fetch past at most exact_overfetch_max tombstones) instead of a selector.
+    blas_min_queries: int = 8
+    exact_overfetch_max: int = 1024
     # Fields with at least this many vectors train / compact their index in a background thread.
     background_rebuild_rows: int = 50_000
     opq_niter: int = 25  # OPQ rotation training iterations (FAISS's default 50 doubles training for ~no recall)

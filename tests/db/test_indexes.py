@@ -120,3 +120,26 @@ def test_per_query_params_change_the_search(db):
     low = recall([[h.id for h in r] for r in col.search("v", q, k=10, params={"nprobe": 1})], truth)
     high = recall([[h.id for h in r] for r in col.search("v", q, k=10, params={"nprobe": 32})], truth)
     assert high == 1.0 and low < high
+
+
+@pytest.mark.parametrize("nq", [1, 3, 20])
+def test_exact_kernels_with_tombstones_and_filters(db, nq):
+    # Single queries go through FAISS selectors, batches through over-fetch / gathered BLAS scans.
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((1000, 16)).astype(np.float32)
+    col = db.create_collection("c", vectors={"v": VectorField(16, "l2", "flat")}, payload_schema={"m": "int"})
+    col.upsert(list(range(1000)), {"v": x}, [{"m": i % 7} for i in range(1000)])
+    col.delete(ids=list(range(0, 1000, 10)))  # 10%: below the compaction ratio, tombstones stay
+    assert col.index_info()["v"]["tombstones"] == 100
+    q = rng.standard_normal((nq, 16)).astype(np.float32)
+    live = [i for i in range(1000) if i % 10]
+    assert [[h.id for h in r] for r in col.search("v", q, k=10)] == knn(q, x[live], live, 10, "l2")
+    sub = [i for i in live if i % 7 in (1, 2, 3, 4)]  # more than a quarter of the rows
+    assert [[h.id for h in r] for r in col.search("v", q, k=10, where={"m": {"$in": [1, 2, 3, 4]}})] == \
+        knn(q, x[sub], sub, 10, "l2")
+    # and range search, through the same kernels
+    s = scores(q, x, "l2")
+    r = float(np.quantile(s, 0.05))
+    for where, rows in ((None, live), ({"m": {"$in": [1, 2, 3, 4]}}, sub)):
+        got = [sorted(h.id for h in hits) for hits in col.range_search("v", q, radius=r, where=where)]
+        assert got == [sorted(i for i in rows if s[qi, i] <= r) for qi in range(nq)]

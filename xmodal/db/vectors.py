@@ -53,6 +53,14 @@ def bitmap_selector(ok: np.ndarray) -> tuple[Any, np.ndarray]:
     return faiss.IDSelectorBitmap(len(ok), faiss.swig_ptr(bits)), bits
 
 
+def first_allowed(D: np.ndarray, I: np.ndarray, good: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the first ``k`` results marked good, in their order (-1 slots pad the rest)."""
+    order = np.argsort(~good, axis=1, kind="stable")[:, :k]
+    D = np.take_along_axis(D, order, axis=1)
+    I = np.where(np.take_along_axis(good, order, axis=1), np.take_along_axis(I, order, axis=1), -1)
+    return D, I
+
+
 class FieldIndex:
     def __init__(self, name: str, spec: VectorField) -> None:
         self.name = name
@@ -238,12 +246,17 @@ class FieldIndex:
         return self._ann_knn(q, k, ok, m, knobs)
 
     def _exact_knn(self, q: np.ndarray, k: int, ok: np.ndarray | None, m: int) -> tuple[np.ndarray, np.ndarray]:
+        # FAISS's selector path skips BLAS: fine for a few queries, ~10x slower for a batch. Batches
+        # therefore over-fetch past a few tombstones, or scan a gathered copy of the allowed rows.
+        batch = len(q) >= CONFIG.db.blas_min_queries
         if ok is None:
-            live = self._live_selector()
-            if live is None:
+            if self.n_dead == 0:
                 return self.store.search(q, k)
-            return self.store.search(q, k, params=faiss.SearchParameters(sel=live[0]))
-        if m * 4 <= self.n:
+            if batch and self.n_dead <= CONFIG.db.exact_overfetch_max:
+                D, I = self.store.search(q, min(k + self.n_dead, self.n))
+                return first_allowed(D, I, (I >= 0) & self.slot_alive[np.maximum(I, 0)], k)
+            ok = self.slot_alive[: self.n]
+        if batch:
             idx = np.flatnonzero(ok)
             D, I = faiss.knn(q, np.ascontiguousarray(self.xb()[idx]), k, self.metric)
             return D, np.where(I >= 0, idx[np.maximum(I, 0)], -1)
@@ -292,10 +305,7 @@ class FieldIndex:
             if fetch >= total or (good.sum(axis=1) >= min(kk, m)).all():
                 break
             fetch = min(total, fetch * 2)
-        order = np.argsort(~good, axis=1, kind="stable")[:, :kk]
-        D = np.take_along_axis(D, order, axis=1)
-        I = np.where(np.take_along_axis(good, order, axis=1), np.take_along_axis(I, order, axis=1), -1)
-        return D, I
+        return first_allowed(D, I, good, kk)
 
     def exact_distances(self, q: np.ndarray, slots: np.ndarray) -> np.ndarray:
         """FAISS-space distances between each query and its candidate slots (-1 gives +-inf)."""
@@ -362,28 +372,26 @@ class FieldIndex:
                       m: int) -> list[tuple[np.ndarray, np.ndarray]]:
         # FAISS keeps strictly-inside results; nudge the bound one ulp so the boundary is included.
         radius = float(np.nextafter(np.float32(bound), np.float32(np.inf if self.is_l2 else -np.inf)))
-        if ok is not None and m * 4 <= self.n:
+        dead = None
+        if ok is None:  # the full BLAS scan, tombstones dropped afterwards: exact and fast
+            lims, D, I = self.store.range_search(q, radius)
+            dead = ~self.slot_alive[: self.n] if self.n_dead else None
+        elif len(q) >= CONFIG.db.blas_min_queries or m * 4 <= self.n:
             idx = np.flatnonzero(ok)
             sub = faiss.IndexFlat(self.spec.dim, self.metric)
             sub.add(np.ascontiguousarray(self.xb()[idx]))
             lims, D, I = sub.range_search(q, radius)
             I = idx[I]
         else:
-            if ok is None:
-                live = self._live_selector()
-                params = None if live is None else faiss.SearchParameters(sel=live[0])
-            else:
-                sel, bits = bitmap_selector(ok)
-                params = faiss.SearchParameters(sel=sel)
-            if params is None:
-                lims, D, I = self.store.range_search(q, radius)
-            else:
-                lims, D, I = self.store.range_search(q, radius, params=params)
+            sel, bits = bitmap_selector(ok)
+            lims, D, I = self.store.range_search(q, radius, params=faiss.SearchParameters(sel=sel))
         out = []
         for i in range(len(q)):
-            d, s = D[lims[i]: lims[i + 1]], I[lims[i]: lims[i + 1]]
+            d, s = D[lims[i]: lims[i + 1]], I[lims[i]: lims[i + 1]].astype(np.int64)
             keep = d <= bound if self.is_l2 else d >= bound
-            out.append((s[keep].astype(np.int64), d[keep]))
+            if dead is not None:
+                keep &= ~dead[s]
+            out.append((s[keep], d[keep]))
         return out
 
     def _kdtree_within(self, q: np.ndarray, bound: float,
