@@ -116,6 +116,13 @@ class BaseCollection(abc.ABC):
                          where: Filter | None = None, with_payload: bool = True) -> list[list[Hit]]:
         """All rows with similarity >= ``min_similarity`` (cosine / ip fields)."""
 
+    def flush(self) -> None:
+        """Persist derived state (index snapshots) now; acknowledged writes are durable anyway."""
+
+    def wait_for_maintenance(self, timeout: float | None = None) -> bool:
+        """Block until background index work (training, compaction) is done; False on timeout."""
+        return True
+
 
 class BaseDatabase(abc.ABC):
     @abc.abstractmethod
