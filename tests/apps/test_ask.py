@@ -105,6 +105,22 @@ def test_bad_input_raises_typed_errors_and_changes_nothing(qa_library, tmp_path)
     assert col.count() == before
 
 
+def test_qa_evaluation_harness_counts_ranks_by_modality(qa_library):
+    from xmodal.apps.evaluate import evaluate_qa
+
+    lib, _, info = qa_library
+    questions = [
+        {"question": "Where is the spare key hidden?", "path": "garden-news.wav", "text": "flower pot",
+         "time": info["answer_start"] + 0.5, "modality": "transcript"},
+        {"question": "Which parking level is closed?", "path": "car-park.png", "text": "level 3", "modality": "ocr"},
+        {"question": "Who painted the Mona Lisa?", "path": None, "modality": "none"},
+    ]
+    out = evaluate_qa(lib, questions, show_progress=False)
+    assert out["by_modality"]["transcript"]["top1"] == 1.0 and out["by_modality"]["ocr"]["top1"] == 1.0
+    assert out["overall"]["questions"] == 2 and out["not_found"]["correctly_not_found"] == 1.0
+    assert [r["rank"] for r in out["rows"]] == [1, 1, None]
+
+
 def test_cli_ask_json_contract_with_the_llm_from_the_environment(qa_library):
     lib, _, info = qa_library
     with EchoChatServer() as server:

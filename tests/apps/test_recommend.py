@@ -127,6 +127,22 @@ def test_items_other_users_liked_together_move_up_with_the_collaborative_weight(
         recommend(lib, "hal", 3, collaborative=-1.0)
 
 
+def test_evaluation_harness_on_a_simulated_log(rec_library):
+    from xmodal.apps.evaluate import evaluate_recommender
+    from xmodal.apps.simulate import SimulationSpec
+
+    lib, cats, _ = rec_library
+    spec = SimulationSpec(users=12, events_per_user=(6, 8), seed=3)
+    out = evaluate_recommender(lib, cats, spec, k=5, kinds=["image"], show_progress=False)
+    assert out["users"] == 12 and out["k"] == 5
+    for method in ("popularity", "nearest_neighbour", "hybrid", "mmr"):
+        m = out[method]
+        assert 0.0 <= m["hit_rate@5"] <= 1.0 and 0.0 <= m["ndcg@5"] <= m["hit_rate@5"]
+    # Content and co-likes know the users' tastes; popularity does not.
+    assert out["hybrid"]["preferred_category_share"] > out["popularity"]["preferred_category_share"]
+    assert out["mmr"]["intra_list_diversity"] >= out["hybrid"]["intra_list_diversity"]
+
+
 def test_profiles_persist_and_cli_commands(rec_library, capsys):
     lib, cats, _ = rec_library
     from xmodal.cli import main
