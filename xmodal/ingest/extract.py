@@ -83,7 +83,7 @@ def _thumbnail(img, thumbs_dir: Path | None, digest: str) -> str | None:
     if thumbs_dir is None:
         return None
     thumbs_dir.mkdir(parents=True, exist_ok=True)
-    out = thumbs_dir / f"{digest}.jpg"
+    out = thumbs_dir / f"{digest}.jpg"  # the library deletes it by this name with the item
     if not out.exists():
         thumb = img.convert("RGB").copy()
         side = CONFIG.media.thumbnail_size

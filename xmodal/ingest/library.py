@@ -314,6 +314,7 @@ class Library:
             col.delete(where={"parent": item_id})
             col.delete(ids=[item_id])
             self.keywords.delete_items([item_id])
+            (self.thumbs_dir / f"{item_id}.jpg").unlink(missing_ok=True)  # named by content hash
 
     def drop(self) -> None:
         """Delete the whole collection and its keyword index (the media files are not touched)."""
