@@ -30,7 +30,7 @@ def create_app(settings: ServerConfig | None = None, *, db: Any = None):
     from xmodal.server.http_errors import install_error_handlers
     from xmodal.server.limits import BodyLimitMiddleware
     from xmodal.server.metrics import MetricsMiddleware
-    from xmodal.server.routes import collections, media, page, system, vectors
+    from xmodal.server.routes import apps, collections, media, page, system, vectors
     from xmodal.server.state import ServerState
 
     settings = settings or CONFIG.server
@@ -45,7 +45,7 @@ def create_app(settings: ServerConfig | None = None, *, db: Any = None):
                   docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.xmodal = state
     install_error_handlers(app)
-    for r in (system.router, collections.router, vectors.router, media.router, page.router):
+    for r in (system.router, collections.router, vectors.router, media.router, apps.router, page.router):
         app.include_router(r)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)

@@ -148,3 +148,50 @@ class WhoAmI(BaseModel):
     auth_required: bool
     default_library: str
     max_upload_bytes: int
+
+
+class AskRequest(_Strict):
+    question: str = Field(..., min_length=1, max_length=2_000)
+    k: Optional[int] = Field(None, ge=1, le=100, description="evidence units returned")
+    kind: Optional[list[str]] = Field(None, description="only evidence of these kinds")
+    where: Optional[dict[str, Any]] = None
+    llm: bool = Field(False, description="also ask the configured chat model, grounded on the cited evidence")
+
+
+class EvidenceOut(BaseModel):
+    ref: str
+    name: str
+    kind: str
+    score: float = Field(..., description="calibrated probability that this unit answers the question")
+    source: str = Field(..., description="passage, ocr, transcript, caption, image or frame")
+    text: Optional[str] = None
+    time: Optional[float] = None
+    end: Optional[float] = None
+    page: Optional[int] = None
+
+
+class AskResponse(BaseModel):
+    question: str
+    answer: Optional[str]
+    found: bool
+    confidence: float
+    citations: list[int]
+    evidence: list[EvidenceOut]
+    generated: Optional[str] = None
+    generated_citations: list[int] = Field(default_factory=list)
+    llm_error: Optional[str] = None
+
+
+class InteractionIn(_Strict):
+    user: str = Field(..., min_length=1, max_length=128)
+    ref: str = Field(..., min_length=1, max_length=128)
+    event: str = Field("like", max_length=32, description="like, dislike, view, ... (see xmodal.apps)")
+    weight: Optional[float] = Field(None, ge=-100, le=100)
+
+
+class RecommendationOut(BaseModel):
+    ref: str
+    name: str
+    kind: str
+    score: float
+    because: Optional[str] = Field(None, description="ref of the liked item this one is most similar to")

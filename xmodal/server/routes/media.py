@@ -51,7 +51,7 @@ def _result(state: ServerState, r: Any) -> MediaResult:
                        payload=_public_payload(r.payload or {}))
 
 
-def _kinds(kind: Optional[list[str]]) -> Optional[list[str]]:
+def parse_kinds(kind: Optional[list[str]]) -> Optional[list[str]]:
     if not kind:
         return None
     out = [k.strip() for item in kind for k in item.split(",") if k.strip()]
@@ -61,7 +61,7 @@ def _kinds(kind: Optional[list[str]]) -> Optional[list[str]]:
     return out or None
 
 
-def _where(where: Optional[str]) -> Optional[dict]:
+def parse_where(where: Optional[str]) -> Optional[dict]:
     if not where:
         return None
     try:
@@ -73,13 +73,13 @@ def _where(where: Optional[str]) -> Optional[dict]:
     return parsed
 
 
-def _check_k(state: ServerState, k: int) -> int:
+def check_k(state: ServerState, k: int) -> int:
     if k < 1 or k > state.settings.max_k:
         raise InvalidInput(f"k={k} must be between 1 and {state.settings.max_k}")
     return k
 
 
-def _item(state: ServerState, namespace: str, library: Optional[str], ref: str) -> dict:
+def item_payload(state: ServerState, namespace: str, library: Optional[str], ref: str) -> dict:
     """The stored payload of item ``ref`` in the caller's library (404 if it is not there)."""
     if not _REF_RE.match(ref):
         raise InvalidInput(f"ref {ref!r} is malformed: expected the hex id returned by search or upload")
@@ -190,7 +190,7 @@ def search_text(q: str = Query(..., min_length=1, max_length=CONFIG.server.max_q
                 who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> MediaSearchResponse:
     ns = who.namespace_for(namespace, "read")
     lib = state.library(ns, library)
-    return _search(state, lib, _check_k(state, k), min_score, text=q, kind=_kinds(kind), where=_where(where))
+    return _search(state, lib, check_k(state, k), min_score, text=q, kind=parse_kinds(kind), where=parse_where(where))
 
 
 @router.post("/search", response_model=MediaSearchResponse,
@@ -207,8 +207,8 @@ def search_form(text: Optional[str] = Form(None, max_length=CONFIG.server.max_qu
     if (file is None) == (not has_text):
         raise InvalidInput("search: give either 'text' or a query 'file' (image or audio), not both or neither")
     lib = state.library(ns, library)
-    query: dict[str, Any] = {"kind": _kinds(kind), "where": _where(where)}
-    k = _check_k(state, k)
+    query: dict[str, Any] = {"kind": parse_kinds(kind), "where": parse_where(where)}
+    k = check_k(state, k)
     if file is None:
         return _search(state, lib, k, min_score, text=text, **query)
     qdir = state.upload_root / ".queries"
@@ -223,10 +223,10 @@ def similar(ref: str = RefQuery, k: int = Query(CONFIG.server.default_k), kind: 
             library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
             who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> MediaSearchResponse:
     ns = who.namespace_for(namespace, "read")
-    _item(state, ns, library, ref)
+    item_payload(state, ns, library, ref)
     lib = state.library(ns, library)
     t0 = time.perf_counter()
-    results = lib.similar(ref, k=_check_k(state, k), kind=_kinds(kind))
+    results = lib.similar(ref, k=check_k(state, k), kind=parse_kinds(kind))
     return MediaSearchResponse(results=[_result(state, r) for r in results],
                                took_ms=round((time.perf_counter() - t0) * 1000, 2))
 
@@ -246,7 +246,7 @@ def info(library: Optional[str] = LibraryQuery, namespace: Optional[str] = Names
 def thumbnail(ref: str = RefQuery, library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
               who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> FileResponse:
     ns = who.namespace_for(namespace, "read")
-    payload = _item(state, ns, library, ref)
+    payload = item_payload(state, ns, library, ref)
     thumb = payload.get("thumbnail")
     lib = state.library(ns, library)
     if not thumb or not Path(thumb).is_file() or not is_inside(thumb, [lib.thumbs_dir]):
@@ -259,7 +259,7 @@ def thumbnail(ref: str = RefQuery, library: Optional[str] = LibraryQuery, namesp
 def original(ref: str = RefQuery, library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
              who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> FileResponse:
     ns = who.namespace_for(namespace, "read")
-    payload = _item(state, ns, library, ref)
+    payload = item_payload(state, ns, library, ref)
     path = _served_path(state, ns, payload, ref)
     return FileResponse(path, media_type=payload.get("mime") or None,
                         headers={"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff",
@@ -270,7 +270,7 @@ def original(ref: str = RefQuery, library: Optional[str] = LibraryQuery, namespa
 def remove(ref: str = RefQuery, library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
            who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> dict:
     ns = who.namespace_for(namespace, "write")
-    payload = _item(state, ns, library, ref)
+    payload = item_payload(state, ns, library, ref)
     lib = state.library(ns, library)
     paths = list(payload.get("paths") or [payload.get("path")])
     with state.write_lock:
