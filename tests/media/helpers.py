@@ -33,12 +33,12 @@ def solid(color: tuple[int, int, int], size=(160, 120)) -> Image.Image:
 
 
 def make_video(out: Path, frames: list[tuple[Image.Image, float]], fps: int = 10,
-               speech_wav: Path | None = None) -> Path:
+               speech_wav: Path | None = None, container: str = "mp4") -> Path:
     """MP4 (mpeg4 video + AAC audio) showing each image for its duration in seconds, with the
-    WAV's speech as the sound track."""
+    WAV's speech as the sound track; ``container="mpegts"`` for a streamable file."""
     import av
 
-    with av.open(str(out), mode="w", format="mp4") as c:
+    with av.open(str(out), mode="w", format=container) as c:
         w, h = frames[0][0].size
         vs = c.add_stream("mpeg4", rate=fps)
         vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"

@@ -86,3 +86,22 @@ def test_large_frames_are_scaled_down_keeping_the_aspect(tmp_path: Path):
     frame = extract_frames(big, 1.0)[0].image
     assert max(frame.size) == CONFIG.media.video_frame_max_side
     assert frame.width / frame.height == pytest.approx(1920 / 1080, rel=0.01)
+
+
+def test_unchanged_frames_can_be_dropped(video):
+    frames = extract_frames(video, every_s=0.5, min_change=0.05)
+    assert [f.time for f in frames] == pytest.approx([0, 2, 4], abs=0.11)  # one per colour
+    assert len(extract_frames(video, every_s=0.5)) == 12  # default keeps every sample
+    with pytest.raises(InvalidInput):
+        extract_frames(video, 1.0, min_change=2.0)
+
+
+def test_truncated_video_keeps_the_frames_before_the_damage(tmp_path: Path):
+    frames = [(solid((255, 0, 0)), 2.0), (solid((0, 0, 255)), 2.0), (solid((0, 255, 0)), 2.0)]
+    full = make_video(tmp_path / "stream.ts", frames, container="mpegts")  # streamable: no index at the end
+    data = full.read_bytes()
+    cut = tmp_path / "half.ts"
+    cut.write_bytes(data[: len(data) // 2])
+    kept = extract_frames(cut, 1.0)
+    assert 1 <= len(kept) < 6 and kept[0].time == pytest.approx(0, abs=0.11)
+    assert kept[0].image.getpixel((80, 60))[0] > 200

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from xmodal._optional import require
 from xmodal.config import CONFIG
 from xmodal.errors import InvalidInput, MediaError
@@ -56,14 +58,21 @@ def _frame_time(frame, stream) -> float | None:
 
 
 def extract_frames(video: str | os.PathLike, every_s: float | None = None,
-                   max_frames: int | None = None) -> list[Frame]:
+                   max_frames: int | None = None, min_change: float | None = None) -> list[Frame]:
     """One frame at t = 0, every_s, 2*every_s, ... (the first decoded frame at or after each time).
 
     Sparse sampling of long videos seeks to each time instead of decoding everything in between.
+    ``min_change`` (default ``MediaConfig.video_min_frame_change``; 0 keeps all): a frame that
+    differs from the last kept one by less than this mean share of intensity is dropped, so a
+    lecture's unchanged slide is one frame, not thirty. A truncated file keeps the frames decoded
+    before the damage.
     """
     every_s = CONFIG.media.video_frame_interval_s if every_s is None else float(every_s)
     if not every_s > 0:
         raise InvalidInput(f"frame interval must be positive, got {every_s}")
+    min_change = CONFIG.media.video_min_frame_change if min_change is None else float(min_change)
+    if not 0 <= min_change <= 1:
+        raise InvalidInput(f"min_change is a share of intensity in [0, 1], got {min_change}")
     path = Path(video)
     container = _open(path)
     frames: list[Frame] = []
@@ -76,24 +85,22 @@ def extract_frames(video: str | os.PathLike, every_s: float | None = None,
         elif container.duration:
             duration = container.duration / 1_000_000
         if duration and every_s >= CONFIG.media.video_seek_min_interval_s:
-            frames = _by_seeking(container, stream, every_s, duration, max_frames)
+            _by_seeking(container, stream, every_s, duration, max_frames, frames)
         else:
-            frames = _by_decoding(container, stream, every_s, max_frames)
+            _by_decoding(container, stream, every_s, max_frames, frames)
     except MediaError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - PyAV raises many types for damaged input
         if not frames:
             raise MediaError(f"{path}: cannot decode video ({type(exc).__name__}: {exc})") from exc
-        # A truncated file: keep the frames decoded before the damage.
     finally:
         container.close()
     if not frames:
         raise MediaError(f"{path}: no decodable video frame")
-    return frames
+    return _drop_repeats(frames, min_change) if min_change > 0 else frames
 
 
-def _by_decoding(container, stream, every_s: float, max_frames: int | None) -> list[Frame]:
-    frames: list[Frame] = []
+def _by_decoding(container, stream, every_s: float, max_frames: int | None, frames: list[Frame]) -> None:
     next_t = 0.0
     for i, frame in enumerate(container.decode(stream)):
         t = _frame_time(frame, stream)
@@ -104,11 +111,10 @@ def _by_decoding(container, stream, every_s: float, max_frames: int | None) -> l
             next_t = (int(t / every_s) + 1) * every_s
             if max_frames and len(frames) >= max_frames:
                 break
-    return frames
 
 
-def _by_seeking(container, stream, every_s: float, duration: float, max_frames: int | None) -> list[Frame]:
-    frames: list[Frame] = []
+def _by_seeking(container, stream, every_s: float, duration: float, max_frames: int | None,
+                frames: list[Frame]) -> None:
     t = 0.0
     while t < duration and not (max_frames and len(frames) >= max_frames):
         container.seek(int(t / stream.time_base) + (stream.start_time or 0), stream=stream, backward=True)
@@ -118,4 +124,19 @@ def _by_seeking(container, stream, every_s: float, duration: float, max_frames: 
                 frames.append(Frame(round(max(ft or t, 0.0), 3), _to_image(frame)))
                 break
         t += every_s
-    return frames
+
+
+def _signature(image) -> "np.ndarray":
+    side = CONFIG.media.video_change_thumb_side
+    return np.asarray(image.convert("L").resize((side, side)), dtype=np.float32) / 255.0
+
+
+def _drop_repeats(frames: list[Frame], min_change: float) -> list[Frame]:
+    kept = [frames[0]]
+    last = _signature(frames[0].image)
+    for frame in frames[1:]:
+        sig = _signature(frame.image)
+        if float(np.abs(sig - last).mean()) >= min_change:
+            kept.append(frame)
+            last = sig
+    return kept
