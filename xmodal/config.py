@@ -120,6 +120,9 @@ class MediaConfig:
     asr_threads: int = int(os.environ.get("XMODAL_THREADS", "1") or 1)
     video_seek_min_interval_s: float = 10.0  # sparser frame sampling seeks instead of decoding every frame
     video_frame_max_side: int = 1280  # larger video frames are scaled down while decoding
+    # Frames differing from the last kept one by less than this mean intensity share are dropped (0: keep all).
+    video_min_frame_change: float = 0.0
+    video_change_thumb_side: int = 16  # frames are compared as grey thumbnails of this side
 
 
 @dataclass(frozen=True)
