@@ -1,7 +1,7 @@
 """A media library: one database collection + the encoder it was indexed with + a keyword index.
 
 Layout of a local library folder ``media.xmdb/``: the vector database's own files, plus
-``_ingest/`` holding the BM25 keyword index (one SQLite file per collection) and thumbnails.
+``_ingest/<collection>/`` holding the BM25 keyword index, the failure log and thumbnails.
 Items are keyed by content hash, so the same bytes under two names are one item with two paths;
 chunks, OCR text, video frames and transcript segments are child rows pointing at their item
 through the ``parent`` payload field and are grouped back into items at search time.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -124,7 +125,7 @@ class Library:
 
     @property
     def thumbs_dir(self) -> Path:
-        return self.side / "thumbs"
+        return self.side / self.collection_name / "thumbs"
 
     def _collection_or_none(self):
         if self.db.has_collection(self.collection_name):
@@ -326,9 +327,7 @@ class Library:
         if self._failures is not None:
             self._failures.close()
             self._failures = None
-        for name in (CONFIG.ingest.keyword_file, CONFIG.ingest.failure_file):
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(self.side / self.collection_name / name) + suffix).unlink(missing_ok=True)
+        shutil.rmtree(self.side / self.collection_name, ignore_errors=True)  # keywords, failures, thumbnails
 
     def remove(self, paths: Iterable[str | os.PathLike]) -> int:
         """Forget files (or everything under folders) whether or not they still exist on disk.
