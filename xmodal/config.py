@@ -199,8 +199,7 @@ class AppsConfig:
 
     # Text-to-text encoder that scores evidence sentences against the question (dense half).
     qa_sentence_encoder: str = "minilm"
-    qa_retrieve_k: int = 30          # items the library's fused search returns per question
-    qa_items: int = 8                # of those, items whose rows become candidate evidence
+    qa_items: int = 8                # items (library's fused search) whose rows become candidate evidence
     qa_rows_per_item: int = 6        # rows per item and vector field nearest to the question
     qa_evidence_k: int = 5           # evidence units returned, best first
     qa_answer_units: int = 2         # most sentences / segments joined into the extractive answer

@@ -236,7 +236,7 @@ def retrieve_units(lib, question: str, image: Any = None, k: int | None = None,
     """
     from xmodal.apps.qa import Unit
 
-    k = CONFIG.apps.qa_retrieve_k if k is None else k
+    k = CONFIG.apps.qa_items if k is None else k
     col = collection(lib)
     kind_list = list(kinds) if kinds else None
     results = list(lib.search(text=question, kind=kind_list, where=where, k=k))
@@ -244,14 +244,17 @@ def retrieve_units(lib, question: str, image: Any = None, k: int | None = None,
     qvecs = [enc.encode_text([question], mode="query")[0]]
     if image is not None:
         picture = _query_image(image)
-        seen = {r.id for r in results}
-        results += [r for r in lib.search(image=picture, kind=kind_list, where=where, k=k) if r.id not in seen]
+        by_image = list(lib.search(image=picture, kind=kind_list, where=where, k=k))
+        # Alternate the two rankings so neither the words nor the picture crowd the other out.
+        merged = [r for pair in zip(by_image, results) for r in pair]
+        merged += by_image[len(results):] + results[len(by_image):]
+        results = list({r.id: r for r in merged}.values())  # first occurrence keeps its place
         qvecs.append(enc.encode_image([picture])[0])
     qmat = np.stack(qvecs).astype(np.float32)
     refs = reference_captions(enc)
     units: list = []
     text_cache: dict[str, list[str]] = {}
-    for r in results[: CONFIG.apps.qa_items]:
+    for r in results[:k]:
         item = col.get([r.id], with_vectors=True)
         if not item:
             continue

@@ -234,7 +234,7 @@ def ask(lib, question: str, *, image: Any = None, k: int | None = None, kinds: S
     k = CONFIG.apps.qa_evidence_k if k is None else k
     if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
         raise InvalidInput(f"k must be a positive integer, got {k!r}")
-    units = access.retrieve_units(lib, question, image=image, k=CONFIG.apps.qa_retrieve_k, kinds=kinds, where=where)
+    units = access.retrieve_units(lib, question, image=image, kinds=kinds, where=where)
     evidence = rank_units(question, units, access.sentence_encoder())
     answer, confidence, ordered, n_cited = compose_answer(evidence)
     cited = list(range(1, n_cited + 1))
