@@ -61,3 +61,11 @@ def test_interactions_drive_recommendations_per_namespace(site):
     assert client.get("/v1/apps/users/ann/recommendations", headers=B).status_code == 404
     gone = client.delete("/v1/apps/users/ann", headers=W)
     assert gone.status_code == 200 and gone.json()["events_removed"] == 1
+
+
+def test_media_answers_name_items_not_server_paths(site):
+    client, refs = site
+    body = client.post("/v1/apps/ask", json={"question": "what does a penguin look like?", "kind": ["image"]},
+                       headers=R).json()
+    assert body["evidence"] and body["evidence"][0]["ref"] == refs["bird.png"]
+    assert body["answer"] is None or ("/" not in body["answer"] and "bird.png" in body["answer"])

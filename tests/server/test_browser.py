@@ -162,3 +162,14 @@ def test_phone_width_layout(site, browser):
         shot(p, "phone.png")
     finally:
         p.close()
+
+
+def test_a_question_shows_an_answer_panel(site, page):
+    url, names = site
+    login(page, url)
+    search(page, "what does a penguin look like?")
+    page.wait_for_selector("#answer:not([hidden])")
+    assert "confidence" in page.inner_text("#answer-confidence")
+    answer = page.inner_text("#answer-text")
+    assert names["penguin"] in answer and "/" not in answer  # the item's name, never a server path
+    shot(page, "answer.png")

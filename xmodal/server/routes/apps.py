@@ -5,6 +5,7 @@ Interaction histories live beside each library, so namespaces keep their users a
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 from fastapi import APIRouter, Depends, Path as PathParam, Query
@@ -47,9 +48,17 @@ def ask(body: AskRequest, library: Optional[str] = LibraryQuery, namespace: Opti
                             kind=e.kind, score=float(e.score), source=e.source, text=e.text, time=e.time,
                             end=e.end, page=e.page)
                 for e in answer.evidence]
-    return AskResponse(question=answer.question, answer=answer.answer, found=answer.found,
+    # Media answers quote their item's stored path: show its name instead, never a server path.
+    names = {e.path: (refs.get(e.path, ("", ""))[1] or Path(e.path).name) for e in answer.evidence}
+
+    def private(text: Optional[str]) -> Optional[str]:
+        for path in sorted(names, key=len, reverse=True):
+            text = text.replace(path, names[path]) if text else text
+        return text
+
+    return AskResponse(question=answer.question, answer=private(answer.answer), found=answer.found,
                        confidence=float(answer.confidence), citations=list(answer.citations), evidence=evidence,
-                       generated=answer.generated, generated_citations=list(answer.generated_citations),
+                       generated=private(answer.generated), generated_citations=list(answer.generated_citations),
                        llm_error=answer.llm_error)
 
 

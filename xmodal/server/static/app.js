@@ -96,6 +96,7 @@ function kindParams(params) {
 async function runSearch() {
   const text = $("#q").value.trim();
   if (!text && !state.file) { setStatus("Type a description or drop an image or audio clip."); return; }
+  $("#answer").hidden = true;
   setStatus("Searching…");
   try {
     let res;
@@ -107,6 +108,7 @@ async function runSearch() {
       res = await api("/v1/media/search", { method: "POST", body: form });
     } else {
       const params = kindParams(new URLSearchParams({ q: text }));
+      if (text.endsWith("?")) ask(text);
       res = await api(`/v1/media/search?${params}`);
     }
     const body = await res.json();
@@ -115,6 +117,30 @@ async function runSearch() {
   } catch (err) {
     if (err.status !== 401) setStatus(err.message, true);
   }
+}
+
+// A question (ending in "?") also gets an extractive answer with numbered sources.
+async function ask(question) {
+  const box = $("#answer");
+  try {
+    const body = { question };
+    if (state.kind) body.kind = [state.kind];
+    const res = await api("/v1/apps/ask", { method: "POST", headers: { "Content-Type": "application/json" },
+                                            body: JSON.stringify(body) });
+    const a = await res.json();
+    box.classList.toggle("not-found", !a.found);
+    $("#answer-text").textContent = a.found ? a.answer : "No confident answer in this library.";
+    $("#answer-confidence").textContent = `confidence ${Math.round(a.confidence * 100)}%`;
+    const list = $("#answer-sources");
+    list.replaceChildren();
+    for (const n of a.citations) {
+      const e = a.evidence[n - 1];
+      if (!e) continue;
+      const where = e.time != null ? ` at ${fmtTime(e.time)}` : (e.page != null ? ` p.${e.page}` : "");
+      list.append(el("li", { text: `${e.name}${where}` }));
+    }
+    box.hidden = false;
+  } catch (_) { box.hidden = true; }
 }
 
 async function moreLikeThis(item) {
