@@ -103,6 +103,11 @@ def test_bad_input_raises_typed_errors_and_changes_nothing(qa_library, tmp_path)
     with pytest.raises(InvalidInput, match="kind 'sound'"):
         ask(lib, "key?", kinds=["sound"], llm=None)
     assert col.count() == before
+    import xmodal
+
+    with xmodal.open(str(tmp_path / "empty.xmdb")) as empty:
+        with pytest.raises(NotFound, match="empty.xmdb is empty: index some files first"):
+            ask(empty, "Where is the key?", llm=None)
 
 
 def test_qa_evaluation_harness_counts_ranks_by_modality(qa_library):
