@@ -136,3 +136,15 @@ def test_remove_deletes_the_item_and_its_upload(served, tmp_path):
     assert not stored[0].exists()
     assert client.get("/v1/media/thumbnail", params={"ref": ref}, headers=A).status_code == 404
     assert client.get("/v1/metrics", headers=A).json()["indexed_files"] >= 6
+
+
+def test_undecodable_upload_is_refused_without_leaking_server_paths(served):
+    client, refs, tmp, _ = served
+    before = client.get("/v1/media/info", headers=A).json()["items"]
+    broken = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\xff" * 64   # PNG magic, corrupt body
+    r = client.post("/v1/media/upload", files={"files": ("broken.png", broken, "image/png")}, headers=A)
+    assert r.status_code == 415, r.text
+    message = r.json()["error"]["message"]
+    assert "broken.png" in message and str(tmp) not in message
+    assert client.get("/v1/media/info", headers=A).json()["items"] == before
+    assert not [p for p in (tmp / "uploads").rglob("broken*")]

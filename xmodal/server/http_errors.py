@@ -43,6 +43,15 @@ def error_body(code: str, message: str) -> dict:
     return {"error": {"code": code, "message": message}}
 
 
+def scrub(request, message: str) -> str:
+    """Lower layers name files by their full path; clients get folder labels instead (<uploads>/...)."""
+    state = getattr(request.app.state, "xmodal", None)
+    if state is not None:
+        for path, label in state.private_paths():
+            message = message.replace(path, label)
+    return message
+
+
 def install_error_handlers(app) -> None:
     """Turn every failure into the JSON error shape; never leak a traceback to the client."""
     from fastapi import Request
@@ -54,7 +63,7 @@ def install_error_handlers(app) -> None:
     async def _xmodal_error(request: Request, exc: xe.XmodalError) -> JSONResponse:
         status = status_for(exc)
         headers = {"WWW-Authenticate": 'ApiKey realm="xmodal"'} if status == 401 else None
-        return JSONResponse(error_body(exc.code, str(exc)), status_code=status, headers=headers)
+        return JSONResponse(error_body(exc.code, scrub(request, str(exc))), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -79,6 +79,13 @@ class ServerState:
         """Folders whose files the API may read or serve: the configured roots and the uploads."""
         return [*self.roots, self.upload_root]
 
+    def private_paths(self) -> list[tuple[str, str]]:
+        """Server folders and their public labels, longest first, for scrubbing error messages."""
+        pairs = [(str(self.upload_root), "<uploads>"), (self.db_location, "<db>"),
+                 (str(Path(self.db_location).resolve()), "<db>")]
+        pairs += [(str(r), f"<root{i}>") for i, r in enumerate(self.roots)]
+        return sorted({p: label for p, label in pairs if len(p) > 1}.items(), key=lambda x: -len(x[0]))
+
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
