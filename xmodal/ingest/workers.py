@@ -142,7 +142,11 @@ class LocalRunner:
                         on_progress("encode", sum(o.encoded is not None for o in outcomes))
                     yield outcomes
         finally:
-            # On Ctrl-C (or an error upstream) do not wait for batches nobody will write.
+            if not finished:
+                # Ctrl-C (or an error upstream): nobody will write the batches in flight, and the
+                # workers only read and encode, so stop them now instead of letting them finish.
+                for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                    proc.terminate()
             pool.shutdown(wait=finished, cancel_futures=True)
 
 
