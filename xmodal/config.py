@@ -59,6 +59,9 @@ class DBConfig:
     exact_overfetch_max: int = 1024
     # Fields with at least this many vectors train / compact their index in a background thread.
     background_rebuild_rows: int = 50_000
+    # HNSW for ip augments vectors to norm B = (this x the largest norm seen at build)^2; a larger
+    # vector later triggers a rebuild.
+    mips_norm_headroom: float = 1.5
     opq_niter: int = 25  # OPQ rotation training iterations (FAISS's default 50 doubles training for ~no recall)
     max_train_vectors: int = 65_536  # training sample cap (k-means cost grows with it)
 

@@ -143,3 +143,28 @@ def test_exact_kernels_with_tombstones_and_filters(db, nq):
     for where, rows in ((None, live), ({"m": {"$in": [1, 2, 3, 4]}}, sub)):
         got = [sorted(h.id for h in hits) for hits in col.range_search("v", q, radius=r, where=where)]
         assert got == [sorted(i for i in rows if s[qi, i] <= r) for qi in range(nq)]
+
+
+def test_hnsw_inner_product_reduction_survives_bigger_vectors_and_reopen(tmp_path):
+    rng = np.random.default_rng(9)
+    x = clustered(rng, 1500, 16)
+    with Database(tmp_path / "d") as db:
+        col = db.create_collection("c", vectors={"v": VectorField(16, "ip", "hnsw", {"M": 16})})
+        col.upsert(list(range(1500)), {"v": x})
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        big = x[:5] / norms[:5] * norms.max() * 2  # norms beyond the reduction's bound: the index rebuilds itself
+        bound = col._fields["v"].ann.bound2
+        col.upsert(list(range(1500, 1505)), {"v": big})
+        col.wait_for_maintenance()
+        assert col._fields["v"].ann.bound2 > bound  # rebuilt with a bound that covers them
+        allx = np.vstack([x, big])
+        ids = list(range(1505))
+        q = rng.standard_normal((20, 16)).astype(np.float32)
+        truth = knn(q, allx, ids, 10, "ip")  # norm outliers on top: hard for any HNSW, hence ef 256
+        assert recall([[h.id for h in r] for r in col.search("v", q, k=10, params={"ef": 256})], truth) >= 0.95
+    with Database(tmp_path / "d") as db:  # the snapshot's bound is recovered on load
+        col = db.collection("c")
+        assert recall([[h.id for h in r] for r in col.search("v", q, k=10, params={"ef": 256})], truth) >= 0.95
+        hits = col.search("v", q[:3], k=3)
+        exact = scores(q[:3], allx, "ip")
+        assert all(h.score == pytest.approx(exact[i, h.id], rel=1e-4) for i, r in enumerate(hits) for h in r)

@@ -122,6 +122,8 @@ class FieldIndex:
         if self.pending_build:
             return "build"
         ann = self.ann
+        if ann is not None and ann.stale():
+            return "retrain"
         if ann is not None and ann.needs_training:
             if not ann.is_trained:
                 return "train" if self.live >= ann.min_train() else None
