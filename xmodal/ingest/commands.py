@@ -144,8 +144,16 @@ def _print_results(results, as_json: bool, heard: str | None = None) -> None:
     for col in ("#", "score", "kind", "path", "evidence"):
         table.add_column(col, overflow="fold")
     for i, r in enumerate(results, 1):
-        table.add_row(str(i), f"{r.score:.4f}", r.kind, r.path, format_evidence(r.evidence))
+        table.add_row(str(i), f"{r.score:.4f}", r.kind, _shown(r.path), format_evidence(r.evidence))
     console.print(table)
+
+
+def _shown(path: str) -> str:
+    """Paths under the current folder are shown relative to it (shorter tables)."""
+    import os
+
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
 
 
 def format_evidence(ev: dict) -> str:
