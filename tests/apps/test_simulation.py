@@ -55,9 +55,11 @@ def test_answer_bearing_needs_file_fragment_and_time():
     assert not answer_bearing(Evidence("/x/audio/other.ogg", "audio", 0.9, "transcript", "Platform four.", 4.0, 6.0), q)
     assert not answer_bearing(good, {"path": None})
     assert answer_bearing(Evidence("/x/img/b.png", "image", 0.9, "image"), {"path": ["img/a.png", "img/b.png"]})
-    rows = [{"modality": "ocr", "answerable": True, "rank": 1, "found": True},
-            {"modality": "ocr", "answerable": True, "rank": 3, "found": True},
-            {"modality": "none", "answerable": False, "rank": None, "found": False}]
+    rows = [{"modality": "ocr", "answerable": True, "rank": 1, "found": True, "confidence": 0.9},
+            {"modality": "ocr", "answerable": True, "rank": 3, "found": True, "confidence": 0.5},
+            {"modality": "none", "answerable": False, "rank": None, "found": False, "confidence": 0.1}]
     s = summarise_qa(rows)
+    assert s["calibration"]["brier"] == pytest.approx((0.1 ** 2 + 0.5 ** 2 + 0.1 ** 2) / 3, abs=1e-4)
+    assert s["calibration"]["mean_confidence_when_right"] == 0.9
     assert s["by_modality"]["ocr"]["top1"] == 0.5 and s["by_modality"]["ocr"]["top3"] == 1.0
     assert s["not_found"]["correctly_not_found"] == 1.0

@@ -91,7 +91,13 @@ def summarise_qa(rows: Sequence[Mapping[str, Any]]) -> dict:
     for r in answerable:
         by_mod[r["modality"]].append(r)
     nf = len(unanswerable)
+    # Calibration: confidence as a forecast that the top evidence bears the answer (0 for unanswerable).
+    outcomes = [(r["confidence"], 1.0 if r["rank"] == 1 else 0.0) for r in rows if "confidence" in r]
+    brier = float(np.mean([(p - y) ** 2 for p, y in outcomes])) if outcomes else None
     return {
+        "calibration": {"brier": round(brier, 4) if brier is not None else None,
+                        "mean_confidence_when_right": _mean([p for p, y in outcomes if y == 1.0]),
+                        "mean_confidence_when_wrong": _mean([p for p, y in outcomes if y == 0.0])},
         "overall": stats(answerable),
         "by_modality": {m: stats(rs) for m, rs in sorted(by_mod.items())},
         "not_found": {"questions": nf,
@@ -99,6 +105,10 @@ def summarise_qa(rows: Sequence[Mapping[str, Any]]) -> dict:
                       if nf else None},
         "rows": list(rows),
     }
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return round(float(np.mean(values)), 4) if values else None
 
 
 def rank_metrics(ranked: Sequence[str], target: str, k: int) -> tuple[float, float]:
