@@ -75,6 +75,19 @@ def search(page, text: str) -> None:
     page.wait_for_selector(".result-card")
 
 
+def drop_file(page, path, mime: str) -> None:
+    """Drag a real file from the desktop onto the drop zone (a DataTransfer built in the page)."""
+    data = base64.b64encode(path.read_bytes()).decode()
+    page.evaluate("""([b64, name, mime]) => {
+        const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], name, {type: mime}));
+        const zone = document.querySelector('#drop-zone');
+        zone.dispatchEvent(new DragEvent('dragenter', {bubbles: true, dataTransfer: dt}));
+        zone.dispatchEvent(new DragEvent('drop', {bubbles: true, cancelable: true, dataTransfer: dt}));
+    }""", [data, path.name, mime])
+
+
 def first_result(page) -> str:
     return page.get_attribute(".result-card >> nth=0", "data-name")
 
@@ -116,15 +129,7 @@ def test_dropped_image_finds_its_near_duplicate_first(site, page, pictures, tmp_
     url, names = site
     login(page, url)
     dup = near_duplicate(pictures["pizza"], tmp_path / "my-photo.jpg")
-    data = base64.b64encode(dup.read_bytes()).decode()
-    page.evaluate("""([b64, name]) => {
-        const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
-        const dt = new DataTransfer();
-        dt.items.add(new File([bytes], name, {type: 'image/jpeg'}));
-        const zone = document.querySelector('#drop-zone');
-        zone.dispatchEvent(new DragEvent('dragenter', {bubbles: true, dataTransfer: dt}));
-        zone.dispatchEvent(new DragEvent('drop', {bubbles: true, cancelable: true, dataTransfer: dt}));
-    }""", [data, dup.name])
+    drop_file(page, dup, "image/jpeg")
     page.wait_for_selector(".result-card")
     assert first_result(page) == names["pizza"]
     assert page.is_visible("#query-file") and page.inner_text("#query-name") == dup.name
@@ -173,3 +178,13 @@ def test_a_question_shows_an_answer_panel(site, page):
     answer = page.inner_text("#answer-text")
     assert names["penguin"] in answer and "/" not in answer  # the item's name, never a server path
     shot(page, "answer.png")
+
+
+def test_dropped_speech_clip_searches_by_what_was_said(site, page, speech_clip):
+    url, names = site
+    login(page, url)
+    page.fill("#q", "ignored when a file is dropped")
+    drop_file(page, speech_clip, "audio/wav")
+    page.wait_for_function("document.querySelector('#status').textContent.includes('heard')")
+    assert "guitar" in page.inner_text("#status").lower()
+    assert first_result(page) == names["guitar"]

@@ -101,8 +101,7 @@ async function runSearch() {
   try {
     let res;
     if (state.file) {
-      const form = new FormData();
-      if (text) form.append("text", text);
+      const form = new FormData();  // a query file replaces the text (the API takes one or the other)
       form.append("file", state.file, state.file.name);
       if (state.kind) form.append("kind", state.kind);
       res = await api("/v1/media/search", { method: "POST", body: form });
@@ -112,7 +111,8 @@ async function runSearch() {
       res = await api(`/v1/media/search?${params}`);
     }
     const body = await res.json();
-    state.last = { label: state.file ? `“${state.file.name}”${text ? " + text" : ""}` : `“${text}”` };
+    const heard = body.query_text ? ` (heard “${body.query_text}”)` : "";
+    state.last = { label: state.file ? `“${state.file.name}”${heard}` : `“${text}”` };
     render(body.results, body.took_ms, state.last.label);
   } catch (err) {
     if (err.status !== 401) setStatus(err.message, true);
