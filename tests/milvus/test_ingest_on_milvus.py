@@ -18,6 +18,7 @@ from xmodal.ingest.distributed import ray_runner
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "label-bridge"  # cross-modal without a training run
+RAY_MODEL = "efficientnet-lite0"  # image tower alone: the Ray test measures plumbing, not the model
 PHOTOS = ("cat.jpg", "elephant.jpg", "red-apple.png")
 TEXTS = {
     "volcano-notes.txt": "Volcanoes erupt when molten rock called magma rises; lava flows and ash clouds follow.",
@@ -77,22 +78,29 @@ def test_reindex_on_milvus_lite_skips_unchanged_files_and_remove_forgets(librari
     assert lib.index([folder], ocr=False, speech=False, progress=False).indexed["text"] == 1
 
 
-def test_ray_job_encodes_the_same_rows_into_milvus_lite(libraries, folder):
-    libs, _, root = libraries
-    lib = xmodal.open(f"milvus-lite:{root / 'ray.db'}", model=MODEL)
+def test_ray_job_encodes_the_same_rows_into_milvus_lite(folder, tmp_path):
+    """Two photos (a small job: Ray's start-up is the cost here), image tower only, encoded in this
+    process and by a local Ray instance: the stored rows must match."""
+    small = tmp_path / "small"
+    small.mkdir()
+    for name in ("cat.jpg", "elephant.jpg"):
+        shutil.copy(folder / name, small / name)
+    libs = {k: xmodal.open(f"milvus-lite:{tmp_path / k}.db", model=RAY_MODEL) for k in ("local", "ray")}
     try:
-        runner = ray_runner(lib, address="local", workers=1, ocr=False, speech=False)
-        report = lib.index([folder], progress=False, runner=runner)
-        assert report.indexed == {"image": 3, "text": 2, "audio": 0, "video": 0} and not report.failed
-        local, remote = _rows(libs["milvus-lite"]), _rows(lib)
-        assert set(remote) == set(local)
+        reports = {"local": libs["local"].index([small], progress=False, ocr=False, speech=False),
+                   "ray": libs["ray"].index([small], progress=False, runner=ray_runner(
+                       libs["ray"], address="local", workers=1, ocr=False, speech=False))}
+        for report in reports.values():
+            assert report.indexed["image"] == 2 and not report.failed
+        local, remote = _rows(libs["local"]), _rows(libs["ray"])
+        assert set(remote) == set(local) and len(remote) >= 2
         for rid, rec in remote.items():
             assert set(rec.vectors) == set(local[rid].vectors)
             for f, v in rec.vectors.items():
                 np.testing.assert_allclose(v, local[rid].vectors[f], atol=1e-4)
             assert rec.payload["path"] == local[rid].payload["path"]  # the user's path, not the worker's copy
         thumbs = [r.payload["thumbnail"] for r in remote.values() if r.payload.get("thumbnail")]
-        assert len(thumbs) == 3 and all(Path(t).is_file() for t in thumbs)
-        assert [Path(r.path).name for r in lib.search(text="a photo of a cat", k=1)] == ["cat.jpg"]
+        assert len(thumbs) == 2 and all(Path(t).is_file() for t in thumbs)
     finally:
-        lib.close()
+        for lib in libs.values():
+            lib.close()

@@ -67,7 +67,8 @@ class RayRunner:
             actors = min(actors, len(rows))
             ds = ray.data.from_items(rows, override_num_blocks=len(rows))
             ds = ds.map_batches(RayEncoder, fn_constructor_args=(self.opts, self.ship_files), batch_size=1,
-                                concurrency=actors, num_cpus=CONFIG.milvus.ray_actor_cpus)
+                                compute=ray.data.ActorPoolStrategy(size=actors),
+                                num_cpus=CONFIG.milvus.ray_actor_cpus)
             for row in ds.iter_rows():
                 outcomes = self._unpack(pickle.loads(row["outcomes"]))
                 if on_progress:
