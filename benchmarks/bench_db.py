@@ -36,14 +36,23 @@ def _publish(out: dict, s: BenchDBSettings, results_dir: Path, t0: float) -> Non
     write_markdown(out, results_dir.parent.parent / "BENCHMARKS.md")
 
 
+def _names(variable: str, known: tuple[str, ...]) -> list[str]:
+    """A comma list from the environment (all of ``known`` when unset), checked against ``known``."""
+    names = [n for n in os.environ.get(variable, ",".join(known)).split(",") if n]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"{variable}: unknown {', '.join(unknown)} (known: {', '.join(known)})")
+    return names
+
+
 def run(results_dir: Path) -> dict:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     s = BenchDBSettings()
     t0 = time.perf_counter()
     ds = load(s.data, s.cache)
-    kinds = [k for k in os.environ.get("XMODAL_BENCH_KINDS", ",".join(KINDS)).split(",") if k]
-    peers = [p for p in os.environ.get("XMODAL_BENCH_PEERS", ",".join(PEERS)).split(",") if p]
+    kinds = _names("XMODAL_BENCH_KINDS", KINDS)
+    peers = _names("XMODAL_BENCH_PEERS", PEERS)
     out: dict = {
         "dataset": ds.description, "n": ds.n, "dim": s.data.dim, "queries": len(ds.queries), "k": s.data.k,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared)",
