@@ -146,9 +146,9 @@ class IngestConfig:
     backfill_weight: float = 0.01  # weight of the unfloored lists, which only order what no field vouched for
     ocr_weight: float = 0.5  # weight of OCR-text matches (an image's pixels already vote for it)
     keyword_file: str = "keywords.sqlite"  # inside the library's ingest folder
+    failure_file: str = "failures.sqlite"  # files that failed, with their signature (not retried while unchanged)
     video_max_frames: int = 120  # frames kept per video (spread evenly when longer)
     evidence_chars: int = 240  # longest passage quoted as evidence
-    failure_file: str = "failures.sqlite"  # files that failed, with their signature (not retried while unchanged)
     workers: int = 1  # processes for decoding / encoding; 1 = in this process
     # The model `make demo` indexes with: the multilingual twin of the default model, so Chinese
     # queries find the same images as English ones without a second index.
@@ -192,7 +192,7 @@ class ServerConfig:
     max_query_chars: int = 2_000
     max_name_chars: int = 64                # collection and namespace names
     latency_window: int = 2_000             # recent requests kept for the p50 / p99 in /v1/metrics
-    thumbnail_cache_items: int = 512
+    jobs_kept: int = 200                    # finished background jobs remembered for polling
     upload_chunk_bytes: int = 1 << 20
 
 
@@ -258,7 +258,7 @@ class TrainConfig:
     seed: int = 0
     epochs: int = 80
     batch_size: int = 256
-    learning_rate: float = 2e-3
+    learning_rate: float = 3e-4
     weight_decay: float = 1e-4
     init_temperature: float = 0.07
     max_logit_scale: float = 100.0
@@ -268,6 +268,7 @@ class TrainConfig:
     distillation_temperature: float = 0.05
     bridge_topk: int = 5  # ImageNet labels per image in the label bridge
     bridge_temperature: float = 1.0
+    feature_dropout: float = 0.0  # dropout on standardised image features while training
     label_anchor_weight: float = 1.0  # pull of the trained label embeddings towards their text-tower start
     recall_ks: tuple = (1, 5, 10)
     feature_batch_size: int = 16

@@ -148,3 +148,25 @@ def test_undecodable_upload_is_refused_without_leaking_server_paths(served):
     assert "broken.png" in message and str(tmp) not in message
     assert client.get("/v1/media/info", headers=A).json()["items"] == before
     assert not [p for p in (tmp / "uploads").rglob("broken*")]
+
+
+def test_background_index_job(served):
+    import time
+
+    client, refs, _, root = served
+    (root / "later").mkdir()
+    (root / "later" / "boats.txt").write_text("Sailing boats race across the harbour on windy afternoons.")
+    r = client.post("/v1/media/index", json={"path": "later", "background": True}, headers=auth("admin-a"))
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["state"] in ("queued", "running", "done") and job["kind"] == "index"
+    assert client.get(f"/v1/media/jobs/{job['id']}", headers=B).status_code == 404  # other namespace
+    deadline = time.monotonic() + 120
+    while job["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+        job = client.get(f"/v1/media/jobs/{job['id']}", headers=A).json()
+    assert job["state"] == "done", job
+    assert job["result"]["report"]["indexed"]["text"] == 1 and job["result"]["path"] == "later"
+    hits = client.get("/v1/media/search", params={"q": "sailing boats", "kind": "text"}, headers=A).json()["results"]
+    assert hits[0]["name"] == "boats.txt"

@@ -44,12 +44,8 @@ def error_body(code: str, message: str) -> dict:
 
 
 def scrub(request, message: str) -> str:
-    """Lower layers name files by their full path; clients get folder labels instead (<uploads>/...)."""
     state = getattr(request.app.state, "xmodal", None)
-    if state is not None:
-        for path, label in state.private_paths():
-            message = message.replace(path, label)
-    return message
+    return state.scrub(message) if state is not None else message
 
 
 def install_error_handlers(app) -> None:

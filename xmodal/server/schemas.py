@@ -120,6 +120,7 @@ class IndexFolder(_Strict):
     prune: bool = Field(False, description="forget indexed files that disappeared from under the path")
     ocr: bool = Field(True, description="read text in images and video frames (slower)")
     speech: bool = Field(True, description="transcribe speech in audio and video (slower)")
+    background: bool = Field(False, description="answer 202 with a job id at once; poll /v1/media/jobs/{id}")
     library: Optional[str] = None
 
 

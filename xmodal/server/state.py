@@ -9,6 +9,7 @@ from typing import Any
 from xmodal.config import ServerConfig, default_db_path
 from xmodal.errors import NotFound
 from xmodal.server.auth import KeyRing
+from xmodal.server.jobs import JobRegistry
 from xmodal.server.metrics import Metrics
 from xmodal.server.namespaces import physical_name
 
@@ -19,6 +20,7 @@ class ServerState:
         self.db_location = str(settings.db or default_db_path())
         self.keyring = KeyRing(settings.keys)
         self.metrics = Metrics(settings.latency_window)
+        self.jobs = JobRegistry(settings.jobs_kept)
         self.roots = [Path(r).resolve() for r in settings.roots]
         self.upload_root = Path(settings.upload_dir or f"{self.db_location}.uploads").resolve()
         self._db = db
@@ -85,6 +87,13 @@ class ServerState:
                  (str(Path(self.db_location).resolve()), "<db>")]
         pairs += [(str(r), f"<root{i}>") for i, r in enumerate(self.roots)]
         return sorted({p: label for p, label in pairs if len(p) > 1}.items(), key=lambda x: -len(x[0]))
+
+    def scrub(self, message: str) -> str:
+        """``message`` with every server folder replaced by its label: lower layers name files by
+        full path, clients must not learn the server's layout."""
+        for path, label in self.private_paths():
+            message = message.replace(path, label)
+        return message
 
     def close(self) -> None:
         if self._db is not None:

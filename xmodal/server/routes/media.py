@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Depends, File, Form, Path as PathParam, Query, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
 
 from xmodal.config import CONFIG
 from xmodal.errors import Forbidden, InvalidInput, MediaError, NotFound, TooLarge
@@ -166,19 +166,34 @@ def upload(files: list[UploadFile] = File(..., description="images, audio, video
     return UploadResponse(files=out, report=report)
 
 
-@router.post("/index", summary="index a server-side folder or file (only inside the configured roots)")
+@router.post("/index", summary="index a server-side folder or file (only inside the configured roots)",
+             responses={202: {"description": "background job started"}})
 def index_folder(body: IndexFolder, namespace: Optional[str] = NamespaceQuery,
-                 who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> dict:
+                 who: Principal = Depends(principal), state: ServerState = Depends(get_state)):
     ns = who.namespace_for(namespace, "admin")
     name = body.library or state.settings.default_library
     state.physical(ns, name)
     target = resolve_under(body.path, state.roots, what="path")
-    with state.write_lock:
-        lib = state.library(ns, name, create=True)
-        report = _index(state, lib, [str(target)], prune=body.prune, ocr=body.ocr, speech=body.speech)
-    for f in report.get("failed", []):
-        f["path"] = relative_display(Path(f["path"]), state.roots)
-    return {"path": relative_display(target, state.roots), "report": report}
+
+    def work() -> dict:
+        with state.write_lock:
+            lib = state.library(ns, name, create=True)
+            report = _index(state, lib, [str(target)], prune=body.prune, ocr=body.ocr, speech=body.speech)
+        for f in report.get("failed", []):
+            f["path"] = relative_display(Path(f["path"]), state.roots)
+        return {"path": relative_display(target, state.roots), "report": report}
+
+    if not body.background:
+        return work()
+    job = state.jobs.start(ns, "index", work, describe_error=lambda exc: state.scrub(str(exc)))
+    return JSONResponse(job.to_dict(), status_code=202)
+
+
+@router.get("/jobs/{job_id}", summary="state and result of a background job of this namespace")
+def job_status(job_id: str = PathParam(..., max_length=64), namespace: Optional[str] = NamespaceQuery,
+               who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> dict:
+    ns = who.namespace_for(namespace, "read")
+    return state.jobs.get(ns, job_id).to_dict()
 
 
 @router.get("/search", response_model=MediaSearchResponse, summary="search a library with text")
