@@ -59,6 +59,7 @@ class DBConfig:
     exact_overfetch_max: int = 1024
     # Fields with at least this many vectors train / compact their index in a background thread.
     background_rebuild_rows: int = 50_000
+    readonly_refresh_s: float = 1.0  # a read-only handle checks for the writer's changes this often
     # HNSW for ip augments vectors to norm B = (this x the largest norm seen at build)^2; a larger
     # vector later triggers a rebuild.
     mips_norm_headroom: float = 1.5
@@ -268,7 +269,7 @@ class TrainConfig:
     distillation_temperature: float = 0.05
     bridge_topk: int = 5  # ImageNet labels per image in the label bridge
     bridge_temperature: float = 1.0
-    feature_dropout: float = 0.0  # dropout on standardised image features while training
+    feature_dropout: float = 0.5  # dropout on standardised image features while training
     label_anchor_weight: float = 1.0  # pull of the trained label embeddings towards their text-tower start
     recall_ks: tuple = (1, 5, 10)
     feature_batch_size: int = 16

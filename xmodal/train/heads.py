@@ -72,9 +72,12 @@ class ImageHead(nn.Module):
         else:
             self.register_parameter("bridge_weight", None)
         nn.init.zeros_(self.residual.bias)
+        # Dropout on the standardised features: with a few thousand images the 1280x384 residual
+        # otherwise memorises the training images within a couple of epochs.
+        self.dropout = nn.Dropout(CONFIG.train.feature_dropout)
 
     def forward(self, features: "torch.Tensor", logits: "torch.Tensor | None" = None) -> "torch.Tensor":
-        z = self.residual((features - self.mean) / self.std)
+        z = self.residual(self.dropout((features - self.mean) / self.std))
         if self.bridge is not None:
             if logits is None:
                 raise InvalidInput("this image head uses the label bridge: pass the tower's ImageNet logits too")

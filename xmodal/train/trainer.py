@@ -199,11 +199,14 @@ class Trainer:
 
     # -- one epoch -------------------------------------------------------------------------
     def _epoch_batches(self, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(view rows, text rows) per batch: passes over the items, one random view + text each."""
+        """(view rows, text rows) per batch: one pass over the items, a random view + text (language) each.
+
+        One pass, not one per text: with 60 languages per image that would be 60 passes an epoch,
+        and the heads overfit inside the first epoch, before validation could stop them.
+        """
         tr = self.train
-        passes = max(1, round(len(tr.text_item) / tr.n_items))
         batches = []
-        for _ in range(passes):
+        for _ in range(1):
             order = rng.permutation(tr.n_items)
             usable = [i for i in order if len(self._items_texts[i])]
             views = np.array([rng.choice(self._items_views[i]) for i in usable])
