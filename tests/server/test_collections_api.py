@@ -169,3 +169,8 @@ def test_health_and_metrics_count_requests(make_client):
     assert m["requests"] >= 2 and m["errors_4xx"] >= 1
     assert "GET /v1/collections/{name}" in m["routes"]
     assert m["routes"]["GET /v1/collections/{name}"]["p99_ms"] >= m["routes"]["GET /v1/collections/{name}"]["p50_ms"]
+
+    prom = c.get("/v1/metrics", params={"format": "prometheus"})
+    assert prom.status_code == 200 and prom.headers["content-type"].startswith("text/plain")
+    assert 'xmodal_requests_total{status="404"}' in prom.text
+    assert 'route="GET /v1/collections/{name}",quantile="0.99"' in prom.text

@@ -71,3 +71,18 @@ class MetricsMiddleware:
             route = scope.get("route")
             label = f"{scope['method']} {getattr(route, 'path', None) or 'unmatched'}"
             self.metrics.record(label, status, time.perf_counter() - t0)
+
+
+def to_prometheus(snapshot: dict) -> str:
+    """The snapshot in Prometheus' text exposition format, for scrapers."""
+    lines = ["# TYPE xmodal_uptime_seconds gauge", f"xmodal_uptime_seconds {snapshot['uptime_s']}",
+             "# TYPE xmodal_requests_total counter"]
+    for status, n in snapshot["statuses"].items():
+        lines.append(f'xmodal_requests_total{{status="{status}"}} {n}')
+    lines += ["# TYPE xmodal_indexed_files_total counter", f"xmodal_indexed_files_total {snapshot['indexed_files']}",
+              "# TYPE xmodal_request_latency_ms gauge"]
+    for route, r in snapshot["routes"].items():
+        label = route.replace("\\", "\\\\").replace('"', '\\"')
+        for q, key in (("0.5", "p50_ms"), ("0.99", "p99_ms")):
+            lines.append(f'xmodal_request_latency_ms{{route="{label}",quantile="{q}"}} {r[key]}')
+    return "\n".join(lines) + "\n"

@@ -1,11 +1,15 @@
 """Health, identity and metrics."""
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Depends
+from fastapi.responses import PlainTextResponse
 
 from xmodal import __version__
 from xmodal.server.auth import Principal
 from xmodal.server.deps import get_state, principal
+from xmodal.server.metrics import to_prometheus
 from xmodal.server.schemas import Health, WhoAmI
 from xmodal.server.state import ServerState
 
@@ -24,7 +28,12 @@ def whoami(who: Principal = Depends(principal), state: ServerState = Depends(get
                   max_upload_bytes=state.settings.max_upload_bytes)
 
 
-@router.get("/metrics", summary="request counts, error counts, recent p50 / p99 latency per route")
-def metrics(who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> dict:
+@router.get("/metrics", summary="request counts, error counts, recent p50 / p99 latency per route",
+            responses={200: {"content": {"application/json": {}, "text/plain": {}}}})
+def metrics(format: Literal["json", "prometheus"] = "json", who: Principal = Depends(principal),  # noqa: A002
+            state: ServerState = Depends(get_state)):
     who.require("read")
-    return state.metrics.snapshot()
+    snap = state.metrics.snapshot()
+    if format == "prometheus":
+        return PlainTextResponse(to_prometheus(snap), media_type="text/plain; version=0.0.4")
+    return snap
