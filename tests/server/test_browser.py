@@ -188,3 +188,12 @@ def test_dropped_speech_clip_searches_by_what_was_said(site, page, speech_clip):
     page.wait_for_function("document.querySelector('#status').textContent.includes('heard')")
     assert "guitar" in page.inner_text("#status").lower()
     assert first_result(page) == names["guitar"]
+
+
+def test_api_reference_page_renders_the_openapi_document(site, page):
+    url, _ = site
+    page.goto(f"{url}/api")
+    page.wait_for_selector(".api-op")
+    paths = page.eval_on_selector_all(".api-op code", "els => els.map(e => e.textContent)")
+    assert "/v1/media/search" in paths and "/v1/collections/{name}/search" in paths
+    shot(page, "api-reference.png")

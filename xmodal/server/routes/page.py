@@ -24,3 +24,11 @@ def index() -> FileResponse:
 @router.get("/favicon.ico")
 def favicon() -> RedirectResponse:
     return RedirectResponse("/static/favicon.svg")
+
+
+@router.get("/api")
+def api_reference() -> FileResponse:
+    """A readable, bundled rendering of /openapi.json (Swagger UI would need a CDN)."""
+    from xmodal.server.app import STATIC_DIR
+
+    return FileResponse(STATIC_DIR / "api.html", headers=_SECURITY_HEADERS)
