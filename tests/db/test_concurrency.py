@@ -122,3 +122,40 @@ def test_same_folder_twice_in_one_process_is_one_database(tmp_path):
     b.close()
     with Database(tmp_path / "db") as c:
         assert c is not a and c.collection("c").count() == 1
+
+
+def test_read_only_handle_catches_up_with_the_writer_process(tmp_path):
+    folder = tmp_path / "db"
+    proc = subprocess.Popen([sys.executable, "-m", "tests.db.writer_process", str(folder), "0", "hold"],
+                            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def writer(cmd: str) -> None:
+        proc.stdin.write(cmd + "\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "OK"
+
+    try:
+        assert proc.stdout.readline().strip() == "READY"
+        writer("up 1")
+        with Database(folder) as ro:
+            assert ro.read_only
+            col = ro.collection("c")
+            assert col.count() == BATCH and not col.refresh()
+            writer("up 2")
+            writer("up 3")
+            writer("del 1")
+            writer("pay 2")
+            writer("meta")
+            assert col.refresh()
+            assert col.count() == 2 * BATCH and col.count({"batch": 1}) == 0
+            assert col.get(batch_ids(2)[:1])[0].payload == {"batch": 2, "note": "changed"}
+            assert col.metadata == {"model": "new"}
+            hits = col.search("v", batch_vectors(3), k=1, with_payload=False)
+            assert [h[0].id for h in hits] == batch_ids(3)
+            assert not {h.id for r in col.search("v", batch_vectors(1), k=3) for h in r} & set(batch_ids(1))
+            writer("up 1")  # re-inserted after its deletion
+            assert col.refresh() and col.count() == 3 * BATCH
+    finally:
+        proc.stdin.write("quit\n")
+        proc.stdin.flush()
+        proc.wait(timeout=60)

@@ -3,7 +3,7 @@
 Usage: python -m tests.db.writer_process FOLDER START_BATCH [hold]
 Prints ``ACK <batch>`` after each acknowledged upsert and ``DEL <batch>`` after each
 acknowledged delete, flushing stdout, so the parent knows exactly what was promised.
-With ``hold`` it opens the database, prints ``READY`` and waits on stdin.
+With ``hold`` it opens the database, prints ``READY`` and then runs the writes it reads on stdin.
 """
 from __future__ import annotations
 
@@ -37,7 +37,20 @@ def main() -> None:
     db, col = open_collection(folder)
     if len(sys.argv) > 3 and sys.argv[3] == "hold":
         print("READY", flush=True)
-        sys.stdin.readline()
+        for line in sys.stdin:  # scripted writes: "up B", "del B", "pay B", "meta", anything else quits
+            cmd, _, arg = line.strip().partition(" ")
+            if cmd == "up":
+                b = int(arg)
+                col.upsert(batch_ids(b), {"v": batch_vectors(b)}, [{"batch": b} for _ in range(BATCH)])
+            elif cmd == "del":
+                col.delete(where={"batch": int(arg)})
+            elif cmd == "pay":
+                col.update_payload(batch_ids(int(arg)), {"note": "changed"})
+            elif cmd == "meta":
+                col.set_metadata({"model": "new"})
+            else:
+                return
+            print("OK", flush=True)
         return
     b = start
     while True:

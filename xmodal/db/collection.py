@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
@@ -51,7 +52,7 @@ def to_json(value: Any, what: str) -> str:
 
 class Collection(BaseCollection):
     def __init__(self, db: "Database", name: str, cid: int, spec: Mapping[str, Any], metadata: Mapping[str, Any],
-                 next_rid: int) -> None:
+                 next_rid: int, version: int = 0) -> None:
         self._db = db
         self._storage: Storage = db._storage
         self.name = name
@@ -64,6 +65,9 @@ class Collection(BaseCollection):
         self._index_dir = db.path / "indexes" / f"c{cid}"
         self._lock = ReadWriteLock()
         self._next_rid = next_rid
+        self._version = version  # bumped by every write transaction (lets read-only handles catch up)
+        self._deleted_log = f"d{cid}"
+        self._checked_at = time.monotonic()
         self._dropped = False
         self._closed = False
         self._workers: list[threading.Thread] = []
@@ -83,25 +87,74 @@ class Collection(BaseCollection):
         self._columns.ensure(len(self._alive))
 
     def _load(self) -> None:
-        rows = self._storage.query(f"SELECT rid, id, payload FROM {self._rows} ORDER BY rid")
-        if rows:
-            self._grow_rows(rows[-1][0] + 1)
-            rids = np.fromiter((r[0] for r in rows), np.int64, count=len(rows))
-            payloads = [json.loads(r[2]) for r in rows]
-            self._ids[rids] = objects([r[1] for r in rows])
-            self._payloads[rids] = objects(payloads)
-            self._alive[rids] = True
-            self._rid_of = {r[1]: r[0] for r in rows}
-            self._columns.set_rows(rids.tolist(), payloads)
-        for fname, table in self._field_tables.items():
+        with self._storage.snapshot():
+            self._apply_rows(self._storage.query(f"SELECT rid, id, payload FROM {self._rows} ORDER BY rid"))
+            vectors = {f: self._read_vectors(t, self._fields[f].spec.dim, 0) for f, t in self._field_tables.items()}
+        for fname, (rids, x) in vectors.items():
             field = self._fields[fname]
-            vrows = self._storage.query(f"SELECT rid, v FROM {table} ORDER BY rid")
-            rids = np.fromiter((r[0] for r in vrows), np.int64, count=len(vrows))
-            x = np.frombuffer(b"".join(r[1] for r in vrows), dtype=np.float32).reshape(len(vrows), field.spec.dim)
-            del vrows
             field.bootstrap(rids, field.prepare(x), self._index_dir)
+        del vectors
         with self._lock.write():
             self._maintain()  # builds what had no snapshot (in the background when big)
+
+    def _apply_rows(self, rows: list[tuple]) -> None:
+        """Put stored rows (rid, id, payload JSON) into memory: new rows and payload updates."""
+        if not rows:
+            return
+        self._grow_rows(max(r[0] for r in rows) + 1)
+        rids = np.fromiter((r[0] for r in rows), np.int64, count=len(rows))
+        payloads = [json.loads(r[2]) for r in rows]
+        self._ids[rids] = objects([r[1] for r in rows])
+        self._payloads[rids] = objects(payloads)
+        self._alive[rids] = True
+        self._rid_of.update((r[1], r[0]) for r in rows)
+        self._columns.set_rows(rids.tolist(), payloads)
+
+    def _read_vectors(self, table: str, dim: int, from_rid: int) -> tuple[np.ndarray, np.ndarray]:
+        vrows = self._storage.query(f"SELECT rid, v FROM {table} WHERE rid >= ? ORDER BY rid", (from_rid,))
+        rids = np.fromiter((r[0] for r in vrows), np.int64, count=len(vrows))
+        x = np.frombuffer(b"".join(r[1] for r in vrows), dtype=np.float32).reshape(len(vrows), dim)
+        return rids, x
+
+    def refresh(self) -> bool:
+        """Catch a read-only handle up with what the writing process committed since (new and
+        updated rows, deletions, metadata). Reads call it by themselves at most every
+        ``CONFIG.db.readonly_refresh_s``; True if anything changed. A no-op for the writer."""
+        if not self._storage.read_only:
+            return False
+        self._checked_at = time.monotonic()
+        with self._lock.write():
+            with self._storage.snapshot():
+                row = self._storage.query("SELECT version, next_rid, metadata FROM collections WHERE cid=?",
+                                          (self._cid,))
+                if not row:
+                    self._dropped = True
+                    return True
+                version, next_rid, metadata = row[0]
+                if version == self._version:
+                    return False
+                changed = self._storage.query(f"SELECT rid, id, payload FROM {self._rows} WHERE ver > ? ORDER BY rid",
+                                              (self._version,))
+                dead = np.array([r for (r,) in self._storage.query(
+                    f"SELECT rid FROM {self._deleted_log} WHERE ver > ?", (self._version,))], np.int64)
+                vectors = {f: self._read_vectors(t, self._fields[f].spec.dim, self._next_rid)
+                           for f, t in self._field_tables.items()}
+            dead = dead[dead < len(self._alive)]
+            dead = dead[self._alive[dead]]
+            if len(dead):
+                self._forget(dead)
+            self._apply_rows(changed)
+            for fname, (rids, x) in vectors.items():
+                field = self._fields[fname]
+                field.add(rids, field.prepare(x))
+            self._next_rid, self._version, self._metadata = next_rid, version, json.loads(metadata)
+            self._maintain()
+            return True
+
+    def _fresh(self) -> None:
+        """Read paths of a read-only handle look for the writer's changes now and then."""
+        if self._storage.read_only and time.monotonic() - self._checked_at >= CONFIG.db.readonly_refresh_s:
+            self.refresh()
 
     # ------------------------------------------------------------------ schema
     @property
@@ -123,7 +176,9 @@ class Collection(BaseCollection):
         with self._lock.write():
             self._check_open()
             with self._storage.write() as c:
-                c.execute("UPDATE collections SET metadata=? WHERE cid=?", (text, self._cid))
+                c.execute("UPDATE collections SET metadata=?, version=? WHERE cid=?",
+                          (text, self._version + 1, self._cid))
+            self._version += 1
             self._metadata = json.loads(text)
 
     def _check_open(self) -> None:
@@ -162,16 +217,19 @@ class Collection(BaseCollection):
             old = np.array([r for r in (self._rid_of.get(i) for i in ids) if r is not None], np.int64)
             rids = np.arange(self._next_rid, self._next_rid + n, dtype=np.int64)
             rid_list = rids.tolist()
+            ver = self._version + 1
             with self._storage.write() as c:
                 if len(old):
-                    self._delete_rows(c, old)
-                c.executemany(f"INSERT INTO {self._rows}(rid, id, payload) VALUES (?,?,?)",
-                              zip(rid_list, ids, texts))
+                    self._delete_rows(c, old, ver)
+                c.executemany(f"INSERT INTO {self._rows}(rid, id, payload, ver) VALUES (?,?,?,?)",
+                              zip(rid_list, ids, texts, [ver] * n))
                 for fname, arr in arrays.items():
                     c.executemany(f"INSERT INTO {self._field_tables[fname]}(rid, v) VALUES (?,?)",
                                   zip(rid_list, (row.tobytes() for row in arr)))
-                c.execute("UPDATE collections SET next_rid=? WHERE cid=?", (self._next_rid + n, self._cid))
+                c.execute("UPDATE collections SET next_rid=?, version=? WHERE cid=?",
+                          (self._next_rid + n, ver, self._cid))
             # Durable from here on: apply to memory.
+            self._version = ver
             self._next_rid += n
             if len(old):
                 self._forget(old)
@@ -186,11 +244,13 @@ class Collection(BaseCollection):
                 field.add(rids, field.prepare(arr))
             self._maintain()
 
-    def _delete_rows(self, c: Any, rids: np.ndarray) -> None:
+    def _delete_rows(self, c: Any, rids: np.ndarray, ver: int) -> None:
         args = [(r,) for r in rids.tolist()]
         c.executemany(f"DELETE FROM {self._rows} WHERE rid=?", args)
         for table in self._field_tables.values():
             c.executemany(f"DELETE FROM {table} WHERE rid=?", args)
+        c.executemany(f"INSERT OR REPLACE INTO {self._deleted_log}(rid, ver) VALUES (?,?)",
+                      [(r, ver) for (r,) in args])
 
     def _forget(self, rids: np.ndarray) -> None:
         """Drop rows from memory (after their deletion is durable)."""
@@ -269,8 +329,11 @@ class Collection(BaseCollection):
             rids = np.flatnonzero(mask)
             if len(rids) == 0:
                 return 0
+            ver = self._version + 1
             with self._storage.write() as c:
-                self._delete_rows(c, rids)
+                self._delete_rows(c, rids, ver)
+                c.execute("UPDATE collections SET version=? WHERE cid=?", (ver, self._cid))
+            self._version = ver
             self._forget(rids)
             self._maintain()
             return int(len(rids))
@@ -301,8 +364,11 @@ class Collection(BaseCollection):
                         p[key] = value
                 merged.append(p)
             texts = [to_json(p, "payload") for p in merged]
+            ver = self._version + 1
             with self._storage.write() as c:
-                c.executemany(f"UPDATE {self._rows} SET payload=? WHERE rid=?", zip(texts, rids))
+                c.executemany(f"UPDATE {self._rows} SET payload=?, ver=? WHERE rid=?", zip(texts, [ver] * len(rids), rids))
+                c.execute("UPDATE collections SET version=? WHERE cid=?", (ver, self._cid))
+            self._version = ver
             for rid, p in zip(rids, merged):
                 self._payloads[rid] = p
             self._columns.set_rows(rids, merged)
@@ -317,6 +383,7 @@ class Collection(BaseCollection):
 
     def count(self, where: Filter | None = None) -> int:
         node = parse_filter(where, self._schema)
+        self._fresh()
         with self._lock.read():
             self._check_open()
             if node is None:
@@ -325,6 +392,7 @@ class Collection(BaseCollection):
 
     def get(self, ids: Sequence[Id], with_vectors: bool = False) -> list[Record]:
         id_list = id_sequence(ids)
+        self._fresh()
         with self._lock.read():
             self._check_open()
             rids = [r for r in (self._rid_of.get(i) for i in id_list) if r is not None]
@@ -356,6 +424,7 @@ class Collection(BaseCollection):
         node = parse_filter(where, self._schema)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
             raise InvalidInput(f"batch_size must be a positive integer, got {batch_size!r}")
+        self._fresh()
         with self._lock.read():
             self._check_open()
             rids = np.flatnonzero(self._mask(node)).tolist()
@@ -379,6 +448,7 @@ class Collection(BaseCollection):
                with_vectors: bool = False) -> list[list[Hit]]:
         k = check_k(k)
         fi, q, node, knobs = self._prepare_query(field, queries, where, params)
+        self._fresh()
         with self._lock.read():
             self._check_open()
             ok = fi.allowed_slots(self._mask(node)) if node is not None else None
@@ -422,6 +492,7 @@ class Collection(BaseCollection):
                 with_payload: bool, params: Mapping[str, Any] | None) -> list[list[Hit]]:
         fi, q, node, knobs = self._prepare_query(field, queries, where, params)
         bound = bound_of(fi)
+        self._fresh()
         with self._lock.read():
             self._check_open()
             ok = fi.allowed_slots(self._mask(node)) if node is not None else None

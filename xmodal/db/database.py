@@ -97,9 +97,13 @@ class Database(BaseDatabase):
                                     + (" with a different schema" if exist_ok else ""))
             with self._storage.write() as c:
                 cid = (c.execute("SELECT COALESCE(MAX(cid), 0) + 1 FROM collections").fetchone()[0])
-                c.execute("INSERT INTO collections(name, cid, spec, metadata, next_rid) VALUES (?,?,?,?,0)",
+                c.execute("INSERT INTO collections(name, cid, spec, metadata, next_rid, version) VALUES (?,?,?,?,0,0)",
                           (name, cid, json.dumps(spec), meta_text))
-                c.execute(f"CREATE TABLE r{cid}(rid INTEGER PRIMARY KEY, id UNIQUE NOT NULL, payload TEXT NOT NULL)")
+                c.execute(f"CREATE TABLE r{cid}(rid INTEGER PRIMARY KEY, id UNIQUE NOT NULL, payload TEXT NOT NULL,"
+                          " ver INTEGER NOT NULL)")
+                c.execute(f"CREATE INDEX r{cid}_ver ON r{cid}(ver)")
+                c.execute(f"CREATE TABLE d{cid}(rid INTEGER PRIMARY KEY, ver INTEGER NOT NULL)")
+                c.execute(f"CREATE INDEX d{cid}_ver ON d{cid}(ver)")
                 for j in range(len(fields)):
                     c.execute(f"CREATE TABLE v{cid}_{j}(rid INTEGER PRIMARY KEY, v BLOB NOT NULL)")
             shutil.rmtree(self.path / "indexes" / f"c{cid}", ignore_errors=True)  # leftovers of a dropped cid
@@ -111,11 +115,12 @@ class Database(BaseDatabase):
             col = self._collections.get(name)
             if col is not None:
                 return col
-            rows = self._storage.query("SELECT cid, spec, metadata, next_rid FROM collections WHERE name=?", (name,))
+            rows = self._storage.query("SELECT cid, spec, metadata, next_rid, version FROM collections WHERE name=?",
+                                       (name,))
             if not rows:
                 raise NotFound(f"no collection {name!r} in database {self.path}")
-            cid, spec, meta, next_rid = rows[0]
-            col = Collection(self, name, cid, json.loads(spec), json.loads(meta), next_rid)
+            cid, spec, meta, next_rid, version = rows[0]
+            col = Collection(self, name, cid, json.loads(spec), json.loads(meta), next_rid, version)
             self._collections[name] = col
             return col
 
@@ -136,6 +141,7 @@ class Database(BaseDatabase):
                 with self._storage.write() as c:
                     c.execute("DELETE FROM collections WHERE cid=?", (cid,))
                     c.execute(f"DROP TABLE IF EXISTS r{cid}")
+                    c.execute(f"DROP TABLE IF EXISTS d{cid}")
                     for j in range(len(json.loads(spec)["vectors"])):
                         c.execute(f"DROP TABLE IF EXISTS v{cid}_{j}")
                 if col is not None:

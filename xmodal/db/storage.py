@@ -8,8 +8,9 @@ kept as snapshots next to it (``indexes/``) and rebuilt or caught up from these 
 Layout (FORMAT_VERSION 1)::
 
     meta(key, value)                        format_version, created_by
-    collections(name, cid, spec, metadata, next_rid)
-    r<cid>(rid INTEGER PRIMARY KEY, id UNIQUE, payload TEXT)      id keeps its type: 1 != '1'
+    collections(name, cid, spec, metadata, next_rid, version)      version: bumped by each write
+    r<cid>(rid INTEGER PRIMARY KEY, id UNIQUE, payload TEXT, ver)  id keeps its type: 1 != '1'
+    d<cid>(rid INTEGER PRIMARY KEY, ver)                            deletions, for read-only catch-up
     v<cid>_<j>(rid INTEGER PRIMARY KEY, v BLOB)                    one table per vector field j
 
 ``rid`` (row id) is never reused: index snapshots can then tell which rows came after them.
@@ -91,7 +92,7 @@ class Storage:
         with self.write() as c:
             c.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT)")
             c.execute("CREATE TABLE IF NOT EXISTS collections(name TEXT PRIMARY KEY, cid INTEGER UNIQUE,"
-                      " spec TEXT NOT NULL, metadata TEXT NOT NULL, next_rid INTEGER NOT NULL)")
+                      " spec TEXT NOT NULL, metadata TEXT NOT NULL, next_rid INTEGER NOT NULL, version INTEGER NOT NULL)")
             c.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('format_version', ?)", (str(FORMAT_VERSION),))
 
     def _check_format(self) -> None:
@@ -135,6 +136,16 @@ class Storage:
                 if isinstance(exc, sqlite3.Error):
                     raise StorageError(f"database {self.folder}: write failed, nothing changed: {exc}") from exc
                 raise
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Several reads seeing one consistent state (a WAL read transaction)."""
+        with self.lock:
+            self.conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self.conn.execute("COMMIT")
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
         with self.lock:
