@@ -38,7 +38,8 @@ class Database(BaseDatabase):
     One process writes at a time (file lock); inside it, any number of threads may read while
     one writes. Opening the same folder again in one process returns the same object (so two
     parts of a program never see different states); it closes when every opener has closed it.
-    A read-only handle (another process writes) sees the data as of when it opened each collection."""
+    A read-only handle (another process writes) catches up with the writer's commits on its own
+    (see ``Collection.refresh``)."""
 
     _refs: int
 
