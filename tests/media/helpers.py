@@ -63,10 +63,12 @@ def make_video(out: Path, frames: list[tuple[Image.Image, float]], fps: int = 10
 
 
 def _encode_audio(wav: Path, stream, container) -> None:
+    """Decode the WAV, resample to what ``stream``'s encoder takes, encode and mux it."""
     import av
 
     with av.open(str(wav)) as src:
-        resampler = av.AudioResampler(format="fltp", layout="mono", rate=16000)
+        fmt = stream.codec_context.codec.audio_formats[0].name
+        resampler = av.AudioResampler(format=fmt, layout="mono", rate=stream.codec_context.sample_rate)
         pts = 0
         for frame in src.decode(audio=0):
             for rf in resampler.resample(frame):
@@ -109,18 +111,7 @@ def transcode_audio(wav: Path, out: Path, container: str, codec: str, rate: int 
     with av.open(str(out), mode="w", format=container) as c:
         stream = c.add_stream(codec, rate=rate)
         stream.layout = "mono"
-        fmt = stream.codec_context.codec.audio_formats[0].name
-        with av.open(str(wav)) as src:
-            resampler = av.AudioResampler(format=fmt, layout="mono", rate=rate)
-            pts = 0
-            for frame in src.decode(audio=0):
-                for rf in resampler.resample(frame):
-                    rf.pts = pts
-                    pts += rf.samples
-                    for p in stream.encode(rf):
-                        c.mux(p)
-        for p in stream.encode():
-            c.mux(p)
+        _encode_audio(wav, stream, c)
     return out
 
 
