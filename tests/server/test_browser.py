@@ -106,6 +106,10 @@ def test_page_without_a_key_shows_the_login_prompt(site, page):
     page.click("#login-btn")
     page.wait_for_selector("#login", state="hidden")
     assert page.is_hidden("#upload-label")  # a read key gets no upload button
+    assert page.is_visible("#drop-zone")
+    page.wait_for_function("document.querySelector('#status').textContent.includes('to search')")
+    assert "5 image" in page.inner_text("#status")
+    shot(page, "start.png")
 
 
 def test_typed_query_shows_the_expected_image_first(site, page):

@@ -66,6 +66,7 @@ async function checkKey() {
     who.textContent = `${state.who.namespace} · sign out`;
     $("#upload-label").hidden = !state.who.scopes.includes("write");
     $("#q").focus();
+    describeLibrary();
     return true;
   } catch (err) {
     if (err.status !== 401) setStatus(`Cannot reach the server: ${err.message}`, true);
@@ -86,6 +87,20 @@ $("#who").addEventListener("click", () => {
   $("#results").replaceChildren();
   showLogin("Signed out.");
 });
+
+// What the library holds, shown until the first search.
+async function describeLibrary() {
+  try {
+    const info = await (await api("/v1/media/info")).json();
+    const parts = Object.entries(info.by_kind || {}).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`);
+    setStatus(`${info.items} item${info.items === 1 ? "" : "s"} to search${parts.length ? ` (${parts.join(", ")})` : ""}.`);
+  } catch (err) {
+    if (err.status === 404) {
+      setStatus(state.who.scopes.includes("write") ? "This library is empty: add files to get started."
+                                                    : "This library is empty.");
+    }
+  }
+}
 
 // --- searching -------------------------------------------------------------------------
 function kindParams(params) {
