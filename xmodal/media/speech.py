@@ -57,10 +57,12 @@ def decode_audio(path: str | os.PathLike) -> np.ndarray:
     if path.stat().st_size == 0:
         raise MediaError(f"{path}: empty file (0 bytes)")
     chunks = []
+    has_video = False
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             if not container.streams.audio:
                 return np.zeros(0, np.float32)
+            has_video = bool(container.streams.video)
             resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
             for packet in container.demux(audio=0):
                 try:
@@ -77,6 +79,8 @@ def decode_audio(path: str | os.PathLike) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 - PyAV raises many types for undecodable input
         raise MediaError(f"{path}: cannot decode audio ({type(exc).__name__}: {exc})") from exc
     if not chunks:
+        if not has_video:  # a recording whose only stream yields nothing is truncated, not silent
+            raise MediaError(f"{path}: the audio stream holds no decodable samples (truncated or empty recording)")
         return np.zeros(0, np.float32)
     return (np.concatenate(chunks).astype(np.float32) / 32768.0)
 
