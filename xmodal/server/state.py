@@ -2,16 +2,19 @@
 libraries (each with its encoder, loaded once), the key ring, metrics and the upload folder."""
 from __future__ import annotations
 
+import hashlib
 import threading
 from pathlib import Path
 from typing import Any
 
-from xmodal.config import ServerConfig, default_db_path
+from xmodal.config import ServerConfig, cache_dir, default_db_path
 from xmodal.errors import NotFound
 from xmodal.server.auth import KeyRing
 from xmodal.server.jobs import JobRegistry
 from xmodal.server.metrics import Metrics
 from xmodal.server.namespaces import physical_name
+
+UPLOAD_KEY_CHARS = 16
 
 
 class ServerState:
@@ -22,7 +25,7 @@ class ServerState:
         self.metrics = Metrics(settings.latency_window)
         self.jobs = JobRegistry(settings.jobs_kept)
         self.roots = [Path(r).resolve() for r in settings.roots]
-        self.upload_root = Path(settings.upload_dir or f"{self.db_location}.uploads").resolve()
+        self.upload_root = Path(settings.upload_dir or default_upload_dir(self.db_location)).resolve()
         self._db = db
         self._libraries: dict[str, Any] = {}
         self._open_lock = threading.RLock()
@@ -102,3 +105,12 @@ class ServerState:
         self._libraries.clear()
 
 
+
+
+def default_upload_dir(db_location: str) -> Path:
+    """``<db>.uploads`` beside a local database; for a Milvus URI, a folder in the user's cache
+    keyed by the address (a URI is not a place on this disk)."""
+    if "://" in db_location or db_location.startswith("milvus-lite:"):
+        digest = hashlib.sha1(db_location.encode()).hexdigest()[:UPLOAD_KEY_CHARS]
+        return cache_dir() / "server-uploads" / digest
+    return Path(f"{db_location}.uploads")
