@@ -217,9 +217,12 @@ class AppsConfig:
     qa_conf_dense_slope: float = 7.0
     qa_conf_keyword_slope: float = 5.0
     # Evidence without text (images, frames) is judged by how much better the question describes it
-    # than generic captions do: z = (sim(question) - mean(sim(captions))) / std(sim(captions)).
+    # than generic captions do, z = (sim(question) - mean(sim(captions))) / std(sim(captions)), averaged
+    # with how it stands out among the library's pictures for this question (hubs fool either alone).
     # A z-score, unlike a raw cosine, means the same for every model (CLIP, label bridge, xmodal-lite).
-    qa_conf_media_bias: float = -4.3
+    qa_conf_media_bias: float = -5.0
+    qa_media_pool: int = 50          # pictures per question whose similarities give the query-side mean / sd
+    qa_media_pool_min: int = 10      # fewer pictures in the library: the query side is left out
     qa_conf_media_slope: float = 2.0
     qa_reference_captions: tuple = (
         "a photo", "a picture of an object", "a drawing", "a person", "an animal", "a building",

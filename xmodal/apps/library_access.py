@@ -218,11 +218,19 @@ def reference_captions(encoder) -> np.ndarray:
     return _REFERENCE_CACHE[key]
 
 
-def specificity(query_vecs: np.ndarray, vector: np.ndarray, refs: np.ndarray) -> float:
-    """How many standard deviations the best query beats generic captions at describing ``vector``."""
+def specificity(query_vecs: np.ndarray, vector: np.ndarray, refs: np.ndarray,
+                query_stats: Sequence[tuple[float, float]] = ()) -> float:
+    """How distinctly the question describes ``vector``, in standard deviations: the image side (the
+    question against generic captions for this picture) averaged with the query side (this picture
+    against the other pictures for this question, ``query_stats`` = per query (mean, sd)). Either
+    alone is fooled by hubs: a picture near every question, or a question near every picture."""
     ref_sims = refs @ vector
-    sd = float(ref_sims.std()) or 1e-6
-    return float((np.max(query_vecs @ vector) - ref_sims.mean()) / sd)
+    sims = query_vecs @ vector
+    z_image = float((np.max(sims) - ref_sims.mean()) / (float(ref_sims.std()) or 1e-6))
+    if not query_stats:
+        return z_image
+    z_query = max(float((s - m) / (sd or 1e-6)) for s, (m, sd) in zip(sims, query_stats))
+    return (z_image + z_query) / 2
 
 
 def retrieve_units(lib, question: str, image: Any = None, k: int | None = None,
@@ -252,6 +260,13 @@ def retrieve_units(lib, question: str, image: Any = None, k: int | None = None,
         qvecs.append(enc.encode_image([picture])[0])
     qmat = np.stack(qvecs).astype(np.float32)
     refs = reference_captions(enc)
+    query_stats: list[tuple[float, float]] = []
+    if "visual" in col.vector_fields:
+        for hits in col.search("visual", qmat, k=CONFIG.apps.qa_media_pool, with_payload=False):
+            sims = np.array([h.score for h in hits], dtype=np.float64)
+            query_stats.append((float(sims.mean()), float(sims.std())))
+        if len(sims) < CONFIG.apps.qa_media_pool_min:
+            query_stats = []  # too few pictures for a meaningful spread: the image side alone
     units: list = []
     text_cache: dict[str, list[str]] = {}
     for r in results[:k]:
@@ -269,11 +284,12 @@ def retrieve_units(lib, question: str, image: Any = None, k: int | None = None,
             if row.id in seen_rows:
                 continue
             seen_rows.add(row.id)
-            units += _row_units(r, row, qmat, refs, thumb, text_cache, Unit)
+            units += _row_units(r, row, qmat, refs, query_stats, thumb, text_cache, Unit)
     return units
 
 
-def _row_units(result, row, qmat: np.ndarray, refs: np.ndarray, thumb: str | None, text_cache: dict, Unit) -> list:
+def _row_units(result, row, qmat: np.ndarray, refs: np.ndarray, query_stats: list, thumb: str | None,
+               text_cache: dict, Unit) -> list:
     """The evidence units of one stored row (an item row, a chunk, an OCR block, a segment, a frame)."""
     p = row.payload or {}
     role = p.get("role", ITEM_ROLE)
@@ -283,7 +299,7 @@ def _row_units(result, row, qmat: np.ndarray, refs: np.ndarray, thumb: str | Non
         if visual is None:
             return []
         source = "image" if result.kind == "image" else "frame"
-        z = specificity(qmat, np.asarray(visual, np.float32), refs)
+        z = specificity(qmat, np.asarray(visual, np.float32), refs, query_stats)
         return [Unit(result.path, result.kind, source, z, None, p.get("time"), p.get("end"), None, thumb)]
     if role == ITEM_ROLE and result.kind == "audio":
         return []  # the whole transcript: its segments (with times) are the units
