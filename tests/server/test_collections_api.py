@@ -174,3 +174,22 @@ def test_health_and_metrics_count_requests(make_client):
     assert prom.status_code == 200 and prom.headers["content-type"].startswith("text/plain")
     assert 'xmodal_requests_total{status="404"}' in prom.text
     assert 'route="GET /v1/collections/{name}",quantile="0.99"' in prom.text
+
+
+def test_points_with_different_fields_are_all_or_none(make_client):
+    c = make_client()
+    spec = {"name": "multi", "vectors": {"v": {"dim": 2}, "w": {"dim": 3}}, "payload_schema": {"year": "int"}}
+    assert c.post("/v1/collections", json=spec).status_code == 201
+    c.put("/v1/collections/multi/points", json={"points": [{"id": 1, "vectors": {"v": [1, 0]}, "payload": {"year": 1}}]})
+    mixed = [{"id": 1, "vectors": {"v": [0, 1]}, "payload": {"year": 2}},                 # replaces row 1
+             {"id": 2, "vectors": {"v": [1, 1]}, "payload": {"year": 3}},                 # new row
+             {"id": 3, "vectors": {"v": [1, 0], "w": [1, 0, 0]}, "payload": {"year": "bad"}}]  # fails in its batch
+    r = c.put("/v1/collections/multi/points", json={"points": mixed})
+    assert r.status_code == 400, r.text
+    rows = c.post("/v1/collections/multi/points/get", json={"ids": [1, 2, 3], "with_vectors": True}).json()
+    assert [row["id"] for row in rows] == [1]
+    assert rows[0]["payload"] == {"year": 1} and rows[0]["vectors"]["v"] == [1.0, 0.0]
+    ok = c.put("/v1/collections/multi/points", json={"points": mixed[:2] + [{**mixed[2], "payload": {"year": 4}}]})
+    assert ok.status_code == 200 and c.get("/v1/collections/multi").json()["count"] == 3
+    both = c.post("/v1/collections/multi/search", json={"field": "w", "vector": [1, 0, 0], "k": 5}).json()
+    assert [h["id"] for h in both["results"][0]] == [3]
