@@ -58,6 +58,7 @@ V4 = np.ones((1, 4))
     (lambda c: c.search("v", np.array([np.nan] * 4)), "NaN"),
     (lambda c: c.search("v", V4, params={"nprobe": 3}), "nprobe"),
     (lambda c: c.search("v", V4, params={"ef": 0}), "positive"),
+    (lambda c: c.search("v", V4, params={"exact": 1}), "true or false"),
     (lambda c: c.search("v", V4, where={"undeclared": 1}), "undeclared"),
     (lambda c: c.range_search("v", V4, radius=-1), "radius"),
     (lambda c: c.range_search("v", V4, radius=float("nan")), "radius"),

@@ -168,3 +168,20 @@ def test_hnsw_inner_product_reduction_survives_bigger_vectors_and_reopen(tmp_pat
         hits = col.search("v", q[:3], k=3)
         exact = scores(q[:3], allx, "ip")
         assert all(h.score == pytest.approx(exact[i, h.id], rel=1e-4) for i, r in enumerate(hits) for h in r)
+
+
+def test_exact_search_parameter_on_an_approximate_kind(db):
+    rng = np.random.default_rng(10)
+    x = clustered(rng, 2000, 16, centres=50)
+    col = db.create_collection("c", vectors={"v": VectorField(16, "l2", "ivf_pq", {"min_train": 700, "nlist": 16,
+                                                                                  "m": 4, "nbits": 4})})
+    col.upsert(list(range(2000)), {"v": x})
+    q = x[:30] + 0.5
+    truth = knn(q, x, list(range(2000)), 10, "l2")
+    approx = [[h.id for h in r] for r in col.search("v", q, k=10, params={"nprobe": 1})]
+    exact = [[h.id for h in r] for r in col.search("v", q, k=10, params={"nprobe": 1, "exact": True})]
+    assert exact == truth and recall(approx, truth) < 1.0
+    s = scores(q, x, "l2")
+    r = float(np.quantile(s, 0.02))
+    got = [sorted(h.id for h in hits) for hits in col.range_search("v", q, radius=r, params={"exact": True})]
+    assert got == [sorted(np.flatnonzero(row <= r).tolist()) for row in s]

@@ -41,11 +41,12 @@ class SearchKnobs:
     ef: int | None = None
     nprobe: int | None = None
     refine_factor: int | None = None
+    exact: bool = False  # brute force on the exact store, whatever the index
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> "SearchKnobs":
         return cls(ef=params.get("ef") or params.get("ef_search"), nprobe=params.get("nprobe"),
-                   refine_factor=params.get("refine_factor"))
+                   refine_factor=params.get("refine_factor"), exact=bool(params.get("exact", False)))
 
 
 class AnnIndex:

@@ -230,9 +230,14 @@ def check_query_params(field: str, spec: VectorField, params: Mapping[str, Any] 
         return {}
     if not isinstance(params, Mapping):
         raise InvalidInput(f"search params must be a dict, got {type(params).__name__}")
-    allowed = QUERY_PARAMS[spec.index]
-    out = {}
+    allowed = QUERY_PARAMS[spec.index] + ("exact",)
+    out: dict[str, Any] = {}
     for key, value in params.items():
+        if key == "exact":  # brute force on any kind (ground truth, audits)
+            if not isinstance(value, bool):
+                raise InvalidInput(f"search parameter 'exact' must be true or false, got {value!r}")
+            out[key] = value
+            continue
         if key not in allowed:
             raise InvalidInput(
                 f"search parameter {key!r} does not apply to {spec.index!r} field {field!r}"

@@ -239,6 +239,7 @@ class FieldIndex:
         ann = self.ann
         exact = (
             ann is None
+            or knobs.exact
             or self.pending_build
             or not ann.is_trained
             or (ok is not None and m <= CONFIG.db.exact_filter_max_rows)
@@ -337,7 +338,7 @@ class FieldIndex:
         if m == 0:
             return [(_EMPTY_I, _EMPTY_D) for _ in range(len(q))]
         ann = self.ann
-        if ann is None or self.pending_build or not ann.is_trained or \
+        if ann is None or knobs.exact or self.pending_build or not ann.is_trained or \
                 (ok is not None and m <= CONFIG.db.exact_filter_max_rows):
             return self._exact_within(q, bound, ok, m)
         if isinstance(ann, KdTreeIndex):
