@@ -355,15 +355,24 @@ def _read_checkpoint(path: Path, source: Source, sink: Sink) -> dict | None:
 
 # ------------------------------------------------------------------------------ ends from strings
 
-def open_source(uri: str, collection: str | None) -> tuple[Source, BaseDatabase | None]:
-    """A source from ``parquet:FOLDER`` or a database uri + collection name (the db to close after)."""
-    if uri.startswith(PARQUET_PREFIX):
-        return ParquetSource(Path(uri[len(PARQUET_PREFIX):]).expanduser()), None
+def _parquet_folder(uri: str) -> Path | None:
+    return Path(uri[len(PARQUET_PREFIX):]).expanduser() if uri.startswith(PARQUET_PREFIX) else None
+
+
+def _database(uri: str, collection: str | None, hint: str) -> BaseDatabase:
     if not collection:
-        raise InvalidInput(f"{uri!r}: name the collection to read (--collection)")
+        raise InvalidInput(f"{uri!r}: name the collection ({hint})")
     from xmodal.db import connect
 
-    db = connect(uri)
+    return connect(uri)
+
+
+def open_source(uri: str, collection: str | None) -> tuple[Source, BaseDatabase | None]:
+    """A source from ``parquet:FOLDER`` or a database uri + collection name (the db to close after)."""
+    folder = _parquet_folder(uri)
+    if folder is not None:
+        return ParquetSource(folder), None
+    db = _database(uri, collection, "--collection")
     try:
         return CollectionSource(db.collection(collection), f"{uri}#{collection}"), db
     except BaseException:
@@ -372,13 +381,10 @@ def open_source(uri: str, collection: str | None) -> tuple[Source, BaseDatabase 
 
 
 def open_sink(uri: str, collection: str | None) -> tuple[Sink, BaseDatabase | None]:
-    if uri.startswith(PARQUET_PREFIX):
-        return ParquetSink(Path(uri[len(PARQUET_PREFIX):]).expanduser()), None
-    if not collection:
-        raise InvalidInput(f"{uri!r}: name the collection to write (--as)")
-    from xmodal.db import connect
-
-    db = connect(uri)
+    folder = _parquet_folder(uri)
+    if folder is not None:
+        return ParquetSink(folder), None
+    db = _database(uri, collection, "--as")
     return CollectionSink(db, collection, f"{uri}#{collection}"), db
 
 
