@@ -170,3 +170,14 @@ def test_background_index_job(served):
     assert job["result"]["report"]["indexed"]["text"] == 1 and job["result"]["path"] == "later"
     hits = client.get("/v1/media/search", params={"q": "sailing boats", "kind": "text"}, headers=A).json()["results"]
     assert hits[0]["name"] == "boats.txt"
+
+
+def test_speech_recorded_as_webm_is_a_valid_query(served, speech_clip, tmp_path):
+    import subprocess
+
+    client, refs, _, _ = served
+    webm = tmp_path / "recording.webm"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(speech_clip), "-c:a", "libopus", str(webm)], check=True)
+    r = client.post("/v1/media/search", files={"file": (webm.name, webm.read_bytes(), "audio/webm")}, headers=A)
+    assert r.status_code == 200, r.text
+    assert "guitar" in (r.json()["query_text"] or "").lower()

@@ -40,7 +40,7 @@ def detect(path: Path) -> str | None:
 
 
 def receive(stream: BinaryIO, filename: str | None, dest_dir: Path, max_bytes: int, chunk: int,
-            allowed_kinds: Iterable[str], existing_ok: bool = True) -> StoredFile:
+            allowed_kinds: Iterable[str], existing_ok: bool = True, for_indexing: bool = True) -> StoredFile:
     """Copy an upload to ``dest_dir/<sha256><suffix>``, refusing oversize or unrecognised content."""
     display = (filename or "upload").replace("\x00", "")[-255:]
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -73,7 +73,8 @@ def receive(stream: BinaryIO, filename: str | None, dest_dir: Path, max_bytes: i
         if kind is None or kind not in allowed:
             raise MediaError(f"file {display!r}: content is {'not a recognised media type' if kind is None else kind}; "
                              f"accepted here: {', '.join(sorted(allowed))}")
-        suffix = _suffix_for(tmp, kind, suffix, display)
+        if for_indexing:  # the folder walker picks files by extension; a query file is read directly
+            suffix = _suffix_for(tmp, kind, suffix, display)
         folder = dest_dir / digest.hexdigest()[:_HASH_DIR_CHARS]
         existing = sorted(folder.glob("*")) if folder.is_dir() else []
         if existing and existing_ok:

@@ -32,7 +32,7 @@ LibraryQuery = Query(None, max_length=64, description="media library (collection
 KindQuery = Query(None, description="image, text, audio, video (repeat or comma-separate)")
 RefQuery = Query(..., max_length=128, description="an item's ref, as returned by search or upload")
 INDEXABLE_KINDS = ("image", "text", "audio", "video")
-QUERY_KINDS = ("image", "audio")
+QUERY_KINDS = ("image", "audio", "video")  # a video query is searched by what is said in it
 _REF_RE = re.compile(r"^[0-9a-f]{8,128}$")
 # Payload fields that name server paths; clients get the display name and ref instead.
 _PRIVATE_FIELDS = ("path", "paths", "files", "thumbnail", "parent")
@@ -229,8 +229,10 @@ def search_form(text: Optional[str] = Form(None, max_length=CONFIG.server.max_qu
     qdir = state.upload_root / ".queries"
     qdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=qdir) as tmp:
-        sf = uploads.receive(file.file, file.filename, Path(tmp), s.max_upload_bytes, s.upload_chunk_bytes, QUERY_KINDS)
-        return _search(state, lib, k, min_score, **{sf.kind: str(sf.path)}, **query)
+        sf = uploads.receive(file.file, file.filename, Path(tmp), s.max_upload_bytes, s.upload_chunk_bytes, QUERY_KINDS,
+                             for_indexing=False)
+        as_param = "image" if sf.kind == "image" else "audio"  # browsers record speech as webm "video"
+        return _search(state, lib, k, min_score, **{as_param: str(sf.path)}, **query)
 
 
 @router.get("/similar", response_model=MediaSearchResponse, summary="items like an indexed one ('more like this')")
