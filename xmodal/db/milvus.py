@@ -126,13 +126,14 @@ def _pq_subquantizers(dim: int) -> int:
     return 1
 
 
-def search_params(itype: str, metric: str, params: Mapping[str, Any]) -> dict:
+def search_params(itype: str, metric: str, params: Mapping[str, Any], k: int) -> dict:
     """Milvus search params from already-checked xmodal query params (``refine_factor`` has no Milvus
-    counterpart outside IVF_PQ refinement and is ignored: it tunes precision, not semantics)."""
+    counterpart outside IVF_PQ refinement and is ignored: it tunes precision, not semantics). A Milvus
+    server refuses an HNSW ``ef`` (DISKANN ``search_list``) below ``k``, so it is raised to ``k``."""
     inner: dict[str, Any] = {}
     if itype.startswith("HNSW") or itype == "DISKANN":
-        inner["ef" if itype != "DISKANN" else "search_list"] = int(
-            params.get("ef", params.get("ef_search", CONFIG.db.hnsw_ef_search)))
+        ef = int(params.get("ef", params.get("ef_search", CONFIG.db.hnsw_ef_search)))
+        inner["ef" if itype != "DISKANN" else "search_list"] = max(ef, int(k))
     elif itype.startswith("IVF"):
         inner["nprobe"] = int(params.get("nprobe", CONFIG.db.ivf_nprobe))
     return {"metric_type": MILVUS_METRICS[metric], "params": inner}
@@ -433,7 +434,7 @@ class MilvusCollection(BaseCollection):
         if k > CONFIG.milvus.max_topk:
             raise UnsupportedByBackend(f"search on {self.name!r}: k={k} exceeds Milvus' top-k limit "
                                        f"of {CONFIG.milvus.max_topk}; use scroll or range_search")
-        sp = search_params(self._itype[field], vf.metric, check_query_params(field, vf, params))
+        sp = search_params(self._itype[field], vf.metric, check_query_params(field, vf, params), k)
         expr = self._search_expr(field, where)
         if not len(q):
             return []
@@ -485,8 +486,8 @@ class MilvusCollection(BaseCollection):
         vf = self._field(field)
         q = self._prepare_queries(field, queries)
         base = self._search_expr(field, where)
-        sp = search_params(self._itype[field], vf.metric, {})
         cap = CONFIG.milvus.max_topk
+        sp = search_params(self._itype[field], vf.metric, {}, cap)
         ascending = vf.metric == "l2"  # Milvus' raw L2 grows away from the query; COSINE / IP shrink
         out: list[list[Hit]] = []
         for qv in q:
