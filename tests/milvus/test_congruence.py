@@ -365,3 +365,32 @@ def test_range_search_pages_past_the_top_k_cap_with_ties(backends, monkeypatch, 
         assert len(hits) > 7
     assert [sorted(h.id for h in hs) for hs in res["milvus-lite"]] == \
         [sorted(h.id for h in hs) for hs in res["embedded"]]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_random_sequences_of_writes_leave_both_backends_identical(backends, seed):
+    """Upserts (with random subsets of the vector fields), deletes by id and by filter, and payload
+    merges in a random order; after each step both backends hold the same rows and answer the same."""
+    rng = np.random.default_rng(seed)
+    name, cols = backends.create({"v": VectorField(6, "cosine"), "w": VectorField(3, "l2")}, SCHEMA)
+    pool = [i if i % 2 else f"id-{i}" for i in range(40)]
+    for step in range(25):
+        op = rng.choice(["upsert", "upsert", "delete_ids", "delete_where", "update"])
+        chosen = [pool[j] for j in rng.choice(len(pool), size=int(rng.integers(1, 8)), replace=False)]
+        if op == "upsert":
+            fields = [f for f in ("v", "w") if rng.random() < 0.7] or ["w"]
+            vecs = {f: rng.standard_normal((len(chosen), 6 if f == "v" else 3)) for f in fields}
+            pays = [{"kind": KINDS[int(rng.integers(0, 3))], "year": int(rng.integers(2000, 2010))} for _ in chosen]
+            on_all(cols, lambda c: c.upsert(chosen, vecs, pays))
+        elif op == "delete_ids":
+            assert len(set(on_all(cols, lambda c: c.delete(ids=chosen)).values())) == 1
+        elif op == "delete_where":
+            where = {"year": {"$lt": int(rng.integers(2000, 2004))}}
+            assert len(set(on_all(cols, lambda c: c.delete(where=where)).values())) == 1
+        else:
+            patch = {"kind": "video", "step": step}
+            assert len(set(on_all(cols, lambda c: c.update_payload(chosen, patch)).values())) == 1
+        rows = on_all(cols, lambda c: {r.id: (r.payload, sorted(r.vectors)) for r in c.scroll(with_vectors=True)})
+        assert rows["embedded"] == rows["milvus-lite"], (seed, step, op)
+        q = rng.standard_normal((2, 6))
+        assert_same_hits(on_all(cols, lambda c: c.search("v", q, k=5, where={"kind": {"$ne": "audio"}})))
