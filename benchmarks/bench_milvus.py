@@ -16,7 +16,6 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from benchmarks.db_data import load
 from benchmarks.db_measure import folder_mb, recall_at_k, time_batch, time_single

@@ -6,8 +6,6 @@ filters must select exactly what the reference evaluator of the filter language 
 """
 from __future__ import annotations
 
-import math
-import warnings
 
 import numpy as np
 import pytest

@@ -28,6 +28,7 @@ import re
 import time
 import warnings
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -35,8 +36,6 @@ import numpy as np
 
 from xmodal._optional import require
 from xmodal.config import CONFIG
-from dataclasses import replace
-
 from xmodal.db.api import BaseCollection, BaseDatabase, Filter, Hit, Id, Record, VectorField
 from xmodal.db.milvus_filters import Column, MilvusFilter
 from xmodal.db.schema import (check_id, check_ids, check_k, check_name, check_payload, check_payload_schema,
@@ -55,7 +54,7 @@ SAFE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,180}")
 MILVUS_METRICS = {"l2": "L2", "cosine": "COSINE", "ip": "IP"}
 # xmodal index kind -> Milvus index type on a server.
 SERVER_INDEX = {"flat": "FLAT", "hnsw": "HNSW", "ivf_flat": "IVF_FLAT", "ivf_pq": "IVF_PQ", "pq": "IVF_PQ",
-                "opq": "IVF_PQ", "sq8": "IVF_SQ8", "ivf_sq8": "IVF_SQ8", "kdtree": "FLAT", "diskann": "DISKANN"}
+                "opq": "IVF_PQ", "sq8": "IVF_SQ8", "kdtree": "FLAT", "diskann": "DISKANN"}
 # Milvus Lite builds only FLAT, HNSW(_SQ), IVF_FLAT and IVF_SQ8: the others map to the nearest of those.
 LITE_SUPPORTED = frozenset({"FLAT", "HNSW", "IVF_FLAT", "IVF_SQ8"})
 LITE_NEAREST = {"IVF_PQ": "IVF_SQ8", "DISKANN": "HNSW"}
