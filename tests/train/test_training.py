@@ -47,7 +47,7 @@ def trained(subset, tmp_path_factory):
 def test_features_are_cached_on_disk_and_reused(subset, cache):
     train_pairs, _ = subset
     a = build_features(train_pairs[:5], "minilm")
-    assert (cache / "features" / "efficientnet-lite0" / "rows.f32").stat().st_size > 0
+    assert any(f.stat().st_size > 0 for f in (cache / "features").glob("efficientnet-lite0-*/rows.f32"))
     b = build_features(train_pairs[:5], "minilm")
     assert np.array_equal(a.image, b.image) and a.image.shape[1] == 1280 and a.text.shape[1] == 384
 

@@ -164,11 +164,17 @@ def apply_view(image, view: str):
 
 
 
-def _decode(path: str):
-    """Decoded RGB image; SVG rasters are cached as PNG (rasterising is slower than the network)."""
+def _is_svg(path: str) -> bool:
+    return path.lower().endswith((".svg", ".svgz"))
+
+
+def _decode(path: str, fast_svg: bool):
+    """Decoded RGB image. ``fast_svg=False``: exactly what the encoders see at inference
+    (:func:`load_image`). ``fast_svg=True`` (training-only clip art): rasterised at the training
+    size with librsvg and cached as PNG."""
     from xmodal.media.images import load_image
 
-    if not path.lower().endswith((".svg", ".svgz")):
+    if not _is_svg(path) or not fast_svg:
         return load_image(path)
     cached = cache_dir() / "rasters" / (hashlib.sha1(_file_key(path).encode()).hexdigest() + ".png")
     if cached.exists():
@@ -199,8 +205,33 @@ def _decode(path: str):
     return img
 
 
+_FINGERPRINT: str | None = None
+PROBE_SIZE = (320, 240)
+
+
+def image_tower_fingerprint() -> str:
+    """A digest of what the image tower outputs for a fixed synthetic picture.
+
+    Cached features are only valid for the exact preprocessing + network that made them; hashing
+    behaviour (not source files) notices any change to resizing, normalisation or weights, and
+    nothing else, so edits elsewhere never invalidate hours of cached features.
+    """
+    global _FINGERPRINT
+    if _FINGERPRINT is None:
+        from PIL import Image
+
+        from xmodal.encoders.towers import image_tower
+
+        w, h = PROBE_SIZE
+        y, x = np.mgrid[0:h, 0:w]
+        probe = np.stack([x * 255 // w, y * 255 // h, (x * y) % 256], axis=2).astype(np.uint8)
+        f, _ = image_tower().features_and_logits([Image.fromarray(probe)])
+        _FINGERPRINT = hashlib.sha1(np.round(f, 2).astype(np.float32).tobytes()).hexdigest()[:12]
+    return _FINGERPRINT
+
+
 def image_features(paths: Sequence[str], views: Sequence[str] = ("orig",),
-                   show_progress: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   show_progress: bool | None = None, fast_svg: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(features (n·v, 1280), logits (n·v, 1000)) for every path × view, row order path-major.
 
     Images that cannot be decoded (:class:`MediaError`) get NaN rows: callers drop them. Cached under ``$XMODAL_CACHE/features/efficientnet-lite0*``; a changed file (size or mtime)
@@ -208,10 +239,15 @@ def image_features(paths: Sequence[str], views: Sequence[str] = ("orig",),
     """
     from xmodal.encoders.towers import IMAGE_FEATURE_DIM, image_tower
 
-    feats = FeatureStore(store_root() / "efficientnet-lite0", IMAGE_FEATURE_DIM)
-    logit_store = FeatureStore(store_root() / "efficientnet-lite0-logits", len(image_tower().classes))
-    keys = [image_view_key(p, v) for p in paths for v in views]
-    by_key = {image_view_key(p, v): (p, v) for p in paths for v in views}
+    fp = image_tower_fingerprint()
+    feats = FeatureStore(store_root() / f"efficientnet-lite0-{fp}", IMAGE_FEATURE_DIM)
+    logit_store = FeatureStore(store_root() / f"efficientnet-lite0-{fp}-logits", len(image_tower().classes))
+    def key(p: str, v: str) -> str:
+        # SVG rows remember how they were rasterised: the two renderers differ slightly.
+        return image_view_key(p, v) + ("|rsvg" if fast_svg and _is_svg(p) else "")
+
+    keys = [key(p, v) for p in paths for v in views]
+    by_key = {key(p, v): (p, v) for p in paths for v in views}
 
     def compute(chunk: list[str]) -> np.ndarray:
         images, ok, decoded = [], [], {}
@@ -219,7 +255,7 @@ def image_features(paths: Sequence[str], views: Sequence[str] = ("orig",),
             path, view = by_key[k]
             try:
                 if path not in decoded:
-                    decoded[path] = _decode(path)
+                    decoded[path] = _decode(path, fast_svg)
                 images.append(apply_view(decoded[path], view))
                 ok.append(True)
             except MediaError:

@@ -88,7 +88,7 @@ def train_recipe(name: str, out_dir: str | Path, weights_path: str | Path | None
         except NotFound as exc:
             say(f"{name}: leaving out {extra}: {exc}")
             continue
-        parts.append(build_features(pairs, r.text_tower, r.extra_views, None, show_progress))
+        parts.append(build_features(pairs, r.text_tower, r.extra_views, None, show_progress, fast_svg=True))
         used_extras.append(f"{extra} ({parts[-1].n_items} images)")
     train = concat_features(parts)
     val = build_features(splits["val"], r.text_tower, ("orig",), r.val_languages, show_progress)

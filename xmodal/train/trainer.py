@@ -57,8 +57,13 @@ class PairFeatures:
 
 
 def build_features(pairs: Sequence[Pair], text_tower: str, views: Sequence[str] = ("orig",),
-                   languages: Sequence[str] | None = None, show_progress: bool | None = None) -> PairFeatures:
-    """Look up (or compute and cache) the tower outputs for a pair set."""
+                   languages: Sequence[str] | None = None, show_progress: bool | None = None,
+                   fast_svg: bool = False) -> PairFeatures:
+    """Look up (or compute and cache) the tower outputs for a pair set.
+
+    ``fast_svg`` rasterises SVGs with librsvg instead of the inference loader: much faster on huge
+    clip-art canvases, for training-only data whose exact pixels never meet a user.
+    """
     from xmodal.train.features import image_features, text_features
 
     if "orig" not in views:
@@ -69,7 +74,7 @@ def build_features(pairs: Sequence[Pair], text_tower: str, views: Sequence[str] 
     if not all_items:
         raise InvalidInput("no pairs to build features from (check the languages filter)")
     path_of = {p.item_id: p.image for p in pairs}
-    f, lg = image_features([path_of[i] for i in all_items], views, show_progress)
+    f, lg = image_features([path_of[i] for i in all_items], views, show_progress, fast_svg)
     nv = len(views)
     bad = np.isnan(f).any(axis=1).reshape(len(all_items), nv).any(axis=1)
     keep = [i for i, b in enumerate(bad) if not b]
