@@ -10,8 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples" / "media"
 QUERIES = ROOT / "samples" / "queries"
-# A cross-modal model that needs no training run (the trained default may not be built on CI).
-MODEL = "label-bridge"
+# The library's default model (the trained heads ship in xmodal/encoders/weights).
+MODEL = "xmodal-lite"
 CORRUPT = {
     "images/broken.jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x13\x37" * 50,
     "images/empty.png": b"",
