@@ -1,0 +1,45 @@
+"""The README's "Milvus and scale-out" shell example, run as written in a scratch folder."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import shlex
+from pathlib import Path
+
+from xmodal.cli import main as cli
+from xmodal.db import connect
+
+ROOT = Path(__file__).resolve().parents[2]
+SECTION = "## Milvus and scale-out"
+
+
+def _first_bash_block() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index(SECTION)
+    end = text.find("\n## ", start + len(SECTION))
+    return re.findall(r"```bash\n(.*?)```", text[start:end if end != -1 else len(text)], flags=re.S)[0]
+
+
+def test_readme_milvus_example_runs(tmp_path, monkeypatch):
+    (tmp_path / "samples").symlink_to(ROOT / "samples")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XMODAL_CACHE", str(tmp_path / "cache"))
+    outputs = []
+    for line in _first_bash_block().strip().splitlines():
+        argv = shlex.split(line, comments=True)
+        assert argv[0] == "xmodal"
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = cli(argv[1:] + (["--json"] if argv[1] == "search" else []))
+        assert code == 0, line
+        outputs.append(out.getvalue())
+    assert Path(json.loads(outputs[1])[0]["path"]).name == "bicycle-repair.html"
+    lite, emb = connect("milvus-lite:media.db"), connect("media.xmdb")
+    try:
+        a, b = lite.collection("media"), emb.collection("media")
+        assert a.count() == b.count() >= 5 and b.metadata["model"] == "minilm"
+    finally:
+        lite.close()
+        emb.close()
