@@ -148,6 +148,10 @@ def check_vectors(field: str, spec: VectorField, value: Any, n: int | None) -> n
         raise InvalidInput(f"vector field {field!r}: wrong dimension {arr.shape[1]}, expected {spec.dim}")
     if n is not None and arr.shape[0] != n:
         raise InvalidInput(f"vector field {field!r}: {arr.shape[0]} vectors for {n} ids")
+    if arr.shape[0] == 1:  # one query per call: the cheapest check that is still complete
+        one = float(arr[0].dot(arr[0]))
+        if math.isfinite(one) and (one > 0 or spec.metric != "cosine"):
+            return np.ascontiguousarray(arr)
     # One pass for both checks: a squared norm is finite iff the row is (float64: no overflow).
     sq = np.einsum("ij,ij->i", arr, arr, dtype=np.float64)
     if not np.isfinite(sq).all():
