@@ -132,7 +132,8 @@ def measure_kind(kind: str, s: BenchDBSettings) -> dict:
     if kind == "hnsw":
         hl = Hnswlib(ds.base, s)
         systems.append(hl)
-    out = {"kind": kind, "xmodal_params": spec.params, "refine_factor": spec.refine,
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    out = {"kind": kind, "xmodal_commit": commit.stdout.strip(), "xmodal_params": spec.params, "refine_factor": spec.refine,
            "faiss_structure": spec.factory or ("IndexHNSWFlat" if kind == "hnsw" else "IndexLSH"),
            "build": {sys_.name: {"seconds": round(sys_.build_s, 2), "rss_delta_mb": round(sys_.rss_delta_mb, 1)}
                      for sys_ in systems},

@@ -286,7 +286,32 @@ def render(out: dict) -> str:
                      f"{_f(p['rss_delta_mb'])} | {_f(p['disk_mb'])} | {note} |")
     lines += ["", "xmodal upsert rate per kind (rows/s, batches of 1000 with payloads, committed): " + ", ".join(
         f"{n} {k['xmodal_upsert_rate']:,.0f}" for n, k in out["kinds"].items() if _ok(k)) + ".", ""]
+    lines += ["### Caveats", ""] + [f"- {c}" for c in caveats(out)] + [""]
     return "\n".join(lines)
+
+
+def caveats(out: dict) -> list[str]:
+    """What this run did not measure, or measured on less than everything, said plainly."""
+    from benchmarks.db_systems import KINDS
+
+    notes = []
+    missing = [k for k in KINDS if k not in out["kinds"]]
+    if missing:
+        notes.append(f"index kinds not measured in this run: {', '.join(missing)}.")
+    for name, k in out["kinds"].items():
+        if not _ok(k):
+            notes.append(f"kind `{name}`: {k['error'][:300]}")
+    for name, p in out["peers"].items():
+        if "error" in p:
+            notes.append(f"peer `{name}`: {p['error'][:300]}")
+        elif p.get("rows", 0) < out["n"]:
+            why = "its ingest time budget ran out" if p.get("truncated") else "ingest too slow for the full set"
+            notes.append(f"peer `{name}` holds {p['rows']:,} of {out['n']:,} rows ({why}); its QPS is "
+                         f"therefore flattered against systems searching all {out['n']:,}.")
+    notes.extend(out.get("notes", []))
+    notes.append("`kdtree` is not benchmarked at 384 dimensions: a k-d tree there visits nearly every leaf "
+                 "(xmodal offers it for low-dimensional fields).")
+    return notes
 
 
 def write_markdown(out: dict, path: Path) -> None:
