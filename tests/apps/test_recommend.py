@@ -159,6 +159,11 @@ def test_profiles_persist_and_cli_commands(rec_library, capsys):
     recs = json.loads(capsys.readouterr().out)
     assert len(recs) == 4 and {"path", "kind", "score", "because"} <= set(recs[0])
     assert dog not in [r["path"] for r in recs]
+    top = Path(recs[0]["path"]).name
+    assert main(["recommend", "fay", "--k", "4", "--kind", "image", "--json", "--where",
+                 json.dumps({"name": {"$ne": top}}), *argv_db]) == 0
+    assert top not in [Path(r["path"]).name for r in json.loads(capsys.readouterr().out)]
+    assert main(["recommend", "fay", "--where", "{not json", *argv_db]) == 1
     assert main(["recommend", "--item", dog, "--k", "2", "--json", *argv_db]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 2
     assert main(["history", "fay", *argv_db]) == 0

@@ -1,8 +1,9 @@
 """CLI sub-commands of the applications layer: ask, recommend, like / dislike, history.
 
-    xmodal ask "When does the train leave?" [--image FILE] [--db DIR] [--k 5] [--kind audio] [--no-llm] [--json]
+    xmodal ask "When does the train leave?" [--image FILE] [--db DIR] [--k 5] [--kind audio] [--where JSON]
+               [--no-llm] [--json]
     xmodal like USER PATH... [--event like|save|click|view|skip|dislike]    xmodal dislike USER PATH...
-    xmodal recommend USER [--k 10] [--kind image] [--diversity 0.3] [--include-seen] [--json]
+    xmodal recommend USER [--k 10] [--kind image] [--where JSON] [--diversity 0.3] [--include-seen] [--json]
     xmodal recommend --item PATH [--across-kinds] [--json]                   ("more like this")
     xmodal history USER [--forget]
 
@@ -14,6 +15,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+
+def _where_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--where", default=None, metavar="FILTER",
+                   help='payload filter as JSON, e.g. \'{"size": {"$lt": 100000}}\'')
+
+
+def _where(args):
+    from xmodal.ingest.commands import _parse_where  # one parser for every command's --where
+
+    return _parse_where(args.where)
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:
@@ -45,6 +57,7 @@ def add_commands(sub) -> None:
     p.add_argument("--kind", action="append", choices=["image", "text", "audio", "video"],
                    help="only search these kinds (repeatable)")
     p.add_argument("--no-llm", action="store_true", help="never call the LLM endpoint")
+    _where_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _db_arg(p)
     p.set_defaults(handler=_ask)
@@ -66,6 +79,7 @@ def add_commands(sub) -> None:
     p.add_argument("--kind", action="append", choices=["image", "text", "audio", "video"])
     p.add_argument("--diversity", type=float, default=None, help="0 = nearest first .. 1 = most diverse")
     p.add_argument("--include-seen", action="store_true", help="also recommend items the user interacted with")
+    _where_arg(p)
     p.add_argument("--json", action="store_true")
     _db_arg(p)
     p.set_defaults(handler=_recommend)
@@ -81,7 +95,7 @@ def _ask(args) -> int:
     from xmodal.apps.qa import ask
 
     with _open(args) as lib:
-        ans = ask(lib, args.question, image=args.image, k=args.k, kinds=args.kind,
+        ans = ask(lib, args.question, image=args.image, k=args.k, kinds=args.kind, where=_where(args),
                   llm=None if args.no_llm else "auto")
     if args.json:
         _print_json(ans.to_dict())
@@ -120,9 +134,9 @@ def _recommend(args) -> int:
     with _open(args) as lib:
         if args.item is not None:
             recs = more_like_this(lib, args.item, args.k, across_kinds=args.across_kinds, kinds=args.kind,
-                                  diversity=args.diversity or 0.0)
+                                  where=_where(args), diversity=args.diversity or 0.0)
         else:
-            recs = recommend(lib, args.user, args.k, kinds=args.kind, diversity=args.diversity,
+            recs = recommend(lib, args.user, args.k, kinds=args.kind, where=_where(args), diversity=args.diversity,
                              exclude_seen=not args.include_seen)
     if args.json:
         _print_json([r.to_dict() for r in recs])
