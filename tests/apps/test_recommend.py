@@ -107,6 +107,8 @@ def test_bad_input_raises_and_stores_nothing(rec_library, tmp_path):
         more_like_this(lib, _p(cats, "dog.png"), 3, diversity=2.0)
     with pytest.raises(NotFound, match="ghost.png"):
         more_like_this(lib, "ghost.png")
+    with pytest.raises(InvalidInput, match="kind 'photo' is not one of"):
+        recommend(lib, "eve", 3, kinds=["photo"])
     assert store.events.count() == n and store.history("eve") == []
 
 
@@ -155,12 +157,12 @@ def test_profiles_persist_and_cli_commands(rec_library, capsys):
     assert main(["like", "fay", dog, owl, *argv_db]) == 0
     assert main(["dislike", "fay", _p(cats, "sedan.png"), *argv_db]) == 0
     capsys.readouterr()
-    assert main(["recommend", "fay", "--k", "4", "--kind", "image", "--json", *argv_db]) == 0
+    assert main(["recommend", "fay", "-k", "4", "--kind", "image", "--json", *argv_db]) == 0
     recs = json.loads(capsys.readouterr().out)
     assert len(recs) == 4 and {"path", "kind", "score", "because"} <= set(recs[0])
     assert dog not in [r["path"] for r in recs]
     top = Path(recs[0]["path"]).name
-    assert main(["recommend", "fay", "--k", "4", "--kind", "image", "--json", "--where",
+    assert main(["recommend", "fay", "--k", "4", "--kind", "image,video", "--json", "--where",
                  json.dumps({"name": {"$ne": top}}), *argv_db]) == 0
     assert top not in [Path(r["path"]).name for r in json.loads(capsys.readouterr().out)]
     assert main(["recommend", "fay", "--where", "{not json", *argv_db]) == 1

@@ -17,6 +17,11 @@ import sys
 from pathlib import Path
 
 
+def _kind_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kind", default=None, metavar="KINDS", type=lambda s: [k.strip() for k in s.split(",") if k.strip()],
+                   help="comma-separated: image,text,audio,video (as in `xmodal search`)")
+
+
 def _where_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--where", default=None, metavar="FILTER",
                    help='payload filter as JSON, e.g. \'{"size": {"$lt": 100000}}\'')
@@ -53,9 +58,8 @@ def add_commands(sub) -> None:
                        description="Extractive answer with citations; a generated one too when XMODAL_LLM_URL is set.")
     p.add_argument("question")
     p.add_argument("--image", type=Path, default=None, help="an image the question is about")
-    p.add_argument("--k", type=int, default=None, help="evidence items to show (default from config)")
-    p.add_argument("--kind", action="append", choices=["image", "text", "audio", "video"],
-                   help="only search these kinds (repeatable)")
+    p.add_argument("-k", "--k", type=int, default=None, help="evidence items to show (default from config)")
+    _kind_arg(p)
     p.add_argument("--no-llm", action="store_true", help="never call the LLM endpoint")
     _where_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -75,8 +79,8 @@ def add_commands(sub) -> None:
     p.add_argument("user", nargs="?", default=None)
     p.add_argument("--item", default=None, help="recommend items like this indexed file instead")
     p.add_argument("--across-kinds", action="store_true", help="with --item: allow other kinds than the item's")
-    p.add_argument("--k", type=int, default=10)
-    p.add_argument("--kind", action="append", choices=["image", "text", "audio", "video"])
+    p.add_argument("-k", "--k", type=int, default=10, help="number of items (default: %(default)s)")
+    _kind_arg(p)
     p.add_argument("--diversity", type=float, default=None, help="0 = nearest first .. 1 = most diverse")
     p.add_argument("--include-seen", action="store_true", help="also recommend items the user interacted with")
     _where_arg(p)

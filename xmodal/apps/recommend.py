@@ -5,7 +5,8 @@ Public API (pure functions over a :class:`xmodal.ingest.library.Library`; the CL
     from xmodal.apps.recommend import more_like_this, recommend, record_interaction, interactions
     more_like_this(lib, "photos/cat.jpg", k=10, across_kinds=False, kinds=None, where=None, diversity=None)
     record_interaction(lib, user="ana", item="photos/cat.jpg", event="like")   # like|save|click|view|skip|dislike
-    recommend(lib, "ana", k=10, kinds=["image"], where={"year": {"$gte": 2020}}, exclude_seen=True, diversity=None)
+    recommend(lib, "ana", k=10, kinds=["image"], where={"size": {"$lt": 5_000_000}}, exclude_seen=True,
+              diversity=None, collaborative=None)
     interactions(lib).history("ana") ; interactions(lib).forget("ana")
     -> list[Recommendation(path, kind, score, because, payload)]
 
@@ -68,6 +69,17 @@ def _lambda(diversity: float | None) -> float:
     return lam
 
 
+def _check_kinds(kinds: Sequence[str] | None) -> list[str] | None:
+    from xmodal.media.kinds import KINDS
+
+    if kinds is None:
+        return None
+    bad = [k for k in kinds if k not in KINDS]
+    if bad:
+        raise InvalidInput(f"kind {bad[0]!r} is not one of {', '.join(KINDS)}")
+    return list(kinds) or None
+
+
 def _check_k(k: int) -> int:
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k <= 0:
         raise InvalidInput(f"k must be a positive integer, got {k!r}")
@@ -79,6 +91,7 @@ def more_like_this(lib, path: str, k: int = 10, *, across_kinds: bool = False,
                    diversity: float | None = 0.0, exclude: Sequence[str] = ()) -> list[Recommendation]:
     """Items nearest to ``path``: of its own kind unless ``across_kinds`` or ``kinds`` say otherwise."""
     k = _check_k(k)
+    kinds = _check_kinds(kinds)
     src = access.resolve_path(lib, path)
     vec, kind = access.item_vectors(lib, [src])[src]
     if kinds is None and not across_kinds:
@@ -134,6 +147,7 @@ def recommend(lib, user: str, k: int = 10, *, kinds: Sequence[str] | None = None
     users, weighted by ``collaborative``, default ``rec_collaborative_weight``; 0 = content only),
     re-ranked by MMR, filtered."""
     k = _check_k(k)
+    kinds = _check_kinds(kinds)
     cfg = CONFIG.apps
     cf_weight = cfg.rec_collaborative_weight if collaborative is None else float(collaborative)
     if not 0.0 <= cf_weight:
