@@ -23,15 +23,24 @@ MIXED_CONCURRENCY = 8
 UPLOAD_SHARE = 0.1
 
 
-def _direct_search_ms(db: Path, files: list[Path]) -> tuple[float, float, float]:
-    """Index the pictures in-process, then time Library.search over the query list."""
+def _open(db: Path):
     from xmodal.db import connect
     from xmodal.ingest.library import Library
 
-    lib = Library(connect(str(db)), str(db), "media", model=DEFAULT_MODEL)
+    return Library(connect(str(db)), str(db), "media", model=DEFAULT_MODEL)
+
+
+def _index(db: Path, files: list[Path]) -> float:
+    lib = _open(db)
     t0 = time.perf_counter()
     lib.index([str(f) for f in files], workers=1, progress=False)
-    index_s = time.perf_counter() - t0
+    lib.close()
+    return time.perf_counter() - t0
+
+
+def _direct_search_ms(db: Path) -> tuple[float, float]:
+    """p50 / p99 of Library.search over the query list, in this process (the server is stopped)."""
+    lib = _open(db)
     lib.search(text="warm-up", k=10)
     times = []
     for _ in range(BASELINE_REPEATS):
@@ -41,7 +50,7 @@ def _direct_search_ms(db: Path, files: list[Path]) -> tuple[float, float, float]
             times.append(time.perf_counter() - t)
     lib.close()
     arr = np.asarray(times) * 1000
-    return float(np.percentile(arr, 50)), float(np.percentile(arr, 99)), index_s
+    return float(np.percentile(arr, 50)), float(np.percentile(arr, 99))
 
 
 def run(results_dir: Path) -> dict:
@@ -54,12 +63,17 @@ def run(results_dir: Path) -> dict:
             dst.write_bytes(src.read_bytes())
             files.append(dst)
         db = Path(tmp) / "db.xmdb"
-        direct_p50, direct_p99, index_s = _direct_search_ms(db, files)
+        index_s = _index(db, files)
+        before = _direct_search_ms(db)
         with local_server(db, DEFAULT_MODEL) as url:
             run_load(url, duration=2, concurrency=1, upload_share=0.0)  # warm-up: model load
             single = run_load(url, duration=SEARCH_ONLY_S, concurrency=1, upload_share=0.0)
             searches = run_load(url, duration=SEARCH_ONLY_S, concurrency=MIXED_CONCURRENCY, upload_share=0.0)
             mixed = run_load(url, duration=MIXED_S, concurrency=MIXED_CONCURRENCY, upload_share=UPLOAD_SHARE)
+        after = _direct_search_ms(db)
+    # The machine is shared: the baseline is measured before and after the server runs and the
+    # faster of the two is kept, so noise cannot flatter the server.
+    direct_p50, direct_p99 = min(before, after)
     out = {
         "machine": "2 shared CPU cores, loopback",
         "model": DEFAULT_MODEL, "library_items": SEED_PICTURES, "seed_index_s": round(index_s, 1),
