@@ -217,3 +217,14 @@ def test_namespaced_collections_stay_out_of_the_default_namespace(make_client):
     assert stored == ["ns_app_a__notes"]
     r = c.get(f"/v1/collections/{stored[0]}", headers=auth("root"))  # the reserved prefix cannot be named
     assert r.status_code == 400
+
+
+def test_a_root_that_is_not_a_folder_is_refused_at_start(tmp_path):
+    from xmodal.errors import InvalidInput
+    from xmodal.server import create_app
+    from tests.server.conftest import settings_for
+
+    (tmp_path / "file.txt").write_text("x")
+    for bad in (tmp_path / "missing", tmp_path / "file.txt"):
+        with pytest.raises(InvalidInput, match="not a folder"):
+            create_app(settings_for(tmp_path, roots=(str(bad),)))

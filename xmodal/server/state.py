@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from xmodal.config import ServerConfig, cache_dir, default_db_path
-from xmodal.errors import NotFound
+from xmodal.errors import InvalidInput, NotFound
 from xmodal.server.auth import KeyRing
 from xmodal.server.jobs import JobRegistry
 from xmodal.server.metrics import Metrics
@@ -25,6 +25,9 @@ class ServerState:
         self.metrics = Metrics(settings.latency_window)
         self.jobs = JobRegistry(settings.jobs_kept)
         self.roots = [Path(r).resolve() for r in settings.roots]
+        for given, real in zip(settings.roots, self.roots):
+            if not real.is_dir():
+                raise InvalidInput(f"root {given!r} is not a folder on this server")
         self.upload_root = Path(settings.upload_dir or default_upload_dir(self.db_location)).resolve()
         self._db = db
         self._libraries: dict[str, Any] = {}
