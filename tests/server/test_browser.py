@@ -201,3 +201,14 @@ def test_api_reference_page_renders_the_openapi_document(site, page):
     paths = page.eval_on_selector_all(".api-op code", "els => els.map(e => e.textContent)")
     assert "/v1/media/search" in paths and "/v1/collections/{name}/search" in paths
     shot(page, "api-reference.png")
+
+
+def test_upload_button_indexes_files(site, page, tmp_path):
+    from PIL import Image
+
+    url, _ = site
+    login(page, url)
+    img = tmp_path / "sunset-upload.png"
+    Image.new("RGB", (80, 60), (250, 120, 30)).save(img)
+    page.set_input_files("#upload-input", str(img))
+    page.wait_for_function("document.querySelector('#status').textContent.includes('Indexed 1 file')")

@@ -331,6 +331,7 @@ $("#upload-input").addEventListener("change", async (ev) => {
     const res = await api("/v1/media/upload", { method: "POST", body: form });
     const body = await res.json();
     setStatus(`Indexed ${body.files.length} file${body.files.length === 1 ? "" : "s"}.`);
+    if (state.last) runSearch();  // show where the new files land among the current results
   } catch (err) {
     if (err.status !== 401) setStatus(err.message, true);
   }
