@@ -163,7 +163,7 @@ def plot_recall_qps(out: dict, path: Path) -> None:
             front = _frontier(pts, key)
             if not front:
                 continue
-            per_kind = name.startswith("xmodal ")
+            per_kind = name.startswith("xmodal ") and not name.startswith("xmodal (")
             style = "--" if name.startswith("raw FAISS") else ":" if per_kind else "-"
             width = 3.0 if name.startswith("xmodal (") else 1.0 if per_kind else 1.5
             ax.plot([p["recall"] for p in front], [p[key] for p in front], style, marker="o", ms=4, lw=width,
@@ -198,7 +198,8 @@ def render(out: dict) -> str:
     t = out["targets"]
     levels = list(t["levels"])
     lines = [SECTION, "",
-             f"`python -m benchmarks.run --only db` ({out.get('seconds', '?')} s here). Data: {out['dataset']}. "
+             f"`python -m benchmarks.run --only db`"
+             f"{' (' + str(out['seconds']) + ' s here)' if out.get('seconds') else ''}. Data: {out['dataset']}. "
              f"Exact ground truth by FAISS `IndexFlatIP`; recall@{out['k']} over all {out['queries']:,} queries "
              f"(peers: over the queries their time budget allowed). {out['threads']} search thread on "
              f"{out['machine']}: absolute numbers are noisy, the ratios (measured in the same run, "
