@@ -32,6 +32,8 @@ def add_commands(sub) -> None:
     _common(p)
     p.add_argument("--workers", type=int, default=CONFIG.ingest.workers, metavar="N",
                    help="processes decoding and encoding in parallel (default: %(default)s)")
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="decode and encode on a Ray cluster ('local' starts one here); this process writes")
     p.add_argument("--prune", action="store_true", help="forget files under PATH that no longer exist")
     p.add_argument("--no-ocr", action="store_true", help="do not read text in images")
     p.add_argument("--no-speech", action="store_true", help="do not transcribe audio and video")
@@ -86,8 +88,13 @@ def _console():
 
 def _index(args) -> int:
     with _open(args) as lib:
+        runner = None
+        if args.ray:
+            from xmodal.ingest.distributed import ray_runner
+
+            runner = ray_runner(lib, args.ray, workers=args.workers, ocr=not args.no_ocr, speech=not args.no_speech)
         report = lib.index(args.paths, prune=args.prune, workers=args.workers, ocr=not args.no_ocr,
-                           speech=not args.no_speech)
+                           speech=not args.no_speech, runner=runner)
     if args.json:
         print(json.dumps(report.to_dict(), default=str))
     else:
