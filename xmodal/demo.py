@@ -41,7 +41,7 @@ class DemoQuery:
 def queries() -> list[DemoQuery]:
     return [
         DemoQuery("English text -> image", {"text": "a bicycle", "kind": "image"}, "bicycle.svg"),
-        DemoQuery("Chinese text -> image", {"text": "一个红苹果", "kind": "image"}, "red-apple.png"),  # "a red apple"
+        DemoQuery("Chinese text -> image", {"text": "一杯咖啡", "kind": "image"}, "coffee-cup.tiff"),  # "a cup of coffee"
         DemoQuery("image -> image", {"image": str(QUERIES / "elephant-photo.jpg"), "kind": "image"}, "elephant.jpg"),
         DemoQuery("speech -> image", {"audio": str(QUERIES / "say-guitar.wav"), "kind": "image"}, "guitar.gif"),
         DemoQuery("speech -> text", {"audio": str(QUERIES / "say-guitar.wav"), "kind": "text"}, "guitar-tuning.md"),
