@@ -47,3 +47,12 @@ def test_missing_weights_raise_a_clear_error(tmp_path):
 
     with pytest.raises(NotFound, match="nope.npz"):
         XmodalLite(weights=tmp_path / "nope.npz")
+
+
+@pytest.mark.parametrize("name", ["xmodal-lite", "xmodal-lite-multilingual"])
+def test_shipped_heads_were_trained_on_todays_image_tower(name):
+    """Heads are tied to the exact image preprocessing: a change upstream (resize filter, pixel
+    normalisation) silently degrades them, so it must fail here and trigger `make train`."""
+    from xmodal.train.features import image_tower_fingerprint
+
+    assert get_encoder(name).meta["image_tower_fingerprint"] == image_tower_fingerprint()

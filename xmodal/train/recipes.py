@@ -69,6 +69,7 @@ def train_recipe(name: str, out_dir: str | Path, weights_path: str | Path | None
                  config: TrainConfig | None = None, show_progress: bool | None = None,
                  log: Callable[[str], None] | None = None, device: str | None = None) -> dict:
     """Train one shipped model; writes ``out_dir`` (checkpoint, history, summary) and the weights."""
+    from xmodal.train.features import image_tower_fingerprint
     from xmodal.train.heads import label_embeddings
     from xmodal.train.trainer import Trainer, build_features, concat_features
 
@@ -98,6 +99,7 @@ def train_recipe(name: str, out_dir: str | Path, weights_path: str | Path | None
                       device=device)
     result = trainer.fit()
     meta = {"name": name, "text_tower": r.text_tower, "image_tower": "efficientnet-lite0",
+            "image_tower_fingerprint": image_tower_fingerprint(),
             "trained_on": [f"tuxpaint train split ({parts[0].n_items} images, languages: "
                            f"{'all' if r.languages is None else ','.join(r.languages)})", *used_extras],
             "best_epoch": result.best_epoch, "val": {k: v for k, v in result.best.items() if k.startswith("val_")},
@@ -115,6 +117,7 @@ def train_pairs(pairs_file: str | Path, text_tower: str, out_dir: str | Path, co
                 views: Sequence[str] = ("orig", "flip"), text_head: str = "linear", show_progress: bool | None = None,
                 log: Callable[[str], None] | None = None, device: str | None = None) -> dict:
     """A user's domain adaptation: their PAIRS file, split by group, heads trained from the label bridge."""
+    from xmodal.train.features import image_tower_fingerprint
     from xmodal.train.heads import label_embeddings
     from xmodal.train.pairs import read_pairs
     from xmodal.train.splits import split_pairs
@@ -135,6 +138,7 @@ def train_pairs(pairs_file: str | Path, text_tower: str, out_dir: str | Path, co
     result = trainer.fit()
     name = f"xmodal-lite-{Path(out_dir).name}"
     meta = {"name": name, "text_tower": text_tower, "image_tower": "efficientnet-lite0",
+            "image_tower_fingerprint": image_tower_fingerprint(),
             "trained_on": [f"{Path(pairs_file).name} ({train.n_items} train images)"],
             "best_epoch": result.best_epoch, "val": {k: v for k, v in result.best.items() if k.startswith("val_")},
             "seed": (config or CONFIG.train).seed}
