@@ -43,7 +43,7 @@ def add_commands(sub: "argparse._SubParsersAction") -> None:
                    help="comma-separated encoder names, clip:/path, or paths to trained .npz heads")
     e.add_argument("--languages", help="comma-separated language codes (default: all in the set)")
     e.add_argument("--no-speech", action="store_true", help="skip speech→image (ASR is the slow part)")
-    e.add_argument("--out", default="eval-results", help="folder for results.json and plot.png")
+    e.add_argument("--out", default=None, help="folder for results.json and plot.png (default: data/runs/eval)")
     e.set_defaults(handler=_eval)
 
 
@@ -108,7 +108,9 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"evaluating {spec} ...", file=sys.stderr, flush=True)
         results.append(ev(load_model(spec), model_name=spec))
     print(format_table(results))
-    out = Path(args.out)
+    from xmodal.config import CONFIG
+
+    out = Path(args.out or Path(CONFIG.train.data_dir) / "runs" / "eval")
     write_json(results, out / "results.json")
     plot(results, out / "plot.png")
     print(f"wrote {out / 'results.json'} and {out / 'plot.png'}", file=sys.stderr)
