@@ -64,16 +64,18 @@ def plot(results: Sequence[dict], path: str | Path, metric: str = "R@10") -> Pat
     matplotlib.use("Agg")
     plt = require("matplotlib.pyplot", "train", "matplotlib")
     table = rows(results)
-    groups = list(dict.fromkeys(f"{t['language']} {t['direction']}" for t in table))
+    label = lambda t: f"{t['language']} {t['direction']}"  # noqa: E731
+    groups = list(dict.fromkeys(label(t) for t in table))
+    queries = {label(t): t["queries"] for t in table}
     models = list(dict.fromkeys(t["model"] for t in table))
-    value = {(t["model"], f"{t['language']} {t['direction']}"): t.get(metric, 0.0) for t in table}
+    value = {(t["model"], label(t)): t.get(metric, 0.0) for t in table}
     width = 0.8 / max(len(models), 1)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(groups) * max(1, len(models)) / 2), 4))
     for i, m in enumerate(models):
         xs = [g + i * width for g in range(len(groups))]
         ax.bar(xs, [value.get((m, grp), 0.0) for grp in groups], width, label=m)
     ax.set_xticks([g + width * (len(models) - 1) / 2 for g in range(len(groups))])
-    ax.set_xticklabels(groups, rotation=30, ha="right", fontsize=8)
+    ax.set_xticklabels([f"{g} (n={queries[g]})" for g in groups], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(metric)
     ax.set_ylim(0, 1)
     ax.set_title(", ".join(dict.fromkeys(r.get("set", "") for r in results)) or metric)
