@@ -61,6 +61,7 @@ class DBConfig:
     background_rebuild_rows: int = 50_000
     exact_block_rows: int = 32_768  # exact range scans multiply queries by blocks of this many vectors
     range_rounding_margin: float = 1e-4  # relative float32 error allowed before the exact re-check
+    exit_flush_timeout_s: float = 30.0  # at interpreter exit, index snapshots get at most this long
     readonly_refresh_s: float = 1.0  # a read-only handle checks for the writer's changes this often
     # HNSW for ip augments vectors to norm B = (this x the largest norm seen at build)^2; a larger
     # vector later triggers a rebuild.

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any, Mapping
 
+from xmodal.config import CONFIG
 from xmodal.db.api import BaseDatabase, VectorField
 from xmodal.db.collection import Collection, to_json
 from xmodal.db.indexes import configure_threads
@@ -23,12 +24,19 @@ _OPEN_LOCK = threading.Lock()
 @atexit.register
 def _close_all() -> None:
     """Snapshot indexes of databases left open at exit, so the next open is fast."""
-    for db in list(_OPEN.values()):
+    def close(db: "Database") -> None:
         try:
             db._refs = 1
             db.close()
         except Exception:  # noqa: BLE001 - best effort at interpreter exit
             pass
+
+    for db in list(_OPEN.values()):
+        # In a thread with a time limit: a lock still held by some thread must not hang the exit
+        # (the data is durable already; only the snapshot is lost).
+        worker = threading.Thread(target=close, args=(db,), daemon=True)
+        worker.start()
+        worker.join(CONFIG.db.exit_flush_timeout_s)
 
 
 class Database(BaseDatabase):
