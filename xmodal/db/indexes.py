@@ -251,7 +251,7 @@ class IvfPqIndex(IvfMixin, TrainedIndex):
 
     def factory(self, n: int) -> str:
         m, nbits = _pq_shape(self.spec)
-        return f"IVF{self.nlist(n)},PQ{m}x{nbits}"
+        return f"IVF{self.nlist(n)},PQ{m}x{nbits}np"  # "np": no polysemous training (minutes at 384-d, unused)
 
     def _search_params(self, k: int, sel: Any, knobs: SearchKnobs) -> Any:
         return self._ivf_params(sel, knobs)
@@ -269,7 +269,7 @@ class OpqIndex(IvfPqIndex):
         opq.niter = int(self.params.get("opq_niter", CONFIG.db.opq_niter))
         pq = faiss.ProductQuantizer(dim, m, nbits)
         opq.pq = pq
-        inner = faiss.index_factory(dim, f"IVF{self.nlist(len(x))},PQ{m}x{nbits}", self.metric)
+        inner = faiss.index_factory(dim, f"IVF{self.nlist(len(x))},PQ{m}x{nbits}np", self.metric)
         index = faiss.IndexPreTransform(opq, inner)
         cap = CONFIG.db.max_train_vectors
         sample = x if len(x) <= cap else x[np.random.default_rng(0).choice(len(x), cap, replace=False)]
