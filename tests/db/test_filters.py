@@ -168,3 +168,46 @@ def test_hostile_filters_are_refused(db, where, words):
             call()
         assert words in str(err.value) and len(str(err.value)) < 400
     assert col.count() == 1
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_cached_filters_follow_every_write(db, kind):
+    """Repeated filtered searches reuse the filter's allowed rows; every kind of write (upsert,
+    replacement, delete, payload update, compaction) must show in the next search."""
+    rng = np.random.default_rng(9)
+    n, dim = 600, 8
+    x = rng.standard_normal((n, dim)).astype(np.float32)
+    col = db.create_collection("c", vectors={"v": VectorField(dim, "cosine", kind)}, payload_schema={"g": "int"})
+    col.upsert(list(range(n)), {"v": x}, [{"g": i % 3} for i in range(n)])
+    where = {"g": 0}
+
+    def check(expected):
+        for batch in (x[:1], x[:10]):
+            got = [[h.id for h in r] for r in col.search("v", batch, k=5, where=where, with_payload=False)]
+            want = knn(batch, np.stack([vec[i] for i in expected]), list(expected), 5, "cosine")
+            assert recall(got, want) == 1.0
+            assert all(i in expected for r in got for i in r)
+
+    vec = {i: x[i] for i in range(n)}
+    allowed = {i for i in range(n) if i % 3 == 0}
+    check(allowed)
+    check(allowed)  # from the cache
+    y = rng.standard_normal((5, dim)).astype(np.float32)
+    col.upsert([1000 + i for i in range(5)], {"v": y}, [{"g": 0}] * 5)
+    vec.update({1000 + i: y[i] for i in range(5)})
+    allowed |= {1000 + i for i in range(5)}
+    check(allowed)
+    col.upsert([3], {"v": x[:1]}, [{"g": 0}])  # replaces row 3, now allowed, with row 0's vector
+    vec[3] = x[0]
+    allowed.add(3)
+    check(allowed)
+    col.delete(ids=[0, 6, 9])
+    allowed -= {0, 6, 9}
+    check(allowed)
+    col.update_payload([12, 15], {"g": 1})
+    allowed -= {12, 15}
+    check(allowed)
+    col.delete(where={"g": 0, "$not": {"g": 1}})  # everything allowed goes
+    assert col.search("v", x[:2], k=5, where=where) == [[], []]
+    col.compact()
+    assert col.search("v", x[:2], k=5, where=where) == [[], []]

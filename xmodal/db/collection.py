@@ -12,6 +12,7 @@ import json
 import math
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
@@ -26,7 +27,7 @@ from xmodal.db.locks import ReadWriteLock
 from xmodal.db.schema import (check_ids, check_k, check_payload, check_payload_value, check_queries,
                               check_query_params, check_vectors, id_sequence)
 from xmodal.db.storage import Storage, chunks
-from xmodal.db.vectors import FieldIndex, grow
+from xmodal.db.vectors import FILTER_CACHE_ENTRIES, Allowed, FieldIndex, grow
 from xmodal.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
@@ -77,6 +78,10 @@ class Collection(BaseCollection):
         self._rid_of: dict[Id, int] = {}
         self._columns = PayloadColumns(self._schema)
         self._fields = {f: FieldIndex(f, s) for f, s in self._vectors.items()}
+        # (field, parsed filter) -> ((version, field epoch), Allowed): repeated filtered searches
+        # skip re-evaluating the filter over every row; any write changes the stamp.
+        self._filter_cache: OrderedDict[tuple, tuple[tuple[int, int], Allowed]] = OrderedDict()
+        self._filter_cache_lock = threading.Lock()
         self._load()
 
     # ------------------------------------------------------------------ loading
@@ -381,6 +386,31 @@ class Collection(BaseCollection):
             return self._alive.copy()
         return self._columns.mask(node, size) & self._alive
 
+    def _allowed(self, fi: FieldIndex, node: Node) -> Allowed:
+        """The slots of ``fi`` that ``node`` allows (under the read lock), from a small LRU cache
+        keyed by the parsed filter and stamped with the data version."""
+        key = (fi.name, node)
+        stamp = (self._version, fi.epoch)
+        try:
+            hash(key)
+        except TypeError:  # a json-field literal (dict / list) is not hashable: no caching
+            return fi.allowed(self._mask(node))
+        with self._filter_cache_lock:
+            hit = self._filter_cache.get(key)
+            if hit is not None and hit[0] == stamp:
+                self._filter_cache.move_to_end(key)
+                return hit[1]
+        value = fi.allowed(self._mask(node))
+        with self._filter_cache_lock:
+            if hit is not None or len(self._filter_cache) >= FILTER_CACHE_ENTRIES:
+                # Entries of an older version are dead weight (they may hold gathered vectors).
+                for old in [k for k, (st, _) in self._filter_cache.items() if st != stamp]:
+                    del self._filter_cache[old]
+            self._filter_cache[key] = (stamp, value)
+            while len(self._filter_cache) > FILTER_CACHE_ENTRIES:
+                self._filter_cache.popitem(last=False)
+        return value
+
     def count(self, where: Filter | None = None) -> int:
         node = parse_filter(where, self._schema)
         self._fresh()
@@ -451,7 +481,7 @@ class Collection(BaseCollection):
         self._fresh()
         with self._lock.read():
             self._check_open()
-            ok = fi.allowed_slots(self._mask(node)) if node is not None else None
+            ok = self._allowed(fi, node) if node is not None else None
             D, I = fi.knn(q, k, ok, knobs)
             return self._hits(fi, D, I, with_payload, with_vectors)
 
@@ -495,7 +525,7 @@ class Collection(BaseCollection):
         self._fresh()
         with self._lock.read():
             self._check_open()
-            ok = fi.allowed_slots(self._mask(node)) if node is not None else None
+            ok = self._allowed(fi, node).ok if node is not None else None
             found = fi.within(q, bound, ok, knobs)
             out = []
             for slots, dist in found:

@@ -34,6 +34,32 @@ class RebuildPlan:
     trained_on: int
 
 
+# Searches cache each filter's allowed slots per data version (an LRU of FILTER_CACHE_ENTRIES
+# filters per collection), with a gathered copy of their vectors when it takes at most this much.
+FILTER_CACHE_ENTRIES = 8
+FILTER_GATHER_MAX_BYTES = 32 << 20
+
+
+@dataclass
+class Allowed:
+    """The slots a filter allows in one field, prepared once and reused (collections cache it per
+    filter and data version): the slot mask, their count, and either a gathered copy of their
+    vectors (small sets: searched exactly, like brute force over the subset) or a FAISS bitmap
+    selector (large sets: searched through the index)."""
+
+    ok: np.ndarray  # (n,) bool over slots
+    m: int
+    idx: np.ndarray | None = None  # allowed slots, ascending (small sets)
+    xs: np.ndarray | None = None  # their vectors (small sets, within the gather budget)
+    sel: Any = None
+    bits: np.ndarray | None = None  # must outlive ``sel``
+
+    def selector(self) -> Any:
+        if self.sel is None:  # built eagerly for large sets; a cached Allowed is only read after
+            self.sel, self.bits = bitmap_selector(self.ok)
+        return self.sel
+
+
 _EMPTY_D = np.zeros((0,), np.float32)
 _EMPTY_I = np.zeros((0,), np.int64)
 
@@ -78,6 +104,7 @@ class FieldIndex:
         self._live_sel: tuple[int, Any, np.ndarray] | None = None  # (n_dead at build, selector, bits)
         self.rebuilding = False  # a background rebuild is under way
         self.pending_build = False  # opened without a usable snapshot: searches are exact until built
+        self.epoch = 0  # bumped whenever slots change (add, remove, install): keys cached Allowed sets
 
     # ------------------------------------------------------------------ storage of vectors
     def prepare(self, x: np.ndarray) -> np.ndarray:
@@ -112,6 +139,7 @@ class FieldIndex:
         self.slot_of[rids] = np.arange(start, end)
         self.n = end
         self._live_sel = None
+        self.epoch += 1
         ann = self.ann
         if ann is not None and ann.is_trained and not self.pending_build:
             ann.add(x)
@@ -142,6 +170,7 @@ class FieldIndex:
         self.slot_of[self.slot_rids[slots]] = -1
         self.n_dead += len(slots)
         self._live_sel = None
+        self.epoch += 1
         if self.ann is not None and isinstance(self.ann, KdTreeIndex):
             self.ann.dirty = True
         return len(slots)
@@ -206,6 +235,7 @@ class FieldIndex:
         self.slot_of[:] = -1
         self.slot_of[self.slot_rids[live]] = live
         self._live_sel = None
+        self.epoch += 1
         self.unsaved = self.n if ann is not None else 0
 
     # ------------------------------------------------------------------ masks
@@ -220,6 +250,20 @@ class FieldIndex:
         ok &= self.slot_alive[: self.n]
         return ok
 
+    def allowed(self, rid_mask: np.ndarray) -> Allowed:
+        """The live slots whose row passes ``rid_mask``, prepared for repeated searches."""
+        ok = self.allowed_slots(rid_mask)
+        assert ok is not None
+        m = int(np.count_nonzero(ok))
+        out = Allowed(ok, m)
+        if m <= CONFIG.db.exact_filter_max_rows:
+            out.idx = np.flatnonzero(ok)
+            if m * self.spec.dim * 4 <= FILTER_GATHER_MAX_BYTES:
+                out.xs = np.ascontiguousarray(self.xb()[out.idx])
+        else:
+            out.selector()  # now, before it is shared between concurrent readers
+        return out
+
     def _live_selector(self) -> tuple[Any, np.ndarray] | None:
         if self.n_dead == 0:
             return None
@@ -229,9 +273,14 @@ class FieldIndex:
         return self._live_sel[1], self._live_sel[2]
 
     # ------------------------------------------------------------------ k nearest
-    def knn(self, q: np.ndarray, k: int, ok: np.ndarray | None, knobs: SearchKnobs) -> tuple[np.ndarray, np.ndarray]:
+    def knn(self, q: np.ndarray, k: int, ok: np.ndarray | Allowed | None,
+            knobs: SearchKnobs) -> tuple[np.ndarray, np.ndarray]:
         """(distances, slots), each (nq, k'), padded with -1 slots. ``ok``: allowed slots or None."""
-        m = self.live if ok is None else int(np.count_nonzero(ok))
+        allowed = ok if isinstance(ok, Allowed) else None
+        if allowed is not None:
+            ok, m = allowed.ok, allowed.m
+        else:
+            m = self.live if ok is None else int(np.count_nonzero(ok))
         nq = len(q)
         if m == 0:
             return np.zeros((nq, 0), np.float32), np.zeros((nq, 0), np.int64)
@@ -245,10 +294,15 @@ class FieldIndex:
             or (ok is not None and m <= CONFIG.db.exact_filter_max_rows)
         )
         if exact:
-            return self._exact_knn(q, k, ok, m)
-        return self._ann_knn(q, k, ok, m, knobs)
+            if allowed is not None and allowed.idx is not None:
+                xs = allowed.xs if allowed.xs is not None else np.ascontiguousarray(self.xb()[allowed.idx])
+                D, I = faiss.knn(q, xs, k, self.metric)
+                return D, np.where(I >= 0, allowed.idx[np.maximum(I, 0)], -1)
+            return self._exact_knn(q, k, ok, m, allowed)
+        return self._ann_knn(q, k, ok, m, knobs, allowed)
 
-    def _exact_knn(self, q: np.ndarray, k: int, ok: np.ndarray | None, m: int) -> tuple[np.ndarray, np.ndarray]:
+    def _exact_knn(self, q: np.ndarray, k: int, ok: np.ndarray | None, m: int,
+                   allowed: Allowed | None = None) -> tuple[np.ndarray, np.ndarray]:
         # FAISS's selector path skips BLAS: fine for a few queries, ~10x slower for a batch. Batches
         # therefore over-fetch past a few tombstones, or scan a gathered copy of the allowed rows.
         batch = len(q) >= CONFIG.db.blas_min_queries
@@ -263,11 +317,13 @@ class FieldIndex:
             idx = np.flatnonzero(ok)
             D, I = faiss.knn(q, np.ascontiguousarray(self.xb()[idx]), k, self.metric)
             return D, np.where(I >= 0, idx[np.maximum(I, 0)], -1)
+        if allowed is not None:
+            return self.store.search(q, k, params=faiss.SearchParameters(sel=allowed.selector()))
         sel, bits = bitmap_selector(ok)
         return self.store.search(q, k, params=faiss.SearchParameters(sel=sel))
 
     def _ann_knn(self, q: np.ndarray, k: int, ok: np.ndarray | None, m: int,
-                 knobs: SearchKnobs) -> tuple[np.ndarray, np.ndarray]:
+                 knobs: SearchKnobs, allowed: Allowed | None = None) -> tuple[np.ndarray, np.ndarray]:
         ann = self.ann
         assert ann is not None
         kk = k * ann.refine_factor(knobs)
@@ -288,8 +344,11 @@ class FieldIndex:
             else:
                 D, I = self._overfetch(q, kk, self.slot_alive[: self.n], m, knobs)
         elif ann.supports_selector:
-            sel, bits = bitmap_selector(ok)
-            D, I = ann.search(q, kk, sel, knobs)
+            if allowed is not None:
+                D, I = ann.search(q, kk, allowed.selector(), knobs)
+            else:
+                sel, bits = bitmap_selector(ok)
+                D, I = ann.search(q, kk, sel, knobs)
         else:
             D, I = self._overfetch(q, kk, ok, m, knobs)
         if ann.exact_scores:
