@@ -273,6 +273,9 @@ class TrainConfig:
     reconstruction_weight: float = 0.0
     distillation_weight: float = 0.0
     distillation_temperature: float = 0.05
+    text_pair_weight: float = 0.0  # text–text InfoNCE between two descriptions (languages) of one image
+    preferred_languages: tuple = ()  # languages drawn more often than 1/(languages of the image)
+    preferred_share: float = 0.0  # share of draws made among an image's preferred-language texts
     bridge_topk: int = 5  # ImageNet labels per image in the label bridge
     bridge_temperature: float = 1.0
     feature_dropout: float = 0.5  # dropout on standardised image features while training

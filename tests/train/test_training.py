@@ -108,3 +108,19 @@ def test_cli_train_on_a_pairs_file(subset, cache, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "xmodal.cli", "train", "--pairs", str(tmp_path / "nope.jsonl"),
                           "--out", str(out)], capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 1 and "nope.jsonl" in bad.stderr and "does not exist" in bad.stderr
+
+
+def test_weight_averaged_heads_and_text_pair_option_run(trained):
+    """Options tried for the shipped recipes (off there: no gain on validation) still train and validate."""
+    from xmodal.train.trainer import average_states
+
+    trainer, result, _ = trained
+    cfg = with_overrides(epochs=2, patience=2, seed=1, text_pair_weight=0.5,
+                         preferred_languages=("en",), preferred_share=0.5)
+    other = Trainer(trainer.train, trainer.val, label_embeddings("minilm"), config=cfg, text_head="linear")
+    other.fit()
+    a, b = trainer.heads.state_dict(), other.heads.state_dict()
+    soup = average_states([a, b])
+    assert torch.allclose(soup["image.residual.weight"], (a["image.residual.weight"] + b["image.residual.weight"]) / 2)
+    other.heads.load_state_dict(soup)
+    assert 0.0 <= other.validate()["val_R@10"] <= 1.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -33,6 +33,10 @@ class Recipe:
     extra_views: tuple[str, ...] = ("orig", "flip")
     text_head: str = "linear"
     overrides: dict = field(default_factory=dict)
+    # Seeds of the runs averaged into the shipped heads (a "model soup": every run starts from the
+    # same label-bridge init, so their weights average into one head of the same size). Offsets
+    # added to the configured seed; chosen on validation only.
+    soup: tuple[int, ...] = (0,)
 
 
 RECIPES = {
@@ -71,7 +75,7 @@ def train_recipe(name: str, out_dir: str | Path, weights_path: str | Path | None
     """Train one shipped model; writes ``out_dir`` (checkpoint, history, summary) and the weights."""
     from xmodal.train.features import image_tower_fingerprint
     from xmodal.train.heads import label_embeddings
-    from xmodal.train.trainer import Trainer, build_features, concat_features
+    from xmodal.train.trainer import Trainer, average_states, build_features, concat_features
 
     if name not in RECIPES:
         raise NotFound(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
@@ -94,16 +98,32 @@ def train_recipe(name: str, out_dir: str | Path, weights_path: str | Path | None
     train = concat_features(parts)
     val = build_features(splits["val"], r.text_tower, ("orig",), r.val_languages, show_progress)
     cfg = config or CONFIG.train
-    trainer = Trainer(train, val, label_embeddings(r.text_tower), config=cfg, text_head=r.text_head,
-                      out_dir=out_dir, val_languages=r.val_languages, show_progress=show_progress, log=say,
-                      device=device)
-    result = trainer.fit()
+    if r.overrides:
+        cfg = replace(cfg, **r.overrides)
+    labels = label_embeddings(r.text_tower)
+    states, runs = [], []
+    for k, offset in enumerate(r.soup):
+        run_cfg = replace(cfg, seed=cfg.seed + offset)
+        run_dir = Path(out_dir) / f"seed{run_cfg.seed}" if len(r.soup) > 1 else out_dir
+        trainer = Trainer(train, val, labels, config=run_cfg, text_head=r.text_head, out_dir=run_dir,
+                          val_languages=r.val_languages, show_progress=show_progress, log=say, device=device)
+        result = trainer.fit()
+        states.append({k_: v.detach().clone() for k_, v in trainer.heads.state_dict().items()})
+        runs.append({"seed": run_cfg.seed, "best_epoch": result.best_epoch, "val_R@10": result.best["val_R@10"]})
+        say(f"{name}: run {k + 1}/{len(r.soup)} (seed {run_cfg.seed}) best epoch {result.best_epoch}, "
+            f"val R@10 {result.best['val_R@10']:.3f}")
+    if len(states) > 1:
+        trainer.heads.load_state_dict(average_states(states))
+        result.best = {**trainer.validate(), "soup_runs": runs}
+        result.best_epoch = max(run["best_epoch"] for run in runs)
     meta = {"name": name, "text_tower": r.text_tower, "image_tower": "efficientnet-lite0",
             "image_tower_fingerprint": image_tower_fingerprint(),
             "trained_on": [f"tuxpaint train split ({parts[0].n_items} images, languages: "
                            f"{'all' if r.languages is None else ','.join(r.languages)})", *used_extras],
             "best_epoch": result.best_epoch, "val": {k: v for k, v in result.best.items() if k.startswith("val_")},
             "seed": cfg.seed, "command": f"xmodal train --recipe {name}"}
+    if len(states) > 1:
+        meta["soup"] = runs
     weights = Path(weights_path) if weights_path else Path(out_dir) / "model.npz"
     trainer.save(weights, meta)
     summary = dict(meta, weights=str(weights), train_images=train.n_items, train_texts=int(len(train.text)),

@@ -184,6 +184,11 @@ class Trainer:
         self._tensors = {name: self._to_tensors(fs) for name, fs in (("train", train), ("val", val))}
         self._items_views = self._group(train.view_item, train.n_items)
         self._items_texts = self._group(train.text_item, train.n_items)
+        self._preferred = None
+        if self.cfg.preferred_languages and self.cfg.preferred_share > 0:
+            pref = set(self.cfg.preferred_languages)
+            self._preferred = [rows[[train.text_language[r] in pref for r in rows]] if len(rows) else rows
+                               for rows in self._items_texts]
 
     @staticmethod
     def _seed_everything(seed: int) -> None:
@@ -215,13 +220,33 @@ class Trainer:
             order = rng.permutation(tr.n_items)
             usable = [i for i in order if len(self._items_texts[i])]
             views = np.array([rng.choice(self._items_views[i]) for i in usable])
-            texts = np.array([rng.choice(self._items_texts[i]) for i in usable])
+            texts = np.array([self._draw_text(i, rng) for i in usable])
             for s in range(0, len(usable), self.cfg.batch_size):
                 if len(usable) - s >= 2:
                     batches.append((views[s:s + self.cfg.batch_size], texts[s:s + self.cfg.batch_size]))
+        if self.cfg.text_pair_weight > 0:
+            # a second description of each image, in another language where it has one
+            seconds = np.array([self._other_text(t, rng) for t in texts])
+            batches = [(v, t, seconds[s:s + len(t)]) for (v, t), s in
+                       zip(batches, range(0, len(texts), self.cfg.batch_size))]
         return batches
 
-    def _batch_loss(self, view_rows: np.ndarray, text_rows: np.ndarray) -> "torch.Tensor":
+    def _draw_text(self, i: int, rng: np.random.Generator) -> int:
+        """One description of item i: uniform over its texts, or (``preferred_share`` of the time)
+        uniform over those in ``preferred_languages`` -- with 78 languages per Tux Paint stamp,
+        uniform draws show English or Chinese for a stamp about once in 60 epochs."""
+        if self._preferred is not None and len(self._preferred[i]) and rng.random() < self.cfg.preferred_share:
+            return int(rng.choice(self._preferred[i]))
+        return int(rng.choice(self._items_texts[i]))
+
+    def _other_text(self, t: int, rng: np.random.Generator) -> int:
+        rows = self._items_texts[int(self.train.text_item[t])]
+        lang = self.train.text_language[t]
+        other = [r for r in rows if self.train.text_language[r] != lang]
+        return int(rng.choice(other)) if other else int(t)
+
+    def _batch_loss(self, view_rows: np.ndarray, text_rows: np.ndarray,
+                    second_rows: np.ndarray | None = None) -> "torch.Tensor":
         T = self._tensors["train"]
         vr = torch.as_tensor(view_rows, device=self.device)
         tr = torch.as_tensor(text_rows, device=self.device)
@@ -232,6 +257,12 @@ class Trainer:
         positives = keys[:, None] == keys[None, :]
         scale = self.heads.scale()
         loss = info_nce(img, txt, scale, positives)
+        if second_rows is not None:
+            sr = torch.as_tensor(second_rows, device=self.device)
+            txt2 = self.heads.text(T["text"][sr])
+            items = T["text_item"][tr]
+            same = (items[:, None] == T["text_item"][sr][None, :]) | (keys[:, None] == T["text_key"][sr][None, :])
+            loss = loss + self.cfg.text_pair_weight * info_nce(txt, txt2, scale, same)
         if self.cfg.distillation_weight > 0 and self.heads.image.bridge is not None:
             with torch.no_grad():
                 teacher = self.heads.image.bridge(logits) @ torch.nn.functional.normalize(text_feats, dim=1).T
@@ -297,8 +328,8 @@ class Trainer:
             self.heads.train()
             for epoch in range(start_epoch, cfg.epochs):
                 losses = []
-                for views, texts in self._epoch_batches(rng):
-                    loss = self._batch_loss(views, texts)
+                for batch in self._epoch_batches(rng):
+                    loss = self._batch_loss(*batch)
                     self.optimizer.zero_grad()
                     loss.backward()
                     self.optimizer.step()
@@ -338,3 +369,14 @@ class Trainer:
 def with_overrides(**kw) -> TrainConfig:
     """The configured :class:`TrainConfig` with some fields replaced (None values ignored)."""
     return replace(CONFIG.train, **{k: v for k, v in kw.items() if v is not None})
+
+
+def average_states(states: Sequence[dict]) -> dict:
+    """Element-wise mean of several heads' state dicts (same architecture, same init): a model soup.
+
+    Floating tensors are averaged; anything else (integer buffers) is taken from the first.
+    """
+    out = {}
+    for k, v in states[0].items():
+        out[k] = torch.stack([s[k] for s in states]).mean(dim=0) if v.is_floating_point() else v.clone()
+    return out
