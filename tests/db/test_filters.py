@@ -211,3 +211,23 @@ def test_cached_filters_follow_every_write(db, kind):
     assert col.search("v", x[:2], k=5, where=where) == [[], []]
     col.compact()
     assert col.search("v", x[:2], k=5, where=where) == [[], []]
+
+
+def test_filter_memo_keeps_literal_types_apart(db):
+    """Parsed filters are memoised; 1, 1.0 and True (equal in Python) must not share an entry,
+    and a refused filter stays refused."""
+    from xmodal.db.collection import filter_key
+
+    assert len({filter_key({"a": 1}), filter_key({"a": 1.0}), filter_key({"a": True})}) == 3
+    assert filter_key({"a": [1, 2]}) != filter_key({"a": (1, 2)})
+    assert filter_key({"a": np.int64(1)}) is None
+    col = db.create_collection("c", vectors={"v": VectorField(2, "l2", "flat")},
+                               payload_schema={"b": "bool", "n": "int"})
+    col.upsert(["t", "f"], {"v": np.eye(2, dtype=np.float32)}, [{"b": True, "n": 1}, {"b": False, "n": 2}])
+    for _ in range(2):
+        assert [h.id for h in col.search("v", np.eye(2, dtype=np.float32)[:1], k=5, where={"n": 1})[0]] == ["t"]
+        assert [h.id for h in col.search("v", np.eye(2, dtype=np.float32)[:1], k=5, where={"b": False})[0]] == ["f"]
+        with pytest.raises(InvalidInput):
+            col.search("v", np.eye(2, dtype=np.float32)[:1], k=5, where={"b": 1})
+        with pytest.raises(InvalidInput):
+            col.search("v", np.eye(2, dtype=np.float32)[:1], k=5, where={"nope": 1})

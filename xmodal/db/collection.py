@@ -51,6 +51,36 @@ def to_json(value: Any, what: str) -> str:
         raise InvalidInput(f"{what} is not JSON-serialisable: {exc}") from exc
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def filter_key(where: Any, depth: int = 0) -> Any:
+    """A hashable key equal only for filters that parse identically: built-in types only, with the
+    type in the key (1, 1.0 and True compare equal in Python but not as filter literals). None
+    for anything else (or anything big or deep), which is then simply parsed every time."""
+    t = type(where)
+    if t in _PLAIN:
+        return (t, where)
+    if depth >= 6:
+        return None
+    if t is dict:
+        if len(where) > 16:
+            return None
+        items = []
+        for key, value in where.items():
+            sub = filter_key(value, depth + 1)
+            if type(key) is not str or sub is None:
+                return None
+            items.append((key, sub))
+        return (dict, tuple(items))
+    if t is list or t is tuple:
+        if len(where) > 16:
+            return None
+        subs = tuple(filter_key(v, depth + 1) for v in where)
+        return None if None in subs else (t, subs)
+    return None
+
+
 class Collection(BaseCollection):
     def __init__(self, db: "Database", name: str, cid: int, spec: Mapping[str, Any], metadata: Mapping[str, Any],
                  next_rid: int, version: int = 0) -> None:
@@ -82,6 +112,7 @@ class Collection(BaseCollection):
         # skip re-evaluating the filter over every row; any write changes the stamp.
         self._filter_cache: OrderedDict[tuple, tuple[tuple[int, int], Allowed]] = OrderedDict()
         self._filter_cache_lock = threading.Lock()
+        self._parsed: OrderedDict[Any, Node | None] = OrderedDict()  # filter_key -> parsed filter
         self._load()
 
     # ------------------------------------------------------------------ loading
@@ -386,6 +417,24 @@ class Collection(BaseCollection):
             return self._alive.copy()
         return self._columns.mask(node, size) & self._alive
 
+    def _parse_filter(self, where: Filter | None) -> Node | None:
+        """parse_filter, memoised for plain filters (the schema of a collection never changes)."""
+        if where is None:
+            return None
+        key = filter_key(where)
+        if key is None:
+            return parse_filter(where, self._schema)
+        with self._filter_cache_lock:
+            if key in self._parsed:
+                self._parsed.move_to_end(key)
+                return self._parsed[key]
+        node = parse_filter(where, self._schema)  # raises on a bad filter: nothing cached
+        with self._filter_cache_lock:
+            self._parsed[key] = node
+            while len(self._parsed) > 64:
+                self._parsed.popitem(last=False)
+        return node
+
     def _allowed(self, fi: FieldIndex, node: Node) -> Allowed:
         """The slots of ``fi`` that ``node`` allows (under the read lock), from a small LRU cache
         keyed by the parsed filter and stamped with the data version."""
@@ -469,7 +518,7 @@ class Collection(BaseCollection):
                        params: Mapping[str, Any] | None) -> tuple[FieldIndex, np.ndarray, Node | None, SearchKnobs]:
         field = self._field(field_name)
         q = check_queries(field_name, field.spec, queries)
-        node = parse_filter(where, self._schema)
+        node = self._parse_filter(where)
         knobs = SearchKnobs.from_params(check_query_params(field_name, field.spec, params))
         return field, field.prepare(q), node, knobs
 
