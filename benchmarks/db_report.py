@@ -306,7 +306,8 @@ def caveats(out: dict) -> list[str]:
         if "error" in p:
             notes.append(f"peer `{name}`: {p['error'][:300]}")
         elif p.get("rows", 0) < out["n"]:
-            why = "its ingest time budget ran out" if p.get("truncated") else "ingest too slow for the full set"
+            why = ("its ingest time budget ran out" if p.get("truncated") else
+                   "capped in PeerSettings.rows: its ingest or index build does not fit the time bound at 200k")
             notes.append(f"peer `{name}` holds {p['rows']:,} of {out['n']:,} rows ({why}); its QPS is "
                          f"therefore flattered against systems searching all {out['n']:,}.")
     notes.extend(out.get("notes", []))
