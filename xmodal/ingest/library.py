@@ -179,7 +179,7 @@ class Library:
                     if known is None:
                         jobs.append(Job(digest, files[0].path))
                     else:  # failed before and unchanged since: report it again, do not re-read it
-                        report.failed.append(Failure(files[0].path, known[0] or files[0].kind_hint, known[1]))
+                        report.failed += [Failure(f.path, known[0] or f.kind_hint, known[1]) for f in files]
                         report.known_failures += 1
                 self._encode_and_write(col, jobs, plan, report, bars, workers, ocr, speech, runner)
                 for path in plan.removed:
@@ -227,10 +227,11 @@ class Library:
             good = []
             for out in outcomes:
                 if out.encoded is None:
-                    entry = plan.encode[out.job.digest][0]
                     reason = out.error or "unknown error"
-                    report.failed.append(Failure(out.job.path, out.kind or entry.kind_hint, reason))
-                    self.failures.record(entry, out.kind, reason)
+                    # Every file with these bytes failed, not only the one that was decoded.
+                    for entry in plan.encode[out.job.digest]:
+                        report.failed.append(Failure(entry.path, out.kind or entry.kind_hint, reason))
+                        self.failures.record(entry, out.kind, reason)
                 else:
                     good.append(out)
             with deferred_interrupt():  # a batch is written whole or not at all
@@ -282,13 +283,14 @@ class Library:
                 payloads.append(payload)
                 kw_rows.append((rid, digest, enc.kind, kw))
         n = 0
-        # Children first, item rows last: the item row is what marks the content as stored, so a
-        # crash in between leaves orphans that the next run overwrites, never a half-indexed item.
+        # Keywords, then children, then item rows last: the item row is what marks the content as
+        # stored, so a crash in between leaves orphans (keyword rows, child rows) that the next run
+        # overwrites, never an item that is searchable by vector but missing from the keyword index.
+        self.keywords.delete_items([d for d, _, _ in items])
+        self.keywords.add(kw_rows)
         for key, (ids, vecs, payloads) in sorted(groups.items(), key=lambda kv: kv[0][0]):
             col.upsert(ids, {f: np.stack(v) for f, v in vecs.items()}, payloads=payloads)
             n += len(ids)
-        self.keywords.delete_items([d for d, _, _ in items])
-        self.keywords.add(kw_rows)
         return n
 
     def _set_files(self, col, digest: str, files: Mapping[str, Mapping]) -> None:
