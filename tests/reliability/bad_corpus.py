@@ -59,6 +59,7 @@ CORPUS = {
     # documents
     "broken.pdf": ("PDF that fails to parse", lambda: b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\ngarbage garbage\n%%EOF"),
     "empty.pdf": ("zero-byte PDF", lambda: b""),
+    "malformed.html": ("HTML the parser chokes on (found by atheris)", lambda: b"<![\xac\n\x06"),
     "binary_named.txt": ("binary file named .txt", lambda: bytes(range(256)) * 64),
 }
 

@@ -21,7 +21,7 @@ from tests.reliability import bad_corpus
 MODEL = "label-bridge"
 LOADERS = {"image": load_image, "text": load_text, "audio": transcribe, "video": extract_frames}
 EXT_KIND = {".jpg": "image", ".png": "image", ".gif": "image", ".svg": "image", ".wav": "audio", ".ogg": "audio",
-            ".mp3": "audio", ".mp4": "video", ".mkv": "video", ".pdf": "text", ".txt": "text"}
+            ".mp3": "audio", ".mp4": "video", ".mkv": "video", ".pdf": "text", ".txt": "text", ".html": "text"}
 
 
 @pytest.fixture(scope="module")

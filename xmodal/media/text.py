@@ -79,11 +79,14 @@ class _VisibleText(HTMLParser):
             self.parts.append(data)
 
 
-def html_to_text(html: str) -> str:
+def html_to_text(html: str, name: str = "<html>") -> str:
     """The text a browser would show (title first), whitespace collapsed per line."""
     parser = _VisibleText()
-    parser.feed(html)
-    parser.close()
+    try:
+        parser.feed(html)
+        parser.close()
+    except (AssertionError, ValueError) as exc:  # html.parser asserts on some malformed markup
+        raise MediaError(f"{name}: malformed HTML ({exc})") from exc
     body = "".join(parser.parts)
     title = " ".join("".join(parser.title).split())
     return _tidy(f"{title}\n{body}" if title else body)
@@ -139,7 +142,7 @@ def load_text(path: str | os.PathLike) -> str:
     text = decode_bytes(data, str(path))
     head = text[:1024].lstrip().lower()
     if path.suffix.lower() in HTML_EXTS or head.startswith(("<!doctype html", "<html")):
-        return html_to_text(text)
+        return html_to_text(text, str(path))
     if path.suffix.lower() in MARKDOWN_EXTS:
         return markdown_to_text(text).strip()
     return text.strip()
