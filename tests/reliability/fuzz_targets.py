@@ -42,26 +42,24 @@ def _as_file(data: bytes, suffix: str) -> str:
     return path
 
 
-def image_loader(data: bytes) -> None:
+def _loader_target(data: bytes, suffixes: list[str], load) -> None:
+    """Bytes under a fuzzer-chosen suffix: kind detection never raises, the loader only MediaError."""
     fdp = atheris.FuzzedDataProvider(data)
-    suffix = fdp.PickValueInList([".png", ".jpg", ".gif", ".svg", ".webp", ".bmp", ".tiff"])
+    suffix = fdp.PickValueInList(suffixes)
     path = _as_file(fdp.ConsumeBytes(fdp.remaining_bytes()), suffix)
     detect_kind(path)
     try:
-        load_image(path)
+        load(path)
     except MediaError:
         pass
+
+
+def image_loader(data: bytes) -> None:
+    _loader_target(data, [".png", ".jpg", ".gif", ".svg", ".webp", ".bmp", ".tiff"], load_image)
 
 
 def text_loader(data: bytes) -> None:
-    fdp = atheris.FuzzedDataProvider(data)
-    suffix = fdp.PickValueInList([".txt", ".md", ".html", ".pdf"])
-    path = _as_file(fdp.ConsumeBytes(fdp.remaining_bytes()), suffix)
-    detect_kind(path)
-    try:
-        load_text(path)
-    except MediaError:
-        pass
+    _loader_target(data, [".txt", ".md", ".html", ".pdf"], load_text)
 
 
 TARGETS = {"filter_parser": filter_parser, "image_loader": image_loader, "text_loader": text_loader}

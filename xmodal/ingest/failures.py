@@ -5,14 +5,12 @@ its failure is reported again from here, without reading it; once it changes it 
 """
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Iterable
 
-from xmodal.config import CONFIG
-from xmodal.errors import StorageError
 from xmodal.ingest.files import FileEntry
+from xmodal.ingest.sidecar import open_sidecar
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS failures (
@@ -25,13 +23,7 @@ class FailureLog:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(str(self.path), check_same_thread=False)
-            self._conn.execute(f"PRAGMA busy_timeout = {CONFIG.db.sqlite_busy_timeout_ms}")
-            self._conn.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StorageError(f"{self.path}: cannot open the failure log ({exc})") from exc
+        self._conn = open_sidecar(self.path, _SCHEMA, "failure log")
 
     def known(self, entry: FileEntry) -> tuple[str | None, str] | None:
         """``(kind, reason)`` when this exact file (same size and mtime) failed before."""

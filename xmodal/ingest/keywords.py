@@ -7,13 +7,11 @@ database, and is kept in step with it row by row (ids are the collection's row i
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from xmodal.config import CONFIG
-from xmodal.errors import StorageError
+from xmodal.ingest.sidecar import open_sidecar
 
 _SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(
@@ -49,14 +47,7 @@ class KeywordIndex:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(str(self.path), check_same_thread=False)
-            self._conn.execute(f"PRAGMA busy_timeout = {CONFIG.db.sqlite_busy_timeout_ms}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StorageError(f"{self.path}: cannot open the keyword index ({exc})") from exc
+        self._conn = open_sidecar(self.path, _SCHEMA, "keyword index", wal=True)
 
     def add(self, rows: Iterable[tuple[str, str, str, str]]) -> None:
         """Add ``(row_id, item_id, kind, text)`` rows; empty texts are skipped."""

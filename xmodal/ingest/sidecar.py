@@ -1,0 +1,24 @@
+"""The small SQLite files a library keeps beside its database (keyword index, failure log)."""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from xmodal.config import CONFIG
+from xmodal.errors import StorageError
+
+
+def open_sidecar(path: Path, schema: str, what: str, wal: bool = False) -> sqlite3.Connection:
+    """Open (creating folder and tables) a connection shared across threads; the caller locks.
+
+    Raises StorageError naming the file and ``what`` it holds."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {CONFIG.db.sqlite_busy_timeout_ms}")
+        if wal:
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.executescript(schema)
+        return conn
+    except (sqlite3.Error, OSError) as exc:
+        raise StorageError(f"{path}: cannot open the {what} ({exc})") from exc
