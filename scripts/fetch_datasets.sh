@@ -7,24 +7,15 @@ cd "$(dirname "$0")/.."
 DATA=${XMODAL_DATA:-data}
 EMOJI_VERSION=16.0.0   # pinned so `make train` reproduces the committed weights
 
-need_apt() {
-  local missing=()
-  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "fetch_datasets: installing ${missing[*]}"
-    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    $SUDO apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-  fi
-}
+source scripts/apt.sh
 
 # Tux Paint stamps (GPL-2): ~950 images, descriptions in ~80 languages, spoken descriptions.
 # Open Clip Art (public domain): ~8k SVG drawings with titles and keywords.
-need_apt tuxpaint-stamps-default openclipart-svg librsvg2-bin
+need_apt fetch_datasets tuxpaint-stamps-default openclipart-svg librsvg2-bin
 
 # Twemoji via emoji-datasource-twitter (images CC-BY 4.0 by Twitter, Inc. and contributors; data MIT).
 if [ ! -f "$DATA/emoji/package/emoji.json" ]; then
-  command -v npm >/dev/null || need_apt npm
+  command -v npm >/dev/null || need_apt fetch_datasets npm
   mkdir -p "$DATA/emoji"
   (cd "$DATA/emoji" && npm pack --silent "emoji-datasource-twitter@$EMOJI_VERSION" >/dev/null \
      && tar xzf "emoji-datasource-twitter-$EMOJI_VERSION.tgz")

@@ -19,19 +19,10 @@ APT_PACKAGES=(
 # Offline data sets (training, evaluation, sample media); large, so only where asked for.
 DATA_APT_PACKAGES=(openclipart-svg)
 
-need_apt() {
-  local missing=()
-  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup: installing system packages: ${missing[*]}"
-    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    $SUDO apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-  fi
-}
+source scripts/apt.sh
 
-need_apt "${APT_PACKAGES[@]}"
-if [ "${XMODAL_SETUP_DATA:-0}" = 1 ]; then need_apt "${DATA_APT_PACKAGES[@]}"; fi
+need_apt setup "${APT_PACKAGES[@]}"
+if [ "${XMODAL_SETUP_DATA:-0}" = 1 ]; then need_apt setup "${DATA_APT_PACKAGES[@]}"; fi
 
 PY=${PYTHON:-python3}
 key=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
