@@ -49,14 +49,27 @@ class Log:
         return max(self.acked, default=-1) + 1
 
 
+def child_env() -> dict:
+    """Environment for a test's child Python: the repository importable, one BLAS thread."""
+    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+
+
+def module_cmd(module: str, *args: object) -> list[str]:
+    return [sys.executable, "-m", module, *map(str, args)]
+
+
+def start_writer(db_path: Path, mode: str = "upsert", start: int = 0, index: str = "flat") -> subprocess.Popen:
+    """A workload writer printing ``ACK`` lines on its stdout."""
+    return subprocess.Popen(module_cmd("tests.reliability.workload", db_path, mode, start, index),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(), cwd=ROOT)
+
+
 def kill_writer_once(db_path: Path, mode: str, log: Log, index: str, rng: random.Random,
                      max_delay: float = 1.5) -> None:
     """Start a writer, let it run a random time, SIGKILL it, and record its acknowledgements."""
     start = log.next_batch
     log.highest_started = max(log.highest_started, start)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "tests.reliability.workload", str(db_path), mode, str(start), index],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    proc = start_writer(db_path, mode, start, index)
     # Wait until the writer is past start-up (first ack) so kills land inside writes, then a random extra time.
     deadline = time.monotonic() + 60
     first = proc.stdout.readline()

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,9 +18,8 @@ def test_disk_full_clear_error_and_readable(tmp_path: Path) -> None:
     W.open_collection(str(db))[0].close()  # created without limits
     size_now = sum(p.stat().st_size for p in db.rglob("*") if p.is_file())
     limit = size_now + 400_000  # room for a few batches, then "disk full"
-    env = {**os.environ, "PYTHONPATH": str(faults.ROOT), "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-m", "tests.reliability.disk_full_writer", str(db), str(limit), "0"],
-                         capture_output=True, text=True, env=env, cwd=faults.ROOT, timeout=300)
+    out = subprocess.run(faults.module_cmd("tests.reliability.disk_full_writer", db, limit, 0),
+                         capture_output=True, text=True, env=faults.child_env(), cwd=faults.ROOT, timeout=300)
     lines = out.stdout.splitlines()
     errors = [line for line in lines if line.startswith("ERROR")]
     assert errors, f"no write failed under a {limit}-byte limit: {out.stdout[-500:]} {out.stderr[-2000:]}"

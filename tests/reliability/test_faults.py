@@ -9,15 +9,12 @@ import os
 import random
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.reliability import faults
-from tests.reliability import workload as W
 
 SHORT_KILLS = int(os.environ.get("XMODAL_SHORT_KILLS", "3"))
 SOAK_KILLS = int(os.environ.get("XMODAL_SOAK_KILLS", "100"))
@@ -43,18 +40,12 @@ def test_sigkill_soak(tmp_path: Path, mode: str, index: str) -> None:
     _assert_clean(summary)
 
 
-def _start_writer(db: Path, mode: str = "upsert", start: int = 0) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(faults.ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "tests.reliability.workload", str(db), mode, str(start)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=faults.ROOT)
-
-
 @pytest.mark.parametrize("round_", range(3))
 def test_power_cut_copy(tmp_path: Path, round_: int) -> None:
     """Freeze the writer at a random instant, copy the files (what a power cut leaves), open the copy."""
     rng = random.Random(round_)
     db = tmp_path / "db"
-    proc = _start_writer(db)
+    proc = faults.start_writer(db)
     acked_lines = [proc.stdout.readline()]
     time.sleep(rng.uniform(0.1, 1.0))
     proc.send_signal(signal.SIGSTOP)

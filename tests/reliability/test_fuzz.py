@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
 
@@ -15,9 +14,8 @@ SOAK_SECONDS = int(os.environ.get("XMODAL_FUZZ_SECONDS", "120"))
 
 
 def _fuzz(target: str, *flags: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(faults.ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "tests.reliability.fuzz_targets", target, *flags],
-                          capture_output=True, text=True, env=env, cwd=faults.ROOT, timeout=900)
+    return subprocess.run(faults.module_cmd("tests.reliability.fuzz_targets", target, *flags),
+                          capture_output=True, text=True, env=faults.child_env(), cwd=faults.ROOT, timeout=900)
 
 
 @pytest.mark.parametrize("target", TARGET_NAMES)
