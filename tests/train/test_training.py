@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from xmodal.config import CONFIG
-from xmodal.train.heads import label_embeddings, load_heads
+from xmodal.encoders.projection import label_embeddings, load_heads
 from xmodal.train.pairs import items_of, write_pairs
 from xmodal.train.splits import split_pairs
 from xmodal.train.trainer import Trainer, build_features, with_overrides

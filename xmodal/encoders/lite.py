@@ -2,7 +2,7 @@
 
 Texts go through the frozen text tower (MiniLM for ``xmodal-lite``, multilingual-E5 for
 ``xmodal-lite-multilingual``) and stay in its space; images go through EfficientNet-Lite0 and
-the trained image head (label bridge + learned residual, see :mod:`xmodal.train.heads`) into
+the trained image head (label bridge + learned residual, see :mod:`xmodal.encoders.projection`) into
 that same space; audio is transcribed and then encoded as text. The heads are a small ``.npz``
 shipped in ``xmodal/encoders/weights`` and produced by ``make train``; a user's own training run
 (``xmodal train --out DIR``) loads with ``XmodalLite(weights="DIR/model.npz")``.
@@ -31,7 +31,7 @@ class XmodalLite(BaseEncoder):
 
     def __init__(self, weights: str | Path | None = None) -> None:
         from xmodal._optional import require
-        from xmodal.train.heads import load_heads
+        from xmodal.encoders.projection import load_heads
 
         self._torch = require("torch", "models")
         path = Path(weights) if weights else WEIGHTS_DIR / self.weights_file

@@ -9,26 +9,14 @@ the space far from what the teacher already knows.
 """
 from __future__ import annotations
 
-import math
-
 from xmodal._optional import require
 from xmodal.config import CONFIG
+from xmodal.encoders.projection import LogitScale
+
+__all__ = ["LogitScale", "distillation_loss", "info_nce", "reconstruction_loss"]
 
 torch = require("torch", "models")
 F = torch.nn.functional
-
-
-class LogitScale(torch.nn.Module):
-    """CLIP's learnable inverse temperature: ``exp(s)`` with ``s`` initialised at ``log(1/T0)``."""
-
-    def __init__(self, init_temperature: float | None = None, max_scale: float | None = None) -> None:
-        super().__init__()
-        t0 = init_temperature or CONFIG.train.init_temperature
-        self.max_log = math.log(max_scale or CONFIG.train.max_logit_scale)
-        self.log_scale = torch.nn.Parameter(torch.tensor(math.log(1.0 / t0)))
-
-    def forward(self) -> "torch.Tensor":
-        return self.log_scale.clamp(max=self.max_log).exp()
 
 
 def _soft_targets(positives: "torch.Tensor | None", n: int, m: int, device) -> "torch.Tensor":

@@ -74,7 +74,7 @@ def train_recipe(name: str, out_dir: str | Path, weights_path: str | Path | None
                  log: Callable[[str], None] | None = None, device: str | None = None) -> dict:
     """Train one shipped model; writes ``out_dir`` (checkpoint, history, summary) and the weights."""
     from xmodal.train.features import image_tower_fingerprint
-    from xmodal.train.heads import label_embeddings
+    from xmodal.encoders.projection import label_embeddings
     from xmodal.train.trainer import Trainer, average_states, build_features, concat_features
 
     if name not in RECIPES:
@@ -138,7 +138,7 @@ def train_pairs(pairs_file: str | Path, text_tower: str, out_dir: str | Path, co
                 log: Callable[[str], None] | None = None, device: str | None = None) -> dict:
     """A user's domain adaptation: their PAIRS file, split by group, heads trained from the label bridge."""
     from xmodal.train.features import image_tower_fingerprint
-    from xmodal.train.heads import label_embeddings
+    from xmodal.encoders.projection import label_embeddings
     from xmodal.train.pairs import read_pairs
     from xmodal.train.splits import split_pairs
     from xmodal.train.trainer import Trainer, build_features

@@ -21,7 +21,7 @@ from xmodal._optional import require
 from xmodal.config import CONFIG, TrainConfig
 from xmodal.errors import InvalidInput
 from xmodal.eval.metrics import retrieval_metrics
-from xmodal.train.heads import DualHeads, ImageHead, LabelBridge, TextHead, feature_stats, save_heads
+from xmodal.encoders.projection import DualHeads, ImageHead, LabelBridge, TextHead, feature_stats, save_heads
 from xmodal.train.losses import distillation_loss, info_nce, reconstruction_loss
 from xmodal.train.pairs import Pair, items_of
 from xmodal.train.splits import normalize_text

@@ -1,4 +1,7 @@
-"""Projection heads that map frozen tower features into one shared space, and their weight files.
+"""The projection model: heads that map frozen tower features into one shared space, and their weight files.
+
+It lives with the encoders (``xmodal-lite`` loads it at every query) and knows nothing of training;
+``xmodal.train`` builds and fits it, as open_clip_train sits on open_clip.
 
 Design (LiT-style): the shared space *is* the frozen text tower's space, so text keeps all the
 language knowledge of MiniLM / E5 and only images are projected. The image head starts as the
@@ -12,6 +15,8 @@ The text head is the identity by default; ``text_head="linear"`` learns a near-i
 """
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 from typing import Mapping
 
@@ -19,6 +24,7 @@ import numpy as np
 
 from xmodal._optional import require
 from xmodal.config import CONFIG
+from xmodal.encoders.label_bridge import class_text_vectors
 from xmodal.errors import InvalidInput, StorageError
 
 torch = require("torch", "models")
@@ -51,8 +57,6 @@ class LabelBridge(nn.Module):
 def label_embeddings(tower: str) -> np.ndarray:
     """Text-tower embeddings of the 1000 phrased ImageNet class names: the bridge's starting vocabulary
     (the same vectors the ``label-bridge`` encoder uses, from its cache)."""
-    from xmodal.encoders.label_bridge import class_text_vectors
-
     return np.asarray(class_text_vectors(tower), dtype=np.float32)
 
 
@@ -103,13 +107,26 @@ class TextHead(nn.Module):
         return F.normalize(self.linear(features) if self.linear is not None else features, dim=1)
 
 
+class LogitScale(nn.Module):
+    """CLIP's learnable inverse temperature: ``exp(s)`` with ``s`` initialised at ``log(1/T0)``.
+
+    Part of the model (it is saved with the heads: calibration reads it), trained by ``xmodal.train``."""
+
+    def __init__(self, init_temperature: float | None = None, max_scale: float | None = None) -> None:
+        super().__init__()
+        t0 = init_temperature or CONFIG.train.init_temperature
+        self.max_log = math.log(max_scale or CONFIG.train.max_logit_scale)
+        self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / t0)))
+
+    def forward(self) -> "torch.Tensor":
+        return self.log_scale.clamp(max=self.max_log).exp()
+
+
 class DualHeads(nn.Module):
     """Both heads plus CLIP's temperature: everything that training changes."""
 
     def __init__(self, image: ImageHead, text: TextHead) -> None:
         super().__init__()
-        from xmodal.train.losses import LogitScale
-
         self.image = image
         self.text = text
         self.scale = LogitScale()
@@ -126,8 +143,6 @@ def save_heads(heads: DualHeads, path: str | Path, meta: Mapping[str, object]) -
 
     Label embeddings are stored, so loading needs no pass of the text tower over 1000 names.
     """
-    import json
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     img = heads.image
@@ -155,8 +170,6 @@ def save_heads(heads: DualHeads, path: str | Path, meta: Mapping[str, object]) -
 
 def load_heads(path: str | Path) -> tuple[DualHeads, dict]:
     """Rebuild heads (in eval mode) and their metadata from a :func:`save_heads` file."""
-    import json
-
     path = Path(path)
     try:
         z = np.load(path)
