@@ -39,26 +39,49 @@ def read_nouns(wordnet: Path) -> dict[str, dict]:
     return out
 
 
-def chain(nouns: dict[str, dict], offset: str) -> list[str]:
-    """First lemma of each hypernym, nearest first (following the first parent), up to MAX_HYPERNYMS."""
-    names: list[str] = []
+def read_counts(wordnet: Path) -> dict[tuple[str, str], int]:
+    """(lemma, synset offset) → how often that sense was tagged in the SemCor corpus: how familiar a
+    word is *in that meaning* ("dog" 42, "canine" 0), which picks the words captions actually use."""
+    by_number: dict[tuple[str, int], int] = {}
+    for line in (wordnet / "cntlist.rev").read_text(encoding="latin-1").splitlines():
+        key, number, count = line.split()
+        lemma, _, sense = key.partition("%")
+        if sense.startswith("1:"):
+            by_number[(lemma, int(number))] = int(count)
+    counts: dict[tuple[str, str], int] = {}
+    for line in (wordnet / "index.noun").read_text(encoding="latin-1").splitlines():
+        if line.startswith(" "):
+            continue
+        f = line.split()
+        lemma, n_synsets = f[0], int(f[2])
+        for number, offset in enumerate(f[-n_synsets:], start=1):
+            counts[(lemma, offset)] = by_number.get((lemma, number), 0)
+    return counts
+
+
+def named(nouns: dict[str, dict], counts: dict[tuple[str, str], int], offset: str) -> list[dict]:
+    return [{"name": lemma, "count": counts.get((lemma.lower().replace(" ", "_"), offset), 0)}
+            for lemma in nouns[offset]["lemmas"]]
+
+
+def chain(nouns: dict[str, dict], counts: dict[tuple[str, str], int], offset: str) -> list[dict]:
+    """Each hypernym's most familiar lemma, nearest first (following the first parent), up to MAX_HYPERNYMS."""
+    out: list[dict] = []
     current = nouns[offset]["hypernyms"]
-    while current and len(names) < MAX_HYPERNYMS:
-        parent = nouns[current[0]]
-        names.append(parent["lemmas"][0])
-        current = parent["hypernyms"]
-    return names
+    while current and len(out) < MAX_HYPERNYMS:
+        out.append(max(named(nouns, counts, current[0]), key=lambda w: w["count"]))
+        current = nouns[current[0]]["hypernyms"]
+    return out
 
 
 def main(argv: list[str]) -> int:
     wordnet = Path(argv[1]) if len(argv) > 1 else Path("/usr/share/wordnet")
-    nouns = read_nouns(wordnet)
+    nouns, counts = read_nouns(wordnet), read_counts(wordnet)
     classes = []
     for wnid in (DATA / "imagenet_synsets.txt").read_text().split():
-        syn = nouns[wnid[1:]]
-        classes.append({"wnid": wnid, "lemmas": syn["lemmas"], "gloss": syn["gloss"],
-                        "hypernyms": chain(nouns, wnid[1:])})
-    (DATA / "imagenet_words.json").write_text(json.dumps(classes, ensure_ascii=False, indent=0) + "\n")
+        classes.append({"wnid": wnid, "lemmas": named(nouns, counts, wnid[1:]), "gloss": nouns[wnid[1:]]["gloss"],
+                        "hypernyms": chain(nouns, counts, wnid[1:])})
+    (DATA / "imagenet_words.json").write_text(json.dumps(classes, ensure_ascii=False, separators=(",", ":")) + "\n")
     print(f"wrote {len(classes)} classes to {DATA / 'imagenet_words.json'}")
     return 0
 
