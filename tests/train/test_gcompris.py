@@ -1,6 +1,7 @@
 """The photo validation set: Qt .rcc / .qm readers on the real gcompris-qt-data package, the
 extracted GCompris photographs, and hold-out hygiene against every training source present."""
 import hashlib
+import json
 import io
 from collections import Counter
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from xmodal.cli import main
 from xmodal.errors import InvalidInput, NotFound
 from xmodal.train.gcompris import (ACTIVITIES, GCOMPRIS_DIR, SKIMAGE_PHOTOS, attribution, gcompris_photos,
                                    load_gcompris_photos, photo_validation_pairs, read_qm, read_rcc)
@@ -196,3 +198,12 @@ def test_pixel_hash_sees_through_a_reencoded_copy(tmp_path, photos):
     with Image.open(photos[0].image) as im:
         im.save(copy)
     assert pixel_hash(str(copy)) == pixel_hash(photos[0].image) != pixel_hash(photos[1].image)
+
+
+def test_eval_command_runs_on_photos_val(tmp_path, capsys):
+    assert main(["eval", "--set", "photos-val", "--models", "random", "--no-speech", "--languages", "en,fr",
+                 "--out", str(tmp_path)]) == 0
+    table = capsys.readouterr().out
+    assert "text→image" in table and " fr " in table and "110" in table
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert result[0]["set"] == "photos-val" and result[0]["images"] == 110
