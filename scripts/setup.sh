@@ -15,6 +15,7 @@ APT_PACKAGES=(
   chromium                                                # real-browser tests of the web page
   tmux sqlite3
   tuxpaint-stamps-default                                 # real image+text+speech data for tests and training
+  gcompris-qt-data                                        # real photographs + captions in 36 languages (photos-val)
 )
 # Offline data sets (training, evaluation, sample media); large, so only where asked for.
 DATA_APT_PACKAGES=(openclipart-svg)

@@ -3,6 +3,7 @@
     xmodal train --pairs pairs.jsonl --text-tower minilm --out runs/mine
     xmodal train --recipe xmodal-lite                      # rebuild a shipped model (make train)
     xmodal eval --models random,label-bridge,xmodal-lite --set tuxpaint-test --out runs/eval
+    xmodal eval --set photos-val --no-speech     # real photographs (GCompris, scikit-image): model selection
     xmodal eval --pairs my_test.jsonl --models xmodal-lite,runs/mine/model.npz,clip:/path/to/clip
 
 Heavy imports happen inside the handlers so `xmodal --help` stays instant.
@@ -13,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-EVAL_SETS = ("tuxpaint-test", "tuxpaint-val")
+EVAL_SETS = ("tuxpaint-test", "tuxpaint-val", "photos-val")
 
 
 def add_commands(sub: "argparse._SubParsersAction") -> None:
@@ -98,6 +99,10 @@ def _eval(args: argparse.Namespace) -> int:
         from xmodal.train.pairs import read_pairs
 
         pairs, name = read_pairs(args.pairs), Path(args.pairs).stem
+    elif args.set == "photos-val":
+        from xmodal.train.gcompris import photo_validation_pairs
+
+        pairs, name = photo_validation_pairs(languages), args.set
     else:
         from xmodal.train.recipes import tuxpaint_splits
 
