@@ -159,8 +159,9 @@ class DetectConfig:
     face_iou_threshold: float = 0.1
     face_max_detected: int = 5
     face_min_area: float = 0.02  # faces smaller than this share of the image get no man/woman word
-    face_min_gender_confidence: float = 0.5  # human's |2 * (p - 0.5)|, below this no gender is said
-    adult_age: float = 18.0  # below it "boy"/"girl", at or above "man"/"woman"
+    face_min_gender_confidence: float = 0.25  # human's |2 * (p - 0.5)|; below this no gender is said
+    adult_age: float = 18.0  # FaceRes' age bins below this count as a child...
+    child_min_prob: float = 0.6  # ...and "boy"/"girl" needs this much of its softmax there
 
 
 @dataclass(frozen=True)

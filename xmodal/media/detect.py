@@ -38,7 +38,7 @@ from xmodal._optional import require
 from xmodal.config import CONFIG, cache_dir
 from xmodal.errors import InvalidInput, NotFound
 from xmodal.media.images import ImageInput, load_image
-from xmodal.media.tfjs import TfjsGraph, resize_bilinear
+from xmodal.media.tfjs import TfjsGraph, crop_and_resize, resize_bilinear
 
 torch = require("torch", "models")
 
@@ -287,7 +287,132 @@ class ObjectDetector:
         return out
 
 
+@dataclass(frozen=True)
+class Face:
+    """One face: box normalised to the image like :class:`Detection`, and FaceRes' estimates.
+
+    ``gender`` is "male", "female" or "unknown" (FaceRes unsure or face too small to ask), with
+    ``gender_score`` human's confidence ``|2 * (p - 0.5)|``; ``age`` in years as human computes it
+    (0 when not asked); ``child_prob`` the softmax mass of ages below ``CONFIG.detect.adult_age``
+    (the age peak alone is unreliable: a grey profile of a grown man peaks at 10).
+    """
+
+    score: float
+    box: tuple[float, float, float, float]
+    age: float = 0.0
+    gender: str = "unknown"
+    gender_score: float = 0.0
+    child_prob: float = 0.0
+
+    @property
+    def area(self) -> float:
+        x0, y0, x1, y1 = self.box
+        return max(0.0, x1 - x0) * max(0.0, y1 - y0)
+
+
+def _anchors(size: int) -> np.ndarray:
+    """human's facemeshutil.generateAnchors for BlazeFace: strides size/16 and size/8, 2 and 6 anchors."""
+    out = []
+    for stride, per_cell in ((size // 16, 2), (size // 8, 6)):
+        cells = (size + stride - 1) // stride
+        for gy in range(cells):
+            for gx in range(cells):
+                out += [(stride * (gx + 0.5), stride * (gy + 0.5))] * per_cell
+    return np.asarray(out, dtype=np.float32)
+
+
+class FaceAnalyzer:
+    """human's face path without the mesh: BlazeFace boxes, then FaceRes age and gender per face.
+
+    Follows src/face/blazeface.ts (input /127.5 - 1 at 256x256, anchors, sigmoid scores, NMS
+    IoU 0.1, box enlarged 1.4x and squared), facemesh.ts's mesh-less crop (cropAndResize to
+    256x256) and faceres.ts (resize to 224x224, 0..255 in; gender = sigmoid <= 0.5 "female",
+    confidence trunc(200 |p - 0.5|) / 100; age from the 100-bin softmax around its argmax).
+    The picture is padded to a square first (human's ``face.detector.square`` option) so faces
+    keep their shape, as the objects do with letterboxing.
+    """
+
+    def __init__(self, models_dir: str | os.PathLike | None = None) -> None:
+        folder = human_models_dir(models_dir)
+        torch.set_num_threads(max(1, CONFIG.encoders.torch_threads))
+        self.detector = TfjsGraph(folder / "blazeface.json")
+        self.describer = TfjsGraph(folder / "faceres.json")
+        dims = self.detector.signature["inputs"]["input:0"]["tensorShape"]["dim"]
+        self.size = int(dims[2]["size"])
+        self.anchors = _anchors(self.size)
+        dims = self.describer.signature["inputs"]["input_1"]["tensorShape"]["dim"]
+        self.res_size = (int(dims[1]["size"]), int(dims[2]["size"]))
+        self._lock = threading.Lock()
+
+    def analyze(self, images: Sequence[DetectInput]) -> list[list[Face]]:
+        """Faces per image, largest first; FaceRes runs only on faces of at least ``face_min_area``."""
+        with self._lock:
+            return [self._one(to_pixels(im)) for im in images]
+
+    def _boxes(self, pixels: np.ndarray) -> list[tuple[float, tuple[float, float, float, float]]]:
+        cfg = CONFIG.detect
+        h, w = pixels.shape[:2]
+        side = max(h, w)
+        px, py = (side - w) // 2, (side - h) // 2
+        img = torch.from_numpy(np.ascontiguousarray(pixels)).unsqueeze(0).float()
+        if side != h or side != w:
+            img = torch.nn.functional.pad(img, (0, 0, px, side - w - px, py, side - h - py))
+        x = resize_bilinear(img, (self.size, self.size)) / 127.5 - 1.0
+        outs = self.detector.run(["Identity", "Identity_1", "Identity_2", "Identity_3"], {"input": x})
+        outs.sort(key=lambda a: a.size)  # as blazeface.ts: 384x1, 512x1, 384x16, 512x16
+        raw = np.concatenate([np.concatenate([outs[1], outs[3]], 2), np.concatenate([outs[0], outs[2]], 2)], 1)[0]
+        centers = raw[:, 1:3] + self.anchors
+        half = raw[:, 3:5] / 2
+        boxes = np.concatenate([centers - half, centers + half], 1)  # x0, y0, x1, y1 in model pixels
+        scores = 1.0 / (1.0 + np.exp(-np.clip(raw[:, 0], -80.0, 80.0)))
+        keep = nms(boxes, scores, cfg.face_max_detected, cfg.face_iou_threshold, cfg.face_min_confidence)
+        found = []
+        k = side / self.size
+        for i in keep:
+            x0, y0, x1, y1 = boxes[i] * k - np.array([px, py, px, py])
+            cx, cy, half_side = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) * 1.4 / 2
+            found.append((float(scores[i]), (cx - half_side, cy - half_side, cx + half_side, cy + half_side)))
+        return found
+
+    def _one(self, pixels: np.ndarray) -> list[Face]:
+        cfg = CONFIG.detect
+        h, w = pixels.shape[:2]
+        faces: list[Face] = []
+        crops, asked = [], []
+        img = torch.from_numpy(np.ascontiguousarray(pixels))
+        for score, (x0, y0, x1, y1) in self._boxes(pixels):
+            box = (float(max(0.0, x0 / w)), float(max(0.0, y0 / h)), float(min(1.0, x1 / w)), float(min(1.0, y1 / h)))
+            face = Face(round(score, 2), box)
+            if face.area >= cfg.face_min_area:
+                # facemesh.ts's cutAndResize (to the detector's size), then faceres.ts's resize.
+                crop = crop_and_resize(img, (y0 / h, x0 / w, y1 / h, x1 / w), (self.size, self.size))
+                crops.append(resize_bilinear(crop, self.res_size))
+                asked.append(len(faces))
+            faces.append(face)
+        if crops:
+            gender, ages = self.describer.run(["gender_pred/Sigmoid", "age_pred/Softmax"], {"input_1": torch.cat(crops)})
+            for j, idx in enumerate(asked):
+                faces[idx] = self._estimates(faces[idx], float(gender[j, 0]), ages[j])
+        faces.sort(key=lambda f: -f.area)
+        return faces
+
+    @staticmethod
+    def _estimates(face: Face, p: float, ages: np.ndarray) -> Face:
+        """faceres.ts: gender and its confidence from the sigmoid, age interpolated around the argmax bin."""
+        conf = int(200 * abs(p - 0.5)) / 100
+        gender, gscore = "unknown", 0.0
+        if conf > 0.1:  # human's face.description.minConfidence
+            gender, gscore = ("female" if p <= 0.5 else "male"), min(0.99, conf)
+        i = int(np.argmax(ages))
+        before = float(ages[i - 1]) if i > 0 else -1.0
+        after = float(ages[i + 1]) if i + 1 < len(ages) else 0.0
+        age = round(10 * i - 100 * before if before > after else 10 * i + 100 * after) / 10
+        child = float(ages[:int(np.ceil(CONFIG.detect.adult_age))].sum())
+        return Face(face.score, face.box, age, gender, gscore, round(child, 3))
+
+
 _DEFAULT: ObjectDetector | None = None
+_DEFAULT_FACES: FaceAnalyzer | None = None
 _DEFAULT_LOCK = threading.Lock()
 
 
@@ -298,6 +423,22 @@ def default_detector() -> ObjectDetector:
         if _DEFAULT is None:
             _DEFAULT = ObjectDetector()
         return _DEFAULT
+
+
+def default_face_analyzer() -> FaceAnalyzer:
+    """The process-wide face analyzer (built on first use from the setup's cache folder)."""
+    global _DEFAULT_FACES
+    with _DEFAULT_LOCK:
+        if _DEFAULT_FACES is None:
+            _DEFAULT_FACES = FaceAnalyzer()
+        return _DEFAULT_FACES
+
+
+def detect_faces(images: Sequence[DetectInput], analyzer: FaceAnalyzer | None = None) -> list[list[Face]]:
+    """Faces in each image with age and gender for the large ones: ``result[i]`` for image i."""
+    if isinstance(images, (str, os.PathLike, Image.Image, np.ndarray)):
+        raise InvalidInput("detect_faces takes a sequence of images; wrap a single image in a list")
+    return (analyzer or default_face_analyzer()).analyze(list(images))
 
 
 def detect_objects(images: Sequence[DetectInput], detector: ObjectDetector | None = None) -> list[list[Detection]]:
@@ -341,14 +482,49 @@ def _join(parts: Sequence[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def describe(detections: Sequence[Detection], min_score: float | None = None, min_area: float | None = None) -> str:
+_PERSON_WORDS = {("male", False): "man", ("female", False): "woman", ("male", True): "boy", ("female", True): "girl"}
+_PERSON_PLURALS = {"man": "men", "woman": "women", "boy": "boys", "girl": "girls"}
+
+
+def person_word(face: Face) -> str | None:
+    """"man", "woman", "boy" or "girl" for a large face FaceRes is sure of, else None."""
+    cfg = CONFIG.detect
+    if face.gender == "unknown" or face.gender_score < cfg.face_min_gender_confidence or face.area < cfg.face_min_area:
+        return None
+    return _PERSON_WORDS[(face.gender, face.child_prob >= cfg.child_min_prob)]
+
+
+def _inside(face: Face, box: tuple[float, float, float, float]) -> bool:
+    cx, cy = (face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2
+    return box[0] <= cx <= box[2] and box[1] <= cy <= box[3]
+
+
+def _people_phrase(people: Sequence[Detection], faces: Sequence[Face]) -> str:
+    """"a woman", "two men", "a man and a girl" when every person box holds a face with a word."""
+    words = []
+    for person in people:
+        inside = [f for f in faces if _inside(f, person.box)]
+        word = person_word(max(inside, key=lambda f: f.area)) if inside else None
+        if word is None:
+            return _phrase("person", len(people))
+        words.append(word)
+    counts = Counter(words)
+    return _join([f"a {w}" if n == 1 else f"{_NUMBERS.get(n, str(n))} {_PERSON_PLURALS[w]}"
+                  for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))])
+
+
+def describe(detections: Sequence[Detection], faces: Sequence[Face] | None = None,
+             min_score: float | None = None, min_area: float | None = None) -> str:
     """Detections as a short caption fragment: "two people", "a person and a dog", "a person with a surfboard".
 
     Why words, not labels: the text tower embeds phrases, and captions count ("two girls") and
     relate ("a man with a surfboard"). Low-score and tiny boxes are dropped (``CONFIG.detect``);
     people and animals come first, other things follow after "with"; at most
     ``describe_max_labels`` kinds are named, the most prominent (summed score x area) first.
-    Returns "" when nothing is left.
+    With ``faces`` (from :func:`detect_faces` on the same image), people become "a woman",
+    "two men", "a man and a boy" when each person box (fewer than ``group_count``) holds a large
+    face FaceRes is sure of; a face outside every person box names no one (BlazeFace also finds
+    cat faces). Returns "" when nothing is left.
     """
     cfg = CONFIG.detect
     floor = cfg.describe_min_score if min_score is None else min_score
@@ -361,8 +537,22 @@ def describe(detections: Sequence[Detection], min_score: float | None = None, mi
     for d in kept:
         weight[d.label] += d.score * d.area
     labels = sorted(counts, key=lambda lab: (lab != "person", -weight[lab], lab))[:cfg.describe_max_labels]
-    subjects = [_phrase(lab, counts[lab]) for lab in labels if lab in _LIVING]
+    people = [d for d in kept if d.label == "person"]
+    subjects = []
+    for lab in labels:
+        if lab == "person" and faces and len(people) < cfg.group_count:
+            subjects.append(_people_phrase(people, faces))
+        elif lab in _LIVING:
+            subjects.append(_phrase(lab, counts[lab]))
     things = [_phrase(lab, counts[lab]) for lab in labels if lab not in _LIVING]
     if subjects and things:
         return f"{_join(subjects)} with {_join(things)}"
     return _join(subjects or things)
+
+
+def describe_images(images: Sequence[DetectInput], faces: bool = True) -> list[str]:
+    """:func:`describe` of each image's objects (and, with ``faces``, its people's faces)."""
+    images = list(images)
+    objects = detect_objects(images)
+    found = detect_faces(images) if faces else [None] * len(images)
+    return [describe(o, f) for o, f in zip(objects, found)]

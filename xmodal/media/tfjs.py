@@ -200,6 +200,38 @@ def resize_bilinear(x: Tensor, size: tuple[int, int], align_corners: bool = Fals
     return left + (right - left) * fx.view(1, 1, -1, 1)
 
 
+def crop_and_resize(image: Tensor, box: tuple[float, float, float, float], size: tuple[int, int],
+                    extrapolation: float = 0.0) -> Tensor:
+    """TF/TFJS ``image.cropAndResize`` (bilinear) of one HxWxC image and one box, as 1 x h x w x C.
+
+    ``box`` is ``(y0, x0, y1, x1)`` normalised so 0..1 spans pixel centres 0..H-1 (TF's rule);
+    samples outside the image take ``extrapolation``. Why here: detectors hand their crops to
+    second-stage models this way, and a different grid shifts the crop.
+    """
+    h, w = image.shape[0], image.shape[1]
+    axes = []
+    for lo, hi, n, out in ((box[0], box[2], h, size[0]), (box[1], box[3], w, size[1])):
+        if out > 1:
+            pos = lo * (n - 1) + torch.arange(out, dtype=torch.float64) * ((hi - lo) * (n - 1) / (out - 1))
+        else:
+            pos = torch.full((1,), 0.5 * (lo + hi) * (n - 1), dtype=torch.float64)
+        inside = (pos >= 0) & (pos <= n - 1)
+        p = pos.clamp(0, n - 1)
+        i0 = torch.floor(p).long()
+        i1 = torch.ceil(p).long()
+        axes.append((i0, i1, (p - i0).to(torch.float32), inside))
+    (y0, y1, fy, iy), (x0, x1, fx, ix) = axes
+    img = image.float()
+    top = img.index_select(0, y0)
+    bottom = img.index_select(0, y1)
+    rows = top + (bottom - top) * fy.view(-1, 1, 1)
+    left = rows.index_select(1, x0)
+    right = rows.index_select(1, x1)
+    out = left + (right - left) * fx.view(1, -1, 1)
+    mask = (iy.view(-1, 1) & ix.view(1, -1)).unsqueeze(-1)
+    return torch.where(mask, out, torch.full_like(out, extrapolation)).unsqueeze(0)
+
+
 def _upsample2_legacy(x: Tensor) -> Tensor:
     """Exact 2x ``resize_bilinear`` on the legacy grid (src = dst / 2) in a few memory passes.
 
