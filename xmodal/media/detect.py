@@ -121,7 +121,7 @@ def prepare(pixels: np.ndarray, size: int, mode: str) -> tuple[Any, tuple[int, i
     "cat" (0.52) letterboxed.
     """
     if mode == "stretch":
-        t = torch.from_numpy(np.ascontiguousarray(pixels)).unsqueeze(0).float()
+        t = torch.from_numpy(np.array(pixels)).unsqueeze(0).float()
         return resize_bilinear(t, (size, size)), (0, 0, size, size)
     if mode != "letterbox":
         raise InvalidInput(f"detector preprocessing {mode!r}: use 'letterbox' or 'stretch'")
@@ -205,8 +205,8 @@ def export_onnx(graph: TfjsGraph, outputs: Sequence[str], input_shape: tuple[int
 class _Backbone:
     """Runs a graph from its input to some outputs, with ONNX Runtime when possible, else torch."""
 
-    def __init__(self, graph: TfjsGraph, outputs: Sequence[str], size: int, files: Sequence[Path],
-                 backend: str) -> None:
+    def __init__(self, graph: TfjsGraph, outputs: Sequence[str], input_shape: tuple[int, ...],
+                 files: Sequence[Path], backend: str) -> None:
         self.graph, self.outputs, self.session = graph, list(outputs), None
         if backend not in ("auto", "onnx", "torch"):
             raise InvalidInput(f"detector backend {backend!r}: use 'auto', 'onnx' or 'torch'")
@@ -217,8 +217,9 @@ class _Backbone:
                 if backend == "onnx":
                     raise
             else:
-                path = cache_dir() / "onnx" / f"{files[0].stem}-{_digest(files, 'tfjs-v1')}.onnx"
-                export_onnx(graph, self.outputs, (1, size, size, 3), path)
+                shape = "x".join(map(str, input_shape[1:3]))
+                path = cache_dir() / "onnx" / f"{files[0].stem}-{shape}-{_digest(files, 'tfjs-v1')}.onnx"
+                export_onnx(graph, self.outputs, input_shape, path)
                 opts = ort.SessionOptions()
                 opts.intra_op_num_threads = max(1, CONFIG.encoders.torch_threads)
                 opts.inter_op_num_threads = 1
@@ -242,16 +243,40 @@ class ObjectDetector:
     HEADS = ("tower_0/keypoints", "tower_0/wh")
     OUTPUT = "tower_0/detections"
 
-    def __init__(self, models_dir: str | os.PathLike | None = None, backend: str | None = None) -> None:
+    # Constants that fix the graph to its 512x512 input: the head's three 2x upsampling sizes
+    # (input / 16, / 8, / 4) and, in the decoding tail, the heatmap's side and cell count.
+    _SIZED = {"tower_0/CenternetHead/c5_upsample/up_sampling2d/mul": lambda s: [s // 16] * 2,
+              "tower_0/CenternetHead/c4_upsample/up_sampling2d_1/mul": lambda s: [s // 8] * 2,
+              "tower_0/CenternetHead/c3_upsample/up_sampling2d_2/mul": lambda s: [s // 4] * 2,
+              "tower_0/BatchGather/concat": lambda s: [(s // 4) ** 2, 4],
+              "tower_0/strided_slice_6": lambda s: s // 4}
+
+    def __init__(self, models_dir: str | os.PathLike | None = None, backend: str | None = None,
+                 input_size: int | None = None) -> None:
         folder = human_models_dir(models_dir)
         torch.set_num_threads(max(1, CONFIG.encoders.torch_threads))
         self.graph = TfjsGraph(folder / "centernet.json")
         dims = self.graph.signature["inputs"][self.INPUT]["tensorShape"]["dim"]
-        self.size = int(dims[2]["size"])  # as human reads it: inputs[0].tensorShape.dim[2]
+        native = int(dims[2]["size"])  # as human reads it: inputs[0].tensorShape.dim[2]
+        self.size = input_size or CONFIG.detect.input_size or native
+        if self.size != native:
+            self._resize_graph(native, self.size)
         files = [folder / "centernet.json", folder / "centernet.bin"]
-        self._backbone = _Backbone(self.graph, self.HEADS, self.size, files, backend or CONFIG.detect.backend)
+        self._backbone = _Backbone(self.graph, self.HEADS, (1, self.size, self.size, 3), files,
+                                   backend or CONFIG.detect.backend)
         self.backend = self._backbone.backend
         self._lock = threading.Lock()
+
+    def _resize_graph(self, native: int, size: int) -> None:
+        """Run the fully convolutional graph at ``size`` instead of 512 (cheaper, see ``CONFIG.detect``)."""
+        if size % 32 or not 128 <= size <= 1024:
+            raise InvalidInput(f"detector input size {size}: must be a multiple of 32 in 128..1024")
+        for name, rule in self._SIZED.items():
+            old = self.graph.consts.get(name)
+            if old is None or old.reshape(-1).tolist() != torch.tensor(rule(native)).reshape(-1).tolist():
+                raise InvalidInput(f"{self.graph.path}: constant {name!r} is not {rule(native)}; this CenterNet "
+                                   f"graph cannot be resized (use input_size {native})")
+            self.graph.consts[name] = torch.tensor(rule(size), dtype=old.dtype).reshape(old.shape)
 
     def detect(self, images: Sequence[DetectInput]) -> list[list[Detection]]:
         """Detections per image (best first), with human's thresholds from ``CONFIG.detect``."""
@@ -332,9 +357,13 @@ class FaceAnalyzer:
     keep their shape, as the objects do with letterboxing.
     """
 
-    def __init__(self, models_dir: str | os.PathLike | None = None) -> None:
+    BOXES = ("Identity", "Identity_1", "Identity_2", "Identity_3")
+    ESTIMATES = ("gender_pred/Sigmoid", "age_pred/Softmax")
+
+    def __init__(self, models_dir: str | os.PathLike | None = None, backend: str | None = None) -> None:
         folder = human_models_dir(models_dir)
         torch.set_num_threads(max(1, CONFIG.encoders.torch_threads))
+        backend = backend or CONFIG.detect.backend
         self.detector = TfjsGraph(folder / "blazeface.json")
         self.describer = TfjsGraph(folder / "faceres.json")
         dims = self.detector.signature["inputs"]["input:0"]["tensorShape"]["dim"]
@@ -342,6 +371,12 @@ class FaceAnalyzer:
         self.anchors = _anchors(self.size)
         dims = self.describer.signature["inputs"]["input_1"]["tensorShape"]["dim"]
         self.res_size = (int(dims[1]["size"]), int(dims[2]["size"]))
+        # BlazeFace's reshapes fix its batch to 1 (one picture per call); FaceRes batches the faces.
+        self._boxes_net = _Backbone(self.detector, self.BOXES, (1, self.size, self.size, 3),
+                                    [folder / "blazeface.json", folder / "blazeface.bin"], backend)
+        self._estimates_net = _Backbone(self.describer, self.ESTIMATES, (1, *self.res_size, 3),
+                                        [folder / "faceres.json", folder / "faceres.bin"], backend)
+        self.backend = self._boxes_net.backend
         self._lock = threading.Lock()
 
     def analyze(self, images: Sequence[DetectInput]) -> list[list[Face]]:
@@ -354,11 +389,12 @@ class FaceAnalyzer:
         h, w = pixels.shape[:2]
         side = max(h, w)
         px, py = (side - w) // 2, (side - h) // 2
-        img = torch.from_numpy(np.ascontiguousarray(pixels)).unsqueeze(0).float()
+        img = torch.from_numpy(np.array(pixels)).unsqueeze(0).float()
         if side != h or side != w:
             img = torch.nn.functional.pad(img, (0, 0, px, side - w - px, py, side - h - py))
         x = resize_bilinear(img, (self.size, self.size)) / 127.5 - 1.0
-        outs = self.detector.run(["Identity", "Identity_1", "Identity_2", "Identity_3"], {"input": x})
+        with torch.inference_mode():
+            outs = [t.numpy() for t in self._boxes_net(x)]
         outs.sort(key=lambda a: a.size)  # as blazeface.ts: 384x1, 512x1, 384x16, 512x16
         raw = np.concatenate([np.concatenate([outs[1], outs[3]], 2), np.concatenate([outs[0], outs[2]], 2)], 1)[0]
         centers = raw[:, 1:3] + self.anchors
@@ -379,7 +415,7 @@ class FaceAnalyzer:
         h, w = pixels.shape[:2]
         faces: list[Face] = []
         crops, asked = [], []
-        img = torch.from_numpy(np.ascontiguousarray(pixels))
+        img = torch.from_numpy(np.array(pixels))
         for score, (x0, y0, x1, y1) in self._boxes(pixels):
             box = (float(max(0.0, x0 / w)), float(max(0.0, y0 / h)), float(min(1.0, x1 / w)), float(min(1.0, y1 / h)))
             face = Face(round(score, 2), box)
@@ -390,7 +426,8 @@ class FaceAnalyzer:
                 asked.append(len(faces))
             faces.append(face)
         if crops:
-            gender, ages = self.describer.run(["gender_pred/Sigmoid", "age_pred/Softmax"], {"input_1": torch.cat(crops)})
+            with torch.inference_mode():
+                gender, ages = (t.numpy() for t in self._estimates_net(torch.cat(crops)))
             for j, idx in enumerate(asked):
                 faces[idx] = self._estimates(faces[idx], float(gender[j, 0]), ages[j])
         faces.sort(key=lambda f: -f.area)
@@ -550,9 +587,25 @@ def describe(detections: Sequence[Detection], faces: Sequence[Face] | None = Non
     return _join(subjects or things)
 
 
+def _names_people(detections: Sequence[Detection]) -> bool:
+    """Whether :func:`describe` could turn this image's people into men / women (worth the faces)."""
+    cfg = CONFIG.detect
+    people = [d for d in detections
+              if d.label == "person" and d.score >= cfg.describe_min_score and d.area >= cfg.describe_min_area]
+    return 0 < len(people) < cfg.group_count
+
+
 def describe_images(images: Sequence[DetectInput], faces: bool = True) -> list[str]:
-    """:func:`describe` of each image's objects (and, with ``faces``, its people's faces)."""
+    """:func:`describe` of each image's objects and, with ``faces``, its people's faces.
+
+    The face models run only on images where a few people were found (the only ones whose words
+    they can change), so photos without people cost the object detector alone.
+    """
     images = list(images)
     objects = detect_objects(images)
-    found = detect_faces(images) if faces else [None] * len(images)
+    found: list[list[Face] | None] = [None] * len(images)
+    if faces:
+        wanted = [i for i, dets in enumerate(objects) if _names_people(dets)]
+        for i, f in zip(wanted, detect_faces([images[i] for i in wanted]) if wanted else []):
+            found[i] = f
     return [describe(o, f) for o, f in zip(objects, found)]

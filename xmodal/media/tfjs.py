@@ -122,6 +122,7 @@ class Node:
 
 def _same_pads(size: int, k: int, s: int, d: int) -> tuple[int, int]:
     """TensorFlow's SAME padding of one spatial dim (extra pixel goes after, unlike torch)."""
+    size = int(size)  # a plain int even while tracing for ONNX export (shapes are fixed there)
     out = -(-size // s)
     total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
     return total // 2, total - total // 2
