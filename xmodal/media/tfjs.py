@@ -521,8 +521,12 @@ def _float_binary(fn: Callable[[Tensor, Tensor], Tensor]) -> Callable[..., Tenso
     return lambda g, n, a, b: fn(a, b)
 
 
+def _placeholder(g: TfjsGraph, n: Node) -> Tensor:
+    raise InvalidInput(f"TFJS model {g.path}: input {n.name!r} was not fed")
+
+
 _OPS: dict[str, Callable[..., Any]] = {
-    "Placeholder": lambda g, n: (_ for _ in ()).throw(InvalidInput(f"TFJS input {n.name!r} was not fed")),
+    "Placeholder": _placeholder,
     "Const": lambda g, n: g.consts[n.name],
     "Identity": lambda g, n, x: x,
     "Conv2D": _conv2d,
