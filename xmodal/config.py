@@ -133,6 +133,41 @@ class MediaConfig:
 
 
 @dataclass(frozen=True)
+class DetectConfig:
+    """Object / face detection with the TFJS models of the ``@vladmandic/human`` npm package."""
+
+    human_version: str = "3.3.6"  # npm package fetched by scripts/setup.sh (pinned, with its sha1)
+    # Folder holding the unpacked package (its models/); None = <cache dir>/human-<version>/package.
+    human_dir: str | None = os.environ.get("XMODAL_HUMAN_DIR") or None
+    # "auto": ONNX Runtime on a graph exported once under the cache dir, else the torch interpreter.
+    backend: str = os.environ.get("XMODAL_DETECT_BACKEND", "auto")
+    batch_size: int = 4  # images per forward pass of the detector backbone (1..16 cost the same per image)
+    # CenterNet input side (multiple of 32). 512 is the graph's own (human's); the net is fully
+    # convolutional: 384 costs ~60 % of the time, 320 ~40 % (small objects are lost first).
+    input_size: int = int(os.environ.get("XMODAL_DETECT_SIZE", "512") or 512)
+    # "letterbox" (aspect kept, centred on black: the CenterNet weights' upstream preprocessing) or
+    # "stretch" (human's centernet.ts). Letterbox finds side-by-side people that stretching loses.
+    preprocess: str = os.environ.get("XMODAL_DETECT_PREPROCESS", "letterbox")
+    # human's own CenterNet defaults (src/config.ts, object.*): score > 0.2, NMS IoU 0.4, 10 boxes.
+    min_confidence: float = 0.2
+    iou_threshold: float = 0.4
+    max_detected: int = 10
+    # describe(): detections below this score or covering less of the image than this are left out.
+    describe_min_score: float = 0.3
+    describe_min_area: float = 0.01
+    describe_max_labels: int = 4  # distinct things named in one description
+    group_count: int = 5  # this many or more of one thing reads "a group of ..."
+    # Faces (BlazeFace + FaceRes): human's detector defaults, and the face size that gets a word.
+    face_min_confidence: float = 0.2
+    face_iou_threshold: float = 0.1
+    face_max_detected: int = 5
+    face_min_area: float = 0.02  # faces smaller than this share of the image get no man/woman word
+    face_min_gender_confidence: float = 0.25  # human's |2 * (p - 0.5)|; below this no gender is said
+    adult_age: float = 18.0  # FaceRes' age bins below this count as a child...
+    child_min_prob: float = 0.6  # ...and "boy"/"girl" needs this much of its softmax there
+
+
+@dataclass(frozen=True)
 class IngestConfig:
     default_collection: str = "media"
     rrf_k: int = 60  # reciprocal-rank fusion constant
@@ -324,6 +359,7 @@ class Config:
     encoders: EncoderConfig = field(default_factory=EncoderConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     apps: AppsConfig = field(default_factory=AppsConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
