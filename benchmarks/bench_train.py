@@ -1,6 +1,6 @@
-"""Cross-modal model benchmark: the shipped models against random and the label bridge, on the
-Tux Paint folders held out of training (English and Chinese queries), plus encoding speed of
-xmodal-lite relative to the label bridge measured in the same run.
+"""Cross-modal model benchmark: the shipped models against random, the label bridges and the first
+release (v1), on real photographs (photos-val: GCompris + scikit-image, never trained on) and on the
+Tux Paint folders held out of training, plus encoding speed measured in the same run.
 
 `python -m benchmarks.run --only train` writes benchmarks/results/train.json and train.png.
 """
@@ -9,12 +9,21 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-MODELS = ("random", "label-bridge", "label-bridge-multilingual", "xmodal-lite", "xmodal-lite-multilingual")
-LANGUAGES = ("en", "zh-CN")
+from xmodal.encoders import get_encoder
+from xmodal.eval.evaluator import CrossModalEvaluator
+from xmodal.eval.report import format_table, plot, rows
+from xmodal.train.commands import eval_pairs, load_model
+
+ENGLISH = ("random", "label-bridge", "photo-bridge", "xmodal-lite-v1", "xmodal-lite")
+MULTILINGUAL = ("label-bridge-multilingual", "photo-bridge-multilingual", "xmodal-lite-multilingual-v1",
+                "xmodal-lite-multilingual")
+# Non-English photo captions: the languages of photos-val with the most photos, across scripts.
+PHOTO_LANGUAGES = ("en", "fr", "de", "es", "ru", "zh-TW")
+TUX_LANGUAGES = ("en", "zh-CN")
 SPEED_IMAGES = 64
 
 
-def _speed(models, images) -> dict:
+def _speed(models: dict, images: list) -> dict:
     """Images per second of each encoder on the same decoded images (after one warm-up call)."""
     out = {}
     for name, enc in models.items():
@@ -25,29 +34,44 @@ def _speed(models, images) -> dict:
     return out
 
 
-def run(results_dir: Path) -> dict:
-    from xmodal.eval.evaluator import CrossModalEvaluator
-    from xmodal.eval.report import format_table, plot, rows
-    from xmodal.train.commands import load_model
-    from xmodal.train.recipes import tuxpaint_splits
+def _r10(table: list[dict], set_name: str, model: str, language: str) -> float:
+    return next(t["R@10"] for t in table if (t["set"], t["model"], t["language"], t["direction"])
+                == (set_name, model, language, "text→image"))
 
-    test = tuxpaint_splits()["test"]
-    ev = CrossModalEvaluator(test, name="tuxpaint-test (held-out folders)", languages=LANGUAGES)
-    loaded = {m: load_model(m) for m in MODELS}
-    results = [ev(enc, model_name=name) for name, enc in loaded.items()]
+
+def run(results_dir: Path) -> dict:
+    photos = CrossModalEvaluator(eval_pairs("photos-val", list(PHOTO_LANGUAGES)), name="photos-val",
+                                 speech=False)
+    tux = CrossModalEvaluator(eval_pairs("tuxpaint-test", list(TUX_LANGUAGES)), name="tuxpaint-test",
+                              speech=False)
+    loaded = {m: load_model(m) for m in ENGLISH + MULTILINGUAL}
+    results = []
+    for ev in (photos, tux):
+        for name, enc in loaded.items():
+            results.append(ev(enc, model_name=name))
+    # English-only models are reported on English queries only (other languages are noise for them).
+    results = [{**r, "languages": {k: v for k, v in r["languages"].items()
+                                   if r["model"] not in ENGLISH or k == "en"}} for r in results]
     print(format_table(results))
     plot(results, Path(results_dir) / "train.png")
-    _, images = ev._gallery()
-    speed = _speed({m: loaded[m] for m in ("label-bridge", "xmodal-lite")}, images[:SPEED_IMAGES])
-    r10 = {(t["model"], t["language"], t["direction"]): t["R@10"] for t in rows(results)}
-    lite, bridge = r10[("xmodal-lite", "en", "text→image")], r10[("label-bridge", "en", "text→image")]
-    multi_en = r10[("xmodal-lite-multilingual", "en", "text→image")]
-    multi_zh = r10[("xmodal-lite-multilingual", "zh-CN", "text→image")]
+    _, images = photos._gallery()
+    speed = _speed({"xmodal-lite-v1": loaded["xmodal-lite-v1"], "xmodal-lite": loaded["xmodal-lite"],
+                    "xmodal-lite (XMODAL_DETECT=0)": get_encoder("xmodal-lite", detect=False),
+                    "label-bridge": loaded["label-bridge"]}, images[:SPEED_IMAGES])
+    table = rows(results)
+    r = lambda s, m, lang: _r10(table, s, m, lang)  # noqa: E731
+    others = [lang for lang in PHOTO_LANGUAGES if lang != "en"]
+    multi_photo = sum(r("photos-val", "xmodal-lite-multilingual", lang) for lang in others) / len(others)
+    multi_bridge = sum(r("photos-val", "label-bridge-multilingual", lang) for lang in others) / len(others)
     return {
         "results": results,
         "table": format_table(results, markdown=True),
-        "lite_over_bridge_R@10": round(lite / max(bridge, 1e-9), 2),
-        "multilingual_zh_over_en_R@10": round(multi_zh / max(multi_en, 1e-9), 2),
+        "photos_lite_over_bridge_R@10": round(r("photos-val", "xmodal-lite", "en")
+                                              / max(r("photos-val", "label-bridge", "en"), 1e-9), 2),
+        "photos_multilingual_non_english_over_bridge_R@10": round(multi_photo / max(multi_bridge, 1e-9), 2),
+        "tux_multilingual_zh_over_en_R@10": round(r("tuxpaint-test", "xmodal-lite-multilingual", "zh-CN")
+                                                  / max(r("tuxpaint-test", "xmodal-lite-multilingual", "en"), 1e-9), 2),
         "images_per_s": {k: round(v, 1) for k, v in speed.items()},
-        "lite_speed_ratio_vs_bridge": round(speed["xmodal-lite"] / speed["label-bridge"], 2),
+        "lite_speed_ratio_vs_v1": round(speed["xmodal-lite"] / speed["xmodal-lite-v1"], 2),
+        "lite_nodetect_speed_ratio_vs_v1": round(speed["xmodal-lite (XMODAL_DETECT=0)"] / speed["xmodal-lite-v1"], 2),
     }

@@ -95,6 +95,13 @@ class EncoderConfig:
     label_bridge_template: str = "a photo of a {}"  # how a class name is phrased for the text tower
     label_bridge_ocr: bool = True  # add the text read in the image (OCR) to its vector
     label_bridge_ocr_weight: float = 1.0  # weight of the OCR text against the (unit) label vector
+    # photo-bridge / xmodal-lite's bridge: softmax over the top-k logits / temperature (chosen on photos-val).
+    photo_bridge_topk: int = 20
+    photo_bridge_temperature: float = 2.0
+    # Detector words ("two people and a dog") join photo-bridge / xmodal-lite image vectors with this
+    # weight against the unit label vector; XMODAL_DETECT=0 turns detection off (about 2x faster ingest).
+    detect: bool = os.environ.get("XMODAL_DETECT", "1") not in ("0", "false", "no")
+    detect_weight: float = 0.5
     clip_backend: str = "torch"  # "torch" or "onnx" (exported once under the cache dir) for clip:<model>
     clip_max_tokens: int = 77  # CLIP's context length; longer texts are truncated
 
@@ -311,8 +318,12 @@ class TrainConfig:
     text_pair_weight: float = 0.0  # text–text InfoNCE between two descriptions (languages) of one image
     preferred_languages: tuple = ()  # languages drawn more often than 1/(languages of the image)
     preferred_share: float = 0.0  # share of draws made among an image's preferred-language texts
-    bridge_topk: int = 5  # ImageNet labels per image in the label bridge
-    bridge_temperature: float = 1.0
+    bridge_topk: int = 20  # ImageNet labels per image in the label bridge (photo-bridge's choice)
+    bridge_temperature: float = 2.0
+    # Norm bound of the image head's residual against the bridge's unit vector (None: unbounded, as
+    # in v1, whose residual swamped the bridge on photos). Chosen on photos-val + Tux Paint val.
+    max_residual: float | None = 1.0
+    label_vocabulary: str = "wordnet"  # the bridge's starting class vectors (see label_bridge.py)
     feature_dropout: float = 0.5  # dropout on standardised image features while training
     label_anchor_weight: float = 1.0  # pull of the trained label embeddings towards their text-tower start
     recall_ks: tuple = (1, 5, 10)

@@ -13,7 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from xmodal.encoders.base import AUDIO, IMAGE, TEXT, BaseEncoder
+from xmodal._optional import require
+from xmodal.config import CONFIG
+from xmodal.encoders.base import AUDIO, IMAGE, TEXT, BaseEncoder, l2_normalise
+from xmodal.encoders.label_bridge import detection_phrases
+from xmodal.encoders.projection import load_heads
 from xmodal.encoders.towers import TEXT_FEATURE_DIM, image_tower, text_tower
 from xmodal.errors import NotFound
 
@@ -29,10 +33,7 @@ class XmodalLite(BaseEncoder):
     dim = TEXT_FEATURE_DIM
     modalities = frozenset({TEXT, IMAGE, AUDIO})
 
-    def __init__(self, weights: str | Path | None = None) -> None:
-        from xmodal._optional import require
-        from xmodal.encoders.projection import load_heads
-
+    def __init__(self, weights: str | Path | None = None, detect: bool | None = None) -> None:
         self._torch = require("torch", "models")
         path = Path(weights) if weights else WEIGHTS_DIR / self.weights_file
         if not path.is_file():
@@ -44,6 +45,9 @@ class XmodalLite(BaseEncoder):
             self.name = self.meta.get("name", path.stem)
         self.text = text_tower(self.text_tower_name)
         self.image = image_tower()
+        # Detector words join the image vector where the heads were selected with them (meta).
+        self.detect_weight = float(self.meta.get("detect_weight", 0.0))
+        self.use_detect = bool(self.detect_weight) and (CONFIG.encoders.detect if detect is None else detect)
 
     def _encode_text(self, texts: list[str], mode: str) -> np.ndarray:
         feats = self.text.features(texts, mode=mode)
@@ -54,7 +58,22 @@ class XmodalLite(BaseEncoder):
         feats, logits = self.image.features_and_logits(images)
         torch = self._torch
         with torch.inference_mode():
-            return self.heads.image(torch.from_numpy(feats), torch.from_numpy(logits)).numpy()
+            vectors = self.heads.image(torch.from_numpy(feats), torch.from_numpy(logits)).numpy()
+        if self.use_detect:
+            phrases = detection_phrases(images)
+            found = [i for i, p in enumerate(phrases) if p]
+            if found:
+                vectors = vectors.copy()
+                vectors[found] += self.detect_weight * self._encode_text([phrases[i] for i in found], "passage")
+                vectors = l2_normalise(vectors)
+        return vectors
+
+
+class XmodalLiteV1(XmodalLite):
+    """The first shipped heads (unbounded residual, ImageNet-name bridge): kept to measure against."""
+
+    name = "xmodal-lite-v1"
+    weights_file = "xmodal-lite-v1.npz"
 
 
 class XmodalLiteMultilingual(XmodalLite):
@@ -63,3 +82,10 @@ class XmodalLiteMultilingual(XmodalLite):
     name = "xmodal-lite-multilingual"
     weights_file = "xmodal-lite-multilingual.npz"
     default_text_tower = "e5-multilingual"
+
+
+class XmodalLiteMultilingualV1(XmodalLiteMultilingual):
+    """The first shipped multilingual heads: kept to measure against."""
+
+    name = "xmodal-lite-multilingual-v1"
+    weights_file = "xmodal-lite-multilingual-v1.npz"

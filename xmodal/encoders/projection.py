@@ -54,18 +54,25 @@ class LabelBridge(nn.Module):
         return F.normalize(mixed, dim=1)
 
 
-def label_embeddings(tower: str) -> np.ndarray:
-    """Text-tower embeddings of the 1000 phrased ImageNet class names: the bridge's starting vocabulary
-    (the same vectors the ``label-bridge`` encoder uses, from its cache)."""
-    return np.asarray(class_text_vectors(tower), dtype=np.float32)
+def label_embeddings(tower: str, vocabulary: str = "wordnet") -> np.ndarray:
+    """Text-tower embeddings of the 1000 phrased ImageNet classes: the bridge's starting vocabulary
+    (the same vectors the ``photo-bridge`` encoder uses, from its cache)."""
+    return np.asarray(class_text_vectors(tower, vocabulary), dtype=np.float32)
 
 
 class ImageHead(nn.Module):
-    """``normalize(a · bridge(f) + W · standardise(f) + b)``; W, b start at zero, a at one."""
+    """``normalize(a · bridge(f) + cap(W · standardise(f) + b))``; W, b start at zero, a at one.
+
+    ``cap`` limits the residual's norm to ``max_residual`` (None: unbounded, the v1 heads). Why: the
+    residual is fitted on clip art; on photographs (features far outside that distribution) an
+    unbounded residual grew to ~3-6x the bridge's unit norm and swamped it, so the trained model
+    ranked photos worse than its own untrained starting point. Bounded, it can only nudge the bridge.
+    """
 
     def __init__(self, in_dim: int, out_dim: int, mean: np.ndarray, std: np.ndarray,
-                 bridge: LabelBridge | None = None) -> None:
+                 bridge: LabelBridge | None = None, max_residual: float | None = None) -> None:
         super().__init__()
+        self.max_residual = None if max_residual is None else float(max_residual)
         self.register_buffer("mean", torch.as_tensor(np.asarray(mean, np.float32)))
         self.register_buffer("std", torch.as_tensor(np.asarray(std, np.float32)))
         self.residual = nn.Linear(in_dim, out_dim)
@@ -82,6 +89,9 @@ class ImageHead(nn.Module):
 
     def forward(self, features: "torch.Tensor", logits: "torch.Tensor | None" = None) -> "torch.Tensor":
         z = self.residual(self.dropout((features - self.mean) / self.std))
+        if self.max_residual is not None:
+            norm = z.norm(dim=1, keepdim=True).clamp(min=self.max_residual)
+            z = z * (self.max_residual / norm)
         if self.bridge is not None:
             if logits is None:
                 raise InvalidInput("this image head uses the label bridge: pass the tower's ImageNet logits too")
@@ -153,7 +163,8 @@ def save_heads(heads: DualHeads, path: str | Path, meta: Mapping[str, object]) -
         "std": img.std.cpu().numpy(),
         "logit_scale": np.float32(heads.scale().item()),
     }
-    info = dict(meta, format=WEIGHTS_FORMAT, text_head=heads.text.kind, bridge=img.bridge is not None)
+    info = dict(meta, format=WEIGHTS_FORMAT, text_head=heads.text.kind, bridge=img.bridge is not None,
+                max_residual=img.max_residual)
     if img.bridge is not None:
         arrays["bridge_weight"] = np.float32(img.bridge_weight.item())
         arrays["label_embeddings"] = img.bridge.labels.detach().cpu().numpy().astype(np.float16)
@@ -184,7 +195,7 @@ def load_heads(path: str | Path) -> tuple[DualHeads, dict]:
     if meta.get("bridge"):
         bridge = LabelBridge(z["label_embeddings"].astype(np.float32),
                              topk=meta.get("bridge_topk"), temperature=meta.get("bridge_temperature"))
-    image = ImageHead(w.shape[1], w.shape[0], z["mean"], z["std"], bridge)
+    image = ImageHead(w.shape[1], w.shape[0], z["mean"], z["std"], bridge, meta.get("max_residual"))
     text = TextHead(w.shape[0], meta.get("text_head", "identity"))
     heads = DualHeads(image, text)
     with torch.no_grad():

@@ -21,8 +21,12 @@ BUILTIN: dict[str, str] = {
     "efficientnet-lite0": "xmodal.encoders.image:EfficientNetEncoder",
     "label-bridge": "xmodal.encoders.label_bridge:LabelBridgeEncoder",
     "label-bridge-multilingual": "xmodal.encoders.label_bridge:LabelBridgeMultilingualEncoder",
+    "photo-bridge": "xmodal.encoders.label_bridge:PhotoBridgeEncoder",
+    "photo-bridge-multilingual": "xmodal.encoders.label_bridge:PhotoBridgeMultilingualEncoder",
     "xmodal-lite": "xmodal.encoders.lite:XmodalLite",
+    "xmodal-lite-v1": "xmodal.encoders.lite:XmodalLiteV1",
     "xmodal-lite-multilingual": "xmodal.encoders.lite:XmodalLiteMultilingual",
+    "xmodal-lite-multilingual-v1": "xmodal.encoders.lite:XmodalLiteMultilingualV1",
 }
 # "prefix:<argument>" names: the factory receives the argument (a path or hub id).
 BUILTIN_PREFIXES: dict[str, str] = {

@@ -34,14 +34,15 @@ def format_table(results: Sequence[dict], markdown: bool = False) -> str:
     if not table:
         return "(no results)"
     ks = [k for k in table[0] if k.startswith("R@")]
-    header = ["model", "language", "direction", *ks, "median rank", "queries"]
-    lines = [[t["model"], t["language"], t["direction"], *[f"{t[k]:.3f}" for k in ks], f"{t['median_rank']:g}",
-              str(t["queries"])] for t in table]
+    header = ["set", "model", "language", "direction", *ks, "median rank", "queries"]
+    lines = [[t["set"], t["model"], t["language"], t["direction"], *[f"{t[k]:.3f}" for k in ks],
+              f"{t['median_rank']:g}", str(t["queries"])] for t in table]
     for r in results:
         zs = r.get("zero_shot")
         if zs:
-            lines.append([r["model"], "en", f"zero-shot ({zs['classes']} classes)", f"acc {zs['accuracy']:.3f}",
-                          *[""] * (len(ks) - 1), f"majority {zs['majority_class']:.3f}", str(zs["images"])])
+            lines.append([r.get("set", ""), r["model"], "en", f"zero-shot ({zs['classes']} classes)",
+                          f"acc {zs['accuracy']:.3f}", *[""] * (len(ks) - 1), f"majority {zs['majority_class']:.3f}",
+                          str(zs["images"])])
     if markdown:
         out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         out += ["| " + " | ".join(line) + " |" for line in lines]
@@ -64,7 +65,11 @@ def plot(results: Sequence[dict], path: str | Path, metric: str = "R@10") -> Pat
     matplotlib.use("Agg")
     plt = require("matplotlib.pyplot", "train", "matplotlib")
     table = rows(results)
-    label = lambda t: f"{t['language']} {t['direction']}"  # noqa: E731
+    several = len({t["set"] for t in table}) > 1
+
+    def label(t: dict) -> str:
+        return (f"{t['set']} " if several else "") + f"{t['language']} {t['direction']}"
+
     groups = list(dict.fromkeys(label(t) for t in table))
     queries = {label(t): t["queries"] for t in table}
     models = list(dict.fromkeys(t["model"] for t in table))

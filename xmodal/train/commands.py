@@ -38,9 +38,10 @@ def add_commands(sub: "argparse._SubParsersAction") -> None:
 
     e = sub.add_parser("eval", help="Recall@K / median rank / zero-shot accuracy of encoders on a paired set")
     src = e.add_mutually_exclusive_group()
-    src.add_argument("--set", default="tuxpaint-test", choices=EVAL_SETS, help="built-in held-out set")
+    src.add_argument("--set", default="photos-val,tuxpaint-test",
+                     help=f"built-in set(s), comma-separated, evaluated side by side: {', '.join(EVAL_SETS)}")
     src.add_argument("--pairs", help="your own JSONL/CSV pairs (all of it is evaluated)")
-    e.add_argument("--models", default="random,label-bridge,xmodal-lite",
+    e.add_argument("--models", default="random,label-bridge,xmodal-lite-v1,xmodal-lite",
                    help="comma-separated encoder names, clip:/path, or paths to trained .npz heads")
     e.add_argument("--languages", help="comma-separated language codes (default: all in the set)")
     e.add_argument("--no-speech", action="store_true", help="skip speech→image (ASR is the slow part)")
@@ -90,7 +91,19 @@ def load_model(spec: str):
     return get_encoder(spec)
 
 
+def eval_pairs(set_name: str, languages: list[str] | None) -> list:
+    """The pairs of a built-in evaluation set."""
+    if set_name == "photos-val":
+        from xmodal.train.gcompris import photo_validation_pairs
+
+        return photo_validation_pairs(languages)
+    from xmodal.train.recipes import tuxpaint_splits
+
+    return tuxpaint_splits()[set_name.split("-")[1]]
+
+
 def _eval(args: argparse.Namespace) -> int:
+    from xmodal.errors import InvalidInput
     from xmodal.eval.evaluator import CrossModalEvaluator
     from xmodal.eval.report import format_table, plot, write_json
 
@@ -98,20 +111,21 @@ def _eval(args: argparse.Namespace) -> int:
     if args.pairs:
         from xmodal.train.pairs import read_pairs
 
-        pairs, name = read_pairs(args.pairs), Path(args.pairs).stem
-    elif args.set == "photos-val":
-        from xmodal.train.gcompris import photo_validation_pairs
-
-        pairs, name = photo_validation_pairs(languages), args.set
+        sets = [(Path(args.pairs).stem, read_pairs(args.pairs))]
     else:
-        from xmodal.train.recipes import tuxpaint_splits
-
-        pairs, name = tuxpaint_splits()[args.set.split("-")[1]], args.set
-    ev = CrossModalEvaluator(pairs, name=name, languages=languages, speech=not args.no_speech)
+        names = [s.strip() for s in args.set.split(",") if s.strip()]
+        unknown = [n for n in names if n not in EVAL_SETS]
+        if unknown or not names:
+            raise InvalidInput(f"--set {args.set!r}: unknown set(s) {', '.join(unknown) or '(none)'}; "
+                               f"known: {', '.join(EVAL_SETS)}")
+        sets = [(n, eval_pairs(n, languages)) for n in names]
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
     results = []
-    for spec in [m.strip() for m in args.models.split(",") if m.strip()]:
-        print(f"evaluating {spec} ...", file=sys.stderr, flush=True)
-        results.append(ev(load_model(spec), model_name=spec))
+    for name, pairs in sets:  # every model on the same images and queries, set by set
+        ev = CrossModalEvaluator(pairs, name=name, languages=languages, speech=not args.no_speech)
+        for spec in models:
+            print(f"evaluating {spec} on {name} ...", file=sys.stderr, flush=True)
+            results.append(ev(load_model(spec), model_name=spec))
     print(format_table(results))
     from xmodal.config import CONFIG
 

@@ -165,7 +165,8 @@ class Trainer:
         mean, std = feature_stats(train.image)
         bridge = LabelBridge(label_embeddings) if label_embeddings is not None else None
         dim = train.text.shape[1]
-        self.heads = DualHeads(ImageHead(train.image.shape[1], dim, mean, std, bridge), TextHead(dim, text_head)).to(self.device)
+        self.heads = DualHeads(ImageHead(train.image.shape[1], dim, mean, std, bridge,
+                                                self.cfg.max_residual), TextHead(dim, text_head)).to(self.device)
         self.decoders = None
         if self.cfg.reconstruction_weight > 0:
             self.decoders = torch.nn.ModuleDict({
