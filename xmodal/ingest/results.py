@@ -33,9 +33,15 @@ class SearchResults(list):
 
 @dataclass
 class Failure:
+    """A file that could not be indexed. ``reason`` never repeats the path (errors from the media
+    layer name their file; the failure list already starts each line with it)."""
+
     path: str
     kind: str | None
     reason: str
+
+    def __post_init__(self) -> None:
+        self.reason = self.reason.removeprefix(f"{self.path}: ")
 
 
 @dataclass
