@@ -74,7 +74,7 @@ def make_plan(entries: Iterable[FileEntry], state: StoredState, hasher: Callable
             plan.unchanged.append(entry)
             continue
         if entry.size == 0:  # nothing to decode; and all empty files would share one hash
-            plan.failed.append((entry, "empty file (0 bytes)"))
+            plan.failed.append((entry, f"{entry.path}: empty file (0 bytes)"))
             if known is not None:  # it held content before: that content no longer is this file's
                 plan.removed.append(entry.path)
             continue
