@@ -40,7 +40,7 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what `git log | head` reports
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that remembers its option names, to suggest the closest one on a typo."""
+    """argparse that suggests the closest option or command on a typo."""
 
     subcommands: dict[str, argparse.ArgumentParser] = {}
 
@@ -49,11 +49,6 @@ class Parser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
-    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
-        action = super().add_argument(*args, **kwargs)
-        self.__dict__.setdefault("option_names", []).extend(action.option_strings)
-        return action
-
     def error(self, message: str) -> NoReturn:
         bad = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
         if bad:
@@ -61,9 +56,13 @@ class Parser(argparse.ArgumentParser):
             message += _suggestion(bad.group(1), choices)
         super().error(message)
 
+    def option_names(self) -> list[str]:
+        """Every option this parser accepts (read off its help, which lists groups too)."""
+        return list(dict.fromkeys(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", self.format_help())))
+
     def unrecognized(self, extra: list[str]) -> NoReturn:
         """Report arguments this (sub-)parser does not know, with this parser's usage."""
-        options = self.__dict__.get("option_names", [])
+        options = self.option_names()
         hints = "".join(_suggestion(a.split("=", 1)[0], options) for a in extra if a.startswith("-"))
         self.error(f"unrecognized arguments: {' '.join(extra)}{hints}")
 
@@ -125,8 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, and keep Python's exit-time flush of
         # stdout from raising again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout is no file (redirected inside a program)
+            pass
         return EXIT_BROKEN_PIPE
 
 
