@@ -116,3 +116,32 @@ def test_rrf_rewards_agreement_and_is_deterministic():
     assert [key for key, _ in tie] == ["p", "q"]
     weighted = rrf({"a": ["p"], "b": ["q"]}, weights={"b": 2.0}, k=60)
     assert weighted[0][0] == "q"
+
+
+def test_plan_reports_empty_files_without_hashing_and_forgets_emptied_ones():
+    state = StoredState.from_items([("h1", {"/r/was-full.txt": {"size": 5, "mtime": 1.0}})])
+    hashed = []
+
+    def hasher(path):
+        hashed.append(path)
+        return "h"
+
+    plan = make_plan([_entry("/r/empty.txt", size=0), _entry("/r/was-full.txt", size=0, mtime=2.0)], state, hasher)
+    assert hashed == [] and not plan.encode
+    assert [(e.path, why) for e, why in plan.failed] == [
+        ("/r/empty.txt", "/r/empty.txt: empty file (0 bytes)"),
+        ("/r/was-full.txt", "/r/was-full.txt: empty file (0 bytes)")]
+    assert plan.removed == ["/r/was-full.txt"]  # its old content is no longer this file's
+
+
+def test_scan_skips_library_folders_and_excluded_paths(tmp_path):
+    from xmodal.db import Database
+
+    (tmp_path / "note.txt").write_text("a note")
+    Database(tmp_path / "old.xmdb").close()  # a real library folder, with a media-like file inside
+    (tmp_path / "old.xmdb" / "thumb.jpg").write_bytes(b"\xff\xd8\xff")
+    (tmp_path / "side").mkdir()
+    (tmp_path / "side" / "thumb.jpg").write_bytes(b"\xff\xd8\xff")
+    found = [Path(e.path).relative_to(tmp_path).as_posix() for e in scan([tmp_path], exclude=[tmp_path / "side"])]
+    assert found == ["note.txt"]
+    assert list(scan([tmp_path / "old.xmdb"])) == []  # named directly: still not media

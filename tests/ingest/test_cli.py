@@ -12,11 +12,14 @@ import pytest
 from PIL import Image, ImageDraw
 
 from tests.ingest.conftest import SAMPLES
+from xmodal.config import CONFIG
 
 # An image-only model: the interrupt test needs real encoding work, not speech or OCR.
 IMAGE_MODEL = "efficientnet-lite0"
 TEXT_MODEL = "minilm"  # a text-only library: documents need no image tower
 N_IMAGES = 64
+BATCH_FILES = CONFIG.ingest.batch_files
+PAUSE_HOOK = "XMODAL_PAUSE_AFTER_BATCH"  # the CLI's test hook: pause after the N-th written batch
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "COLUMNS": "120", "NO_COLOR": "1"}
 
 
@@ -64,8 +67,8 @@ def test_json_search_contract(tmp_path):
     assert json.loads(xmodal("info", "--db", str(db), "--json").stdout)["items"] == 2
 
 
-def _spawn(*args: str) -> pexpect.spawn:
-    return pexpect.spawn(sys.executable, ["-m", "xmodal.cli", *args], env=ENV, encoding="utf-8", timeout=240,
+def _spawn(*args: str, env: dict | None = None) -> pexpect.spawn:
+    return pexpect.spawn(sys.executable, ["-m", "xmodal.cli", *args], env=env or ENV, encoding="utf-8", timeout=240,
                          dimensions=(40, 120))
 
 
@@ -91,15 +94,19 @@ def test_progress_bars_and_summary_in_a_terminal(tmp_path, many_images):
 
 def test_ctrl_c_stops_cleanly_and_keeps_what_was_written(tmp_path, many_images):
     db = str(tmp_path / "lib")
-    child = _spawn("index", str(many_images), "--db", db, "--model", IMAGE_MODEL, "--no-ocr")
-    child.expect(r"write[^\r\n]*?\b(1[6-9]|[2-5]\d|6[0-3])/64")  # at least one batch written
+    # The run pauses after its first written batch (test hook), so Ctrl-C lands mid-run however
+    # fast or slow the machine is.
+    child = _spawn("index", str(many_images), "--db", db, "--model", IMAGE_MODEL, "--no-ocr",
+                   env={**ENV, PAUSE_HOOK: "1"})
+    child.expect(r"paused after batch 1 \((\d+) items written\)")
+    written = int(child.match.group(1))
     child.sendintr()
     child.expect("interrupted")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 130
     kept = json.loads(xmodal("info", "--db", db, "--json").stdout)["items"]
-    assert 16 <= kept < N_IMAGES
+    assert kept == written == BATCH_FILES
     # The rest, by two worker processes (the local pool), each loading the model once.
     rest = json.loads(xmodal("index", str(many_images), "--db", db, "--no-ocr", "--workers", "2", "--json").stdout)
     assert rest["encoded"] == N_IMAGES - kept and sum(rest["skipped"].values()) == kept

@@ -42,11 +42,12 @@ def _db_arg(p: argparse.ArgumentParser) -> None:
                    help="collection inside the library (default: %(default)s)")
 
 
-def _open(args):
+def _open(args, mode: str = "auto"):
+    """``mode="r"`` for commands that only read: they never take the writer lock from `xmodal index`."""
     import xmodal
     from xmodal.config import default_db_path
 
-    return xmodal.open(args.db or str(default_db_path()), collection=args.collection)
+    return xmodal.open(args.db or str(default_db_path()), collection=args.collection, mode=mode)
 
 
 def _print_json(obj) -> None:
@@ -98,7 +99,7 @@ def add_commands(sub) -> None:
 def _ask(args) -> int:
     from xmodal.apps.qa import ask
 
-    with _open(args) as lib:
+    with _open(args, mode="r") as lib:
         ans = ask(lib, args.question, image=args.image, k=args.k, kinds=args.kind, where=_where(args),
                   llm=None if args.no_llm else "auto")
     if args.json:

@@ -6,11 +6,16 @@ Handlers import the library (and through it numpy, torch, the database) only whe
 from __future__ import annotations
 
 import argparse
+import difflib
+import fcntl
 import json
+import os
+import shutil
 import sys
+from pathlib import Path
 
 from xmodal.config import CONFIG, default_db_path
-from xmodal.errors import InvalidInput
+from xmodal.errors import InvalidInput, NotFound, StorageError, XmodalError
 
 
 def _common(p: argparse.ArgumentParser, model: bool = True) -> None:
@@ -73,11 +78,55 @@ def _search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON array, best first")
 
 
-def _open(args):
+def _open(args, mode: str = "r"):
+    """Readers open read-only: they never hold the writer lock, so `xmodal index` can run beside
+    a search (or a server) on the same library."""
     from xmodal.ingest.library import Library
 
     return Library.open(args.db or default_db_path(), collection=args.collection,
-                        model=getattr(args, "model", None))
+                        model=getattr(args, "model", None), mode=mode)
+
+
+def _open_for_writing(args):
+    """Open as the one writer, waiting (with a message) while another process writes, so a second
+    `xmodal index` queues behind the first instead of failing after loading its models."""
+    uri = str(args.db or default_db_path())
+    local = not (uri.startswith("milvus-lite:") or "://" in uri)
+    if not local:
+        return _open(args, mode="auto")
+    folder = Path(uri)
+    while True:
+        _wait_for_writer(folder)
+        try:
+            return _open(args, mode="w")
+        except StorageError:
+            if _writer_free(folder):
+                raise  # not another writer: a real problem
+            # another writer took the lock between our wait and our open: wait again
+
+
+def _writer_free(folder: Path) -> bool:
+    from xmodal.db.locks import ProcessLock
+
+    lock = ProcessLock(folder)
+    if not lock.path.exists():  # no xmodal process ever opened it for writing
+        return True
+    if lock.try_acquire():
+        lock.release()
+        return True
+    return False
+
+
+def _wait_for_writer(folder: Path) -> None:
+    from xmodal.db.locks import ProcessLock
+
+    if _writer_free(folder):
+        return
+    lock = ProcessLock(folder)
+    print(f"xmodal: {folder} is being written by another process (pid {lock.holder()}); "
+          "waiting for it to finish (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    with open(lock.path, "a+") as fh:  # blocks until the writer closes or dies; Ctrl-C interrupts
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
 
 
 def _console():
@@ -87,14 +136,28 @@ def _console():
 
 
 def _index(args) -> int:
-    with _open(args) as lib:
+    _check_index_input(args)
+    uri = str(args.db or default_db_path())
+    created = not os.path.exists(uri)
+    lib = _open_for_writing(args)
+    try:
         runner = None
         if args.ray:
             from xmodal.ingest.distributed import ray_runner
 
             runner = ray_runner(lib, args.ray, workers=args.workers, ocr=not args.no_ocr, speech=not args.no_speech)
         report = lib.index(args.paths, prune=args.prune, workers=args.workers, ocr=not args.no_ocr,
-                           speech=not args.no_speech, runner=runner)
+                           speech=not args.no_speech, runner=runner, on_batch=_pause_hook())
+    except BaseException:
+        try:
+            wrote = bool(lib.db.list_collections())
+        except XmodalError:
+            wrote = True  # cannot tell: keep it
+        lib.close()
+        if created and not wrote:  # a failed first run leaves no empty library behind
+            _remove_empty_library(Path(uri))
+        raise
+    lib.close()
     if args.json:
         print(json.dumps(report.to_dict(), default=str))
     else:
@@ -103,6 +166,49 @@ def _index(args) -> int:
         print("xmodal: interrupted; everything written so far is kept", file=sys.stderr)
         return 130
     return 0
+
+
+def _check_index_input(args) -> None:
+    """What can be checked before a library is created or a model loaded: the paths exist and the
+    model is one xmodal knows."""
+    from xmodal.ingest.files import scan
+
+    scan(args.paths)  # NotFound names the first missing path
+    if args.model is not None:
+        from xmodal.encoders.registry import list_encoders
+
+        names = list_encoders()
+        prefixes = [n.split(":", 1)[0] + ":" for n in names if ":" in n]
+        if args.model not in names and not args.model.startswith(tuple(prefixes)):
+            close = difflib.get_close_matches(args.model, names, n=1)
+            hint = f"; did you mean {close[0]}?" if close else f"; available: {', '.join(names)}"
+            raise NotFound(f"unknown model {args.model!r}{hint}")
+
+
+def _remove_empty_library(folder: Path) -> None:
+    """Delete a library folder this run created and never wrote to (only xmodal's own files)."""
+    from xmodal.ingest.files import is_library_folder
+
+    if folder.is_dir() and is_library_folder(folder):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _pause_hook():
+    """Test hook: with XMODAL_PAUSE_AFTER_BATCH=N the run announces the N-th written batch on
+    stderr and waits for a line on stdin, so tests interrupt or race it on an event, not on speed."""
+    after = int(os.environ.get("XMODAL_PAUSE_AFTER_BATCH", "0") or 0)
+    if after <= 0:
+        return None
+    count = [0]
+
+    def on_batch(report) -> None:
+        count[0] += 1
+        if count[0] == after:
+            print(f"xmodal: paused after batch {after} ({report.encoded} items written); press Enter to go on",
+                  file=sys.stderr, flush=True)
+            sys.stdin.readline()
+
+    return on_batch
 
 
 def _parse_where(text: str | None):
@@ -199,7 +305,7 @@ def _info(args) -> int:
 
 
 def _rm(args) -> int:
-    with _open(args) as lib:
+    with _open_for_writing(args) as lib:
         n = lib.remove(args.paths)
     print(f"removed {n} path{'s' if n != 1 else ''}")
     return 0

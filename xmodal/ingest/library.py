@@ -14,7 +14,7 @@ import shutil
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -83,11 +83,26 @@ class Library:
 
     # ----------------------------------------------------------------- opening
     @classmethod
-    def open(cls, path: str | os.PathLike, collection: str | None = None, model: str | None = None) -> "Library":
+    def open(cls, path: str | os.PathLike, collection: str | None = None, model: str | None = None,
+             mode: str = "auto") -> "Library":
+        """``mode`` is the local database's: "auto" writes when no other process does, "r" only
+        reads (never takes the writer lock, so readers never stand in a writer's way), "w" insists
+        on writing. Milvus URIs ignore it (the server arbitrates)."""
         from xmodal.db import connect
 
         uri = str(path)
-        return cls(connect(uri), uri, collection or CONFIG.ingest.default_collection, model)
+        local = not (uri.startswith("milvus-lite:") or "://" in uri)
+        db = connect(uri, mode=mode) if local else connect(uri)
+        return cls(db, uri, collection or CONFIG.ingest.default_collection, model)
+
+    def own_paths(self) -> list[Path]:
+        """The files and folders this library keeps on the local disk (never indexed as media)."""
+        out = [self.side]
+        if self.uri.startswith("milvus-lite:"):
+            out.append(Path(self.uri.split(":", 1)[1]))
+        elif "://" not in self.uri:
+            out.append(Path(self.uri))
+        return out
 
     def close(self) -> None:
         for side in (self._keywords, self._failures):
@@ -146,11 +161,16 @@ class Library:
 
     # ---------------------------------------------------------------- indexing
     def index(self, paths: Iterable[str | os.PathLike], prune: bool = False, workers: int | None = None,
-              ocr: bool = True, speech: bool = True, progress: bool | None = None, runner=None) -> IndexReport:
+              ocr: bool = True, speech: bool = True, progress: bool | None = None, runner=None,
+              on_batch: Callable[[IndexReport], None] | None = None) -> IndexReport:
         """Bring the library in step with ``paths`` (files or folders): encode new and changed files,
         skip unchanged ones without reading them, store duplicates once, and with ``prune`` forget
         files that disappeared from under ``paths``. One bad file never stops the run; Ctrl-C stops
-        it with everything written so far kept (the report says ``interrupted``)."""
+        it with everything written so far kept (the report says ``interrupted``). The library's own
+        folders are never scanned, even when they lie under ``paths``.
+
+        ``on_batch(report)`` runs after each batch is durably written (the report so far), so a
+        caller can announce progress that is already safe (and tests can act on it, not on timing)."""
         from xmodal.progress import progress as progress_bars
 
         paths = [str(p) for p in paths]
@@ -159,7 +179,7 @@ class Library:
         t0 = time.perf_counter()
         report = IndexReport()
         roots = [str(Path(p).expanduser().resolve()) for p in paths]
-        entries_iter = scan(paths)  # raises NotFound for a missing path before anything changes
+        entries_iter = scan(paths, exclude=self.own_paths())  # raises NotFound for a missing path before anything changes
         col = self._collection(create=True)
         state = self._stored_state(col)
         with progress_bars(progress) as bars:
@@ -181,7 +201,7 @@ class Library:
                     else:  # failed before and unchanged since: report it again, do not re-read it
                         report.failed += [Failure(f.path, known[0] or f.kind_hint, known[1]) for f in files]
                         report.known_failures += 1
-                self._encode_and_write(col, jobs, plan, report, bars, workers, ocr, speech, runner)
+                self._encode_and_write(col, jobs, plan, report, bars, workers, ocr, speech, runner, on_batch)
                 for path in plan.removed:
                     self._detach(col, path, state.by_path[path].item_id)
                     report.removed += 1
@@ -213,7 +233,7 @@ class Library:
                     self._detach(col, e.path, old)
 
     def _encode_and_write(self, col, jobs: list[Job], plan, report: IndexReport, bars, workers, ocr, speech,
-                          runner) -> None:
+                          runner, on_batch=None) -> None:
         if not jobs:
             return
         size = CONFIG.ingest.batch_files
@@ -249,6 +269,8 @@ class Library:
                             if old is not None:
                                 self._detach(col, e.path, old)
                 bars.advance(tasks["write"], len(outcomes))
+            if on_batch is not None:
+                on_batch(report)
 
     def _write(self, col, items: list[tuple[str, Encoded, list[FileEntry]]]) -> int:
         """Upsert the rows of a batch of items, grouped by the set of vector fields they carry."""

@@ -47,7 +47,7 @@ class Plan:
     attach: dict[str, list[FileEntry]] = field(default_factory=dict)
     # path -> the item it must leave once its new content is safely written (changed files).
     detach: dict[str, str] = field(default_factory=dict)
-    # paths under the scanned roots that no longer exist (only filled with prune=True).
+    # paths to forget: under the scanned roots and gone (only with prune=True), or emptied to 0 bytes.
     removed: list[str] = field(default_factory=list)
     failed: list[tuple[FileEntry, str]] = field(default_factory=list)
 
@@ -73,6 +73,11 @@ def make_plan(entries: Iterable[FileEntry], state: StoredState, hasher: Callable
         if known is not None and known.size == entry.size and known.mtime == entry.mtime:
             plan.unchanged.append(entry)
             continue
+        if entry.size == 0:  # nothing to decode; and all empty files would share one hash
+            plan.failed.append((entry, f"{entry.path}: empty file (0 bytes)"))
+            if known is not None:  # it held content before: that content no longer is this file's
+                plan.removed.append(entry.path)
+            continue
         try:
             digest = hasher(entry.path)
         except OSError as exc:
@@ -89,5 +94,5 @@ def make_plan(entries: Iterable[FileEntry], state: StoredState, hasher: Callable
             plan.encode.setdefault(digest, []).append(entry)
     if prune:
         root_list = list(roots)
-        plan.removed = sorted(p for p in state.by_path if p not in seen and under(p, root_list))
+        plan.removed += sorted(p for p in state.by_path if p not in seen and under(p, root_list))
     return plan

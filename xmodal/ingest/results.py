@@ -33,9 +33,16 @@ class SearchResults(list):
 
 @dataclass
 class Failure:
+    """A file that could not be indexed; ``reason`` names the file and the problem (it stands on
+    its own in logs and JSON reports)."""
+
     path: str
     kind: str | None
     reason: str
+
+    def line(self) -> str:
+        """``path: problem`` with the path once, however the reason was worded."""
+        return f"{self.path}: {self.reason.removeprefix(f'{self.path}: ')}"
 
 
 @dataclass
@@ -93,4 +100,4 @@ class IndexReport:
                 if self.known_failures else ""
             console.print(f"[bold red]{len(self.failed)} failed{again}:[/]")
             for f in self.failed:
-                console.print(f"  {f.path}: {f.reason}", markup=False, highlight=False)
+                console.print(f"  {f.line()}", markup=False, highlight=False)
