@@ -98,9 +98,10 @@ class EncoderConfig:
     # photo-bridge / xmodal-lite's bridge: softmax over the top-k logits / temperature (chosen on photos-val).
     photo_bridge_topk: int = 20
     photo_bridge_temperature: float = 2.0
-    # Detector words ("two people and a dog") join photo-bridge / xmodal-lite image vectors with this
-    # weight against the unit label vector; XMODAL_DETECT=0 turns detection off (about 2x faster ingest).
-    detect: bool = os.environ.get("XMODAL_DETECT", "1") not in ("0", "false", "no")
+    # Detector words ("two people and a dog") join photo-bridge / xmodal-lite image vectors (weight from
+    # the model's metadata; photo-bridge's below). Off by default: on photos-val they moved R@10 by
+    # less than one query at ~5x the encoding cost (MODEL_CARD.md). XMODAL_DETECT=1 turns them on.
+    detect: bool = os.environ.get("XMODAL_DETECT", "0") not in ("0", "false", "no", "")
     detect_weight: float = 0.5
     clip_backend: str = "torch"  # "torch" or "onnx" (exported once under the cache dir) for clip:<model>
     clip_max_tokens: int = 77  # CLIP's context length; longer texts are truncated
@@ -322,7 +323,7 @@ class TrainConfig:
     bridge_temperature: float = 2.0
     # Norm bound of the image head's residual against the bridge's unit vector (None: unbounded, as
     # in v1, whose residual swamped the bridge on photos). Chosen on photos-val + Tux Paint val.
-    max_residual: float | None = 1.0
+    max_residual: float | None = 0.1
     label_vocabulary: str = "wordnet"  # the bridge's starting class vectors (see label_bridge.py)
     feature_dropout: float = 0.5  # dropout on standardised image features while training
     label_anchor_weight: float = 1.0  # pull of the trained label embeddings towards their text-tower start

@@ -41,3 +41,9 @@ def test_bad_inputs_raise_typed_errors():
 def test_chance_recall():
     assert chance_recall(10, 200) == 0.05
     assert chance_recall(10, 5) == 1.0
+
+
+def test_nan_scores_are_an_error_not_a_perfect_rank():
+    sim = np.full((2, 2), np.nan)
+    with pytest.raises(InvalidInput, match="NaN"):
+        retrieval_metrics(sim, np.eye(2, dtype=bool))

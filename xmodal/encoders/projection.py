@@ -90,7 +90,7 @@ class ImageHead(nn.Module):
     def forward(self, features: "torch.Tensor", logits: "torch.Tensor | None" = None) -> "torch.Tensor":
         z = self.residual(self.dropout((features - self.mean) / self.std))
         if self.max_residual is not None:
-            norm = z.norm(dim=1, keepdim=True).clamp(min=self.max_residual)
+            norm = z.norm(dim=1, keepdim=True).clamp(min=max(self.max_residual, 1e-12))
             z = z * (self.max_residual / norm)
         if self.bridge is not None:
             if logits is None:

@@ -26,6 +26,9 @@ def ranks(similarity: np.ndarray, correct: np.ndarray) -> np.ndarray:
         raise InvalidInput(f"similarity {sim.shape} and correct {ok.shape} must be matrices of the same shape")
     if not ok.any(axis=1).all():
         raise InvalidInput(f"{int((~ok.any(axis=1)).sum())} query row(s) have no correct candidate")
+    if not np.isfinite(sim).all():  # NaN compares false with everything: it would rank first
+        raise InvalidInput(f"{int((~np.isfinite(sim)).sum())} similarity value(s) are NaN or infinite "
+                           "(a diverged model?)")
     best = np.where(ok, sim, -np.inf).max(axis=1, keepdims=True)
     wrong = ~ok
     greater = ((sim > best) & wrong).sum(axis=1)

@@ -40,7 +40,7 @@ class Recipe:
     soup: tuple[int, ...] = (0,)
     # Weight of detector words ("two people") added to image vectors at encoding time (not trained:
     # the detector finds nothing in clip art); chosen on photos-val.
-    detect_weight: float = 0.5
+    detect_weight: float = 0.15
 
 
 RECIPES = {
