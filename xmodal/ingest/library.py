@@ -361,14 +361,18 @@ class Library:
     # ------------------------------------------------------------------ search
     def search(self, text: str | None = None, image: Any = None, audio: str | os.PathLike | None = None,
                kind: str | Sequence[str] | None = None, where: Mapping | None = None, k: int = 10,
-               keyword: bool = True, min_relevance: float = 0.0, fusion: str | None = None) -> SearchResults:
+               keyword: bool = True, min_relevance: float | None = 0.0, fusion: str | None = None
+               ) -> SearchResults:
         """Items best matching a text, an image (path or PIL image) or a speech clip, over every
         vector field and BM25 keyword matches, best first by ``relevance`` in [0, 1].
 
         Text and speech queries: each signal's raw score goes through the model's calibration and
         the signals are fused by probabilistic OR (``fusion="calibrated"``, the default of
         ``CONFIG.ingest.fusion``), so kinds compete on one scale; ``fusion="rrf"`` orders by
-        reciprocal-rank fusion instead. Results under ``min_relevance`` are left out."""
+        reciprocal-rank fusion instead. Results under ``min_relevance`` are left out (``None``: the
+        default cut ``CONFIG.ingest.min_relevance`` when the relevance is calibrated, else none).
+        A model without a calibration (see ``python -m xmodal.ingest.calibrate``) falls back to
+        RRF, with the best cosine as relevance; ``results.calibrated`` says which one you got."""
         if sum(q is not None for q in (text, image, audio)) != 1:
             raise InvalidInput("search: give exactly one of text=, image= or audio=")
         if text is not None and not str(text).strip():
@@ -378,7 +382,7 @@ class Library:
         fusion = fusion or CONFIG.ingest.fusion
         if fusion not in ("calibrated", "rrf"):
             raise InvalidInput(f"fusion must be 'calibrated' or 'rrf', not {fusion!r}")
-        if not 0.0 <= float(min_relevance) <= 1.0:
+        if min_relevance is not None and not 0.0 <= float(min_relevance) <= 1.0:
             raise InvalidInput(f"min_relevance must lie in [0, 1], got {min_relevance!r}")
         out = SearchResults()
         if text is not None:
@@ -401,6 +405,7 @@ class Library:
             vec = self.encoder.encode_text([text], mode="query")[0]
             if fusion == "calibrated" and self.calibration is not None:
                 results = self._calibrated(col, vec, text, kinds, where, k, keyword)
+                out.calibrated = True
             else:
                 rankings, rows = self._vector_rankings(col, vec, "text", kinds, where, k)
                 if keyword:
@@ -408,6 +413,8 @@ class Library:
                     rankings[KEYWORD_LIST] = kw_rank
                     rows[KEYWORD_LIST] = kw_rows
                 results = self._fuse(col, rankings, rows, k)
+        if min_relevance is None:
+            min_relevance = CONFIG.ingest.min_relevance if out.calibrated else 0.0
         out.extend(r for r in results if r.relevance >= min_relevance)
         return out
 

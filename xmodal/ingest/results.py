@@ -36,6 +36,7 @@ class SearchResults(list):
 
     query_text: str | None = None
     warning: str | None = None
+    calibrated: bool = False  # relevance from the model's calibration (else the best cosine, RRF order)
 
 
 @dataclass
