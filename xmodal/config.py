@@ -275,6 +275,11 @@ class AppsConfig:
         "a piece of furniture", "a toy", "a musical instrument", "clothing", "a sign", "the sky", "a room",
         "a logo")
     qa_not_found_below: float = 0.4  # answer is "not found" (null) below this confidence
+    # Confidence of a text answer is scaled by (1 - w + w * the item's calibrated retrieval relevance)
+    # where the library's relevance is calibrated, and by how clearly speech was recognised.
+    qa_relevance_weight: float = 0.3
+    qa_asr_logprob_mid: float = -0.8  # Whisper average log-probability at which a segment counts half
+    qa_asr_logprob_slope: float = 6.0
     qa_thumbnail_size: int = 128
     llm_timeout_s: float = 60.0
     llm_max_tokens: int = 512

@@ -38,6 +38,7 @@ from xmodal.ingest.ranking import (KEYWORD, Calibration, brier, calibration_path
                                    keyword_match, model_reads_only_english, zscores)
 
 
+PASSAGES_MAX = 1500  # multilingual: every English description plus others, evenly over the languages
 BACKGROUND_MAX = 400  # reference vectors kept per field (spread over languages for multilingual models)
 
 
@@ -52,6 +53,14 @@ def _labelled(scores: np.ndarray, query_items: Sequence[str], cand_items: Sequen
             xs.append(float(s))
             ys.append(int(qi == ci))
     return xs, ys, floor
+
+
+def _spread(pairs: Sequence, n: int) -> list:
+    """The English pairs and an even sample of the rest (in their stored order), ``n`` at most."""
+    english = [p for p in pairs if p.language == "en"]
+    others = [p for p in pairs if p.language != "en"]
+    step = max(1, len(others) // max(1, n - len(english)))
+    return english + others[::step][: max(0, n - len(english))]
 
 
 def fit(model: str, log=print) -> tuple[Calibration, dict]:
@@ -76,7 +85,7 @@ def fit(model: str, log=print) -> tuple[Calibration, dict]:
                             "brier": round(brier([fields["visual"](x) for x in xs], ys), 5)}
         log(f"visual: {report['visual']}")
     if "text" in enc.modalities:
-        passages = english if model_reads_only_english(model) else val
+        passages = english if model_reads_only_english(model) else _spread(val, PASSAGES_MAX)
         names = {i: _name_text(Path(image_of[i])) for i in items}
         qv = enc.encode_text([names[i] for i in items], mode="query")
         pv = enc.encode_text([p.text for p in passages], mode="passage")
