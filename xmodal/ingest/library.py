@@ -582,7 +582,9 @@ class Library:
                 continue
             matched = sorted(((sig[item_id], n) for n, sig in signals.items() if item_id in sig), reverse=True)
             lead = [(n, rows[n][item_id]) for _, n in matched]
-            if item_id in signals.get(KEYWORD_LIST, {}) and lead[0][0] != VISUAL:
+            if rec.payload.get("kind") == "video" and signals.get(VISUAL, {}).get(item_id, 0.0) >= 0.5 * matched[0][0]:
+                lead.sort(key=lambda m: m[0] != VISUAL)  # a frame's time is exact; a segment's spans seconds
+            elif item_id in signals.get(KEYWORD_LIST, {}) and lead[0][0] != VISUAL:
                 lead.sort(key=lambda m: m[0] != KEYWORD_LIST)  # a passage leads: quote the one holding the words
             evidence, scores = _evidence(lead)
             named = {(n if n != TEXT else _signal(n, _role(rows[n][item_id]))): round(r, 4) for r, n in matched}
