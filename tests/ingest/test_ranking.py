@@ -31,6 +31,9 @@ def test_a_query_of_stop_words_matches_nothing_and_a_content_word_wins(tmp_path)
     hits = kw.search_passages("girls jumping off a boat into the sea", 10)
     assert [h.item_id for h in hits] == ["i2"]
     assert kw.doc_freqs(["boat", "night", "absent"]) == {"boat": 1, "night": 1, "absent": 0}
+    kw.add([("r3", "i3", "text", "我喜欢喝咖啡。Coffee, please")])
+    hit = kw.search_passages("咖啡", 10)[0]
+    assert hit.item_id == "i3" and hit.text == "我喜欢喝咖啡。Coffee, please"  # as written, not as tokenized
 
 
 def test_code_like_terms_are_kept_whole():

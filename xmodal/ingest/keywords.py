@@ -21,9 +21,8 @@ CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_vocab USING fts5vocab(passages, 'row');
 """
-_WORD = re.compile(r"\w+", re.UNICODE)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
-_CJK_GAP = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]) +(?=[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af])")
+_CJK_SPACED = re.compile(r" ([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]) ")  # undoes the next function
 
 
 def _tokens_for_index(text: str) -> str:
@@ -53,7 +52,7 @@ class KeywordHit:
     @property
     def text(self) -> str:
         """The passage as written (the CJK spacing added for the tokenizer removed)."""
-        return _CJK_GAP.sub(r"\1", self.body).strip()
+        return _CJK_SPACED.sub(r"\1", self.body).strip()
 
 
 class KeywordIndex:

@@ -28,8 +28,8 @@ from xmodal.ingest.fusion import rrf
 from xmodal.ingest.hashing import content_hash
 from xmodal.ingest.keywords import KeywordIndex
 from xmodal.ingest.plan import StoredState, make_plan
-from xmodal.ingest.ranking import (Calibration, best_window, content_terms, fuse, keyword_match,
-                                   language_warning, load_calibration)
+from xmodal.ingest.ranking import (Calibration, content_terms, evidence_order, field_signal, fuse, keyword_signal,
+                                   language_warning, load_calibration, signal_name)
 from xmodal.ingest.results import Failure, IndexReport, SearchResult, SearchResults
 from xmodal.ingest.interrupts import deferred_interrupt
 from xmodal.ingest.workers import Job, LocalRunner, Options
@@ -551,26 +551,16 @@ class Library:
     def _calibrated(self, col, vec: np.ndarray, text: str, kinds, where, k: int, keyword: bool
                     ) -> list[SearchResult]:
         """Every candidate row's score -> relevance through the model's calibration, one signal per
-        kind of evidence (visual, text, ocr, speech, keyword), each item keeping its best row;
-        items ranked by the probabilistic OR of their signals."""
-        cal = self.calibration
+        vector field plus keywords, each item keeping its best row; items ranked by the
+        probabilistic OR of their signals (see :mod:`xmodal.ingest.ranking`)."""
+        cal, cfg = self.calibration, CONFIG.ingest
         q = np.asarray(vec, np.float32)[None, :]
         flt = self._where(kinds, where)
         signals: dict[str, dict[str, float]] = {}
         rows: dict[str, dict[str, Any]] = {}
         for field in col.vector_fields:
-            # One signal per field: an item's rows in one space (a transcript and its segments, a
-            # document and its chunks) are the same evidence, so the best row speaks for them all.
-            mapping = cal.mapping(field, q[0])
-            best: dict[str, tuple[float, Any]] = {}
-            for h in col.search(field, q, k=self._row_budget(k), where=flt)[0]:
-                item_id = (h.payload or {}).get("parent") or h.id
-                role = _signal(field, _role(h))
-                r = mapping(h.score) * (CONFIG.ingest.ocr_weight if role == "ocr" else 1.0)
-                if r > best.get(item_id, (-1.0, None))[0]:
-                    best[item_id] = (r, h)
-            signals[field] = {i: r for i, (r, _) in best.items()}
-            rows[field] = {i: h for i, (_, h) in best.items()}
+            hits = col.search(field, q, k=self._row_budget(k), where=flt)[0]
+            signals[field], rows[field] = field_signal(field, hits, cal.mapping(field, q[0]), cfg.ocr_weight)
         if keyword:
             signals[KEYWORD_LIST], rows[KEYWORD_LIST] = self._keyword_signal(col, text, kinds, where, k)
         fused = fuse(signals)[:k]
@@ -580,47 +570,31 @@ class Library:
             rec = items.get(item_id)
             if rec is None:
                 continue
-            matched = sorted(((sig[item_id], n) for n, sig in signals.items() if item_id in sig), reverse=True)
-            lead = [(n, rows[n][item_id]) for _, n in matched]
-            if rec.payload.get("kind") == "video" and signals.get(VISUAL, {}).get(item_id, 0.0) >= 0.5 * matched[0][0]:
-                lead.sort(key=lambda m: m[0] != VISUAL)  # a frame's time is exact; a segment's spans seconds
-            elif item_id in signals.get(KEYWORD_LIST, {}) and lead[0][0] != VISUAL:
-                lead.sort(key=lambda m: m[0] != KEYWORD_LIST)  # a passage leads: quote the one holding the words
-            evidence, scores = _evidence(lead)
-            named = {(n if n != TEXT else _signal(n, _role(rows[n][item_id]))): round(r, 4) for r, n in matched}
             payload = dict(rec.payload)
+            matched = evidence_order(signals, item_id, payload.get("kind", ""))
+            evidence, scores = _evidence([(n, rows[n][item_id]) for _, n in matched])
+            named = {(signal_name(n, _role(rows[n][item_id])) if n != KEYWORD_LIST else n): round(r, 4)
+                     for r, n in sorted(matched, reverse=True)}
             out.append(SearchResult(path=payload.get("path", ""), kind=payload.get("kind", ""),
                                     score=round(relevance, 6), evidence=evidence, payload=payload, id=str(item_id),
-                                    scores=scores, relevance=round(relevance, 4),
-                                    signals=named))
+                                    scores=scores, relevance=round(relevance, 4), signals=named))
         return out
 
     def _keyword_signal(self, col, text: str, kinds, where, k: int) -> tuple[dict, dict]:
-        """Keyword relevance per item, judged by what its best passage holds (IDF-weighted share of
-        the query's content words; an exact code-like or rare term is strong evidence), with the
-        stretch of that passage holding the words as its evidence text."""
+        """Keyword relevance per item (see :func:`ranking.keyword_signal`), stale or filtered rows left out."""
         from xmodal.db.api import Hit
 
-        hits = self.keywords.search_passages(text, self._row_budget(k), kinds)
-        if not hits:
-            return {}, {}
         cfg = CONFIG.ingest
-        df, n = self.keywords.doc_freqs(content_terms(text)), self.keywords.count()
-        recs = {r.id: r for r in col.get(list(dict.fromkeys(h.row_id for h in hits)))}
+        hits = self.keywords.search_passages(text, self._row_budget(k), kinds)
+        recs = {r.id: r for r in col.get(list(dict.fromkeys(h.row_id for h in hits)))} if hits else {}
         check = self._payload_check(col, where)
-        relevance: dict[str, float] = {}
-        rows: dict[str, Any] = {}
-        for h in hits:
-            rec = recs.get(h.row_id)
-            if rec is None or (check is not None and not check(rec.payload)):
-                continue  # stale keyword row, or filtered out
-            m = keyword_match(text, h.text, df, n, cfg.rare_term_max_share, cfg.rare_term_min_passages)
-            r = max(self.calibration.relevance(KEYWORD_LIST, m.coverage), cfg.rare_term_relevance if m.exact_rare else 0.0)
-            if r > relevance.get(h.item_id, -1.0):
-                relevance[h.item_id] = r
-                snippet = best_window(h.text, m.terms, cfg.evidence_chars)
-                rows[h.item_id] = Hit(h.row_id, h.score, {**rec.payload, "text": snippet})
-        return relevance, rows
+        hits = [h for h in hits if h.row_id in recs and (check is None or check(recs[h.row_id].payload))]
+        df = self.keywords.doc_freqs(content_terms(text))
+        relevance, best = keyword_signal(text, hits, df, self.keywords.count(),
+                                         self.calibration.mapping(KEYWORD_LIST), cfg.rare_term_relevance,
+                                         cfg.rare_term_max_share, cfg.rare_term_min_passages, cfg.evidence_chars)
+        return relevance, {i: Hit(h.row_id, h.score, {**recs[h.row_id].payload, "text": snippet})
+                           for i, (h, snippet) in best.items()}
 
     def _payload_check(self, col, where: Mapping | None):
         if not where:
@@ -670,14 +644,6 @@ class Library:
 
 def _role(hit) -> str:
     return (hit.payload or {}).get("role", "item")
-
-
-def _signal(field: str, role: str) -> str:
-    """The kind of evidence a row gives: its picture (visual), or text read (ocr), heard (speech)
-    or written (text)."""
-    if field == VISUAL:
-        return "visual"
-    return role if role in ("ocr", "speech") else "text"
 
 
 def _list_weight(name: str) -> float:

@@ -318,6 +318,70 @@ def fuse(signals: Mapping[str, Mapping[str, float]], weights: Mapping[str, float
     return sorted(fused, key=lambda kv: -kv[1])
 
 
+# ----------------------------------------------------------------------------- signals of one search
+def signal_name(field_name: str, role: str) -> str:
+    """The kind of evidence a row gives: its picture (visual), or text read (ocr), heard (speech)
+    or written (text)."""
+    if field_name == "visual":
+        return "visual"
+    return role if role in ("ocr", "speech") else "text"
+
+
+def _item_of(hit) -> str:
+    return (hit.payload or {}).get("parent") or hit.id
+
+
+def field_signal(field_name: str, hits: Iterable, mapping: Callable[[float], float], ocr_weight: float
+                 ) -> tuple[dict[str, float], dict[str, object]]:
+    """One vector field's relevance per item and the row that earned it. An item's rows in one
+    space (a transcript and its segments, a document and its chunks) are the same evidence, so its
+    best row speaks for all of them; text read off a picture counts ``ocr_weight`` of its match
+    (the picture's pixels already vote for it)."""
+    relevance: dict[str, float] = {}
+    rows: dict[str, object] = {}
+    for h in hits:
+        role = signal_name(field_name, (h.payload or {}).get("role", "item"))
+        r = mapping(h.score) * (ocr_weight if role == "ocr" else 1.0)
+        item = _item_of(h)
+        if r > relevance.get(item, -1.0):
+            relevance[item], rows[item] = r, h
+    return relevance, rows
+
+
+def keyword_signal(query: str, hits: Iterable, doc_freq: Mapping[str, int], n_docs: int,
+                   mapping: Callable[[float], float], rare_relevance: float, rare_share: float,
+                   rare_min_docs: int, snippet_chars: int) -> tuple[dict[str, float], dict[str, tuple[object, str]]]:
+    """Keyword relevance per item, judged by what its best passage holds (the IDF-weighted share
+    of the query's words through ``mapping``; an exact code-like or rare term is worth
+    ``rare_relevance``), with the stretch of that passage that holds the words. ``hits`` are
+    :class:`~xmodal.ingest.keywords.KeywordHit`; returns ``{item: relevance}``, ``{item: (hit, snippet)}``."""
+    relevance: dict[str, float] = {}
+    rows: dict[str, tuple[object, str]] = {}
+    for h in hits:
+        m = keyword_match(query, h.text, doc_freq, n_docs, rare_share, rare_min_docs)
+        r = max(mapping(m.coverage), rare_relevance if m.exact_rare else 0.0)
+        if r > relevance.get(h.item_id, -1.0):
+            relevance[h.item_id] = r
+            rows[h.item_id] = (h, best_window(h.text, m.terms, snippet_chars))
+    return relevance, rows
+
+
+def evidence_order(signals: Mapping[str, Mapping[str, float]], item: str, kind: str) -> list[tuple[float, str]]:
+    """The signals that matched ``item`` as ``(relevance, name)``, in the order its evidence is
+    quoted: the strongest first, except that a video leads with its frame when the picture matched
+    well (a frame's time is exact, a speech segment spans seconds), and a text match leads with the
+    keyword passage (the one that holds the query's words)."""
+    matched = sorted(((sig[item], n) for n, sig in signals.items() if item in sig), reverse=True)
+    if not matched:
+        return matched
+    top = matched[0][0]
+    if kind == "video" and signals.get("visual", {}).get(item, 0.0) >= 0.5 * top:
+        matched.sort(key=lambda m: m[1] != "visual")
+    elif item in signals.get(KEYWORD, {}) and matched[0][1] != "visual":
+        matched.sort(key=lambda m: m[1] != KEYWORD)
+    return matched
+
+
 # ----------------------------------------------------------------------------- query language
 def non_latin_share(text: str) -> float:
     """Share of the letters written in a non-Latin script (CJK, Cyrillic, Greek, Arabic ...)."""
