@@ -81,11 +81,11 @@ def test_fragments_headings_synopses_and_paths_read_less_like_answers():
 
 
 def test_a_synopsis_loses_to_the_sentence_that_answers(encoder):
-    units = [Unit("man/tar.txt", "text", "passage", 0.5, "tar --list [-f ARCHIVE] [OPTIONS] [FILE...]"),
-             Unit("man/tar.txt", "text", "passage", 0.5,
-                  "To list the contents of an archive, run tar with the --list option and the archive's name.")]
+    # The synopsis holds more of the question's words (it wins on words alone: 0.96 vs 0.69).
+    units = [Unit("man/tar.txt", "text", "passage", 0.5, "tar --list [-f ARCHIVE] [OPTIONS] [MEMBER...]"),
+             Unit("man/tar.txt", "text", "passage", 0.5, "The -t option shows which files an archive holds.")]
     ev = rank_units("How do I list the contents of a tar archive?", units, encoder)
-    assert ev[0].text.startswith("To list the contents")
+    assert ev[0].text.startswith("The -t option") and ev[1].score < 0.4
 
 
 def test_confidence_weighs_retrieval_relevance_and_speech_recognition(encoder):
