@@ -184,8 +184,10 @@ function evidenceNode(ev) {
   return node;
 }
 
-// The fused score is a rank-fusion number; people read the best raw similarity more easily.
+// One number a person can read, the one results are sorted by: the relevance (0..1). Older
+// servers without it: the best raw similarity.
 function similarity(item) {
+  if (typeof item.relevance === "number") return `${Math.round(item.relevance * 100)}% match`;
   const raw = Object.entries(item.scores || {}).filter(([name]) => name.includes("->")).map(([, v]) => v);
   return raw.length ? `${Math.round(Math.max(...raw) * 100)}% match` : item.score.toFixed(3);
 }
