@@ -144,11 +144,13 @@ async function ask(question) {
                                             body: JSON.stringify(body) });
     const a = await res.json();
     box.classList.toggle("not-found", !a.found);
-    $("#answer-text").textContent = a.found ? a.answer : "No confident answer in this library.";
+    // Only text answers; a picture that matches is shown as the closest evidence instead.
+    $("#answer-text").textContent = a.found ? a.answer
+      : `No confident answer in this library${a.evidence.length ? "; the closest evidence:" : "."}`;
     $("#answer-confidence").textContent = `confidence ${Math.round(a.confidence * 100)}%`;
     const list = $("#answer-sources");
     list.replaceChildren();
-    for (const n of a.citations) {
+    for (const n of (a.found ? a.citations : a.evidence.slice(0, 1).map((_, i) => i + 1))) {
       const e = a.evidence[n - 1];
       if (!e) continue;
       const where = e.time != null ? ` at ${fmtTime(e.time)}` : (e.page != null ? ` p.${e.page}` : "");
