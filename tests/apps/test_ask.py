@@ -59,6 +59,13 @@ def test_weak_evidence_is_not_found_rather_than_a_guess(qa_library):
     assert ans.answer is None and not ans.found and ans.citations == []
     assert ans.confidence < 0.4
     assert ans.to_dict()["answer"] is None
+    assert ans.warning is None and "warning" not in ans.to_dict()
+
+
+def test_a_chinese_question_to_an_english_only_model_is_flagged(qa_library):
+    lib, _, _ = qa_library
+    ans = ask(lib, "备用钥匙藏在哪里？", llm=None)  # "where is the spare key hidden?"
+    assert "xmodal-lite-multilingual" in ans.warning and ans.to_dict()["warning"] == ans.warning
 
 
 def test_llm_request_carries_only_the_cited_evidence_and_citations_survive(qa_library):

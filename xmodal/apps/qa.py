@@ -38,6 +38,7 @@ from xmodal.apps.llm import ChatClient, CitedPassage
 from xmodal.apps.sentences import split_lines, split_sentences
 from xmodal.config import CONFIG
 from xmodal.ingest.extract import _name_text as name_words
+from xmodal.ingest.ranking import language_warning
 from xmodal.errors import InvalidInput, LLMError
 
 TEXT_SOURCES = ("passage", "ocr", "transcript", "caption")
@@ -99,6 +100,7 @@ class Answer:
     generated: str | None = None
     generated_citations: list[int] = field(default_factory=list)
     llm_error: str | None = None
+    warning: str | None = None  # set when the library's model cannot read the question's language
 
     @property
     def found(self) -> bool:
@@ -113,6 +115,8 @@ class Answer:
             d["generated_citations"] = self.generated_citations
         if self.llm_error:
             d["llm_error"] = self.llm_error
+        if self.warning:
+            d["warning"] = self.warning
         return d
 
 
@@ -278,7 +282,7 @@ def ask(lib, question: str, *, image: Any = None, k: int | None = None, kinds: S
     answer, confidence, ordered, n_cited = compose_answer(evidence)
     cited = list(range(1, n_cited + 1))
     shown = ordered[: max(k, len(cited))]
-    result = Answer(question, answer, confidence, shown, cited)
+    result = Answer(question, answer, confidence, shown, cited, warning=language_warning(question, lib.model))
     client = ChatClient.from_env() if llm == "auto" else llm
     if client is not None and cited:
         # The model sees exactly the evidence the extractive answer cites, under the same numbers.
