@@ -192,6 +192,13 @@ class IngestConfig:
     keyword_min_ratio: float = 0.25  # keyword hits below this share of the best BM25 score do not vote
     backfill_weight: float = 0.01  # weight of the unfloored lists, which only order what no field vouched for
     ocr_weight: float = 0.5  # weight of OCR-text matches (an image's pixels already vote for it)
+    ocr_line_min_confidence: float = 0.6  # OCR lines read with less (0..1) are neither indexed nor shown
+    # Ranking (xmodal.ingest.ranking): "calibrated" relevance fused by probabilistic OR, or "rrf".
+    fusion: str = "calibrated"
+    min_relevance: float = 0.1  # the CLI's default cut: below it a result is "no good match"
+    rare_term_relevance: float = 0.97  # keyword relevance of an exact code-like or rare-term match
+    rare_term_max_share: float = 0.02  # a term in at most this share of passages is rare ...
+    rare_term_min_passages: int = 200  # ... when the library has at least this many passages
     keyword_file: str = "keywords.sqlite"  # inside the library's ingest folder
     failure_file: str = "failures.sqlite"  # files that failed, with their signature (not retried while unchanged)
     video_max_frames: int = 120  # frames kept per video (spread evenly when longer)
@@ -276,6 +283,11 @@ class AppsConfig:
         "a piece of furniture", "a toy", "a musical instrument", "clothing", "a sign", "the sky", "a room",
         "a logo")
     qa_not_found_below: float = 0.4  # answer is "not found" (null) below this confidence
+    # Confidence of a text answer is scaled by (1 - w + w * the item's calibrated retrieval relevance)
+    # where the library's relevance is calibrated, and by how clearly speech was recognised.
+    qa_relevance_weight: float = 0.3
+    qa_asr_logprob_mid: float = -0.8  # Whisper average log-probability at which a segment counts half
+    qa_asr_logprob_slope: float = 6.0
     qa_thumbnail_size: int = 128
     llm_timeout_s: float = 60.0
     llm_max_tokens: int = 512

@@ -40,11 +40,11 @@ def test_an_answer_only_written_in_an_image_returns_the_image_and_its_ocr_line(q
     assert ans.found and "LEVEL 3" in ans.answer.upper()
 
 
-def test_a_picture_answers_a_visual_question_and_an_image_query_finds_its_twin(qa_library, tmp_path):
+def test_a_picture_is_evidence_never_the_answer_and_an_image_query_finds_its_twin(qa_library, tmp_path):
     lib, _, info = qa_library
     ans = ask(lib, "a photo of a dog", llm=None)
     assert ans.evidence[0].path == info["dog"] and ans.evidence[0].source == "image"
-    assert ans.found and info["dog"] in ans.answer
+    assert not ans.found and ans.answer is None and ans.citations == []  # a file path answers nothing
     from PIL import Image, ImageOps
 
     query = tmp_path / "query.png"
@@ -59,6 +59,13 @@ def test_weak_evidence_is_not_found_rather_than_a_guess(qa_library):
     assert ans.answer is None and not ans.found and ans.citations == []
     assert ans.confidence < 0.4
     assert ans.to_dict()["answer"] is None
+    assert ans.warning is None and "warning" not in ans.to_dict()
+
+
+def test_a_chinese_question_to_an_english_only_model_is_flagged(qa_library):
+    lib, _, _ = qa_library
+    ans = ask(lib, "备用钥匙藏在哪里？", llm=None)  # "where is the spare key hidden?"
+    assert "xmodal-lite-multilingual" in ans.warning and ans.to_dict()["warning"] == ans.warning
 
 
 def test_llm_request_carries_only_the_cited_evidence_and_citations_survive(qa_library):

@@ -180,7 +180,9 @@ def test_a_question_shows_an_answer_panel(site, page):
     page.wait_for_selector("#answer:not([hidden])")
     assert "confidence" in page.inner_text("#answer-confidence")
     answer = page.inner_text("#answer-text")
-    assert names["penguin"] in answer and "/" not in answer  # the item's name, never a server path
+    # A picture is evidence, never the answer (and never a server path): it is listed as a source.
+    assert "No confident answer" in answer and "/" not in answer
+    assert names["penguin"] in page.inner_text("#answer-sources")
     shot(page, "answer.png")
 
 

@@ -102,6 +102,8 @@ def _ask(args) -> int:
     with _open(args, mode="r") as lib:
         ans = ask(lib, args.question, image=args.image, k=args.k, kinds=args.kind, where=_where(args),
                   llm=None if args.no_llm else "auto")
+    if ans.warning:
+        print(f"xmodal: warning: {ans.warning}", file=sys.stderr)
     if args.json:
         _print_json(ans.to_dict())
         return 0

@@ -247,7 +247,9 @@ def retrieve_units(lib, question: str, image: Any = None, k: int | None = None,
     k = CONFIG.apps.qa_items if k is None else k
     col = collection(lib)
     kind_list = list(kinds) if kinds else None
-    results = list(lib.search(text=question, kind=kind_list, where=where, k=k))
+    found = lib.search(text=question, kind=kind_list, where=where, k=k)
+    relevance = {r.id: r.relevance for r in found} if getattr(found, "calibrated", False) else {}
+    results = list(found)
     enc = lib.encoder
     qvecs = [enc.encode_text([question], mode="query")[0]]
     if image is not None:
@@ -284,7 +286,9 @@ def retrieve_units(lib, question: str, image: Any = None, k: int | None = None,
             if row.id in seen_rows:
                 continue
             seen_rows.add(row.id)
-            units += _row_units(r, row, qmat, refs, query_stats, thumb, text_cache, Unit)
+            for u in _row_units(r, row, qmat, refs, query_stats, thumb, text_cache, Unit):
+                u.relevance = relevance.get(r.id)
+                units.append(u)
     return units
 
 
@@ -311,4 +315,5 @@ def _row_units(result, row, qmat: np.ndarray, refs: np.ndarray, query_stats: lis
     tvec = vecs.get("text")
     score = float(np.max(qmat @ np.asarray(tvec, np.float32))) if tvec is not None else 0.0
     source = "passage" if role == ITEM_ROLE else SOURCE_OF_ROLE.get(role, role)
-    return [Unit(result.path, result.kind, source, score, text, p.get("time"), p.get("end"), None, thumb)]
+    return [Unit(result.path, result.kind, source, score, text, p.get("time"), p.get("end"), None, thumb,
+                 asr_logprob=p.get("asr_logprob"))]

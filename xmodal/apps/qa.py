@@ -18,10 +18,14 @@ the sentence that holds it, not a 200-word chunk; each unit is scored by a text-
 model plus BM25 keywords (names and numbers), and the scores are calibrated into a probability
 that the unit answers the question. Units of every modality are ranked on that one scale. When
 the best is below ``qa_not_found_below`` the answer is None ("not found") instead of a guess.
+Only text answers: pictures are evidence, never the answer; fragments, headings and command
+synopses are penalised (:func:`sentence_quality`); confidence also weighs the item's calibrated
+retrieval relevance and, where stored, the speech recogniser's log-probability of a segment.
 """
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -34,6 +38,7 @@ from xmodal.apps.llm import ChatClient, CitedPassage
 from xmodal.apps.sentences import split_lines, split_sentences
 from xmodal.config import CONFIG
 from xmodal.ingest.extract import _name_text as name_words
+from xmodal.ingest.ranking import language_warning
 from xmodal.errors import InvalidInput, LLMError
 
 TEXT_SOURCES = ("passage", "ocr", "transcript", "caption")
@@ -52,6 +57,8 @@ class Unit:
     end: float | None = None
     page: int | None = None
     thumbnail: str | None = None  # the item's stored thumbnail image (images, videos)
+    relevance: float | None = None  # the item's calibrated retrieval relevance (None: not calibrated)
+    asr_logprob: float | None = None  # a transcript segment's average log-probability, where stored
 
 
 @dataclass
@@ -93,6 +100,7 @@ class Answer:
     generated: str | None = None
     generated_citations: list[int] = field(default_factory=list)
     llm_error: str | None = None
+    warning: str | None = None  # set when the library's model cannot read the question's language
 
     @property
     def found(self) -> bool:
@@ -107,6 +115,8 @@ class Answer:
             d["generated_citations"] = self.generated_citations
         if self.llm_error:
             d["llm_error"] = self.llm_error
+        if self.warning:
+            d["warning"] = self.warning
         return d
 
 
@@ -125,6 +135,49 @@ def media_confidence(specificity: float) -> float:
     question describes it than generic captions do (a z-score; see ``library_access.specificity``)."""
     c = CONFIG.apps
     return _sigmoid(c.qa_conf_media_bias + c.qa_conf_media_slope * specificity)
+
+
+_SYNOPSIS = re.compile(r"\[-{1,2}\w|\[[A-Z_]{2,}\]|\w\s*(\.\.\.|…)\s*\]|\s\|\s")
+_OPTION = re.compile(r"(?:^|\s)-{1,2}[a-zA-Z][\w-]*(?=\s|=|$)")
+_PATH = re.compile(r"(^|\s)[~.]?/?[\w.-]+/[\w./-]+")
+_LETTERS = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
+
+
+def sentence_quality(text: str, source: str) -> float:
+    """How much a unit reads like an answer, in (0, 1]: a command synopsis ("tar --list [-f
+    ARCHIVE]"), a file path, a heading or a one-word fragment ("src") can hold the question's words
+    without saying anything. OCR lines are short by nature and only lose for being a single word."""
+    t = " ".join(text.split())
+    words = _LETTERS.findall(t)
+    q = 1.0
+    if len(words) <= 1:
+        q *= 0.3
+    elif len(words) < 4 and source not in ("ocr", "caption"):
+        q *= 0.6
+    if _SYNOPSIS.search(t) or (len(_OPTION.findall(t)) >= 2 and not re.search(r"[.!?]$", t)):
+        q *= 0.35
+    if _PATH.search(t) and len(words) < 8:
+        q *= 0.4
+    if source == "passage" and (t.startswith("#") or (len(words) <= 8 and not re.search(r"[.!?。！？:;]$", t)
+                                                       and sum(w[0].isupper() for w in words) >= len(words) / 2)):
+        q *= 0.6  # a heading or title: no sentence, mostly capitalised words
+    return q
+
+
+def asr_factor(logprob: float | None) -> float:
+    """How far to trust a transcript segment's words (1 when the recogniser's score is unknown)."""
+    if logprob is None:
+        return 1.0
+    c = CONFIG.apps
+    return _sigmoid(c.qa_asr_logprob_slope * (float(logprob) - c.qa_asr_logprob_mid))
+
+
+def relevance_factor(relevance: float | None) -> float:
+    """Retrieval's calibrated relevance of the unit's item, as a soft factor (1 when uncalibrated)."""
+    if relevance is None:
+        return 1.0
+    w = CONFIG.apps.qa_relevance_weight
+    return 1.0 - w + w * min(1.0, max(0.0, float(relevance)))
 
 
 def expand_units(units: Sequence[Unit]) -> list[Unit]:
@@ -166,7 +219,8 @@ def rank_units(question: str, units: Sequence[Unit], encoder) -> list[Evidence]:
         w = CONFIG.apps.qa_dense_weight
         for u, d, k_, name in zip(text_units, dense, kw, names):
             cov = coverage(q_terms, tokenize(u.text) + tokenize(name))
-            conf = text_confidence(float(d), cov)
+            conf = (text_confidence(float(d), cov) * sentence_quality(u.text, u.source) * relevance_factor(u.relevance)
+                    * asr_factor(u.asr_logprob))
             evidence.append(Evidence(u.path, u.kind, conf, u.source, u.text, u.time, u.end, u.page, u.thumbnail,
                                      raw=float(w * d + (1 - w) * k_), keyword=float(k_)))
     for u in unique:
@@ -182,39 +236,28 @@ def compose_answer(evidence: Sequence[Evidence]) -> tuple[str | None, float, lis
     """The extractive answer, its confidence, the evidence re-ordered so the units the answer cites
     come first (the answer's ``[n]`` markers are their 1-based positions), and how many it cites.
 
-    The best unit decides the modality: a text unit (sentence, OCR line, transcript segment) is
-    quoted; a picture or frame is cited by file and time -- unless the same file also has a text
-    unit that passes the threshold (a sign's OCR line answers "when is it open?" better than the
-    sign's picture). Picture units of a file whose text is cited are dropped as redundant.
+    Only text is ever the answer (a sentence, OCR line or transcript segment): a picture or frame
+    can be evidence, never "the answer" -- a file path answers no question. When no text unit
+    reaches ``qa_not_found_below`` the answer is None (abstain) and the confidence is the best text
+    unit's. Picture units of a file whose text is cited are dropped as redundant.
     """
     cfg = CONFIG.apps
     if not evidence:
         return None, 0.0, [], 0
-    best = evidence[0]
-    if best.score < cfg.qa_not_found_below:
-        return None, best.score, list(evidence), 0
-    confidence = best.score
-    lead = best
-    if best.text is None:
-        same_file = [e for e in evidence if e.text and e.path == best.path and e.score >= cfg.qa_not_found_below]
-        lead = same_file[0] if same_file else best
-    if lead.text is None:
-        cited = [lead]
-    else:
-        cited = []
-        for e in evidence:
-            if len(cited) >= cfg.qa_answer_units:
-                break
-            if e.text and e.score >= cfg.qa_answer_relative * lead.score and all(e.text != c.text for c in cited):
-                cited.append(e)
-        cited.sort(key=lambda e: e is not lead)  # the lead first, the rest in score order
-    quoted_paths = {c.path for c in cited if c.text}
+    texts = [e for e in evidence if e.text]
+    lead = texts[0] if texts else None
+    if lead is None or lead.score < cfg.qa_not_found_below:
+        return None, (lead.score if lead else 0.0), list(evidence), 0
+    cited = []
+    for e in texts:
+        if len(cited) >= cfg.qa_answer_units:
+            break
+        if e.score >= cfg.qa_answer_relative * lead.score and all(e.text != c.text for c in cited):
+            cited.append(e)
+    quoted_paths = {c.path for c in cited}
     rest = [e for e in evidence if e not in cited and not (e.source == "image" and e.path in quoted_paths)]
-    ordered = cited + rest
-    if lead.text is None:
-        return f"{lead.citation()} [1]", confidence, ordered, 1
     answer = " ".join(f"{c.text} [{i}]" for i, c in enumerate(cited, 1))
-    return answer, confidence, ordered, len(cited)
+    return answer, lead.score, cited + rest, len(cited)
 
 
 def _passages(evidence: Sequence[Evidence], numbers: Sequence[int]) -> list[CitedPassage]:
@@ -239,7 +282,7 @@ def ask(lib, question: str, *, image: Any = None, k: int | None = None, kinds: S
     answer, confidence, ordered, n_cited = compose_answer(evidence)
     cited = list(range(1, n_cited + 1))
     shown = ordered[: max(k, len(cited))]
-    result = Answer(question, answer, confidence, shown, cited)
+    result = Answer(question, answer, confidence, shown, cited, warning=language_warning(question, lib.model))
     client = ChatClient.from_env() if llm == "auto" else llm
     if client is not None and cited:
         # The model sees exactly the evidence the extractive answer cites, under the same numbers.

@@ -51,11 +51,16 @@ def add_commands(sub) -> None:
     p.add_argument("--audio", metavar="FILE", help="query by a speech clip")
     _search_options(p)
     p.add_argument("--no-keyword", action="store_true", help="vectors only (no BM25 keyword matching)")
+    p.add_argument("--min-relevance", type=float, default=None, metavar="R",
+                   help=f"leave out results less relevant than R, in [0, 1] (default: {CONFIG.ingest.min_relevance} "
+                        "where the model's relevance is calibrated)")
+    p.add_argument("--fusion", choices=("calibrated", "rrf"), default=None,
+                   help=f"how signals combine (default: {CONFIG.ingest.fusion})")
     p.set_defaults(handler=_search)
 
     p = sub.add_parser("similar", help="items most like a stored item (more like this)")
     p.add_argument("item", metavar="ITEM", help="path (or id) of an indexed item")
-    _search_options(p)
+    _search_options(p, similar=True)
     p.set_defaults(handler=_similar)
 
     p = sub.add_parser("info", help="what a library holds")
@@ -69,9 +74,11 @@ def add_commands(sub) -> None:
     p.set_defaults(handler=_rm)
 
 
-def _search_options(p: argparse.ArgumentParser) -> None:
+def _search_options(p: argparse.ArgumentParser, similar: bool = False) -> None:
     _common(p)
-    p.add_argument("--kind", default=None, metavar="KINDS", help="comma-separated: image,text,audio,video")
+    p.add_argument("--kind", default=None, metavar="KINDS",
+                   help="comma-separated: image,text,audio,video" + (" or all (default: the item's own kind)"
+                                                                     if similar else ""))
     p.add_argument("--where", default=None, metavar="FILTER",
                    help='JSON payload filter, e.g. \'{"size": {"$lt": 100000}}\'')
     p.add_argument("-k", type=int, default=10, help="number of results (default: %(default)s)")
@@ -229,7 +236,10 @@ def _search(args) -> int:
         raise InvalidInput("search: give a text QUERY, or --image FILE, or --audio FILE (exactly one)")
     with _open(args) as lib:
         results = lib.search(text=args.query, image=args.image, audio=args.audio, kind=args.kind,
-                             where=_parse_where(args.where), k=args.k, keyword=not args.no_keyword)
+                             where=_parse_where(args.where), k=args.k, keyword=not args.no_keyword,
+                             min_relevance=args.min_relevance, fusion=args.fusion)
+    if results.warning:
+        print(f"xmodal: warning: {results.warning}", file=sys.stderr)
     _print_results(results, args.json, heard=results.query_text)
     return 0
 
@@ -251,13 +261,14 @@ def _print_results(results, as_json: bool, heard: str | None = None) -> None:
     if heard:
         console.print(f"heard: [italic]{heard}[/]")
     if not results:
-        console.print("no results")
+        console.print("no good match")
         return
     table = Table(show_lines=False)
-    for col in ("#", "score", "kind", "path", "evidence"):
+    for col in ("#", "relevance", "kind", "path", "matched", "evidence"):
         table.add_column(col, overflow="fold")
     for i, r in enumerate(results, 1):
-        table.add_row(str(i), f"{r.score:.4f}", r.kind, _shown(r.path), format_evidence(r.evidence))
+        table.add_row(str(i), f"{r.relevance:.2f}", r.kind, _shown(r.path), ",".join(r.signals) or "-",
+                      format_evidence(r.evidence))
     console.print(table)
 
 

@@ -10,7 +10,7 @@ import mimetypes
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from xmodal.config import CONFIG
 from xmodal.errors import MediaError
@@ -124,13 +124,12 @@ def decode(path: str, kind: str, digest: str, thumbs_dir: Path | None = None, oc
         meta.update(width=img.width, height=img.height, thumbnail=_thumbnail(img, thumbs_dir, digest))
         units.append(Unit("item", VISUAL, img))
         if ocr:
-            from xmodal.media import ocr as run_ocr
+            from xmodal.media import ocr_lines
 
-            text = run_ocr(img).strip()
-            if text:
-                meta["language"] = guess_language(text)
-                units += [Unit("ocr", TEXT, line, text=_evidence(line))
-                          for line in _ocr_blocks(text)]
+            blocks = confident_ocr_blocks(ocr_lines(img), CONFIG.ingest.ocr_line_min_confidence)
+            if blocks:
+                meta["language"] = guess_language("\n".join(blocks))
+                units += [Unit("ocr", TEXT, block, text=_evidence(block)) for block in blocks]
     elif kind == "text":
         from xmodal.media import load_text
 
@@ -175,10 +174,15 @@ def decode(path: str, kind: str, digest: str, thumbs_dir: Path | None = None, oc
     return Decoded(kind=kind, mime=_mime(p, kind), units=units, meta=meta)
 
 
-def _ocr_blocks(text: str) -> list[str]:
-    """OCR output split into paragraphs (blank-line separated), each one piece of evidence."""
-    blocks = [" ".join(b.split()) for b in re.split(r"\n\s*\n", text)]
-    return [b for b in blocks if b]
+def confident_ocr_blocks(lines: Sequence[Any], min_confidence: float) -> list[str]:
+    """OCR paragraphs (lines sharing a block, joined by spaces), each one piece of evidence, built
+    from the lines read with at least ``min_confidence`` (0..1) only: what the reader was unsure of
+    is texture more often than text, and must neither match a keyword nor be quoted."""
+    blocks: dict[int, list[str]] = {}
+    for line in lines:
+        if line.confidence >= min_confidence and line.text.strip():
+            blocks.setdefault(line.block, []).append(" ".join(line.text.split()))
+    return [" ".join(parts) for _, parts in sorted(blocks.items())]
 
 
 def _duration(path: Path) -> float | None:

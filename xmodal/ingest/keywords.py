@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from xmodal.ingest.ranking import code_terms, content_terms
 from xmodal.ingest.sidecar import open_sidecar
 
 _SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(
     row_id UNINDEXED, item_id UNINDEXED, kind UNINDEXED, body, tokenize = 'unicode61 remove_diacritics 2'
 );
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_vocab USING fts5vocab(passages, 'row');
 """
-_WORD = re.compile(r"\w+", re.UNICODE)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_CJK_SPACED = re.compile(r" ([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]) ")  # undoes the next function
 
 
 def _tokens_for_index(text: str) -> str:
@@ -28,19 +31,28 @@ def _tokens_for_index(text: str) -> str:
     return _CJK.sub(lambda m: f" {m.group(0)} ", text)
 
 
-# Words that match nearly every English passage; in an OR query they only add noise.
-STOPWORDS = frozenset("""a an the of and or to in on at for from by with is are was were be been it its this that
-these those i me my we you your he she they them do does did how what when where which who why can
-could should would will shall may might must not no yes as if so than then there here about into
-show find give tell""".split())
-
-
 def _match_expression(query: str) -> str:
-    """An OR of the query's content words, each quoted, so user punctuation can never break FTS
-    syntax (stop words are dropped unless the query has nothing else)."""
-    words = _WORD.findall(_tokens_for_index(query))
-    content = [w for w in words if w.lower() not in STOPWORDS] or words
-    return " OR ".join(f'"{w}"' for w in dict.fromkeys(content))
+    """An OR of the query's content words and code-like terms, each quoted, so user punctuation can
+    never break FTS syntax. Stop words and one-letter tokens are left out (they match everything and
+    only add noise); a query made of nothing else matches nothing."""
+    parts = [" ".join(seq) for seq in code_terms(query) if len(seq) > 1] + content_terms(query)
+    return " OR ".join(f'"{p}"' for p in dict.fromkeys(parts))
+
+
+@dataclass
+class KeywordHit:
+    """One passage that matched: its row, item, kind, BM25 score (higher is better) and text."""
+
+    row_id: str
+    item_id: str
+    kind: str
+    score: float
+    body: str
+
+    @property
+    def text(self) -> str:
+        """The passage as written (the CJK spacing added for the tokenizer removed)."""
+        return _CJK_SPACED.sub(r"\1", self.body).strip()
 
 
 class KeywordIndex:
@@ -77,6 +89,31 @@ class KeywordIndex:
         args.append(int(limit))
         with self._lock:
             return [(r, i, float(s)) for r, i, s in self._conn.execute(sql, args)]
+
+    def search_passages(self, query: str, limit: int, kinds: Sequence[str] | None = None) -> list[KeywordHit]:
+        """Like :meth:`search`, with each passage's kind and text (to judge what it holds)."""
+        expr = _match_expression(query)
+        if not expr:
+            return []
+        sql = ("SELECT row_id, item_id, kind, -bm25(passages) AS s, body FROM passages WHERE passages MATCH ?")
+        args: list = [expr]
+        if kinds:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            args += list(kinds)
+        sql += " ORDER BY s DESC LIMIT ?"
+        args.append(int(limit))
+        with self._lock:
+            return [KeywordHit(r, i, k, float(s), b) for r, i, k, s, b in self._conn.execute(sql, args)]
+
+    def doc_freqs(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many passages hold each (folded) term: the rarity that makes a match strong evidence."""
+        if not terms:
+            return {}
+        marks = ",".join("?" * len(terms))
+        with self._lock:
+            rows = self._conn.execute(f"SELECT term, doc FROM passages_vocab WHERE term IN ({marks})", list(terms))
+            found = {t: int(n) for t, n in rows}
+        return {t: found.get(t, 0) for t in terms}
 
     def count(self) -> int:
         with self._lock:

@@ -28,6 +28,8 @@ from xmodal.ingest.fusion import rrf
 from xmodal.ingest.hashing import content_hash
 from xmodal.ingest.keywords import KeywordIndex
 from xmodal.ingest.plan import StoredState, make_plan
+from xmodal.ingest.ranking import (Calibration, content_terms, evidence_order, field_signal, fuse, keyword_signal,
+                                   language_warning, load_calibration, signal_name)
 from xmodal.ingest.results import Failure, IndexReport, SearchResult, SearchResults
 from xmodal.ingest.interrupts import deferred_interrupt
 from xmodal.ingest.workers import Job, LocalRunner, Options
@@ -80,6 +82,7 @@ class Library:
         self._encoder = None
         self._keywords: KeywordIndex | None = None
         self._failures: FailureLog | None = None
+        self._calibration: Calibration | None | bool = False  # False: not looked up yet
 
     # ----------------------------------------------------------------- opening
     @classmethod
@@ -125,6 +128,14 @@ class Library:
 
             self._encoder = get_encoder(self.model)
         return self._encoder
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The model's score-to-relevance mappings (see :mod:`xmodal.ingest.ranking`); ``None`` for a
+        model nobody calibrated yet, whose searches fall back to reciprocal-rank fusion."""
+        if self._calibration is False:
+            self._calibration = load_calibration(self.model)
+        return self._calibration  # type: ignore[return-value]
 
     @property
     def keywords(self) -> KeywordIndex:
@@ -372,16 +383,32 @@ class Library:
     # ------------------------------------------------------------------ search
     def search(self, text: str | None = None, image: Any = None, audio: str | os.PathLike | None = None,
                kind: str | Sequence[str] | None = None, where: Mapping | None = None, k: int = 10,
-               keyword: bool = True) -> SearchResults:
-        """Items best matching a text, an image (path or PIL image) or a speech clip, fused over
-        every vector field (reciprocal-rank fusion) and BM25 keyword matches."""
+               keyword: bool = True, min_relevance: float | None = 0.0, fusion: str | None = None
+               ) -> SearchResults:
+        """Items best matching a text, an image (path or PIL image) or a speech clip, over every
+        vector field and BM25 keyword matches, best first by ``relevance`` in [0, 1].
+
+        Text and speech queries: each signal's raw score goes through the model's calibration and
+        the signals are fused by probabilistic OR (``fusion="calibrated"``, the default of
+        ``CONFIG.ingest.fusion``), so kinds compete on one scale; ``fusion="rrf"`` orders by
+        reciprocal-rank fusion instead. Results under ``min_relevance`` are left out (``None``: the
+        default cut ``CONFIG.ingest.min_relevance`` when the relevance is calibrated, else none).
+        A model without a calibration (see ``python -m xmodal.ingest.calibrate``) falls back to
+        RRF, with the best cosine as relevance; ``results.calibrated`` says which one you got."""
         if sum(q is not None for q in (text, image, audio)) != 1:
             raise InvalidInput("search: give exactly one of text=, image= or audio=")
         if text is not None and not str(text).strip():
             raise InvalidInput("search: the text query is empty")
         kinds = _kinds(kind)
         k = _positive_k(k)
+        fusion = fusion or CONFIG.ingest.fusion
+        if fusion not in ("calibrated", "rrf"):
+            raise InvalidInput(f"fusion must be 'calibrated' or 'rrf', not {fusion!r}")
+        if min_relevance is not None and not 0.0 <= float(min_relevance) <= 1.0:
+            raise InvalidInput(f"min_relevance must lie in [0, 1], got {min_relevance!r}")
         out = SearchResults()
+        if text is not None:
+            out.warning = language_warning(str(text), self.model)
         col = self._collection_or_none()
         if col is None:
             return out
@@ -389,34 +416,47 @@ class Library:
         if audio is not None:
             text = self._transcribe_query(audio)
             out.query_text = text
+            out.warning = language_warning(text, self.model)
         if image is not None:
             vec = self.encoder.encode_image([self._load_query_image(image)])[0]
             rankings, rows = self._vector_rankings(col, vec, "image", kinds, where, k)
+            results = self._fuse(col, rankings, rows, k)
         else:
             if "text" not in self.encoder.modalities:
                 raise InvalidInput(f"model {self.model!r} cannot encode text queries")
             vec = self.encoder.encode_text([text], mode="query")[0]
-            rankings, rows = self._vector_rankings(col, vec, "text", kinds, where, k)
-            if keyword:
-                kw_rank, kw_rows = self._keyword_ranking(col, text, kinds, where, k)
-                rankings[KEYWORD_LIST] = kw_rank
-                rows[KEYWORD_LIST] = kw_rows
-        out.extend(self._fuse(col, rankings, rows, k))
+            if fusion == "calibrated" and self.calibration is not None:
+                results = self._calibrated(col, vec, text, kinds, where, k, keyword)
+                out.calibrated = True
+            else:
+                rankings, rows = self._vector_rankings(col, vec, "text", kinds, where, k)
+                if keyword:
+                    kw_rank, kw_rows = self._keyword_ranking(col, text, kinds, where, k)
+                    rankings[KEYWORD_LIST] = kw_rank
+                    rows[KEYWORD_LIST] = kw_rows
+                results = self._fuse(col, rankings, rows, k)
+        if min_relevance is None:
+            min_relevance = CONFIG.ingest.min_relevance if out.calibrated else 0.0
+        out.extend(r for r in results if r.relevance >= min_relevance)
         return out
 
     def similar(self, item: str | os.PathLike, k: int = 10, kind: str | Sequence[str] | None = None,
                 where: Mapping | None = None) -> SearchResults:
-        """More like this: items nearest to a stored item (named by path or id), itself excluded."""
+        """More like this: items nearest to a stored item (named by path or id), itself excluded, of
+        the item's own kind unless ``kind`` names others (``"all"``: every kind). ``relevance`` is
+        the best cosine similarity (an item-to-item calibration is not fitted yet)."""
         k = _positive_k(k)
         col = self._collection_or_none()
         if col is None:
             raise NotFound(f"{item}: the library {self.uri} is empty")
         item_id = self._resolve_item(col, str(item))
         rec = col.get([item_id], with_vectors=True)[0]
+        # More like a photo means photos: other kinds only when asked for (kind="all" or a list).
+        kinds = None if kind == "all" else (_kinds(kind) or [rec.payload.get("kind")])
         rankings: dict = {}
         rows: dict = {}
         for field, vec in (rec.vectors or {}).items():
-            r, rw = self._vector_rankings(col, np.asarray(vec, np.float32), field, _kinds(kind), where, k + 1)
+            r, rw = self._vector_rankings(col, np.asarray(vec, np.float32), field, kinds, where, k + 1)
             rankings.update(r)
             rows.update(rw)
         for name in rankings:
@@ -521,12 +561,7 @@ class Library:
         floor = hits[0][2] * CONFIG.ingest.keyword_min_ratio
         hits = [h for h in hits if h[2] >= floor]
         recs = {r.id: r for r in col.get([r for r, _, _ in hits])}
-        check = None
-        if where:
-            from xmodal.db.filters import evaluate, parse_filter
-
-            node = parse_filter(where, col.payload_schema)
-            check = lambda payload: evaluate(node, payload, col.payload_schema)  # noqa: E731
+        check = self._payload_check(col, where)
         best: dict[str, Any] = {}
         for row_id, item_id, score in hits:
             rec = recs.get(row_id)
@@ -534,6 +569,62 @@ class Library:
                 continue  # stale keyword row, or filtered out
             best[item_id] = Hit(row_id, score, rec.payload)
         return list(best), best
+
+    def _calibrated(self, col, vec: np.ndarray, text: str, kinds, where, k: int, keyword: bool
+                    ) -> list[SearchResult]:
+        """Every candidate row's score -> relevance through the model's calibration, one signal per
+        vector field plus keywords, each item keeping its best row; items ranked by the
+        probabilistic OR of their signals (see :mod:`xmodal.ingest.ranking`)."""
+        cal, cfg = self.calibration, CONFIG.ingest
+        q = np.asarray(vec, np.float32)[None, :]
+        flt = self._where(kinds, where)
+        signals: dict[str, dict[str, float]] = {}
+        rows: dict[str, dict[str, Any]] = {}
+        for field in col.vector_fields:
+            hits = col.search(field, q, k=self._row_budget(k), where=flt)[0]
+            signals[field], rows[field] = field_signal(field, hits, cal.mapping(field, q[0]), cfg.ocr_weight)
+        if keyword:
+            signals[KEYWORD_LIST], rows[KEYWORD_LIST] = self._keyword_signal(col, text, kinds, where, k)
+        fused = fuse(signals)[:k]
+        items = {r.id: r for r in col.get([i for i, _ in fused])}
+        out = []
+        for item_id, relevance in fused:
+            rec = items.get(item_id)
+            if rec is None:
+                continue
+            payload = dict(rec.payload)
+            matched = evidence_order(signals, item_id, payload.get("kind", ""))
+            evidence, scores = _evidence([(n, rows[n][item_id]) for _, n in matched])
+            named = {(signal_name(n, _role(rows[n][item_id])) if n != KEYWORD_LIST else n): round(r, 4)
+                     for r, n in sorted(matched, reverse=True)}
+            out.append(SearchResult(path=payload.get("path", ""), kind=payload.get("kind", ""),
+                                    score=round(relevance, 6), evidence=evidence, payload=payload, id=str(item_id),
+                                    scores=scores, relevance=round(relevance, 4), signals=named))
+        return out
+
+    def _keyword_signal(self, col, text: str, kinds, where, k: int) -> tuple[dict, dict]:
+        """Keyword relevance per item (see :func:`ranking.keyword_signal`), stale or filtered rows left out."""
+        from xmodal.db.api import Hit
+
+        cfg = CONFIG.ingest
+        hits = self.keywords.search_passages(text, self._row_budget(k), kinds)
+        recs = {r.id: r for r in col.get(list(dict.fromkeys(h.row_id for h in hits)))} if hits else {}
+        check = self._payload_check(col, where)
+        hits = [h for h in hits if h.row_id in recs and (check is None or check(recs[h.row_id].payload))]
+        df = self.keywords.doc_freqs(content_terms(text))
+        relevance, best = keyword_signal(text, hits, df, self.keywords.count(),
+                                         self.calibration.mapping(KEYWORD_LIST), cfg.rare_term_relevance,
+                                         cfg.rare_term_max_share, cfg.rare_term_min_passages, cfg.evidence_chars)
+        return relevance, {i: Hit(h.row_id, h.score, {**recs[h.row_id].payload, "text": snippet})
+                           for i, (h, snippet) in best.items()}
+
+    def _payload_check(self, col, where: Mapping | None):
+        if not where:
+            return None
+        from xmodal.db.filters import evaluate, parse_filter
+
+        node = parse_filter(where, col.payload_schema)
+        return lambda payload: evaluate(node, payload, col.payload_schema)
 
     def _fuse(self, col, rankings: dict, rows: dict, k: int) -> list[SearchResult]:
         weights = {name: _list_weight(name) for name in rankings}
@@ -548,8 +639,10 @@ class Library:
                            for name, lst in rankings.items() if item_id in rows[name])
             evidence, scores = _evidence([(name, rows[name][item_id]) for _, _, name in ranks])
             payload = dict(rec.payload)
+            cosine = max((v for n, v in scores.items() if n != KEYWORD_LIST), default=0.0)
             out.append(SearchResult(path=payload.get("path", ""), kind=payload.get("kind", ""), score=float(score),
-                                    evidence=evidence, payload=payload, id=str(item_id), scores=scores))
+                                    evidence=evidence, payload=payload, id=str(item_id), scores=scores,
+                                    relevance=round(min(1.0, max(0.0, cosine)), 4)))
         return out
 
     # -------------------------------------------------------------------- info

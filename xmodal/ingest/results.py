@@ -10,7 +10,10 @@ from xmodal.ingest.files import KINDS
 class SearchResult:
     """One item found. ``evidence`` says why: ``time`` (seconds, for video / audio), ``end``,
     ``text`` (the passage, OCR text or transcript span that matched) and ``match`` (what matched:
-    item, chunk, ocr, frame, speech, keyword). ``scores`` holds each ranked list's raw score."""
+    item, chunk, ocr, frame, speech, keyword). ``scores`` holds each ranked list's raw score.
+    ``relevance`` in [0, 1] estimates the chance the item is what was asked for (results are sorted
+    by it); ``signals`` says which kinds of evidence matched (visual, text, ocr, speech, keyword)
+    and each one's relevance."""
 
     path: str
     kind: str
@@ -19,6 +22,8 @@ class SearchResult:
     payload: dict
     id: str = ""
     scores: dict = field(default_factory=dict)
+    relevance: float = 0.0
+    signals: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -26,9 +31,12 @@ class SearchResult:
 
 class SearchResults(list):
     """A list of :class:`SearchResult`, best first, that also remembers the query's transcript
-    (speech queries) so callers can show what was heard."""
+    (speech queries) so callers can show what was heard, and a ``warning`` when the model cannot
+    read the query (a Chinese query against an English-only model)."""
 
     query_text: str | None = None
+    warning: str | None = None
+    calibrated: bool = False  # relevance from the model's calibration (else the best cosine, RRF order)
 
 
 @dataclass

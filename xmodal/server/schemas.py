@@ -107,12 +107,15 @@ class MediaResult(BaseModel):
     evidence: dict[str, Any] = Field(default_factory=dict, description="time (s) and text that matched")
     scores: dict[str, float] = Field(default_factory=dict, description="raw score in each fused ranked list")
     payload: dict[str, Any] = Field(default_factory=dict)
+    relevance: float = Field(0.0, description="estimated chance (0..1) that the item is what was asked for")
+    signals: dict[str, float] = Field(default_factory=dict, description="relevance of each kind of evidence")
 
 
 class MediaSearchResponse(BaseModel):
     results: list[MediaResult]
     took_ms: float
     query_text: Optional[str] = Field(None, description="what was heard in a speech query")
+    warning: Optional[str] = Field(None, description="set when the library's model cannot read the query's language")
 
 
 class IndexFolder(_Strict):

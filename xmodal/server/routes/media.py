@@ -48,7 +48,8 @@ def _result(state: ServerState, r: Any) -> MediaResult:
     name = (r.payload or {}).get("name") or Path(r.path).name
     return MediaResult(ref=str(r.id), name=name, kind=r.kind, score=float(r.score), evidence=evidence,
                        scores={k: float(v) for k, v in (getattr(r, "scores", None) or {}).items()},
-                       payload=_public_payload(r.payload or {}))
+                       payload=_public_payload(r.payload or {}), relevance=float(getattr(r, "relevance", 0.0)),
+                       signals={k: float(v) for k, v in (getattr(r, "signals", None) or {}).items()})
 
 
 def parse_kinds(kind: Optional[list[str]]) -> Optional[list[str]]:
@@ -104,7 +105,7 @@ def _search(state: ServerState, lib: Any, k: int, min_score: Optional[float], **
     results = lib.search(k=k, **query)
     out = [_result(state, r) for r in results if min_score is None or r.score >= min_score]
     return MediaSearchResponse(results=out, took_ms=round((time.perf_counter() - t0) * 1000, 2),
-                               query_text=getattr(results, "query_text", None))
+                               query_text=getattr(results, "query_text", None), warning=getattr(results, "warning", None))
 
 
 def _index(state: ServerState, lib: Any, paths: list[str], prune: bool = False, ocr: bool = True,

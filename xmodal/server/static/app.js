@@ -144,11 +144,13 @@ async function ask(question) {
                                             body: JSON.stringify(body) });
     const a = await res.json();
     box.classList.toggle("not-found", !a.found);
-    $("#answer-text").textContent = a.found ? a.answer : "No confident answer in this library.";
+    // Only text answers; a picture that matches is shown as the closest evidence instead.
+    $("#answer-text").textContent = a.found ? a.answer
+      : `No confident answer in this library${a.evidence.length ? "; the closest evidence:" : "."}`;
     $("#answer-confidence").textContent = `confidence ${Math.round(a.confidence * 100)}%`;
     const list = $("#answer-sources");
     list.replaceChildren();
-    for (const n of a.citations) {
+    for (const n of (a.found ? a.citations : a.evidence.slice(0, 1).map((_, i) => i + 1))) {
       const e = a.evidence[n - 1];
       if (!e) continue;
       const where = e.time != null ? ` at ${fmtTime(e.time)}` : (e.page != null ? ` p.${e.page}` : "");
@@ -184,8 +186,10 @@ function evidenceNode(ev) {
   return node;
 }
 
-// The fused score is a rank-fusion number; people read the best raw similarity more easily.
+// One number a person can read, the one results are sorted by: the relevance (0..1). Older
+// servers without it: the best raw similarity.
 function similarity(item) {
+  if (typeof item.relevance === "number") return `${Math.round(item.relevance * 100)}% match`;
   const raw = Object.entries(item.scores || {}).filter(([name]) => name.includes("->")).map(([, v]) => v);
   return raw.length ? `${Math.round(Math.max(...raw) * 100)}% match` : item.score.toFixed(3);
 }

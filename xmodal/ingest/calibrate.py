@@ -1,0 +1,136 @@
+"""Fit a model's score-to-relevance mappings on held-out queries and store them as JSON.
+
+    python -m xmodal.ingest.calibrate --model xmodal-lite [--out PATH]
+
+Why held-out: a mapping fitted on the pairs a model was trained on would call every match
+certain. The Tux Paint *validation* split (``xmodal.train.recipes.tuxpaint_splits()["val"]``,
+never trained on) gives three labelled sets, one per signal:
+
+- ``visual``: each picture's English description as the query, every validation picture as a
+  candidate (relevant: its own picture);
+- ``text``: each picture's name ("brown slug") as the query, every validation description as a
+  candidate passage (relevant: its own descriptions); multilingual models see the descriptions in
+  every language, English-only ones the English descriptions;
+- ``keyword``: the same name queries over a keyword index of those descriptions, each hit judged
+  by the IDF-weighted share of the query's words it holds.
+
+Vector fields are fitted on the z-score of a similarity against the query's similarities to all
+candidates, and those candidates' vectors are stored (``<model>.npz``, float16) as the background
+a search query is measured against. Each mapping is a one-feature logistic (monotone by
+construction), written with the data it was fitted on, its Brier score and this command, to
+``xmodal/ingest/calibration/<model>.json``. The probabilities are per candidate with one relevant
+picture among ~90, so they are low for a weak model: honest, not flattering.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from xmodal.ingest.extract import _name_text
+from xmodal.ingest.keywords import KeywordIndex
+from xmodal.ingest.ranking import (KEYWORD, Calibration, brier, calibration_path, content_terms, fit_logistic,
+                                   keyword_match, model_reads_only_english, zscores)
+
+
+PASSAGES_MAX = 1500  # multilingual: every English description plus others, evenly over the languages
+BACKGROUND_MAX = 400  # reference vectors kept per field (spread over languages for multilingual models)
+
+
+def _labelled(scores: np.ndarray, query_items: Sequence[str], cand_items: Sequence[str]
+              ) -> tuple[list, list, float]:
+    """Each query's similarities as z-scores against all candidates (its background), labelled, and
+    the spread floor (the median query's spread) used for them."""
+    floor = float(np.median(scores.std(axis=1)))
+    xs, ys = [], []
+    for qi, row in zip(query_items, zscores(scores, floor)):
+        for ci, s in zip(cand_items, row):
+            xs.append(float(s))
+            ys.append(int(qi == ci))
+    return xs, ys, floor
+
+
+def _spread(pairs: Sequence, n: int) -> list:
+    """The English pairs and an even sample of the rest (in their stored order), ``n`` at most."""
+    english = [p for p in pairs if p.language == "en"]
+    others = [p for p in pairs if p.language != "en"]
+    step = max(1, len(others) // max(1, n - len(english)))
+    return english + others[::step][: max(0, n - len(english))]
+
+
+def fit(model: str, log=print) -> tuple[Calibration, dict]:
+    """Fit the ``visual`` / ``text`` / ``keyword`` mappings of ``model``; returns them and a report."""
+    from xmodal.encoders import get_encoder
+    from xmodal.media import load_image
+    from xmodal.train.recipes import tuxpaint_splits
+
+    enc = get_encoder(model)
+    val = tuxpaint_splits()["val"]
+    english = [p for p in val if p.language == "en"]
+    items = list(dict.fromkeys(p.item_id for p in val))
+    image_of = {p.item_id: p.image for p in val}
+    fields, report, backgrounds, floors = {}, {}, {}, {}
+    if "image" in enc.modalities and "text" in enc.modalities:
+        qv = enc.encode_text([p.text for p in english], mode="query")
+        iv = enc.encode_image([load_image(Path(image_of[i])) for i in items])
+        xs, ys, floors["visual"] = _labelled(qv @ iv.T, [p.item_id for p in english], items)
+        fields["visual"] = fit_logistic(xs, ys)
+        backgrounds["visual"] = iv
+        report["visual"] = {"queries": len(english), "candidates": len(items), "positives": sum(ys),
+                            "brier": round(brier([fields["visual"](x) for x in xs], ys), 5)}
+        log(f"visual: {report['visual']}")
+    if "text" in enc.modalities:
+        passages = english if model_reads_only_english(model) else _spread(val, PASSAGES_MAX)
+        names = {i: _name_text(Path(image_of[i])) for i in items}
+        qv = enc.encode_text([names[i] for i in items], mode="query")
+        pv = enc.encode_text([p.text for p in passages], mode="passage")
+        xs, ys, floors["text"] = _labelled(qv @ pv.T, items, [p.item_id for p in passages])
+        fields["text"] = fit_logistic(xs, ys)
+        step = max(1, len(passages) // BACKGROUND_MAX)
+        backgrounds["text"] = pv[::step][:BACKGROUND_MAX]
+        report["text"] = {"queries": len(items), "candidates": len(passages), "positives": sum(ys),
+                          "brier": round(brier([fields["text"](x) for x in xs], ys), 5)}
+        log(f"text: {report['text']}")
+        with tempfile.TemporaryDirectory(prefix="xmodal-cal-") as tmp:
+            kw = KeywordIndex(Path(tmp) / "kw.sqlite")
+            kw.add((str(n), p.item_id, "text", p.text) for n, p in enumerate(passages))
+            n_docs = kw.count()
+            xs, ys = [], []
+            for i in items:
+                hits = kw.search_passages(names[i], 200)
+                df = kw.doc_freqs(content_terms(names[i]))
+                for h in hits:
+                    m = keyword_match(names[i], h.text, df, n_docs, 0.0, 1 << 30)  # coverage only
+                    xs.append(m.coverage)
+                    ys.append(int(h.item_id == i))
+            kw.close()
+        fields[KEYWORD] = fit_logistic(xs, ys)
+        report[KEYWORD] = {"queries": len(items), "hits": len(xs), "positives": sum(ys),
+                           "brier": round(brier([fields[KEYWORD](x) for x in xs], ys), 5)}
+        log(f"keyword: {report[KEYWORD]}")
+    return Calibration(model, fields, backgrounds, floors), report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m xmodal.ingest.calibrate", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--out", default=None, help="JSON to write (default: xmodal/ingest/calibration/<model>.json)")
+    args = ap.parse_args(argv)
+    cal, report = fit(args.model, log=lambda m: print(m, file=sys.stderr))
+    out = Path(args.out) if args.out else calibration_path(args.model)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = {**cal.to_json(), "fitted_on": "Tux Paint validation split (xmodal.train.recipes.tuxpaint_splits)",
+            "report": report, "command": f"python -m xmodal.ingest.calibrate --model {args.model}"}
+    out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    np.savez_compressed(out.with_suffix(".npz"), **{f: np.asarray(v, np.float16) for f, v in cal.backgrounds.items()})
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
