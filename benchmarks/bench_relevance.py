@@ -73,7 +73,7 @@ def _mean(rows: list[dict]) -> dict:
 def run(n_stamps: int, model: str) -> dict:
     import xmodal
     from xmodal.config import CONFIG
-    from xmodal.train.recipes import tuxpaint_splits
+    from xmodal.datasets.tuxpaint import tuxpaint_splits
 
     test = [p for p in tuxpaint_splits()["test"] if p.language == "en" and p.image.endswith(".png")]
     picked = list({p.item_id: p for p in test}.values())[:n_stamps]

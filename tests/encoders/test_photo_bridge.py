@@ -14,7 +14,7 @@ from xmodal.encoders.label_bridge import (LabelBridgeEncoder, basic_level_name, 
                                           soft_label_weights)
 from xmodal.encoders.towers import imagenet_classes
 from xmodal.eval.evaluator import CrossModalEvaluator
-from xmodal.train.gcompris import photo_validation_pairs
+from xmodal.datasets.gcompris import photo_validation_pairs
 
 
 def test_wordnet_words_line_up_with_the_imagenet_logits():

@@ -8,7 +8,7 @@ from PIL import Image
 from xmodal.eval.baselines import RandomEncoder
 from xmodal.eval.evaluator import CrossModalEvaluator
 from xmodal.eval.report import format_table, plot, write_json
-from xmodal.train.pairs import Pair
+from xmodal.datasets.pairs import Pair
 
 COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "yellow": (255, 255, 0)}
 FRENCH = {"red": "rouge", "green": "vert", "blue": "bleu", "yellow": "jaune"}

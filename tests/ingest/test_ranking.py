@@ -97,7 +97,7 @@ def test_the_shipped_calibration_is_monotone_and_fitted_on_the_validation_split(
     cal = load_calibration("xmodal-lite")
     data = json.loads(calibration_path("xmodal-lite").read_text())
     assert "validation" in data["fitted_on"] and data["command"].endswith("--model xmodal-lite")
-    from xmodal.train.recipes import tuxpaint_splits
+    from xmodal.datasets.tuxpaint import tuxpaint_splits
 
     val_items = {p.item_id for p in tuxpaint_splits()["val"]}
     for field in ("visual", "text", "keyword"):

@@ -9,9 +9,9 @@ from PIL import Image
 from xmodal.config import CONFIG
 from xmodal.errors import InvalidInput, NotFound
 from xmodal.train.features import FeatureStore
-from xmodal.train.pairs import items_of, read_pairs, write_pairs
-from xmodal.train.splits import normalize_text, split_pairs
-from xmodal.train.tuxpaint import load_tuxpaint, parse_description_file
+from xmodal.datasets.pairs import items_of, read_pairs, write_pairs
+from xmodal.datasets.splits import normalize_text, split_pairs
+from xmodal.datasets.tuxpaint import load_tuxpaint, parse_description_file
 
 TUX = Path(CONFIG.train.tuxpaint_dir)
 

@@ -11,9 +11,9 @@ from PIL import Image
 
 from xmodal.cli import main
 from xmodal.errors import InvalidInput, NotFound
-from xmodal.train.gcompris import (ACTIVITIES, GCOMPRIS_DIR, SKIMAGE_PHOTOS, attribution, gcompris_photos,
+from xmodal.datasets.gcompris import (ACTIVITIES, GCOMPRIS_DIR, SKIMAGE_PHOTOS, attribution, gcompris_photos,
                                    load_gcompris_photos, photo_validation_pairs, read_qm, read_rcc)
-from xmodal.train.pairs import items_of, languages_of
+from xmodal.datasets.pairs import items_of, languages_of
 from xmodal.train.recipes import extra_pairs, tuxpaint_splits
 
 RCC = GCOMPRIS_DIR / "rcc"

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from xmodal.encoders import get_encoder
-from xmodal.train.pairs import items_of
-from xmodal.train.recipes import tuxpaint_splits
+from xmodal.datasets.pairs import items_of
+from xmodal.datasets.tuxpaint import tuxpaint_splits
 
 IMAGES = 20
 

@@ -9,10 +9,10 @@ import torch
 
 from xmodal.config import CONFIG
 from xmodal.encoders.projection import label_embeddings, load_heads
-from xmodal.train.pairs import items_of, write_pairs
-from xmodal.train.splits import split_pairs
+from xmodal.datasets.pairs import items_of, write_pairs
+from xmodal.datasets.splits import split_pairs
 from xmodal.train.trainer import Trainer, build_features, with_overrides
-from xmodal.train.tuxpaint import load_tuxpaint
+from xmodal.datasets.tuxpaint import load_tuxpaint
 
 TRAIN_IMAGES, VAL_IMAGES = 200, 60
 

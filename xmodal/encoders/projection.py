@@ -1,7 +1,7 @@
 """The projection model: heads that map frozen tower features into one shared space, and their weight files.
 
 It lives with the encoders (``xmodal-lite`` loads it at every query) and knows nothing of training;
-``xmodal.train`` builds and fits it, as open_clip_train sits on open_clip.
+the training package builds and fits it, as open_clip_train sits on open_clip.
 
 Design (LiT-style): the shared space *is* the frozen text tower's space, so text keeps all the
 language knowledge of MiniLM / E5 and only images are projected. The image head starts as the
@@ -120,7 +120,7 @@ class TextHead(nn.Module):
 class LogitScale(nn.Module):
     """CLIP's learnable inverse temperature: ``exp(s)`` with ``s`` initialised at ``log(1/T0)``.
 
-    Part of the model (it is saved with the heads: calibration reads it), trained by ``xmodal.train``."""
+    Part of the model (it is saved with the heads: calibration reads it), fitted by the training package."""
 
     def __init__(self, init_temperature: float | None = None, max_scale: float | None = None) -> None:
         super().__init__()

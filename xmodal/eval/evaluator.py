@@ -21,7 +21,7 @@ import numpy as np
 from xmodal.config import CONFIG
 from xmodal.errors import InvalidInput, MediaError
 from xmodal.eval.metrics import chance_recall, retrieval_metrics
-from xmodal.train.pairs import Pair, items_of, languages_of
+from xmodal.datasets.pairs import Pair, items_of, languages_of
 
 
 class CrossModalEvaluator:

@@ -3,7 +3,7 @@
     python -m xmodal.ingest.calibrate --model xmodal-lite [--out PATH]
 
 Why held-out: a mapping fitted on the pairs a model was trained on would call every match
-certain. The Tux Paint *validation* split (``xmodal.train.recipes.tuxpaint_splits()["val"]``,
+certain. The Tux Paint *validation* split (``xmodal.datasets.tuxpaint.tuxpaint_splits()["val"]``,
 never trained on) gives three labelled sets, one per signal:
 
 - ``visual``: each picture's English description as the query, every validation picture as a
@@ -67,7 +67,7 @@ def fit(model: str, log=print) -> tuple[Calibration, dict]:
     """Fit the ``visual`` / ``text`` / ``keyword`` mappings of ``model``; returns them and a report."""
     from xmodal.encoders import get_encoder
     from xmodal.media import load_image
-    from xmodal.train.recipes import tuxpaint_splits
+    from xmodal.datasets.tuxpaint import tuxpaint_splits
 
     enc = get_encoder(model)
     val = tuxpaint_splits()["val"]
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cal, report = fit(args.model, log=lambda m: print(m, file=sys.stderr))
     out = Path(args.out) if args.out else calibration_path(args.model)
     out.parent.mkdir(parents=True, exist_ok=True)
-    data = {**cal.to_json(), "fitted_on": "Tux Paint validation split (xmodal.train.recipes.tuxpaint_splits)",
+    data = {**cal.to_json(), "fitted_on": "Tux Paint validation split (xmodal.datasets.tuxpaint.tuxpaint_splits)",
             "report": report, "command": f"python -m xmodal.ingest.calibrate --model {args.model}"}
     out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     np.savez_compressed(out.with_suffix(".npz"), **{f: np.asarray(v, np.float16) for f, v in cal.backgrounds.items()})

@@ -21,7 +21,7 @@ def add_commands(sub: "argparse._SubParsersAction") -> None:
     t = sub.add_parser("train", help="train projection heads (your PAIRS file, or a shipped model's recipe)",
                        description="Train projection heads over the frozen towers. PAIRS is a JSONL or CSV file "
                                    "with one image + text per line: fields image, text, and optionally language, "
-                                   "group (held out together), category, item. See xmodal/train/pairs.py.")
+                                   "group (held out together), category, item. See xmodal/datasets/pairs.py.")
     src = t.add_mutually_exclusive_group(required=True)
     src.add_argument("--pairs", help="JSONL/CSV of image path + text")
     src.add_argument("--recipe", help="rebuild a shipped model: xmodal-lite or xmodal-lite-multilingual")
@@ -94,10 +94,10 @@ def load_model(spec: str):
 def eval_pairs(set_name: str, languages: list[str] | None) -> list:
     """The pairs of a built-in evaluation set."""
     if set_name == "photos-val":
-        from xmodal.train.gcompris import photo_validation_pairs
+        from xmodal.datasets.gcompris import photo_validation_pairs
 
         return photo_validation_pairs(languages)
-    from xmodal.train.recipes import tuxpaint_splits
+    from xmodal.datasets.tuxpaint import tuxpaint_splits
 
     return tuxpaint_splits()[set_name.split("-")[1]]
 
@@ -109,7 +109,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     languages = args.languages.split(",") if args.languages else None
     if args.pairs:
-        from xmodal.train.pairs import read_pairs
+        from xmodal.datasets.pairs import read_pairs
 
         sets = [(Path(args.pairs).stem, read_pairs(args.pairs))]
     else:

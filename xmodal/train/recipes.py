@@ -16,11 +16,10 @@ from typing import Callable, Sequence
 
 from xmodal.config import CONFIG, TrainConfig
 from xmodal.errors import InvalidInput, NotFound
-from xmodal.train.gcompris import photo_validation_pairs
-from xmodal.train.pairs import Pair, items_of
+from xmodal.datasets.gcompris import photo_validation_pairs
+from xmodal.datasets.tuxpaint import tuxpaint_splits
+from xmodal.datasets.pairs import Pair, items_of
 
-# Split anchors: the languages whose descriptions decide which folders are glued together.
-ANCHOR_LANGUAGES = ("en", "zh-CN")
 
 
 @dataclass(frozen=True)
@@ -49,21 +48,13 @@ RECIPES = {
 }
 
 
-def tuxpaint_splits() -> dict[str, list[Pair]]:
-    """The Tux Paint train / val / test split every shipped number refers to."""
-    from xmodal.train.splits import split_pairs
-    from xmodal.train.tuxpaint import load_tuxpaint
-
-    return split_pairs(load_tuxpaint(), anchor_languages=ANCHOR_LANGUAGES)
-
-
 def extra_pairs(name: str) -> list[Pair]:
     if name == "emoji":
-        from xmodal.train.emoji import load_emoji
+        from xmodal.datasets.emoji import load_emoji
 
         return load_emoji()
     if name == "openclipart":
-        from xmodal.train.openclipart import load_openclipart
+        from xmodal.datasets.openclipart import load_openclipart
 
         return load_openclipart()
     raise NotFound(f"unknown extra data set {name!r}; known: emoji, openclipart")
@@ -147,8 +138,8 @@ def train_pairs(pairs_file: str | Path, text_tower: str, out_dir: str | Path, co
     """A user's domain adaptation: their PAIRS file, split by group, heads trained from the label bridge."""
     from xmodal.train.features import image_tower_fingerprint
     from xmodal.encoders.projection import label_embeddings
-    from xmodal.train.pairs import read_pairs
-    from xmodal.train.splits import split_pairs
+    from xmodal.datasets.pairs import read_pairs
+    from xmodal.datasets.splits import split_pairs
     from xmodal.train.trainer import Trainer, build_features
 
     say = _log_to(log)

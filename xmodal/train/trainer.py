@@ -23,8 +23,8 @@ from xmodal.errors import InvalidInput
 from xmodal.eval.metrics import retrieval_metrics
 from xmodal.encoders.projection import DualHeads, ImageHead, LabelBridge, TextHead, feature_stats, save_heads
 from xmodal.train.losses import distillation_loss, info_nce, reconstruction_loss
-from xmodal.train.pairs import Pair, items_of
-from xmodal.train.splits import normalize_text
+from xmodal.datasets.pairs import Pair, items_of
+from xmodal.datasets.splits import normalize_text
 
 torch = require("torch", "models")
 

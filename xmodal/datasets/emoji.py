@@ -12,7 +12,7 @@ from pathlib import Path
 
 from xmodal.config import CONFIG
 from xmodal.errors import NotFound
-from xmodal.train.pairs import Pair
+from xmodal.datasets.pairs import Pair
 
 IMAGE_FOLDER = Path("img") / "twitter" / "64"
 

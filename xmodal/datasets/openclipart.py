@@ -15,7 +15,7 @@ from typing import Callable
 
 from xmodal.config import CONFIG
 from xmodal.errors import NotFound
-from xmodal.train.pairs import Pair
+from xmodal.datasets.pairs import Pair
 
 # Concrete-object folders; computer/shapes/signs are mostly icons and geometric shapes.
 FOLDERS = ("animals", "buildings", "containers", "decorations", "education", "electronics", "food",

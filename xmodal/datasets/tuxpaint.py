@@ -11,8 +11,9 @@ import re
 from pathlib import Path
 
 from xmodal.config import CONFIG
+from xmodal.datasets.pairs import Pair
+from xmodal.datasets.splits import split_pairs
 from xmodal.errors import NotFound
-from xmodal.train.pairs import Pair
 
 # Top folders as words a text encoder understands (zero-shot classification prompts).
 CATEGORY_NAMES = {
@@ -96,3 +97,12 @@ def load_tuxpaint(root: str | Path | None = None, languages: list[str] | None = 
             pairs.append(Pair(image=str(image), text=text, language=lang, speech=speech.get(lang),
                               group=group, category=category, item=rel.as_posix()))
     return pairs
+
+
+# Split anchors: the languages whose descriptions decide which folders are glued together.
+ANCHOR_LANGUAGES = ("en", "zh-CN")
+
+
+def tuxpaint_splits() -> dict[str, list[Pair]]:
+    """The Tux Paint train / val / test split every shipped number refers to."""
+    return split_pairs(load_tuxpaint(), anchor_languages=ANCHOR_LANGUAGES)

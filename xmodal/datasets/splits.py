@@ -15,7 +15,7 @@ from typing import Sequence
 
 from xmodal.config import CONFIG
 from xmodal.errors import InvalidInput
-from xmodal.train.pairs import Pair
+from xmodal.datasets.pairs import Pair
 
 SPLITS = ("train", "val", "test")
 _SPACE = re.compile(r"\W+", re.UNICODE)

@@ -21,7 +21,7 @@ import csv
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 from xmodal.errors import InvalidInput, NotFound
 
@@ -133,11 +133,3 @@ def write_pairs(pairs: Iterable[Pair], path: str | Path) -> Path:
         for p in pairs:
             fh.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
     return path
-
-
-def iter_by_item(pairs: Sequence[Pair]) -> Iterator[tuple[str, list[Pair]]]:
-    """Pairs grouped by item, in first-seen item order."""
-    groups: dict[str, list[Pair]] = {}
-    for p in pairs:
-        groups.setdefault(p.item_id, []).append(p)
-    yield from groups.items()

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from xmodal.config import cache_dir
 from xmodal.errors import InvalidInput, NotFound
-from xmodal.train.pairs import Pair
-from xmodal.train.tuxpaint import normalize_language
+from xmodal.datasets.pairs import Pair
+from xmodal.datasets.tuxpaint import normalize_language
 
 GCOMPRIS_DIR = Path("/usr/share/gcompris-qt")
 DEBIAN_COPYRIGHT = "/usr/share/doc/gcompris-qt-data/copyright"
