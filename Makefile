@@ -4,7 +4,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup setup-data demo test test-fast bench soak sample-media train clean
+.PHONY: setup setup-data demo lint test test-fast bench soak sample-media train clean
 
 setup:
 	@bash scripts/setup.sh
@@ -15,7 +15,16 @@ setup-data:
 demo: setup
 	$(PY) -m xmodal.demo
 
-test: setup
+# Gates that keep the architecture honest (docs/ARCHITECTURE.md): style, layer contracts, and a
+# ratchet on imports of xmodal modules hidden inside functions (they hide the dependency graph).
+lint: setup
+	.venv/bin/ruff check xmodal tests benchmarks scripts
+	.venv/bin/lint-imports
+	$(PY) scripts/count_local_imports.py --max $(LOCAL_IMPORTS_MAX)
+
+LOCAL_IMPORTS_MAX := 67
+
+test: setup lint
 	$(PY) -m pytest -q tests
 
 bench: setup-data

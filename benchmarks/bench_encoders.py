@@ -85,7 +85,7 @@ def _pixels(paths: list[Path]) -> np.ndarray:
 def _backend_rate(kind: str, threads: int, pixels: np.ndarray) -> float:
     import torch
 
-    from xmodal.encoders.image_backends import OnnxBackend, TorchBackend
+    from xmodal.encoders.image_backends import OnnxBackend
 
     torch.set_num_threads(threads)
     if kind == "onnx":

@@ -2,7 +2,6 @@
 drawn with a real TTF font, a text document and Tux Paint stamps; indexed once per module."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 import wave
 from pathlib import Path

@@ -24,7 +24,7 @@ import numpy as np
 from xmodal.apps.profile import Profile
 from xmodal.config import CONFIG
 from xmodal.db.api import BaseCollection, BaseDatabase, VectorField
-from xmodal.errors import InvalidInput, NotFound
+from xmodal.errors import InvalidInput
 
 INTERACTIONS_SUFFIX = "__interactions"
 PROFILES_SUFFIX = "__profiles"

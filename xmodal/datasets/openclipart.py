@@ -46,13 +46,6 @@ def english_share(text: str, vocabulary: set[str]) -> float:
     return sum(w in vocabulary for w in words) / len(words) if words else 0.0
 
 
-def minilm_vocabulary() -> set[str]:
-    """Whole-word entries of MiniLM's (English) word-piece vocabulary."""
-    from xmodal.encoders.towers import text_tower
-
-    return {w for w in text_tower("minilm").tokenizer.get_vocab() if w.isalpha() and w.islower()}
-
-
 def parse_svg_metadata(path: Path) -> tuple[str, list[str]]:
     """(title, keywords) from the RDF block; the first ``dc:title`` is the work, later ones are agents."""
     head = path.read_text(encoding="utf-8", errors="replace")[:20000]
@@ -60,9 +53,12 @@ def parse_svg_metadata(path: Path) -> tuple[str, list[str]]:
     return (titles[0] if titles else ""), [k.strip() for k in _KEYWORD.findall(head) if k.strip()]
 
 
-def load_openclipart(root: str | Path | None = None, folders: tuple[str, ...] = FOLDERS,
-                     vocabulary: set[str] | Callable[[], set[str]] = minilm_vocabulary) -> list[Pair]:
-    """Cleaned (drawing, title) pairs, plus a "title: keywords" text where keywords add something."""
+def load_openclipart(root: str | Path | None = None, folders: tuple[str, ...] = FOLDERS, *,
+                     vocabulary: set[str] | Callable[[], set[str]]) -> list[Pair]:
+    """Cleaned (drawing, title) pairs, plus a "title: keywords" text where keywords add something.
+
+    ``vocabulary``: the words that count as English (the text tower's, passed in by the trainer: the
+    data layer knows no models)."""
     root = Path(root or CONFIG.train.openclipart_dir)
     if not root.is_dir():
         raise NotFound(f"Open Clip Art folder {str(root)!r} does not exist: apt-get install openclipart-svg")

@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from xmodal.config import CONFIG
+from xmodal.media.images import load_image
 
 
 class RandomEncoder:
@@ -32,6 +33,4 @@ class RandomEncoder:
         return np.stack([self._vector(hashlib.sha1(t.encode("utf-8")).digest()) for t in texts])
 
     def encode_image(self, images: Sequence) -> np.ndarray:
-        from xmodal.media.images import load_image
-
         return np.stack([self._vector(hashlib.sha1(load_image(im).tobytes()).digest()) for im in images])

@@ -22,6 +22,7 @@ from xmodal.config import CONFIG
 from xmodal.errors import InvalidInput, MediaError
 from xmodal.eval.metrics import chance_recall, retrieval_metrics
 from xmodal.datasets.pairs import Pair, items_of, languages_of
+from xmodal.media.images import load_image
 
 
 class CrossModalEvaluator:
@@ -49,8 +50,6 @@ class CrossModalEvaluator:
     def _gallery(self) -> tuple[list[str], list]:
         """Decoded images, once for every encoder evaluated; undecodable ones are left out (and listed)."""
         if self._images is None:
-            from xmodal.media.images import load_image
-
             path_of = {p.item_id: p.image for p in self.pairs}
             self._items, self._images = [], []
             for item in items_of(self.pairs):

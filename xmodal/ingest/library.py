@@ -12,7 +12,6 @@ import hashlib
 import os
 import shutil
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -22,8 +21,8 @@ from xmodal.config import CONFIG, cache_dir
 from xmodal.errors import InvalidInput, ModelMismatch, NotFound
 from xmodal.ingest.encode import Encoded, fields_for
 from xmodal.ingest.failures import FailureLog
-from xmodal.ingest.extract import TEXT, VISUAL
-from xmodal.ingest.files import KINDS, FileEntry, kind_hint, scan, under
+from xmodal.ingest.extract import VISUAL
+from xmodal.ingest.files import KINDS, FileEntry, scan, under
 from xmodal.ingest.fusion import rrf
 from xmodal.ingest.hashing import content_hash
 from xmodal.ingest.keywords import KeywordIndex

@@ -20,6 +20,11 @@ import numpy as np
 
 from xmodal.config import CONFIG, cache_dir
 from xmodal.errors import MediaError, StorageError
+from xmodal._optional import require
+from xmodal.encoders.towers import IMAGE_FEATURE_DIM, image_tower
+from xmodal.encoders.towers import TEXT_FEATURE_DIM, text_tower
+from xmodal.media.images import load_image
+from xmodal.progress import progress
 
 # Augmented views of an image: each is one cached feature row, so training sees several
 # versions of every image without paying for the forward pass more than once per view.
@@ -121,8 +126,6 @@ class FeatureStore:
     def ensure(self, keys: Sequence[str], compute: Callable[[list[str]], np.ndarray], batch: int,
                label: str = "features", show_progress: bool | None = None) -> np.ndarray:
         """Compute the missing rows in batches (flushed as they come, with a progress bar), return all."""
-        from xmodal.progress import progress
-
         todo = self.missing(keys)
         if todo:
             with progress(show_progress) as p:
@@ -172,8 +175,6 @@ def _decode(path: str, fast_svg: bool):
     """Decoded RGB image. ``fast_svg=False``: exactly what the encoders see at inference
     (:func:`load_image`). ``fast_svg=True`` (training-only clip art): rasterised at the training
     size with librsvg and cached as PNG."""
-    from xmodal.media.images import load_image
-
     if not _is_svg(path) or not fast_svg:
         return load_image(path)
     cached = cache_dir() / "rasters" / (hashlib.sha1(_file_key(path).encode()).hexdigest() + ".png")
@@ -193,8 +194,6 @@ def _decode(path: str, fast_svg: bool):
             if done.returncode != 0:
                 raise MediaError(f"{path}: cannot rasterise SVG ({done.stderr.decode(errors='replace').strip()[:200]})")
         else:
-            from xmodal._optional import require
-
             require("cairosvg", "media").svg2png(url=str(path), write_to=str(tmp), output_width=size)
         img = load_image(tmp)
     except MediaError:
@@ -220,8 +219,6 @@ def image_tower_fingerprint() -> str:
     if _FINGERPRINT is None:
         from PIL import Image
 
-        from xmodal.encoders.towers import image_tower
-
         w, h = PROBE_SIZE
         y, x = np.mgrid[0:h, 0:w]
         probe = np.stack([x * 255 // w, y * 255 // h, (x * y) % 256], axis=2).astype(np.uint8)
@@ -234,11 +231,9 @@ def image_features(paths: Sequence[str], views: Sequence[str] = ("orig",),
                    show_progress: bool | None = None, fast_svg: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(features (n·v, 1280), logits (n·v, 1000)) for every path × view, row order path-major.
 
-    Images that cannot be decoded (:class:`MediaError`) get NaN rows: callers drop them. Cached under ``$XMODAL_CACHE/features/efficientnet-lite0*``; a changed file (size or mtime)
-    is recomputed.
+    Images that cannot be decoded (:class:`MediaError`) get NaN rows: callers drop them. Cached under
+    ``$XMODAL_CACHE/features/efficientnet-lite0*``; a changed file (size or mtime) is recomputed.
     """
-    from xmodal.encoders.towers import IMAGE_FEATURE_DIM, image_tower
-
     fp = image_tower_fingerprint()
     feats = FeatureStore(store_root() / f"efficientnet-lite0-{fp}", IMAGE_FEATURE_DIM)
     logit_store = FeatureStore(store_root() / f"efficientnet-lite0-{fp}-logits", len(image_tower().classes))
@@ -278,8 +273,6 @@ def image_features(paths: Sequence[str], views: Sequence[str] = ("orig",),
 def text_features(texts: Sequence[str], tower: str, mode: str = "query",
                   show_progress: bool | None = None) -> np.ndarray:
     """(n, 384) L2-normalised text-tower features, cached per tower and mode."""
-    from xmodal.encoders.towers import TEXT_FEATURE_DIM, text_tower
-
     store = FeatureStore(store_root() / f"text-{tower}-{mode}", TEXT_FEATURE_DIM)
     keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
     by_key = dict(zip(keys, texts))

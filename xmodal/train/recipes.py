@@ -19,6 +19,14 @@ from xmodal.errors import InvalidInput, NotFound
 from xmodal.datasets.gcompris import photo_validation_pairs
 from xmodal.datasets.tuxpaint import tuxpaint_splits
 from xmodal.datasets.pairs import Pair, items_of
+from xmodal.datasets.emoji import load_emoji
+from xmodal.datasets.openclipart import load_openclipart
+from xmodal.datasets.pairs import read_pairs
+from xmodal.datasets.splits import split_pairs
+from xmodal.encoders.projection import label_embeddings
+from xmodal.encoders.towers import text_tower
+from xmodal.train.features import image_tower_fingerprint
+from xmodal.train.trainer import Trainer, average_states, build_features, concat_features
 
 
 
@@ -48,15 +56,16 @@ RECIPES = {
 }
 
 
+def minilm_vocabulary() -> set[str]:
+    """Whole-word entries of MiniLM's (English) word-piece vocabulary: what keeps clip-art titles English."""
+    return {w for w in text_tower("minilm").tokenizer.get_vocab() if w.isalpha() and w.islower()}
+
+
 def extra_pairs(name: str) -> list[Pair]:
     if name == "emoji":
-        from xmodal.datasets.emoji import load_emoji
-
         return load_emoji()
     if name == "openclipart":
-        from xmodal.datasets.openclipart import load_openclipart
-
-        return load_openclipart()
+        return load_openclipart(vocabulary=minilm_vocabulary)
     raise NotFound(f"unknown extra data set {name!r}; known: emoji, openclipart")
 
 
@@ -68,10 +77,6 @@ def train_recipe(name: str, out_dir: str | Path, weights_path: str | Path | None
                  config: TrainConfig | None = None, show_progress: bool | None = None,
                  log: Callable[[str], None] | None = None, device: str | None = None) -> dict:
     """Train one shipped model; writes ``out_dir`` (checkpoint, history, summary) and the weights."""
-    from xmodal.train.features import image_tower_fingerprint
-    from xmodal.encoders.projection import label_embeddings
-    from xmodal.train.trainer import Trainer, average_states, build_features, concat_features
-
     if name not in RECIPES:
         raise NotFound(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
     r = RECIPES[name]
@@ -136,12 +141,6 @@ def train_pairs(pairs_file: str | Path, text_tower: str, out_dir: str | Path, co
                 views: Sequence[str] = ("orig", "flip"), text_head: str = "linear", show_progress: bool | None = None,
                 log: Callable[[str], None] | None = None, device: str | None = None) -> dict:
     """A user's domain adaptation: their PAIRS file, split by group, heads trained from the label bridge."""
-    from xmodal.train.features import image_tower_fingerprint
-    from xmodal.encoders.projection import label_embeddings
-    from xmodal.datasets.pairs import read_pairs
-    from xmodal.datasets.splits import split_pairs
-    from xmodal.train.trainer import Trainer, build_features
-
     say = _log_to(log)
     pairs = read_pairs(pairs_file)
     splits = split_pairs(pairs)
@@ -152,7 +151,8 @@ def train_pairs(pairs_file: str | Path, text_tower: str, out_dir: str | Path, co
     t0 = time.perf_counter()
     train = build_features(splits["train"], text_tower, views, None, show_progress)
     val = build_features(splits["val"], text_tower, ("orig",), None, show_progress)
-    trainer = Trainer(train, val, label_embeddings(text_tower, (config or CONFIG.train).label_vocabulary), config=config, text_head=text_head,
+    labels = label_embeddings(text_tower, (config or CONFIG.train).label_vocabulary)
+    trainer = Trainer(train, val, labels, config=config, text_head=text_head,
                       out_dir=out_dir, show_progress=show_progress, log=say, device=device)
     result = trainer.fit()
     name = f"xmodal-lite-{Path(out_dir).name}"

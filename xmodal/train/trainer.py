@@ -25,6 +25,9 @@ from xmodal.encoders.projection import DualHeads, ImageHead, LabelBridge, TextHe
 from xmodal.train.losses import distillation_loss, info_nce, reconstruction_loss
 from xmodal.datasets.pairs import Pair, items_of
 from xmodal.datasets.splits import normalize_text
+from xmodal.encoders.towers import configure_threads
+from xmodal.progress import progress
+from xmodal.train.features import image_features, text_features
 
 torch = require("torch", "models")
 
@@ -64,8 +67,6 @@ def build_features(pairs: Sequence[Pair], text_tower: str, views: Sequence[str] 
     ``fast_svg`` rasterises SVGs with librsvg instead of the inference loader: much faster on huge
     clip-art canvases, for training-only data whose exact pixels never meet a user.
     """
-    from xmodal.train.features import image_features, text_features
-
     if "orig" not in views:
         raise InvalidInput(f"views {list(views)!r} must include 'orig' (validation and galleries use it)")
     if languages is not None:
@@ -149,8 +150,6 @@ class Trainer:
                  config: TrainConfig | None = None, text_head: str = "identity", out_dir: str | Path | None = None,
                  device: str | None = None, val_languages: Sequence[str] | None = None,
                  show_progress: bool | None = None, log: Callable[[str], None] | None = None) -> None:
-        from xmodal.encoders.towers import configure_threads
-
         configure_threads()  # one intra-op thread by default: faster than two fighting on small CPUs
         self.cfg = config or CONFIG.train
         if train.n_items < 2 or val.n_items < 2:
@@ -305,8 +304,6 @@ class Trainer:
 
     # -- the loop --------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> TrainResult:
-        from xmodal.progress import progress
-
         cfg = self.cfg
         start_epoch, history = 0, []
         ckpt = self.out_dir / "checkpoint.pt" if self.out_dir else None
