@@ -207,3 +207,20 @@ def test_eval_command_runs_on_photos_val(tmp_path, capsys):
     assert "text→image" in table and " fr " in table and "110" in table
     result = json.loads((tmp_path / "results.json").read_text())
     assert result[0]["set"] == "photos-val" and result[0]["images"] == 110
+
+
+def test_eval_puts_photos_and_tux_paint_side_by_side_and_is_reproducible(tmp_path, capsys):
+    args = ["eval", "--set", "photos-val,tuxpaint-val", "--models", "random", "--no-speech", "--languages", "en"]
+    assert main(args + ["--out", str(tmp_path / "a")]) == 0
+    table = capsys.readouterr().out
+    assert "photos-val" in table and "tuxpaint-val" in table
+    assert main(args + ["--out", str(tmp_path / "b")]) == 0
+    runs = [json.loads((tmp_path / d / "results.json").read_text()) for d in ("a", "b")]
+    assert [r["set"] for r in runs[0]] == ["photos-val", "tuxpaint-val"]
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]  # noqa: E731
+    assert strip(runs[0]) == strip(runs[1])
+
+
+def test_eval_refuses_an_unknown_set(capsys):
+    assert main(["eval", "--set", "photos-val,flickr8k", "--models", "random"]) != 0
+    assert "unknown set(s) flickr8k" in capsys.readouterr().err
