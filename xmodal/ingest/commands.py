@@ -124,7 +124,8 @@ def _search(args) -> int:
     with _open(args) as lib:
         results = lib.search(text=args.query, image=args.image, audio=args.audio, kind=args.kind,
                              where=_parse_where(args.where), k=args.k, keyword=not args.no_keyword)
-    _print_results(results, args.json, heard=results.query_text)
+    heard = results.query_text and (f"({results.query_language}) " if results.query_language else "") + results.query_text
+    _print_results(results, args.json, heard=heard)
     return 0
 
 

@@ -26,9 +26,10 @@ class SearchResult:
 
 class SearchResults(list):
     """A list of :class:`SearchResult`, best first, that also remembers the query's transcript
-    (speech queries) so callers can show what was heard."""
+    (speech queries) so callers can show what was heard, and in which language."""
 
     query_text: str | None = None
+    query_language: str | None = None
 
 
 @dataclass

@@ -113,6 +113,7 @@ class MediaSearchResponse(BaseModel):
     results: list[MediaResult]
     took_ms: float
     query_text: Optional[str] = Field(None, description="what was heard in a speech query")
+    query_language: Optional[str] = Field(None, description="language code the speech query was heard in")
 
 
 class IndexFolder(_Strict):
