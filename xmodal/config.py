@@ -124,6 +124,10 @@ class MediaConfig:
     ocr_min_confidence: float = 30.0  # words tesseract is less sure of (0-100) are dropped
     # "base" (multilingual Whisper base, default) or "tiny.en" (English only, faster, mishears short queries).
     asr_model: str = os.environ.get("XMODAL_ASR_MODEL", "base") or "base"
+    # Languages speech may be in (comma-separated ISO codes, e.g. "en,fr,es,ru"); empty: any of Whisper's 99.
+    # Whisper base guesses the language of a one-word clip poorly; naming the few a library holds helps.
+    asr_languages: tuple[str, ...] = tuple(x.strip() for x in os.environ.get("XMODAL_ASR_LANGUAGES", "").split(",")
+                                           if x.strip())
     asr_beam_size: int = 5
     asr_vad: bool = True  # skip silence with the VAD model bundled in faster-whisper (long recordings)
     # Clips up to this long (spoken queries, Tux Paint descriptions) are decoded whole: the VAD cuts

@@ -17,7 +17,7 @@ import numpy as np
 
 from xmodal._optional import require
 from xmodal.config import CONFIG
-from xmodal.errors import MediaError
+from xmodal.errors import InvalidInput, MediaError
 from xmodal.media.whisper_models import is_multilingual, model_path
 
 SAMPLE_RATE = 16_000  # what Whisper models take
@@ -100,6 +100,18 @@ def decoding_options(seconds: float, multilingual: bool = True, language: str | 
             "no_speech_threshold": CONFIG.media.asr_no_speech_threshold}
 
 
+def likeliest_language(whisper, audio: np.ndarray, allowed: tuple[str, ...]) -> str:
+    """The most probable of the ``allowed`` languages for ``audio`` (its first 30 seconds).
+
+    Costs what Whisper's own detection costs (one encoder pass, which transcription then skips
+    by being told the language); unknown codes in ``allowed`` are an error naming them."""
+    probs = dict(whisper.detect_language(audio)[2])
+    unknown = [code for code in allowed if code not in probs]
+    if unknown:
+        raise InvalidInput(f"XMODAL_ASR_LANGUAGES: Whisper knows no language {', '.join(unknown)}")
+    return max(allowed, key=lambda code: probs[code])
+
+
 def transcribe(path: str | os.PathLike, show_progress: bool | None = False, model: str | None = None,
                language: str | None = None) -> list[Segment]:
     """Timed transcript of the speech in an audio or video file ([] when there is none).
@@ -118,6 +130,8 @@ def transcribe(path: str | os.PathLike, show_progress: bool | None = False, mode
     multilingual = is_multilingual(name)
     out: list[Segment] = []
     try:
+        if multilingual and language is None and CONFIG.media.asr_languages:
+            language = likeliest_language(whisper, audio, CONFIG.media.asr_languages)
         segments, info = whisper.transcribe(audio, **decoding_options(audio.size / SAMPLE_RATE, multilingual, language))
         lang = info.language if multilingual else "en"
         with progress(show_progress) as bar:
@@ -125,6 +139,8 @@ def transcribe(path: str | os.PathLike, show_progress: bool | None = False, mode
             for s in segments:  # a generator: recognition happens while iterating
                 out.append(Segment(float(s.start), float(s.end), s.text.strip(), lang))
                 bar.update(task, completed=round(s.end))
+    except InvalidInput:
+        raise
     except Exception as exc:  # noqa: BLE001 - ctranslate2 errors are untyped
         raise MediaError(f"{Path(path)}: speech recognition failed ({type(exc).__name__}: {exc})") from exc
     return [s for s in out if s.text]
