@@ -40,12 +40,12 @@ QUERIES = [
     "a red rose", "a helicopter", "a turtle", "a chocolate cookie", "a train", "a butterfly on a flower",
 ]
 STOP = {"a", "an", "the", "of", "on", "in", "at", "to", "and", "with", "for"}
-SETTINGS = {  # name -> (model, faster-whisper options)
+SETTINGS = {  # name -> (model, faster-whisper options); most telling first (a cut-short run keeps them)
     "base, short-clip settings (default)": ("base", None),
-    "base, VAD on": ("base", {"vad_filter": True}),
-    "base, greedy (beam 1)": ("base", {"beam_size": 1}),
     "tiny.en, short-clip settings": ("tiny.en", None),
     "tiny.en, VAD on (previous default)": ("tiny.en", {"vad_filter": True}),
+    "base, VAD on": ("base", {"vad_filter": True}),
+    "base, greedy (beam 1)": ("base", {"beam_size": 1}),
 }
 
 
@@ -78,11 +78,13 @@ def _run(name: str, audio, overrides: dict | None, language: str | None = None):
     return text, info.language, time.process_time() - c0, time.perf_counter() - t0
 
 
-def bench_queries(folder: Path) -> dict:
+def bench_queries(folder: Path, save_to: dict | None = None, save=None) -> dict:
     from xmodal.media import decode_audio
 
     clips = [decode_audio(_speak(q, folder / f"q{i:02d}.wav")) for i, q in enumerate(QUERIES)]
-    out = {}
+    out: dict = {}
+    if save_to is not None:
+        save_to["espeak_queries"] = out  # filled in place: a partial run still shows what it measured
     for label, (model, overrides) in SETTINGS.items():
         hit = total = english = 0
         misses = []
@@ -95,6 +97,8 @@ def bench_queries(folder: Path) -> dict:
                 misses.append(f"{q} -> {text}")
         out[label] = {"content_words": total, "recovered": hit, "recovery": round(hit / total, 3),
                       "detected_english": english, "misheard": misses}
+        if save is not None:
+            save()
     return out
 
 
@@ -113,11 +117,14 @@ def tuxpaint_sample(per_language: int, seed: int = 0) -> tuple[dict[str, list], 
     return sample, {lang: len(ps) for lang, ps in by_lang.items()}
 
 
-def bench_tuxpaint(per_language: int, models: tuple[str, ...] = ("base", "tiny.en")) -> dict:
+def bench_tuxpaint(per_language: int, models: tuple[str, ...] = ("base", "tiny.en"), save_to: dict | None = None,
+                   save=None) -> dict:
     from xmodal.media import decode_audio
     from xmodal.media.speech import SAMPLE_RATE
 
     out: dict = {}
+    if save_to is not None:
+        save_to["tuxpaint"] = out
     sample, held_out = tuxpaint_sample(per_language)
     for lang, pairs in sample.items():
         audio = [decode_audio(p.speech) for p in pairs]
@@ -141,6 +148,8 @@ def bench_tuxpaint(per_language: int, models: tuple[str, ...] = ("base", "tiny.e
                           "rtf_wall": round(wall / seconds, 3), "rtf_cpu": round(cpu / seconds, 3),
                           "examples": examples}
         out[lang] = row
+        if save is not None:
+            save()
     return out
 
 
@@ -165,29 +174,46 @@ def bench_rtf_long(folder: Path, models: tuple[str, ...] = ("base", "tiny.en")) 
     return out
 
 
-def run(results_dir: Path, per_language: int = 30) -> dict:
+PARTS = ("queries", "long", "tuxpaint")
+
+
+def run(results_dir: Path, per_language: int = 30, parts: tuple[str, ...] = PARTS,
+        out_path: Path | None = None) -> dict:
+    """Measure ``parts``; with ``out_path`` the JSON is rewritten after each part (runs are long)."""
     os.environ.setdefault("XMODAL_THREADS", "1")
     from xmodal.config import CONFIG
 
     assert CONFIG.media.asr_threads == 1, "the real-time factor is measured on one thread (XMODAL_THREADS=1)"
     out = {"cpu_count": os.cpu_count(), "load_average_at_start": round(os.getloadavg()[0], 1),
            "threads": CONFIG.media.asr_threads}
+
+    def save() -> None:
+        out["load_average_now"] = round(os.getloadavg()[0], 1)
+        if out_path is not None:
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            out_path.write_text(json.dumps(out, indent=2, ensure_ascii=False))
+
     with tempfile.TemporaryDirectory(prefix="xmodal-bench-speech-") as tmp:
-        out["espeak_queries"] = bench_queries(Path(tmp))
-        out["long_clip"] = bench_rtf_long(Path(tmp))
-    out["tuxpaint"] = bench_tuxpaint(per_language)
-    out["load_average_at_end"] = round(os.getloadavg()[0], 1)
+        if "queries" in parts:
+            out["espeak_queries"] = bench_queries(Path(tmp), save_to=out, save=save)
+            save()
+        if "long" in parts:
+            out["long_clip"] = bench_rtf_long(Path(tmp))
+            save()
+    if "tuxpaint" in parts:
+        out["tuxpaint"] = bench_tuxpaint(per_language, save_to=out, save=save)
+        save()
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--per-language", type=int, default=30, help="Tux Paint clips per language")
+    ap.add_argument("--parts", default=",".join(PARTS), help="comma-separated: " + ",".join(PARTS))
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "speech.json"))
     args = ap.parse_args()
-    res = run(Path(args.out).parent, args.per_language)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(res, indent=2, ensure_ascii=False))
+    out = Path(args.out)
+    res = run(out.parent, args.per_language, tuple(args.parts.split(",")), out)
     print(json.dumps(res, indent=2, ensure_ascii=False))
 
 
