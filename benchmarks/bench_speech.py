@@ -41,10 +41,11 @@ QUERIES = [
 ]
 STOP = {"a", "an", "the", "of", "on", "in", "at", "to", "and", "with", "for"}
 SETTINGS = {  # name -> (model, faster-whisper options); most telling first (a cut-short run keeps them)
-    "base, short-clip settings (default)": ("base", None),
+    "base, short-clip settings (default: no VAD, beam 5, no timestamps)": ("base", None),
+    "base, with timestamp tokens": ("base", {"without_timestamps": False}),
     "tiny.en, short-clip settings": ("tiny.en", None),
-    "tiny.en, VAD on (previous default)": ("tiny.en", {"vad_filter": True}),
     "base, VAD on": ("base", {"vad_filter": True}),
+    "tiny.en, VAD on, timestamps (previous default)": ("tiny.en", {"vad_filter": True, "without_timestamps": False}),
     "base, greedy (beam 1)": ("base", {"beam_size": 1}),
 }
 
