@@ -69,11 +69,14 @@ def _speak(text: str, out: Path) -> Path:
 
 def _run(name: str, audio, overrides: dict | None, language: str | None = None):
     """One decode with ``name``'s short-clip options plus ``overrides``: (text, language, cpu s, wall s)."""
-    from xmodal.media.speech import SAMPLE_RATE, decoding_options, whisper_model
+    from xmodal.config import CONFIG
+    from xmodal.media.speech import SAMPLE_RATE, decoding_options, likeliest_language, whisper_model
     from xmodal.media.whisper_models import is_multilingual
 
-    opts = {**decoding_options(audio.size / SAMPLE_RATE, is_multilingual(name), language), **(overrides or {})}
     c0, t0 = time.process_time(), time.perf_counter()
+    if is_multilingual(name) and language is None and CONFIG.media.asr_languages:  # as transcribe() does
+        language = likeliest_language(whisper_model(name), audio, CONFIG.media.asr_languages)
+    opts = {**decoding_options(audio.size / SAMPLE_RATE, is_multilingual(name), language), **(overrides or {})}
     segments, info = whisper_model(name).transcribe(audio, **opts)
     text = " ".join(s.text.strip() for s in segments)
     return text, info.language, time.process_time() - c0, time.perf_counter() - t0
