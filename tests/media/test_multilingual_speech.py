@@ -108,3 +108,20 @@ def test_silent_or_corrupt_query_clips_are_refused_by_name_and_change_nothing(st
     after = stamps_library.search(text="un gorila", k=7)
     assert [(r.path, r.score) for r in after] == [(r.path, r.score) for r in before]
     assert stamps_library.info() == info
+
+
+def _languages(monkeypatch, codes: tuple[str, ...]) -> None:
+    import xmodal.media.speech as speech
+
+    cfg = speech.CONFIG
+    monkeypatch.setattr(speech, "CONFIG", dataclasses.replace(cfg, media=dataclasses.replace(cfg.media, asr_languages=codes)))
+
+
+def test_a_language_list_bounds_the_guess_and_unknown_codes_are_named(monkeypatch):
+    # Whisper alone hears this French "Un tee-shirt." as English; told the clip is French or Spanish, it picks French.
+    clip = STAMPS / "clothes/t_tshirt_desc_fr.ogg"
+    _languages(monkeypatch, ("fr", "es"))
+    assert {s.language for s in transcribe(clip)} == {"fr"}
+    _languages(monkeypatch, ("fr", "klingon"))
+    with pytest.raises(InvalidInput, match="klingon"):
+        transcribe(clip)

@@ -97,8 +97,8 @@ def decoding_options(seconds: float, multilingual: bool = True, language: str | 
     short = seconds <= CONFIG.media.asr_short_clip_s
     return {"language": language if multilingual else "en", "beam_size": CONFIG.media.asr_beam_size,
             "vad_filter": CONFIG.media.asr_vad and not short, "condition_on_previous_text": False,
-            # A short clip is one segment: decoding without timestamp tokens recovered 29 of 43 content
-            # words of espeak queries against 25 with them (BENCHMARKS.md, "Speech recognition").
+            # A short clip is one segment: decoding without timestamp tokens recovered 55 of 81 content
+            # words of 50 espeak queries against 49-51 with them (BENCHMARKS.md, "Speech recognition").
             "without_timestamps": short,
             "no_speech_threshold": CONFIG.media.asr_no_speech_threshold}
 
