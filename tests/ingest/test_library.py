@@ -90,7 +90,7 @@ def test_image_finds_the_same_subject(mixed):
 def test_speech_query_finds_image_and_text(mixed):
     lib, _, _, _ = mixed
     texts = lib.search(audio=QUERIES / "say-guitar.wav", kind="text", k=3)
-    assert "guitar" in texts.query_text.lower()
+    assert "guitar" in texts.query_text.lower() and texts.query_language == "en"
     assert _names(texts)[0] == "guitar-tuning.md"
     images = lib.search(audio=QUERIES / "say-guitar.wav", kind="image", k=3)
     assert _names(images)[0] == "guitar.gif"

@@ -115,7 +115,7 @@ def test_index_a_root_folder_and_search_by_speech(served, speech_clip):
     spoken = client.post("/v1/media/search", files={"file": ("clip.wav", speech_clip.read_bytes(), "audio/wav")},
                          data={"kind": "text"}, headers=A)
     assert spoken.status_code == 200, spoken.text
-    assert "guitar" in (spoken.json()["query_text"] or "").lower()
+    assert "guitar" in (spoken.json()["query_text"] or "").lower() and spoken.json()["query_language"] == "en"
     assert spoken.json()["results"][0]["name"] == "music.txt"
     original = client.get("/v1/media/file", params={"ref": hits[0]["ref"]}, headers=A)
     assert original.status_code == 200 and b"Diesel" in original.content

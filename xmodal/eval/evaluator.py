@@ -89,18 +89,40 @@ class CrossModalEvaluator:
         return out
 
     def _speech(self, encoder: Any, index: dict[str, int], image_vecs: np.ndarray) -> dict | None:
+        """Speech→image per language, next to text→image on the same stamps' typed descriptions.
+
+        ``max_speech`` caps the clips per language (ASR is the slow part). A clip in which no
+        speech is recognised is still a query: it gets a zero vector, which ties with every image
+        and so lands at the chance rank, and it is counted under ``unheard``."""
         sp = [p for p in self.pairs if p.speech and p.item_id in index]
-        if self.max_speech:
-            sp = sp[: self.max_speech]
         if not sp:
             return None
         if "audio" not in getattr(encoder, "modalities", ()):
             return {"skipped": f"{getattr(encoder, 'name', 'encoder')} does not encode audio"}
-        gold = np.array([index[p.item_id] for p in sp])
-        q = np.asarray(encoder.encode_audio([p.speech for p in sp]), dtype=np.float32)
-        m = retrieval_metrics(q @ image_vecs.T, gold[:, None] == np.arange(len(image_vecs))[None, :], self.ks)
-        m["languages"] = sorted({p.language for p in sp})
-        return m
+        out: dict[str, Any] = {"languages": {}}
+        all_q, all_gold = [], []
+        candidates = np.arange(len(image_vecs))[None, :]
+        for lang in sorted({p.language for p in sp}):
+            lp = [p for p in sp if p.language == lang][: self.max_speech or None]
+            gold = np.array([index[p.item_id] for p in lp])
+            q = np.zeros((len(lp), image_vecs.shape[1]), np.float32)
+            unheard = []
+            for i, p in enumerate(lp):
+                try:
+                    q[i] = np.asarray(encoder.encode_audio([p.speech]), dtype=np.float32)[0]
+                except MediaError:
+                    unheard.append(p.speech)
+            typed = np.asarray(encoder.encode_text([p.text for p in lp], mode="query"), dtype=np.float32)
+            correct = gold[:, None] == candidates
+            m = retrieval_metrics(q @ image_vecs.T, correct, self.ks)
+            out["languages"][lang] = {"speech_to_image": m, "typed_text_to_image": retrieval_metrics(
+                typed @ image_vecs.T, correct, self.ks), "unheard": len(unheard)}
+            all_q.append(q)
+            all_gold.append(gold)
+        gold = np.concatenate(all_gold)
+        out.update(retrieval_metrics(np.concatenate(all_q) @ image_vecs.T, gold[:, None] == candidates, self.ks))
+        out["unheard"] = sum(d["unheard"] for d in out["languages"].values())
+        return out
 
     def _zero_shot(self, encoder: Any, items: list[str], image_vecs: np.ndarray) -> dict | None:
         category = {p.item_id: p.category for p in self.pairs if p.category}

@@ -22,9 +22,12 @@ def rows(results: Sequence[dict], metric: str = "R@10") -> list[dict]:
                             "queries": m["queries"]})
         sp = r.get("speech_to_image")
         if sp and "median_rank" in sp:
-            out.append({"model": r["model"], "set": r.get("set", ""), "language": ",".join(sp.get("languages", [])),
-                        "direction": "speech→image", **{k: sp[k] for k in sp if k.startswith("R@")},
-                        "median_rank": sp["median_rank"], "queries": sp["queries"]})
+            for lang, d in sp.get("languages", {}).items():
+                for key, label in (("speech_to_image", "speech→image"), ("typed_text_to_image", "same stamps typed→image")):
+                    m = d[key]
+                    out.append({"model": r["model"], "set": r.get("set", ""), "language": lang, "direction": label,
+                                **{k: m[k] for k in m if k.startswith("R@")}, "median_rank": m["median_rank"],
+                                "queries": m["queries"]})
     return out
 
 

@@ -240,7 +240,8 @@ def _search(args) -> int:
                              min_relevance=args.min_relevance, fusion=args.fusion)
     if results.warning:
         print(f"xmodal: warning: {results.warning}", file=sys.stderr)
-    _print_results(results, args.json, heard=results.query_text)
+    heard = results.query_text and (f"({results.query_language}) " if results.query_language else "") + results.query_text
+    _print_results(results, args.json, heard=heard)
     return 0
 
 

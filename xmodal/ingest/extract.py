@@ -104,11 +104,14 @@ def _text_units(text: str, role: str) -> list[Unit]:
     return units
 
 
-def _speech_units(path: Path) -> list[Unit]:
+def _speech_units(path: Path) -> tuple[list[Unit], str | None]:
+    """Transcript segments as units, and the language the speech model heard (None: no speech)."""
     from xmodal.media import transcribe
 
-    return [Unit("speech", TEXT, s.text.strip(), time=float(s.start), end=float(s.end), text=_evidence(s.text))
-            for s in transcribe(path) if s.text.strip()]
+    segs = [s for s in transcribe(path) if s.text.strip()]
+    units = [Unit("speech", TEXT, s.text.strip(), time=float(s.start), end=float(s.end), text=_evidence(s.text))
+             for s in segs]
+    return units, (segs[0].language if segs else None)
 
 
 def decode(path: str, kind: str, digest: str, thumbs_dir: Path | None = None, ocr: bool = True,
@@ -141,10 +144,10 @@ def decode(path: str, kind: str, digest: str, thumbs_dir: Path | None = None, oc
             units.append(Unit("item", TEXT, first.content, text=first.text))
             units += chunks[1:]
     elif kind == "audio":
-        segs = _speech_units(p) if speech else []
+        segs, heard = _speech_units(p) if speech else ([], None)
         meta["duration"] = _duration(p)
         if segs:
-            meta["language"] = guess_language(" ".join(u.content for u in segs))
+            meta["language"] = heard or guess_language(" ".join(u.content for u in segs))
             whole = " ".join(u.content for u in segs)
             units.append(Unit("item", TEXT, whole, time=segs[0].time, text=_evidence(whole)))
             units += segs
@@ -162,9 +165,9 @@ def decode(path: str, kind: str, digest: str, thumbs_dir: Path | None = None, oc
             units.append(Unit("item", VISUAL, first, time=float(frames[0].time)))
             units += [Unit("frame", VISUAL, f.image, time=float(f.time)) for f in frames]
         if speech:
-            segs = _speech_units(p)
+            segs, heard = _speech_units(p)
             if segs:
-                meta["language"] = guess_language(" ".join(u.content for u in segs))
+                meta["language"] = heard or guess_language(" ".join(u.content for u in segs))
             units += segs
     else:
         raise MediaError(f"{path}: unsupported kind {kind!r}")

@@ -413,7 +413,7 @@ class Library:
             return out
         self._check_model(col)
         if audio is not None:
-            text = self._transcribe_query(audio)
+            text, out.query_language = self._transcribe_query(audio)
             out.query_text = text
             out.warning = language_warning(text, self.model)
         if image is not None:
@@ -489,15 +489,17 @@ class Library:
 
         return load_image(Path(image))
 
-    def _transcribe_query(self, audio: str | os.PathLike) -> str:
+    def _transcribe_query(self, audio: str | os.PathLike) -> tuple[str, str | None]:
+        """What a speech query says, and the language it was said in."""
         if not Path(audio).is_file():
             raise NotFound(f"{audio}: no such audio file")
         from xmodal.media import transcribe
 
-        text = " ".join(s.text.strip() for s in transcribe(Path(audio))).strip()
+        segments = transcribe(Path(audio))
+        text = " ".join(s.text.strip() for s in segments).strip()
         if not text:
             raise InvalidInput(f"{audio}: no speech recognised in the clip")
-        return text
+        return text, segments[0].language
 
     def _row_budget(self, k: int) -> int:
         return max(k * CONFIG.ingest.candidate_multiplier, CONFIG.ingest.min_candidates)

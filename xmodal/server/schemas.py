@@ -116,6 +116,7 @@ class MediaSearchResponse(BaseModel):
     took_ms: float
     query_text: Optional[str] = Field(None, description="what was heard in a speech query")
     warning: Optional[str] = Field(None, description="set when the library's model cannot read the query's language")
+    query_language: Optional[str] = Field(None, description="language code the speech query was heard in")
 
 
 class IndexFolder(_Strict):

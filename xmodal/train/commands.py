@@ -45,6 +45,8 @@ def add_commands(sub: "argparse._SubParsersAction") -> None:
                    help="comma-separated encoder names, clip:/path, or paths to trained .npz heads")
     e.add_argument("--languages", help="comma-separated language codes (default: all in the set)")
     e.add_argument("--no-speech", action="store_true", help="skip speech→image (ASR is the slow part)")
+    e.add_argument("--max-speech", type=int, default=None, metavar="N",
+                   help="speech→image on at most N clips per language (ASR is the slow part)")
     e.add_argument("--out", default=None, help="folder for results.json and plot.png (default: data/runs/eval)")
     e.set_defaults(handler=_eval)
 
@@ -122,7 +124,8 @@ def _eval(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     results = []
     for name, pairs in sets:  # every model on the same images and queries, set by set
-        ev = CrossModalEvaluator(pairs, name=name, languages=languages, speech=not args.no_speech)
+        ev = CrossModalEvaluator(pairs, name=name, languages=languages, speech=not args.no_speech,
+                                 max_speech=args.max_speech)
         for spec in models:
             print(f"evaluating {spec} on {name} ...", file=sys.stderr, flush=True)
             results.append(ev(load_model(spec), model_name=spec))

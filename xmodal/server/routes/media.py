@@ -105,7 +105,8 @@ def _search(state: ServerState, lib: Any, k: int, min_score: Optional[float], **
     results = lib.search(k=k, **query)
     out = [_result(state, r) for r in results if min_score is None or r.score >= min_score]
     return MediaSearchResponse(results=out, took_ms=round((time.perf_counter() - t0) * 1000, 2),
-                               query_text=getattr(results, "query_text", None), warning=getattr(results, "warning", None))
+                               query_text=getattr(results, "query_text", None), warning=getattr(results, "warning", None),
+                               query_language=getattr(results, "query_language", None))
 
 
 def _index(state: ServerState, lib: Any, paths: list[str], prune: bool = False, ocr: bool = True,

@@ -1,0 +1,127 @@
+"""Multilingual speech recognition on real recordings: Tux Paint's spoken stamp descriptions (people
+reading French, Spanish and Russian), espeak-ng queries, and the assembled Whisper base model."""
+from __future__ import annotations
+
+import dataclasses
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.media.helpers import speak
+from xmodal.errors import InvalidInput, MediaError
+from xmodal.media import transcribe
+from xmodal.media.whisper_models import WHISPER_BASE, prepare_split, verify
+
+STAMPS = Path("/usr/share/tuxpaint/stamps")
+# Held-out stamps (test split folders): the library's pictures and the spoken queries about them.
+PICTURES = ["animals/mammals/apes/gorilla.png", "hobbies/music/brass/trumpet.png", "clothes/t_sock.png",
+            "naturalforces/lightningbolt.png", "plants/trees/liberia-palm.png", "clothes/t_glove.png"]
+RECORDING = "animals/mammals/apes/gorilla_desc_ru.ogg"  # "Горилла." read aloud
+
+pytestmark = pytest.mark.skipif(not STAMPS.is_dir(), reason="apt-get install tuxpaint-stamps-default")
+
+
+def _words(text: str) -> set[str]:
+    return {w.strip(".,!?¡¿").lower() for w in text.split()}
+
+
+# Clips Whisper base hears right (it mishears many one-word recordings: see BENCHMARKS.md).
+@pytest.mark.parametrize("clip, lang, word", [("hobbies/music/brass/trumpet_desc_fr.ogg", "fr", "trompette"),
+                                              ("plants/trees/liberia-palm_desc_es.ogg", "es", "palmera"),
+                                              ("animals/mammals/apes/gorilla_desc_ru.ogg", "ru", None)])
+def test_the_language_of_real_recordings_is_detected(clip, lang, word):
+    segments = transcribe(STAMPS / clip)
+    assert segments and {s.language for s in segments} == {lang}
+    if word:
+        assert word in _words(" ".join(s.text for s in segments))
+
+
+def test_a_short_english_query_keeps_its_content_words(tmp_path):
+    # tiny.en heard this clip as "and round chorus"; the short-clip settings of base hear both words.
+    segments = transcribe(speak("a brown horse", tmp_path / "horse.wav"))
+    assert {"brown", "horse"} <= _words(" ".join(s.text for s in segments))
+    assert segments[0].language == "en"
+
+
+def test_silence_is_no_speech(tmp_path):
+    silent = tmp_path / "silence.wav"
+    with wave.open(str(silent), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+        w.writeframes(np.zeros(16000 * 2, np.int16).tobytes())
+    assert transcribe(silent) == []  # not an invented "Thank you."
+
+
+def test_the_assembled_model_is_reused_and_a_bad_join_is_refused(tmp_path):
+    first = prepare_split(WHISPER_BASE, tmp_path)
+    verify(first)
+    stamp = (first / "model.bin").stat().st_mtime_ns
+    assert prepare_split(WHISPER_BASE, tmp_path) == first
+    assert (first / "model.bin").stat().st_mtime_ns == stamp  # joined once
+    wrong = dataclasses.replace(WHISPER_BASE, sha256="0" * 64)
+    with pytest.raises(MediaError, match="sha256"):
+        prepare_split(wrong, tmp_path / "bad")
+    assert not any(p.name.startswith("whisper-") for p in (tmp_path / "bad").iterdir())  # nothing half-made kept
+
+
+@pytest.fixture(scope="module")
+def stamps_library(tmp_path_factory):
+    import xmodal
+
+    base = tmp_path_factory.mktemp("spoken")
+    lib = xmodal.open(base / "lib.xmdb", model="xmodal-lite-multilingual")
+    report = lib.index([*(STAMPS / p for p in PICTURES), STAMPS / RECORDING], progress=False, ocr=False)
+    assert report.failed == [] and report.indexed["image"] == len(PICTURES) and report.indexed["audio"] == 1
+    yield lib
+    lib.close()
+
+
+@pytest.mark.parametrize("clip, lang", [("plants/trees/liberia-palm_desc_fr.ogg", "fr"),
+                                        ("animals/mammals/apes/gorilla_desc_es.ogg", "es")])
+def test_a_spoken_query_in_french_or_spanish_finds_its_picture(stamps_library, clip, lang):
+    results = stamps_library.search(audio=STAMPS / clip, kind="image", k=3)
+    assert results.query_language == lang
+    assert Path(results[0].path).name == Path(clip).name.split("_desc_")[0] + ".png", \
+        [(results.query_text, Path(r.path).name) for r in results]
+
+
+def test_an_indexed_recording_stores_the_language_heard(stamps_library):
+    hit = stamps_library.search(text="горилла", kind="audio", k=1)[0]
+    assert Path(hit.path).name == Path(RECORDING).name
+    assert hit.payload["language"] == "ru"
+
+
+def test_silent_or_corrupt_query_clips_are_refused_by_name_and_change_nothing(stamps_library, tmp_path):
+    before = stamps_library.search(text="un gorila", k=7)
+    info = stamps_library.info()
+    silent = tmp_path / "quiet.wav"
+    with wave.open(str(silent), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+        w.writeframes(np.zeros(16000, np.int16).tobytes())
+    with pytest.raises(InvalidInput, match="quiet.wav.*no speech"):
+        stamps_library.search(audio=silent)
+    broken = tmp_path / "broken.ogg"
+    broken.write_bytes((STAMPS / "animals/mammals/apes/chimp_desc_fr.ogg").read_bytes()[:300])
+    with pytest.raises(MediaError, match="broken.ogg"):
+        stamps_library.search(audio=broken)
+    after = stamps_library.search(text="un gorila", k=7)
+    assert [(r.path, r.score) for r in after] == [(r.path, r.score) for r in before]
+    assert stamps_library.info() == info
+
+
+def _languages(monkeypatch, codes: tuple[str, ...]) -> None:
+    import xmodal.media.speech as speech
+
+    cfg = speech.CONFIG
+    monkeypatch.setattr(speech, "CONFIG", dataclasses.replace(cfg, media=dataclasses.replace(cfg.media, asr_languages=codes)))
+
+
+def test_a_language_list_bounds_the_guess_and_unknown_codes_are_named(monkeypatch):
+    # Whisper alone hears this French "Un tee-shirt." as English; told the clip is French or Spanish, it picks French.
+    clip = STAMPS / "clothes/t_tshirt_desc_fr.ogg"
+    _languages(monkeypatch, ("fr", "es"))
+    assert {s.language for s in transcribe(clip)} == {"fr"}
+    _languages(monkeypatch, ("fr", "klingon"))
+    with pytest.raises(InvalidInput, match="klingon"):
+        transcribe(clip)
