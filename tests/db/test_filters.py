@@ -101,14 +101,11 @@ def test_filtered_search_is_exact_at_low_selectivity(db):
     ("kdtree", {}),
 ])
 def test_filtered_search_through_the_index(db, monkeypatch, kind, params):
-    import dataclasses
-
     import xmodal.db.vectors as vectors_module
+    from xmodal.db.planner import INDEX
 
-    cfg = vectors_module.CONFIG
-    # Force the index path (not the exact scan of a small allowed subset) on this small data set.
-    monkeypatch.setattr(vectors_module, "CONFIG",
-                        dataclasses.replace(cfg, db=dataclasses.replace(cfg.db, exact_filter_max_rows=10)))
+    # Force the index path (the planner would scan this small allowed subset exactly).
+    monkeypatch.setattr(vectors_module, "plan_knn", lambda shape, costs: INDEX)
     rng = np.random.default_rng(6)
     n, dim = 2000, (3 if kind == "kdtree" else 8)
     x = rng.standard_normal((n, dim)).astype(np.float32)
