@@ -20,9 +20,9 @@ class PlannerCosts:
     ratios they lead to). Only their ratios matter: they decide which path is cheaper."""
 
     faiss_flat_ns: float = 0.45  # FAISS flat k-NN / range scan (one query or a batch)
-    gemm_ns: float = 0.04  # numpy matrix product of a batch of queries with a block of rows
+    gemm_ns: float = 0.1  # numpy matrix product of a batch of queries with a block of rows
     gemv_ns: float = 0.7  # ... of one query (memory-bound; a batch of b costs max(gemm, gemv / b))
-    gather_ns: float = 2.5  # copying scattered rows into a contiguous block
+    gather_ns: float = 3.0  # copying scattered rows into a contiguous block
     ivf_flat_ns: float = 0.6  # FAISS scanning an IVF list of raw vectors
     sq8_ns: float = 0.55  # FAISS scanning SQ8 codes (per dimension)
     pq_code_ns: float = 0.8  # FAISS scanning PQ codes (per sub-quantizer)

@@ -208,7 +208,7 @@ def test_ivf_bound_never_prunes_a_qualifying_list(seed, quantile, metric, spread
     keep = ann.probe(q, bound, metric == "l2")
     list_of = np.empty(len(x), np.int64)
     for lst in range(12):
-        list_of[ann.list_members(lst)[0]] = lst
+        list_of[ann.list_members(lst)] = lst
     for qi in range(len(q)):
         needed = set(list_of[inside[qi]].tolist())
         assert needed <= set(np.flatnonzero(keep[qi]).tolist())

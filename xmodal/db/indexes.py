@@ -221,7 +221,6 @@ class IvfMixin:
     params: dict
     index: Any
     metric: int
-    lists_hold_vectors = False  # ivf_flat: the lists store the raw vectors (no gather needed)
 
     def ivf(self) -> Any:
         """The IndexIVF part (inside the OPQ rotation for opq)."""
@@ -282,20 +281,38 @@ class IvfMixin:
             return np.zeros(0, np.int64)
         return faiss.rev_swig_ptr(ivf.invlists.get_ids(lst), size)
 
-    def list_sizes(self) -> np.ndarray:
+    def _csr(self) -> tuple[int, np.ndarray, np.ndarray]:
+        """Every list's slots in one array with per-list offsets, cached until the next add (lists
+        only grow; a reset or a rebuilt index starts afresh). Built by whichever reader needs it
+        first; the tuple is published by one assignment, so concurrent readers at worst both build it."""
+        members = getattr(self, "_members", None)
         ivf = self.ivf()
-        return np.array([ivf.invlists.list_size(i) for i in range(ivf.nlist)], np.int64)
+        if members is None or members[0] != ivf.ntotal:
+            parts = [self._list_ids(ivf, lst).copy() for lst in range(ivf.nlist)]
+            offsets = np.zeros(ivf.nlist + 1, np.int64)
+            offsets[1:] = np.cumsum([len(p) for p in parts])
+            members = self._members = (int(ivf.ntotal), np.concatenate(parts).astype(np.int64), offsets)
+        return members
 
-    def list_members(self, lst: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """The slots in one list, and their vectors when the list holds them (zero-copy views,
-        valid until the next add: read them under the collection's read lock)."""
-        ivf = self.ivf()
-        ids = self._list_ids(ivf, lst)
-        if not self.lists_hold_vectors or len(ids) == 0:
-            return ids, None
-        d = ivf.d
-        codes = faiss.rev_swig_ptr(ivf.invlists.get_codes(lst), len(ids) * d * 4)
-        return ids, codes.view(np.float32).reshape(len(ids), d)
+    def list_sizes(self) -> np.ndarray:
+        offsets = self._csr()[2]
+        return np.diff(offsets)
+
+    def members_of(self, lists: np.ndarray) -> np.ndarray:
+        """The slots in these lists (a new array)."""
+        _, members, offsets = self._csr()
+        starts, ends = offsets[lists], offsets[lists + 1]
+        lens = ends - starts
+        total = int(lens.sum())
+        if total == 0:
+            return np.zeros(0, np.int64)
+        # positions start_l .. end_l - 1 of each list, concatenated, without a Python loop
+        pos = np.arange(total) + np.repeat(starts - (np.cumsum(lens) - lens), lens)
+        return members[pos]
+
+    def list_members(self, lst: int) -> np.ndarray:
+        """The slots in one list."""
+        return self._list_ids(self.ivf(), lst).copy()
 
     def bounds_complete(self) -> bool:
         """Whether the radii cover every vector, so the probe below is exact."""
@@ -360,8 +377,6 @@ class IvfTrainedIndex(IvfMixin, TrainedIndex):
 
 
 class IvfFlatIndex(IvfTrainedIndex):
-    lists_hold_vectors = True
-
     def _min_points(self) -> int:
         return self.params.get("nlist", 1) * CONFIG.db.ivf_min_points_per_list
 

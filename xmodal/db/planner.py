@@ -40,7 +40,8 @@ class WithinShape:
 
     ``list_sizes`` / ``list_queries``: per IVF list, its rows and how many queries of the batch
     must visit it because its centroid bound can still qualify (None: the index cannot prove
-    completeness, so only the exact paths are considered)."""
+    completeness, so only the exact paths are considered). The index path scans the union of the
+    visited lists exactly."""
 
     nq: int
     dim: int
@@ -51,7 +52,6 @@ class WithinShape:
     batch: bool = True  # enough queries for the numpy path (else FAISS's range search per query)
     list_sizes: np.ndarray | None = None
     list_queries: np.ndarray | None = None
-    lists_hold_vectors: bool = True  # False: the lists hold codes, rows are gathered from the store
 
 
 def _scan_ns(c: PlannerCosts, nq: int, rows: int, dim: int, batch: bool) -> float:
@@ -70,14 +70,9 @@ def within_costs(s: WithinShape, c: PlannerCosts) -> dict[Path, float]:
         if not s.batch:  # FAISS's range search over every slot with a selector: no gather
             out[EXACT] = _scan_ns(c, s.nq, s.rows, s.dim, False)
     if s.list_sizes is not None and s.list_queries is not None:
-        visited = s.list_queries > 0
-        sizes = s.list_sizes[visited].astype(np.float64)
-        nqs = s.list_queries[visited].astype(np.float64)
-        per_row = np.maximum(c.gemm_ns, c.gemv_ns / np.maximum(nqs, 1))
-        cost = float(visited.sum()) * c.call_ns + float((nqs * sizes * per_row).sum()) * s.dim
-        if not s.lists_hold_vectors:
-            cost += float(sizes.sum()) * s.dim * c.gather_ns
-        out[INDEX] = cost
+        # The rows of every list some query must visit are gathered once and scanned exactly.
+        union = int(s.list_sizes[s.list_queries > 0].sum())
+        out[INDEX] = union * s.dim * c.gather_ns + _scan_ns(c, s.nq, union, s.dim, s.batch) + c.call_ns
     return out
 
 

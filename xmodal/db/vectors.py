@@ -15,7 +15,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import faiss
 import numpy as np
@@ -66,11 +66,12 @@ class Allowed:
     def gathered(self) -> bool:
         return self._xs is not None
 
-    def vectors(self, xb: np.ndarray) -> np.ndarray:
-        """The allowed rows of ``xb`` as one block (kept when within the gather budget)."""
+    def vectors(self, xb: Callable[[], np.ndarray]) -> np.ndarray:
+        """The allowed rows of the store (``xb``: its view, asked for only when needed) as one
+        block, kept when within the gather budget."""
         xs = self._xs
         if xs is None:
-            xs = np.ascontiguousarray(xb[self.indices()])
+            xs = np.ascontiguousarray(xb()[self.indices()])
             if xs.nbytes <= CONFIG.db.filter_gather_max_bytes:
                 self._xs = xs
         return xs
@@ -311,7 +312,7 @@ class FieldIndex:
             return self._ann_knn(q, k, allowed.ok, m, knobs, allowed)
         if path == SUBSET:
             idx = allowed.indices()
-            D, I = faiss.knn(q, allowed.vectors(self.xb()), k, self.metric)
+            D, I = faiss.knn(q, allowed.vectors(self.xb), k, self.metric)
             return D, np.where(I >= 0, idx[np.maximum(I, 0)], -1)
         return self._exact_knn(q, k, allowed.ok, m, allowed)
 
@@ -454,43 +455,21 @@ class FieldIndex:
         return WithinShape(nq=nq, dim=self.spec.dim, rows=self.n, dead=self.n_dead,
                            allowed=None if allowed is None else allowed.m,
                            subset_ready=allowed is not None and allowed.gathered,
-                           batch=nq >= CONFIG.db.blas_min_queries, list_sizes=sizes, list_queries=counts,
-                           lists_hold_vectors=bool(getattr(ann, "lists_hold_vectors", False)))
+                           batch=nq >= CONFIG.db.blas_min_queries, list_sizes=sizes, list_queries=counts)
 
     def _ivf_within(self, q: np.ndarray, bound: float, ok: np.ndarray | None, ann: IvfMixin,
                     lists: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Visit, list by list, the queries whose bound reaches the list; re-check its rows exactly
-        (in the list's own storage for ivf_flat, gathered from the exact store otherwise)."""
+        """Scan exactly the rows of every list some query of the batch must visit (their union:
+        one gathered block and one matrix product beat a Python step per list and query; rows a
+        query did not need are re-checked like the others and simply fall outside its bound)."""
+        slots = ann.members_of(np.flatnonzero(lists.any(axis=0)))
         keep = ok if ok is not None else (self.slot_alive[: self.n] if self.n_dead else None)
-        xb = self.xb()
-        qn = np.einsum("ij,ij->i", q, q)
-        found: list[list[np.ndarray]] = [[] for _ in range(len(q))]
-        dists: list[list[np.ndarray]] = [[] for _ in range(len(q))]
-        for lst in np.flatnonzero(lists.any(axis=0)).tolist():
-            ids, block = ann.list_members(lst)
-            if len(ids) == 0:
-                continue
-            if keep is not None:
-                live = keep[ids]
-                if not live.all():
-                    ids = ids[live]
-                    block = None if block is None else block[live]
-            if len(ids) == 0:
-                continue
-            if block is None:
-                block = xb[ids]
-            which = np.flatnonzero(lists[:, lst])
-            qi, j, exact = self._block_within(q[which], qn[which], block, bound)
-            if len(qi) == 0:
-                continue
-            slots = ids[j].astype(np.int64)
-            starts = np.flatnonzero(np.r_[True, qi[1:] != qi[:-1]])  # qi comes sorted from np.nonzero
-            for a, b in zip(starts.tolist(), np.r_[starts[1:], len(qi)].tolist()):
-                i = int(which[qi[a]])
-                found[i].append(slots[a:b])
-                dists[i].append(exact[a:b])
-        return [(np.concatenate(f) if f else _EMPTY_I, np.concatenate(d) if d else _EMPTY_D)
-                for f, d in zip(found, dists)]
+        if keep is not None:
+            slots = slots[keep[slots]]
+        if len(slots) == 0:
+            return [(_EMPTY_I, _EMPTY_D) for _ in range(len(q))]
+        slots.sort()  # ascending slots: a friendlier gather
+        return self._scan_within(q, bound, slots)
 
     def _exact_within(self, q: np.ndarray, bound: float, allowed: Allowed | None,
                       subset: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -498,7 +477,7 @@ class FieldIndex:
         if len(q) >= CONFIG.db.blas_min_queries:
             if allowed is None:
                 return self._scan_within(q, bound, np.flatnonzero(self.slot_alive[: self.n]) if self.n_dead else None)
-            return self._scan_within(q, bound, allowed.indices(), allowed.vectors(self.xb()))
+            return self._scan_within(q, bound, allowed.indices(), allowed.vectors(self.xb))
         # A few queries: FAISS's range search (no BLAS needed). It keeps strictly-inside results;
         # nudge the bound one ulp so the boundary is included.
         radius = float(np.nextafter(np.float32(bound), np.float32(np.inf if self.is_l2 else -np.inf)))
@@ -509,7 +488,7 @@ class FieldIndex:
         elif subset:
             idx = allowed.indices()
             sub = faiss.IndexFlat(self.spec.dim, self.metric)
-            sub.add(allowed.vectors(self.xb()))
+            sub.add(allowed.vectors(self.xb))
             lims, D, I = sub.range_search(q, radius)
             I = idx[I]
         else:
