@@ -56,7 +56,7 @@ def recall(got: list[list], truth: list[list]) -> float:
     return sum(len(set(g) & set(t)) for g, t in zip(got, truth)) / max(want, 1)
 
 
-def compare(name: str, fn_plan, fn_exact, queries: np.ndarray, budget: float, rounds: int = 3) -> dict:
+def compare(name: str, fn_plan, fn_exact, queries: np.ndarray, budget: float, rounds: int = 2) -> dict:
     """Both paths warmed up once (filter masks, gathered rows), then timed in alternating rounds,
     best round kept for each: the CPU is shared, so the fastest round is the least disturbed."""
     fn_plan(queries[:BATCH])

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 import xmodal.db.vectors as vectors_module
 from tests.db.brute import clustered, scores
 from xmodal.db import Database, VectorField
-from xmodal.db.planner import INDEX, WithinShape, plan_within
+from xmodal.db.indexes import make_index
+from xmodal.db.planner import EXACT, INDEX, SUBSET, WithinShape, plan_within
 
 # Index params that make the trained kinds train on a few thousand rows.
 PARAMS = {
@@ -184,8 +185,6 @@ def test_radii_survive_reopen_and_compaction(tmp_path, index_path, kind):
        spread=st.sampled_from([0.05, 0.5, 3.0]))
 def test_ivf_bound_never_prunes_a_qualifying_list(seed, quantile, metric, spread):
     """The probe itself (no database): every row within the bound lies in a list the probe keeps."""
-    from xmodal.db.indexes import make_index
-
     rng = np.random.default_rng(seed)
     x = (clustered(rng, 1500, 8) * spread).astype(np.float32)
     if metric == "cosine":
@@ -212,3 +211,30 @@ def test_ivf_bound_never_prunes_a_qualifying_list(seed, quantile, metric, spread
     for qi in range(len(q)):
         needed = set(list_of[inside[qi]].tolist())
         assert needed <= set(np.flatnonzero(keep[qi]).tolist())
+
+
+@pytest.mark.parametrize("path", [EXACT, SUBSET, INDEX])
+@pytest.mark.parametrize("nq", [1, 12])
+def test_every_planner_path_gives_the_same_filtered_answers(tmp_path, monkeypatch, path, nq):
+    """Whatever the planner picks, a filtered range and k-NN search answer the same."""
+    monkeypatch.setattr(vectors_module, "plan_within",
+                        lambda shape, costs: path if path != INDEX or shape.list_sizes is not None else EXACT)
+    monkeypatch.setattr(vectors_module, "plan_knn", lambda shape, costs: path)
+    rng = np.random.default_rng(11)
+    x = clustered(rng, 3000, 16)
+    with Database(tmp_path / "db") as db:
+        col = db.create_collection("c", vectors={"v": VectorField(16, "l2", "ivf_flat", PARAMS["ivf_flat"])},
+                                   payload_schema={"third": "bool"})
+        col.upsert(list(range(3000)), {"v": x}, [{"third": i % 3 == 0} for i in range(3000)])
+        col.delete(ids=list(range(0, 3000, 5)))
+        allowed = np.array([i % 3 == 0 and i % 5 != 0 for i in range(3000)])
+        q = x[rng.integers(0, 3000, nq)] + 0.2
+        d = scores(q, x, "l2")
+        radius = float(np.quantile(d, 0.02))
+        truth = [set(np.flatnonzero((row <= radius) & allowed).tolist()) for row in d]
+        assert_complete(col.range_search("v", q, radius=radius, where={"third": True}), truth, d, radius)
+        hits = col.search("v", q, k=5, where={"third": True})
+        masked = np.where(allowed[None, :], d, np.inf)
+        for qi, row in enumerate(hits):
+            assert [h.id for h in row] == np.argsort(masked[qi], kind="stable")[:5].tolist() or path == INDEX
+            assert all(allowed[h.id] for h in row) and len(row) == 5

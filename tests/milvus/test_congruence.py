@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from tests.milvus.conftest import clustered, on_all
 from xmodal.db.api import VectorField
 from xmodal.db.filters import evaluate, parse_filter
-from xmodal.db.milvus import IndexMappingWarning, MilvusDatabase
+from xmodal.db.milvus import IndexMappingWarning, MilvusDatabase, field_search_defaults, search_params
 from xmodal.errors import InvalidInput, NotFound, UnsupportedByBackend
 
 SCHEMA = {"kind": "str", "year": "int", "score": "float", "tags": "list[str]", "ok": "bool", "note": "json"}
@@ -420,8 +420,6 @@ def test_milvus_says_which_embedded_knobs_it_has_no_counterpart_for(tmp_path):
 
 def test_field_search_defaults_are_honoured_by_milvus():
     """``nprobe`` / ``ef_search`` given on the field are Milvus' search defaults too; a query overrides them."""
-    from xmodal.db.milvus import field_search_defaults, search_params
-
     ivf = VectorField(8, "l2", index="ivf_flat", params={"nprobe": 7})
     assert search_params("IVF_FLAT", "l2", field_search_defaults(ivf), 10)["params"]["nprobe"] == 7
     assert search_params("IVF_FLAT", "l2", {**field_search_defaults(ivf), "nprobe": 3}, 10)["params"]["nprobe"] == 3

@@ -473,7 +473,6 @@ class FieldIndex:
 
     def _exact_within(self, q: np.ndarray, bound: float, allowed: Allowed | None,
                       subset: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
-        ok = None if allowed is None else allowed.ok
         if len(q) >= CONFIG.db.blas_min_queries:
             if allowed is None:
                 return self._scan_within(q, bound, np.flatnonzero(self.slot_alive[: self.n]) if self.n_dead else None)
