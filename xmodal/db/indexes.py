@@ -232,13 +232,15 @@ class IvfMixin:
     def _reset_bounds(self) -> None:
         self.radii: np.ndarray | None = None
         self._centroids: np.ndarray | None = None
-        self._members: tuple[int, np.ndarray, np.ndarray] | None = None
+        self._members: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def centroids(self) -> np.ndarray:
         c = getattr(self, "_centroids", None)
         if c is None:
             ivf = self.ivf()
-            c = self._centroids = ivf.quantizer.reconstruct_n(0, ivf.nlist).astype(np.float64)
+            c = ivf.quantizer.reconstruct_n(0, ivf.nlist).astype(np.float64)
+            self._centroid_norms = np.sqrt(np.einsum("ij,ij->i", c, c))[None, :]
+            self._centroids = c
         return c
 
     def ivf_add(self, x: np.ndarray) -> None:
@@ -281,7 +283,7 @@ class IvfMixin:
             return np.zeros(0, np.int64)
         return faiss.rev_swig_ptr(ivf.invlists.get_ids(lst), size)
 
-    def _csr(self) -> tuple[int, np.ndarray, np.ndarray]:
+    def _csr(self) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
         """Every list's slots in one array with per-list offsets, cached until the next add (lists
         only grow; a reset or a rebuilt index starts afresh). Built by whichever reader needs it
         first; the tuple is published by one assignment, so concurrent readers at worst both build it."""
@@ -291,16 +293,16 @@ class IvfMixin:
             parts = [self._list_ids(ivf, lst).copy() for lst in range(ivf.nlist)]
             offsets = np.zeros(ivf.nlist + 1, np.int64)
             offsets[1:] = np.cumsum([len(p) for p in parts])
-            members = self._members = (int(ivf.ntotal), np.concatenate(parts).astype(np.int64), offsets)
+            members = self._members = (int(ivf.ntotal), np.concatenate(parts).astype(np.int64), offsets,
+                                       np.diff(offsets))
         return members
 
     def list_sizes(self) -> np.ndarray:
-        offsets = self._csr()[2]
-        return np.diff(offsets)
+        return self._csr()[3]
 
     def members_of(self, lists: np.ndarray) -> np.ndarray:
         """The slots in these lists (a new array)."""
-        _, members, offsets = self._csr()
+        _, members, offsets, _ = self._csr()
         starts, ends = offsets[lists], offsets[lists + 1]
         lens = ends - starts
         total = int(lens.sum())
@@ -315,19 +317,19 @@ class IvfMixin:
         return self._list_ids(self.ivf(), lst).copy()
 
     def bounds_complete(self) -> bool:
-        """Whether the radii cover every vector, so the probe below is exact."""
-        return getattr(self, "radii", None) is not None and self.is_trained  # type: ignore[attr-defined]
+        """Whether the radii cover every vector (of a trained index), so the probe below is exact."""
+        return getattr(self, "radii", None) is not None
 
     def probe(self, q: np.ndarray, bound: float, is_l2: bool) -> np.ndarray:
         """(nq, nlist) bool: the lists each query must visit so that no vector within ``bound``
         (squared distance for l2, similarity for ip) is missed, with a float-rounding margin."""
         c = self.centroids()
+        cn = self._centroid_norms
         radii = self.radii
         assert radii is not None
         qi = np.asarray(self.to_ivf_space(q), dtype=np.float64)
         qc = qi @ c.T
         qn = np.sqrt(np.einsum("ij,ij->i", qi, qi))[:, None]
-        cn = np.sqrt(np.einsum("ij,ij->i", c, c))[None, :]
         margin = CONFIG.db.range_rounding_margin
         if is_l2:
             dist = np.sqrt(np.maximum(qn ** 2 + cn ** 2 - 2 * qc, 0.0))
