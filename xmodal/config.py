@@ -23,10 +23,10 @@ class PlannerCosts:
     gemm_ns: float = 0.1  # numpy matrix product of a batch of queries with a block of rows
     gemv_ns: float = 0.7  # ... of one query (memory-bound; a batch of b costs max(gemm, gemv / b))
     gather_ns: float = 3.0  # copying scattered rows into a contiguous block
-    ivf_flat_ns: float = 0.6  # FAISS scanning an IVF list of raw vectors
+    ivf_flat_ns: float = 1.0  # FAISS scanning an IVF list of raw vectors
     sq8_ns: float = 0.55  # FAISS scanning SQ8 codes (per dimension)
     pq_code_ns: float = 0.8  # FAISS scanning PQ codes (per sub-quantizer)
-    hnsw_ns: float = 3.0  # FAISS HNSW, per ef x M x dim
+    hnsw_ns: float = 1.0  # FAISS HNSW, per ef x M x dim (3.0 on plain Gaussian data, 0.8 on clustered)
     hnsw_filter_exponent: float = 0.1  # HNSW work grows as (allowed share) ** -this under a filter
     kdtree_ns: float = 20.0  # scipy cKDTree per candidate x dim
     call_ns: float = 5_000.0  # fixed cost of one Python-level step (an IVF list visited exactly)
