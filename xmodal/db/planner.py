@@ -34,7 +34,7 @@ def matmul_ns(c: PlannerCosts, nq: int, rows: int, dim: int) -> float:
     return float(nq) * rows * dim * max(c.gemm_ns, c.gemv_ns / nq)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class WithinShape:
     """What the planner needs to know about one range / threshold batch.
 
@@ -76,7 +76,7 @@ def within_costs(s: WithinShape, c: PlannerCosts) -> dict[Path, float]:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class KnnShape:
     """What the planner needs to know about one filtered k-NN batch and the field's index."""
 
@@ -141,8 +141,13 @@ def knn_costs(s: KnnShape, c: PlannerCosts) -> dict[Path, float]:
 
 def cheapest(costs: dict[Path, float]) -> Path:
     """The path with the smallest estimate; ties go to the exact paths (they are never wrong)."""
-    order = {SUBSET: 0, EXACT: 1, INDEX: 2}
-    return min(costs, key=lambda p: (costs[p], order[p]))
+    best: Path | None = None
+    for path in (SUBSET, EXACT, INDEX):  # preference order on ties
+        cost = costs.get(path)
+        if cost is not None and (best is None or cost < costs[best]):
+            best = path
+    assert best is not None, "no path can answer"
+    return best
 
 
 def plan_within(s: WithinShape, c: PlannerCosts) -> Path:

@@ -128,6 +128,7 @@ class FieldIndex:
         self.rebuilding = False  # a background rebuild is under way
         self.pending_build = False  # opened without a usable snapshot: searches are exact until built
         self.epoch = 0  # bumped whenever slots change (add, remove, install): keys cached Allowed sets
+        self._plan_cache: tuple[Any, tuple[dict, int, int]] | None = None  # (index object, planner inputs)
 
     # ------------------------------------------------------------------ storage of vectors
     def prepare(self, x: np.ndarray) -> np.ndarray:
@@ -318,22 +319,30 @@ class FieldIndex:
 
     def plan_knn(self, nq: int, k: int, allowed: Allowed, knobs: SearchKnobs | None) -> PlanPath:
         """The planner's choice for a filtered batch (``knobs`` None: the index is not usable)."""
-        batch = nq >= CONFIG.db.blas_min_queries
-        ann = self.ann
-        kind = "flat" if knobs is None or ann is None else self.spec.index
-        p = self.spec.params
-        nlist = 1
-        if isinstance(ann, IvfMixin) and ann.is_trained:  # type: ignore[attr-defined]
-            nlist = int(ann.ivf().nlist)
+        ann = self.ann if knobs is not None else None
+        fixed, ef, nprobe = self._plan_inputs(ann)
         shape = KnnShape(
-            nq=nq, dim=self.spec.dim, k=k, rows=self.n, allowed=allowed.m, kind=kind,
-            subset_ready=allowed.gathered, batch=batch,
-            ef=int((knobs.ef if knobs else None) or p.get("ef_search", CONFIG.db.hnsw_ef_search)),
-            M=int(p.get("M", CONFIG.db.hnsw_m)), nlist=nlist,
-            nprobe=int((knobs.nprobe if knobs else None) or p.get("nprobe", CONFIG.db.ivf_nprobe)),
-            pq_m=int(p.get("m", default_pq_m(self.spec.dim))),
+            nq=nq, dim=self.spec.dim, k=k, rows=self.n, allowed=allowed.m, subset_ready=allowed.gathered,
+            batch=nq >= CONFIG.db.blas_min_queries, **fixed,
+            ef=int((knobs.ef if knobs else None) or ef), nprobe=int((knobs.nprobe if knobs else None) or nprobe),
             refine=ann.refine_factor(knobs) if ann is not None and knobs is not None else 1)
         return plan_knn(shape, CONFIG.db.planner)
+
+    def _plan_inputs(self, ann: AnnIndex | None) -> tuple[dict, int, int]:
+        """What the planner needs from the field's index that only changes with the index object
+        (a retrained or rebuilt index is a new object), computed once: a filtered search on a
+        small subset must not spend more on planning than on scanning."""
+        cached = self._plan_cache
+        if cached is not None and cached[0] is ann:
+            return cached[1]
+        p = self.spec.params
+        fixed = {"kind": "flat" if ann is None else self.spec.index,
+                 "M": int(p.get("M", CONFIG.db.hnsw_m)),
+                 "nlist": int(ann.ivf().nlist) if isinstance(ann, IvfMixin) else 1,
+                 "pq_m": int(p.get("m", default_pq_m(self.spec.dim)))}
+        inputs = (fixed, int(p.get("ef_search", CONFIG.db.hnsw_ef_search)), int(p.get("nprobe", CONFIG.db.ivf_nprobe)))
+        self._plan_cache = (ann, inputs)
+        return inputs
 
     def _exact_knn(self, q: np.ndarray, k: int, ok: np.ndarray | None, m: int,
                    allowed: Allowed | None = None) -> tuple[np.ndarray, np.ndarray]:
