@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from xmodal.config import PlannerCosts
-from xmodal.db.planner import (EXACT, INDEX, SUBSET, KnnShape, WithinShape, index_knn_ns, knn_costs, plan_knn,
-                               plan_within, within_costs)
+from xmodal.db.planner import (EXACT, INDEX, SUBSET, KnnShape, WithinShape, filtered_ef, index_knn_ns, knn_costs,
+                               plan_knn, plan_within, within_costs)
 
 C = PlannerCosts()
 N, DIM = 200_000, 384
@@ -112,3 +112,13 @@ def test_range_cost_grows_with_the_lists_visited(visited, nq):
                                  list_sizes=lists(450, min(visited + 1, 450), nq)[0],
                                  list_queries=lists(450, min(visited + 1, 450), nq)[1]), C)
     assert b[INDEX] >= a[INDEX] and a[EXACT] == b[EXACT]
+
+
+def test_filtered_hnsw_widens_its_beam_and_pays_for_it():
+    """At 10 % allowed an ef-64 beam holds ~6 allowed nodes for k=10: ef grows to keep 2k."""
+    assert filtered_ef(64, 10, 100, 100, C) == 64  # no filter: as asked
+    assert filtered_ef(64, 10, 10, 100, C) == 200
+    assert filtered_ef(500, 10, 10, 100, C) == 500  # never below the ef asked for
+    loose = index_knn_ns(KnnShape(nq=1, dim=DIM, k=10, rows=N, allowed=N // 2, kind="hnsw"), C)
+    tight = index_knn_ns(KnnShape(nq=1, dim=DIM, k=10, rows=N, allowed=N // 10, kind="hnsw"), C)
+    assert tight > 3 * loose

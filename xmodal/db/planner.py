@@ -96,13 +96,21 @@ class KnnShape:
     refine: int = 1  # candidates re-ranked exactly per result
 
 
+def filtered_ef(ef: int, k: int, allowed: int, rows: int, c: PlannerCosts) -> int:
+    """The ef a filtered HNSW search runs with: wide enough that its beam still expects
+    ``hnsw_filter_candidates_per_k`` x k allowed nodes (never below the ef asked for)."""
+    share = max(allowed, 1) / max(rows, 1)
+    return max(ef, k, int(math.ceil(c.hnsw_filter_candidates_per_k * k / share)))
+
+
 def index_knn_ns(s: KnnShape, c: PlannerCosts) -> float:
     """Estimated nanoseconds for the index to answer the filtered batch, or inf when it cannot
     answer it well (an IVF probe expected to see too few allowed rows for k results)."""
     share = max(s.allowed, 1) / max(s.rows, 1)
     rerank = s.k * s.refine * s.dim * c.gather_ns
     if s.kind == "hnsw":
-        per = max(s.ef, s.k) * s.M * s.dim * c.hnsw_ns * share ** -c.hnsw_filter_exponent
+        ef = filtered_ef(s.ef, s.k, s.allowed, s.rows, c)
+        per = ef * s.M * s.dim * c.hnsw_ns * share ** -c.hnsw_filter_exponent
     elif s.kind in ("ivf_flat", "ivf_pq", "opq"):
         scanned = min(s.nprobe, s.nlist) * s.rows / max(s.nlist, 1)
         if scanned * share < c.ivf_filter_candidates_per_k * s.k:

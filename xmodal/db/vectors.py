@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,7 +23,7 @@ import numpy as np
 from xmodal.config import CONFIG, FORMAT_VERSION
 from xmodal.db.api import VectorField
 from xmodal.db.indexes import AnnIndex, IvfMixin, KdTreeIndex, SearchKnobs, default_pq_m, faiss_metric, make_index
-from xmodal.db.planner import INDEX, SUBSET, KnnShape, WithinShape, plan_knn, plan_within
+from xmodal.db.planner import INDEX, SUBSET, KnnShape, WithinShape, filtered_ef, plan_knn, plan_within
 from xmodal.db.planner import Path as PlanPath
 
 @dataclass
@@ -310,6 +310,9 @@ class FieldIndex:
             return self._exact_knn(q, k, None, m)
         path = self.plan_knn(nq, k, allowed, knobs if usable else None)
         if path == INDEX:
+            if self.spec.index == "hnsw":  # keep the beam's share of allowed nodes (as planned)
+                ef = self._plan_inputs(ann)[1]
+                knobs = replace(knobs, ef=filtered_ef(knobs.ef or ef, k, m, self.n, CONFIG.db.planner))
             return self._ann_knn(q, k, allowed.ok, m, knobs, allowed)
         if path == SUBSET:
             idx = allowed.indices()
