@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -54,6 +54,7 @@ class Allowed:
     _idx: np.ndarray | None = None
     _xs: np.ndarray | None = None
     _sel: tuple[Any, np.ndarray] | None = None  # (selector, the bits it points into)
+    plans: dict = field(default_factory=dict)  # planner choices for this filter (see FieldIndex.knn)
 
     def indices(self) -> np.ndarray:
         """The allowed slots, ascending."""
@@ -308,7 +309,13 @@ class FieldIndex:
             if usable:
                 return self._ann_knn(q, k, None, m, knobs)
             return self._exact_knn(q, k, None, m)
-        path = self.plan_knn(nq, k, allowed, knobs if usable else None)
+        # Repeated searches with one filter (its Allowed is cached per data version) re-use the
+        # choice: the costs scale with the batch alike once the allowed rows are gathered.
+        key = (nq >= CONFIG.db.blas_min_queries if allowed.gathered else nq, k, usable, allowed.gathered,
+               knobs.ef, knobs.nprobe, knobs.refine_factor)
+        path = allowed.plans.get(key)
+        if path is None:
+            path = allowed.plans[key] = self.plan_knn(nq, k, allowed, knobs if usable else None)
         if path == INDEX:
             if self.spec.index == "hnsw":  # keep the beam's share of allowed nodes (as planned)
                 ef = self._plan_inputs(ann)[1]
