@@ -31,16 +31,23 @@ PARAMS = {  # build settings kept light: the build is not what is measured here
     "opq": {"m": 48, "opq_niter": 10},
     "pq": {"m": 48},
 }
-SELECTIVITIES = (1, 10, 50)  # filtered k-NN: percent of rows allowed
+SELECTIVITIES = (1, 10, 50)
+
+
+def params(kind: str, dim: int) -> dict:
+    p = dict(PARAMS.get(kind, {}))
+    if "m" in p and dim % p["m"]:
+        p["m"] = dim // 8  # 8 dimensions per sub-quantiser, as at 384
+    return p  # filtered k-NN: percent of rows allowed
 BATCH = 100
 MEAN_RESULTS = 100  # range / threshold: the similarity bound giving about this many rows per query
 
 
-def dataset(kind: str, n: int, nq: int) -> tuple[np.ndarray, np.ndarray]:
+def dataset(kind: str, n: int, nq: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
     if kind == "clustered":
-        return generate(DataSettings(n=n, n_queries=nq))
+        return generate(DataSettings(n=n, n_queries=nq, dim=dim))
     rng = np.random.default_rng(7)
-    x = rng.standard_normal((n + nq, 384), dtype=np.float32)
+    x = rng.standard_normal((n + nq, dim), dtype=np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     return x[:n], x[n:]
 
@@ -98,12 +105,13 @@ def compare(name: str, fn_plan, fn_exact, queries: np.ndarray, budget: float, ro
 
 
 def run_kind(kind: str, base: np.ndarray, queries: np.ndarray, budget: float, folder: Path) -> list[dict]:
+    dim = base.shape[1]
     from xmodal.db import Database, VectorField
 
     n = len(base)
     pct = (np.random.default_rng(3).permutation(n) % 100).astype(int)
     with Database(folder / kind) as db:
-        col = db.create_collection("c", vectors={"v": VectorField(384, "cosine", kind, PARAMS.get(kind, {}))},
+        col = db.create_collection("c", vectors={"v": VectorField(dim, "cosine", kind, params(kind, dim))},
                                    payload_schema={"pct": "int"})
         t0 = time.perf_counter()
         for lo in range(0, n, 5000):
@@ -142,7 +150,7 @@ def run_kind(kind: str, base: np.ndarray, queries: np.ndarray, budget: float, fo
 
 
 def markdown(out: dict) -> str:
-    lines = [f"{out['n']:,} x 384, {out['queries']} queries, batches of {BATCH}, one FAISS / BLAS thread; "
+    lines = [f"{out['n']:,} x {out['dim']}, {out['queries']} queries, batches of {BATCH}, one FAISS / BLAS thread; "
              "QPS per CPU second of the process; ratio = planner path / `exact=True` on the same collection; "
              "recall vs `exact=True`.", "",
              "| data | kind | query | results / query | QPS single (plan / exact) | ratio | "
@@ -161,6 +169,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=50_000)
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--data", default="clustered,gaussian")
     ap.add_argument("--budget", type=float, default=1.0, help="seconds per timing (best of two)")
@@ -172,10 +181,10 @@ def main() -> None:
     unknown = set(kinds) - set(KINDS)
     if unknown:
         raise SystemExit(f"--kinds: unknown {sorted(unknown)} (known: {', '.join(KINDS)})")
-    out: dict = {"n": a.n, "queries": a.queries, "data": {}}
+    out: dict = {"n": a.n, "dim": a.dim, "queries": a.queries, "data": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for data in a.data.split(","):
-            base, queries = dataset(data, a.n, a.queries)
+            base, queries = dataset(data, a.n, a.queries, a.dim)
             todo = kinds if data == "clustered" else [k for k in kinds if k in IVF_KINDS + ("flat",)]
             out["data"][data] = []
             for kind in todo:

@@ -33,6 +33,9 @@ class PlannerCosts:
     hnsw_filter_candidates_per_k: float = 2.0
     kdtree_ns: float = 20.0  # scipy cKDTree per candidate x dim
     call_ns: float = 5_000.0  # fixed cost of one Python-level step (an IVF list visited exactly)
+    # Fixed cost of one index search per query: FAISS parameter objects, the selector, the numpy
+    # re-rank of compressed kinds (185 us per ivf_pq query at 32-d against 76 us for its subset scan).
+    index_query_ns: float = 100_000.0
     # A filtered IVF search must expect this many times k allowed rows in the lists it probes,
     # or it is not considered (too few candidates: recall would drop).
     ivf_filter_candidates_per_k: float = 4.0

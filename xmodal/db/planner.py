@@ -132,7 +132,7 @@ def index_knn_ns(s: KnnShape, c: PlannerCosts) -> float:
         per = s.k / share * s.dim * c.kdtree_ns
     else:
         return math.inf
-    return float(s.nq) * per
+    return float(s.nq) * (per + c.index_query_ns)
 
 
 def knn_costs(s: KnnShape, c: PlannerCosts) -> dict[Path, float]:
