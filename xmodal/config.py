@@ -36,6 +36,10 @@ class PlannerCosts:
     # Fixed cost of one index search per query: FAISS parameter objects, the selector, the numpy
     # re-rank of compressed kinds (185 us per ivf_pq query at 32-d against 76 us for its subset scan).
     index_query_ns: float = 100_000.0
+    # Probing IVF bounds and planning a range batch costs about this much; a batch whose exact scan
+    # is estimated below probe_payoff x this is scanned without probing (32-d: 0.7x otherwise).
+    plan_ns: float = 150_000.0
+    probe_payoff: float = 10.0
     # A filtered IVF search must expect this many times k allowed rows in the lists it probes,
     # or it is not considered (too few candidates: recall would drop).
     ivf_filter_candidates_per_k: float = 4.0

@@ -49,6 +49,7 @@ def index_path(monkeypatch):
         return taken[-1]
 
     monkeypatch.setattr(vectors_module, "plan_within", forced)
+    monkeypatch.setattr(vectors_module, "worth_probing", lambda shape, costs: True)
     return taken
 
 
@@ -220,6 +221,7 @@ def test_every_planner_path_gives_the_same_filtered_answers(tmp_path, monkeypatc
     monkeypatch.setattr(vectors_module, "plan_within",
                         lambda shape, costs: path if path != INDEX or shape.list_sizes is not None else EXACT)
     monkeypatch.setattr(vectors_module, "plan_knn", lambda shape, costs: path)
+    monkeypatch.setattr(vectors_module, "worth_probing", lambda shape, costs: True)
     rng = np.random.default_rng(11)
     x = clustered(rng, 3000, 16)
     with Database(tmp_path / "db") as db:

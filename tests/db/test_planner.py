@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from xmodal.config import PlannerCosts
 from xmodal.db.planner import (EXACT, INDEX, SUBSET, KnnShape, WithinShape, filtered_ef, index_knn_ns, knn_costs,
-                               plan_knn, plan_within, within_costs)
+                               plan_knn, plan_within, within_costs, worth_probing)
 
 C = PlannerCosts()
 N, DIM = 200_000, 384
@@ -122,3 +122,11 @@ def test_filtered_hnsw_widens_its_beam_and_pays_for_it():
     loose = index_knn_ns(KnnShape(nq=1, dim=DIM, k=10, rows=N, allowed=N // 2, kind="hnsw"), C)
     tight = index_knn_ns(KnnShape(nq=1, dim=DIM, k=10, rows=N, allowed=N // 10, kind="hnsw"), C)
     assert tight > 3 * loose
+
+
+def test_small_scans_are_not_worth_probing():
+    """50k x 32, one query: the exact scan (~0.7 ms) is too cheap to spend a probe on; at 384-d or
+    for a batch it is not."""
+    assert not worth_probing(WithinShape(nq=1, dim=32, rows=50_000, dead=0, batch=False), C)
+    assert worth_probing(WithinShape(nq=1, dim=384, rows=50_000, dead=0, batch=False), C)
+    assert worth_probing(WithinShape(nq=100, dim=32, rows=50_000, dead=0), C)

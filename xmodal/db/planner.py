@@ -58,6 +58,12 @@ def _scan_ns(c: PlannerCosts, nq: int, rows: int, dim: int, batch: bool) -> floa
     return matmul_ns(c, nq, rows, dim) if batch else float(nq) * rows * dim * c.faiss_flat_ns
 
 
+def worth_probing(s: WithinShape, c: PlannerCosts) -> bool:
+    """Whether probing the IVF bounds can pay for itself: the index can at best save the whole
+    exact scan, and probing plus planning costs ``plan_ns`` whatever it finds."""
+    return min(within_costs(s, c).values()) > c.probe_payoff * c.plan_ns
+
+
 def within_costs(s: WithinShape, c: PlannerCosts) -> dict[Path, float]:
     """Estimated nanoseconds of each path able to answer the batch (a missing path cannot)."""
     out: dict[Path, float] = {}

@@ -23,7 +23,8 @@ import numpy as np
 from xmodal.config import CONFIG, FORMAT_VERSION
 from xmodal.db.api import VectorField
 from xmodal.db.indexes import AnnIndex, IvfMixin, KdTreeIndex, SearchKnobs, default_pq_m, faiss_metric, make_index
-from xmodal.db.planner import INDEX, SUBSET, KnnShape, WithinShape, filtered_ef, plan_knn, plan_within
+from xmodal.db.planner import (INDEX, SUBSET, KnnShape, WithinShape, filtered_ef, plan_knn, plan_within,
+                                worth_probing)
 from xmodal.db.planner import Path as PlanPath
 
 @dataclass
@@ -457,7 +458,8 @@ class FieldIndex:
         if usable and isinstance(ann, KdTreeIndex):
             return self._kdtree_within(q, bound, None if allowed is None else allowed.ok)
         lists = None
-        if usable and isinstance(ann, IvfMixin) and ann.bounds_complete():
+        if usable and isinstance(ann, IvfMixin) and ann.bounds_complete() and \
+                worth_probing(self.within_shape(len(q), allowed, None, None), CONFIG.db.planner):
             lists = ann.probe(q, bound, self.is_l2)
         path = plan_within(self.within_shape(len(q), allowed, ann if lists is not None else None, lists),
                            CONFIG.db.planner)
