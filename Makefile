@@ -4,7 +4,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup setup-data demo lint test test-fast bench soak sample-media train clean
+.PHONY: setup setup-data demo lint test test-fast bench bench-range soak sample-media train clean
 
 setup:
 	@bash scripts/setup.sh
@@ -30,6 +30,10 @@ test: setup lint
 bench: setup-data
 	@bash scripts/setup_bench.sh
 	$(PY) -m benchmarks.run
+
+# Range / threshold search and filtered k-NN: the planner's path against exact=True, per index kind.
+bench-range:
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m benchmarks.bench_range --n 50000
 
 soak: setup
 	rm -f test-artifacts/soak.jsonl

@@ -14,6 +14,38 @@ FORMAT_VERSION = 1  # on-disk format of the embedded database
 
 
 @dataclass(frozen=True)
+class PlannerCosts:
+    """The query planner's cost model (xmodal/db/planner.py): nanoseconds per float touched by
+    each kind of work, measured on the 2-core reference VM (benchmarks/bench_range.py prints the
+    ratios they lead to). Only their ratios matter: they decide which path is cheaper."""
+
+    faiss_flat_ns: float = 0.45  # FAISS flat k-NN / range scan (one query or a batch)
+    gemm_ns: float = 0.1  # numpy matrix product of a batch of queries with a block of rows
+    gemv_ns: float = 0.7  # ... of one query (memory-bound; a batch of b costs max(gemm, gemv / b))
+    gather_ns: float = 3.0  # copying scattered rows into a contiguous block
+    ivf_flat_ns: float = 1.0  # FAISS scanning an IVF list of raw vectors
+    sq8_ns: float = 0.55  # FAISS scanning SQ8 codes (per dimension)
+    pq_code_ns: float = 0.8  # FAISS scanning PQ codes (per sub-quantizer)
+    hnsw_ns: float = 1.0  # FAISS HNSW, per ef x M x dim (3.0 on plain Gaussian data, 0.8 on clustered)
+    hnsw_filter_exponent: float = 0.1  # HNSW work grows as (allowed share) ** -this under a filter
+    # A filtered HNSW search widens ef so that ef x (allowed share) >= this x k: with fewer allowed
+    # nodes in its beam the walk loses recall (0.81 at 10 % allowed and ef 64, against 0.95 unfiltered).
+    hnsw_filter_candidates_per_k: float = 2.0
+    kdtree_ns: float = 20.0  # scipy cKDTree per candidate x dim
+    call_ns: float = 5_000.0  # fixed cost of one Python-level step (an IVF list visited exactly)
+    # Fixed cost of one index search per query: FAISS parameter objects, the selector, the numpy
+    # re-rank of compressed kinds (185 us per ivf_pq query at 32-d against 76 us for its subset scan).
+    index_query_ns: float = 100_000.0
+    # Probing IVF bounds and planning a range batch costs about this much; a batch whose exact scan
+    # is estimated below probe_payoff x this is scanned without probing (32-d: 0.7x otherwise).
+    plan_ns: float = 150_000.0
+    probe_payoff: float = 10.0
+    # A filtered IVF search must expect this many times k allowed rows in the lists it probes,
+    # or it is not considered (too few candidates: recall would drop).
+    ivf_filter_candidates_per_k: float = 4.0
+
+
+@dataclass(frozen=True)
 class DBConfig:
     # Indexes that need training stay exact until this many vectors exist (per kind, see db/indexes).
     min_train_vectors: int = 4096
@@ -21,8 +53,9 @@ class DBConfig:
     retrain_growth_factor: float = 4.0
     # Tombstone share that triggers compaction of an index.
     compact_tombstone_ratio: float = 0.2
-    # A filtered search scans the allowed subset exactly when it is at most this many rows.
-    exact_filter_max_rows: int = 20_000
+    # Filtered searches gather the allowed rows into a block (cached with the filter) up to this size.
+    filter_gather_max_bytes: int = 32 << 20
+    planner: PlannerCosts = field(default_factory=PlannerCosts)
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
     hnsw_ef_search: int = 64
@@ -48,11 +81,7 @@ class DBConfig:
     lsh_bits_per_dim: int = 4
     lsh_refine_factor: int = 16  # LSH codes are coarse: re-rank many more candidates exactly
     kdtree_leaf_size: int = 16
-    range_initial_k: int = 64  # range / threshold search start with this many candidates, then double
     index_save_every: int = 100_000  # vectors added between index snapshots (indexes are derived data)
-    # Range search switches to an exact scan once k reaches live vectors / this.
-    range_exact_switch: int = 8
-    range_candidate_boost: int = 2  # range search widens ef / refine by this over a plain k-NN
     # Exact scans of a batch of at least this many queries use BLAS on a gathered copy of the
     # allowed rows (or over-fetch past at most exact_overfetch_max tombstones) instead of a selector.
     blas_min_queries: int = 8

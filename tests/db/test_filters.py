@@ -101,14 +101,11 @@ def test_filtered_search_is_exact_at_low_selectivity(db):
     ("kdtree", {}),
 ])
 def test_filtered_search_through_the_index(db, monkeypatch, kind, params):
-    import dataclasses
-
     import xmodal.db.vectors as vectors_module
+    from xmodal.db.planner import INDEX
 
-    cfg = vectors_module.CONFIG
-    # Force the index path (not the exact scan of a small allowed subset) on this small data set.
-    monkeypatch.setattr(vectors_module, "CONFIG",
-                        dataclasses.replace(cfg, db=dataclasses.replace(cfg.db, exact_filter_max_rows=10)))
+    # Force the index path (the planner would scan this small allowed subset exactly).
+    monkeypatch.setattr(vectors_module, "plan_knn", lambda shape, costs: INDEX)
     rng = np.random.default_rng(6)
     n, dim = 2000, (3 if kind == "kdtree" else 8)
     x = rng.standard_normal((n, dim)).astype(np.float32)
@@ -231,3 +228,22 @@ def test_filter_memo_keeps_literal_types_apart(db):
             col.search("v", np.eye(2, dtype=np.float32)[:1], k=5, where={"b": 1})
         with pytest.raises(InvalidInput):
             col.search("v", np.eye(2, dtype=np.float32)[:1], k=5, where={"nope": 1})
+
+
+def test_filtered_hnsw_widens_ef_to_keep_recall(db, monkeypatch):
+    """5 % allowed through the graph (forced): ef is widened so the beam still holds allowed
+    nodes, and recall against brute force over the allowed rows stays high."""
+    import xmodal.db.vectors as vectors_module
+    from xmodal.db.planner import INDEX
+
+    monkeypatch.setattr(vectors_module, "plan_knn", lambda shape, costs: INDEX)
+    rng = np.random.default_rng(8)
+    n, dim = 4000, 16
+    x = rng.standard_normal((n, dim)).astype(np.float32)
+    col = db.create_collection("c", vectors={"v": VectorField(dim, "l2", "hnsw", {"M": 8, "ef_search": 10})},
+                               payload_schema={"pick": "bool"})
+    col.upsert(list(range(n)), {"v": x}, [{"pick": i % 20 == 0} for i in range(n)])
+    allowed = [i for i in range(n) if i % 20 == 0]
+    q = x[rng.integers(0, n, 40)] + 0.1
+    got = [[h.id for h in r] for r in col.search("v", q, k=10, where={"pick": True})]
+    assert recall(got, knn(q, x[allowed], allowed, 10, "l2")) >= 0.95

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from tests.milvus.conftest import clustered, on_all
 from xmodal.db.api import VectorField
 from xmodal.db.filters import evaluate, parse_filter
-from xmodal.db.milvus import IndexMappingWarning, MilvusDatabase
+from xmodal.db.milvus import IndexMappingWarning, MilvusDatabase, field_search_defaults, search_params
 from xmodal.errors import InvalidInput, NotFound, UnsupportedByBackend
 
 SCHEMA = {"kind": "str", "year": "int", "score": "float", "tags": "list[str]", "ok": "bool", "note": "json"}
@@ -392,3 +392,37 @@ def test_random_sequences_of_writes_leave_both_backends_identical(backends, seed
         assert rows["embedded"] == rows["milvus-lite"], (seed, step, op)
         q = rng.standard_normal((2, 6))
         assert_same_hits(on_all(cols, lambda c: c.search("v", q, k=5, where={"kind": {"$ne": "audio"}})))
+
+
+@pytest.mark.parametrize("spec, words", [
+    (VectorField(8, "l2", index="ivf_flat", params={"refine_factor": 8}), "'refine_factor' is refused for index 'ivf_flat'"),
+    (VectorField(8, "l2", index="hnsw", params={"nprobe": 8}), "'nprobe' is refused for index 'hnsw'"),
+    (VectorField(8, "l2", index="ivf_flat", params={"nlsit": 8}), "'nlsit' is refused for index 'ivf_flat': unknown"),
+])
+def test_unused_index_params_are_refused_on_both(backends, spec, words):
+    """One shared check (schema.check_vector_field): a knob that would change nothing is refused
+    by every backend, and nothing is created."""
+    for backend, db in backends.dbs.items():
+        with pytest.raises(InvalidInput, match=words):
+            db.create_collection("refused", {"v": spec})
+        assert "refused" not in db.list_collections(), backend
+
+
+def test_milvus_says_which_embedded_knobs_it_has_no_counterpart_for(tmp_path):
+    db = MilvusDatabase(f"milvus-lite:{tmp_path / 'k.db'}")
+    try:
+        with pytest.warns(IndexMappingWarning, match="'min_train'"):
+            db.create_collection("k", {"v": VectorField(8, "l2", index="ivf_flat",
+                                                        params={"nlist": 4, "min_train": 500, "nprobe": 4})})
+    finally:
+        db.close()
+
+
+def test_field_search_defaults_are_honoured_by_milvus():
+    """``nprobe`` / ``ef_search`` given on the field are Milvus' search defaults too; a query overrides them."""
+    ivf = VectorField(8, "l2", index="ivf_flat", params={"nprobe": 7})
+    assert search_params("IVF_FLAT", "l2", field_search_defaults(ivf), 10)["params"]["nprobe"] == 7
+    assert search_params("IVF_FLAT", "l2", {**field_search_defaults(ivf), "nprobe": 3}, 10)["params"]["nprobe"] == 3
+    hnsw = VectorField(8, "l2", index="hnsw", params={"ef_search": 99})
+    assert search_params("HNSW", "l2", field_search_defaults(hnsw), 10)["params"]["ef"] == 99
+    assert search_params("HNSW", "l2", {**field_search_defaults(hnsw), "ef": 40}, 10)["params"]["ef"] == 40

@@ -573,7 +573,7 @@ class Collection(BaseCollection):
         self._fresh()
         with self._lock.read():
             self._check_open()
-            ok = self._allowed(fi, node).ok if node is not None else None
+            ok = self._allowed(fi, node) if node is not None else None
             found = fi.within(q, bound, ok, knobs)
             out = []
             for slots, dist in found:

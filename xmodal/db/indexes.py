@@ -211,7 +211,131 @@ class TrainedIndex(AnnIndex):
 
 
 class IvfMixin:
+    """IVF kinds also keep, per list, the largest distance from its centroid to a vector added to
+    it (``radii``, in the IVF's own space), so range / threshold search can visit exactly the lists
+    whose bound can still qualify -- distance to the centroid minus the radius for l2, inner
+    product with the centroid plus |q| x radius for ip -- and so miss nothing (issue 16). Vectors
+    are assigned to lists by this class (FAISS ``add_core`` with precomputed lists) so the radii
+    describe the lists exactly."""
+
     params: dict
+    index: Any
+    metric: int
+
+    def ivf(self) -> Any:
+        """The IndexIVF part (inside the OPQ rotation for opq)."""
+        return faiss.extract_index_ivf(self.index)
+
+    def to_ivf_space(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+    def _reset_bounds(self) -> None:
+        self.radii: np.ndarray | None = None
+        self._centroids: np.ndarray | None = None
+        self._members: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def centroids(self) -> np.ndarray:
+        c = getattr(self, "_centroids", None)
+        if c is None:
+            ivf = self.ivf()
+            c = ivf.quantizer.reconstruct_n(0, ivf.nlist).astype(np.float64)
+            self._centroid_norms = np.sqrt(np.einsum("ij,ij->i", c, c))[None, :]
+            self._centroids = c
+        return c
+
+    def ivf_add(self, x: np.ndarray) -> None:
+        """Assign ``x`` to lists, add it with those lists and grow their radii."""
+        xi = np.ascontiguousarray(self.to_ivf_space(x), dtype=np.float32)
+        ivf = self.ivf()
+        _, keys = ivf.quantizer.search(xi, 1)
+        keys = np.ascontiguousarray(keys[:, 0], dtype=np.int64)
+        ids = np.arange(ivf.ntotal, ivf.ntotal + len(xi), dtype=np.int64)
+        ivf.add_core(len(xi), faiss.swig_ptr(xi), faiss.swig_ptr(ids), faiss.swig_ptr(keys))
+        self.index.ntotal = ivf.ntotal  # the OPQ wrapper counts its vectors too
+        if getattr(self, "radii", None) is None:
+            self.radii = np.zeros(ivf.nlist, np.float64)
+        self._grow_radii(xi, keys)
+
+    def _grow_radii(self, xi: np.ndarray, keys: np.ndarray) -> None:
+        c = self.centroids()
+        radii = self.radii
+        assert radii is not None
+        for lo in range(0, len(xi), 8192):  # float64 differences, a block at a time
+            part, k = xi[lo: lo + 8192].astype(np.float64), keys[lo: lo + 8192]
+            dist = np.sqrt(((part - c[k]) ** 2).sum(axis=1))
+            np.maximum.at(radii, k, dist)
+
+    def restore_bounds(self, xb: np.ndarray, alive: np.ndarray) -> None:
+        """Radii of a loaded index, from its lists' members (dead slots are left out)."""
+        ivf = self.ivf()
+        self.radii = np.zeros(ivf.nlist, np.float64)
+        for lst in range(ivf.nlist):
+            ids = self._list_ids(ivf, lst)
+            ids = ids[(ids < len(alive))]
+            ids = ids[alive[ids]]
+            if len(ids):
+                self._grow_radii(np.ascontiguousarray(self.to_ivf_space(xb[ids])), np.full(len(ids), lst, np.int64))
+
+    @staticmethod
+    def _list_ids(ivf: Any, lst: int) -> np.ndarray:
+        size = ivf.invlists.list_size(lst)
+        if size == 0:
+            return np.zeros(0, np.int64)
+        return faiss.rev_swig_ptr(ivf.invlists.get_ids(lst), size)
+
+    def _csr(self) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """Every list's slots in one array with per-list offsets, cached until the next add (lists
+        only grow; a reset or a rebuilt index starts afresh). Built by whichever reader needs it
+        first; the tuple is published by one assignment, so concurrent readers at worst both build it."""
+        members = getattr(self, "_members", None)
+        ivf = self.ivf()
+        if members is None or members[0] != ivf.ntotal:
+            parts = [self._list_ids(ivf, lst).copy() for lst in range(ivf.nlist)]
+            offsets = np.zeros(ivf.nlist + 1, np.int64)
+            offsets[1:] = np.cumsum([len(p) for p in parts])
+            members = self._members = (int(ivf.ntotal), np.concatenate(parts).astype(np.int64), offsets,
+                                       np.diff(offsets))
+        return members
+
+    def list_sizes(self) -> np.ndarray:
+        return self._csr()[3]
+
+    def members_of(self, lists: np.ndarray) -> np.ndarray:
+        """The slots in these lists (a new array)."""
+        _, members, offsets, _ = self._csr()
+        starts, ends = offsets[lists], offsets[lists + 1]
+        lens = ends - starts
+        total = int(lens.sum())
+        if total == 0:
+            return np.zeros(0, np.int64)
+        # positions start_l .. end_l - 1 of each list, concatenated, without a Python loop
+        pos = np.arange(total) + np.repeat(starts - (np.cumsum(lens) - lens), lens)
+        return members[pos]
+
+    def list_members(self, lst: int) -> np.ndarray:
+        """The slots in one list."""
+        return self._list_ids(self.ivf(), lst).copy()
+
+    def bounds_complete(self) -> bool:
+        """Whether the radii cover every vector (of a trained index), so the probe below is exact."""
+        return getattr(self, "radii", None) is not None
+
+    def probe(self, q: np.ndarray, bound: float, is_l2: bool) -> np.ndarray:
+        """(nq, nlist) bool: the lists each query must visit so that no vector within ``bound``
+        (squared distance for l2, similarity for ip) is missed, with a float-rounding margin."""
+        c = self.centroids()
+        cn = self._centroid_norms
+        radii = self.radii
+        assert radii is not None
+        qi = np.asarray(self.to_ivf_space(q), dtype=np.float64)
+        qc = qi @ c.T
+        qn = np.sqrt(np.einsum("ij,ij->i", qi, qi))[:, None]
+        margin = CONFIG.db.range_rounding_margin
+        if is_l2:
+            dist = np.sqrt(np.maximum(qn ** 2 + cn ** 2 - 2 * qc, 0.0))
+            reach = math.sqrt(max(bound, 0.0))
+            return dist - radii[None, :] <= reach + margin * (qn + cn + radii[None, :]) + 1e-6
+        return qc + qn * radii[None, :] >= bound - margin * qn * (cn + radii[None, :]) - 1e-6
 
     def nlist(self, n: int) -> int:
         if "nlist" in self.params:
@@ -231,7 +355,30 @@ def _pq_shape(spec: VectorField) -> tuple[int, int]:
     return int(spec.params.get("m", default_pq_m(spec.dim))), int(spec.params.get("nbits", CONFIG.db.pq_bits))
 
 
-class IvfFlatIndex(IvfMixin, TrainedIndex):
+class IvfTrainedIndex(IvfMixin, TrainedIndex):
+    """Hooks keeping the radii in step with the index's life (train, add, reset, load)."""
+
+    def __init__(self, spec: VectorField) -> None:
+        super().__init__(spec)
+        self._reset_bounds()
+
+    def train(self, x: np.ndarray) -> None:
+        super().train(x)
+        self._reset_bounds()
+
+    def add(self, x: np.ndarray) -> None:
+        self.ivf_add(x)
+
+    def reset(self) -> None:
+        self.index.reset()
+        self._reset_bounds()
+
+    def load(self, path: Path, trained_on: int) -> None:
+        super().load(path, trained_on)
+        self._reset_bounds()  # FieldIndex restores the radii from the exact store
+
+
+class IvfFlatIndex(IvfTrainedIndex):
     def _min_points(self) -> int:
         return self.params.get("nlist", 1) * CONFIG.db.ivf_min_points_per_list
 
@@ -242,7 +389,7 @@ class IvfFlatIndex(IvfMixin, TrainedIndex):
         return self._ivf_params(sel, knobs)
 
 
-class IvfPqIndex(IvfMixin, TrainedIndex):
+class IvfPqIndex(IvfTrainedIndex):
     exact_scores = False
 
     def _min_points(self) -> int:
@@ -277,6 +424,15 @@ class OpqIndex(IvfPqIndex):
         opq.pq = None  # only needed while training; FAISS does not own it
         self.index = index
         self.trained_on = len(x)
+        self._reset_bounds()
+
+    def to_ivf_space(self, x: np.ndarray) -> np.ndarray:
+        """The learnt rotation (orthonormal: distances and inner products are kept, so the radii
+        and bounds computed after it hold for the original vectors)."""
+        return faiss.downcast_VectorTransform(self.index.chain.at(0)).apply(np.ascontiguousarray(x, dtype=np.float32))
+
+    def bounds_complete(self) -> bool:
+        return super().bounds_complete() and bool(faiss.downcast_VectorTransform(self.index.chain.at(0)).is_orthonormal)
 
     def _search_params(self, k: int, sel: Any, knobs: SearchKnobs) -> Any:
         p = faiss.SearchParametersPreTransform()

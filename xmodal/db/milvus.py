@@ -102,6 +102,11 @@ def milvus_index(vf: VectorField, lite: bool, field: str) -> tuple[str, dict]:
         warnings.warn(f"vector field {field!r}: Milvus has no {kind!r} index; using {itype}",
                       IndexMappingWarning, stacklevel=4)
     p = dict(vf.params)
+    unmatched = sorted(set(p) & EMBEDDED_ONLY_PARAMS)
+    if unmatched:
+        warnings.warn(f"vector field {field!r}: Milvus has no counterpart for {', '.join(map(repr, unmatched))} "
+                      f"of index {vf.index!r} (embedded-engine knobs); this backend does not use them",
+                      IndexMappingWarning, stacklevel=4)
     db = CONFIG.db
     if itype == "HNSW":
         params = {"M": int(p.get("M", db.hnsw_m)),
@@ -114,6 +119,16 @@ def milvus_index(vf: VectorField, lite: bool, field: str) -> tuple[str, dict]:
     else:
         params = {}
     return itype, params
+
+
+# Field params the embedded engine uses that no Milvus index has (every other one is mapped:
+# M, ef_construction, nlist, m, nbits at build time; ef_search, nprobe as search defaults).
+EMBEDDED_ONLY_PARAMS = frozenset({"min_train", "refine_factor", "opq_niter", "leaf_size"})
+
+
+def field_search_defaults(vf: VectorField) -> dict:
+    """The field's own search defaults (``ef_search``, ``nprobe``), which a query's params override."""
+    return {key: vf.params[key] for key in ("ef_search", "nprobe") if key in vf.params}
 
 
 def _pq_subquantizers(dim: int) -> int:
@@ -433,7 +448,8 @@ class MilvusCollection(BaseCollection):
         if k > CONFIG.milvus.max_topk:
             raise UnsupportedByBackend(f"search on {self.name!r}: k={k} exceeds Milvus' top-k limit "
                                        f"of {CONFIG.milvus.max_topk}; use scroll or range_search")
-        sp = search_params(self._itype[field], vf.metric, check_query_params(field, vf, params), k)
+        sp = search_params(self._itype[field], vf.metric,
+                           {**field_search_defaults(vf), **check_query_params(field, vf, params)}, k)
         expr = self._search_expr(field, where)
         if not len(q):
             return []
@@ -486,7 +502,7 @@ class MilvusCollection(BaseCollection):
         q = self._prepare_queries(field, queries)
         base = self._search_expr(field, where)
         cap = CONFIG.milvus.max_topk
-        sp = search_params(self._itype[field], vf.metric, {}, cap)
+        sp = search_params(self._itype[field], vf.metric, field_search_defaults(vf), cap)
         ascending = vf.metric == "l2"  # Milvus' raw L2 grows away from the query; COSINE / IP shrink
         out: list[list[Hit]] = []
         for qv in q:

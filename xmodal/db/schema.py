@@ -19,18 +19,33 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _INT64 = (-(2**63), 2**63 - 1)
 _FAST_TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
 
-# Index parameters each kind understands (anything else is a typo and is refused).
+# Index parameters each kind uses. Anything else is refused, never ignored: a typo, or a knob of
+# another kind that would silently change nothing (issue 16: refine_factor on ivf_flat).
 _COMMON_PARAMS = {"min_train": int, "refine_factor": int}
 INDEX_PARAMS: dict[str, dict[str, type]] = {
     "flat": {},
     "hnsw": {"M": int, "ef_construction": int, "ef_search": int},
-    "ivf_flat": {**_COMMON_PARAMS, "nlist": int, "nprobe": int},
+    "ivf_flat": {"min_train": int, "nlist": int, "nprobe": int},  # exact distances: nothing to re-rank
     "ivf_pq": {**_COMMON_PARAMS, "nlist": int, "nprobe": int, "m": int, "nbits": int},
     "pq": {**_COMMON_PARAMS, "m": int, "nbits": int},
     "opq": {**_COMMON_PARAMS, "nlist": int, "nprobe": int, "m": int, "nbits": int, "opq_niter": int},
     "sq8": {**_COMMON_PARAMS},
     "lsh": {**_COMMON_PARAMS, "nbits": int},
     "kdtree": {"leaf_size": int},
+}
+# Why a parameter some kind uses does nothing on the others (the refusal says so).
+PARAM_DOES_NOT_APPLY: dict[str, str] = {
+    "refine_factor": "this kind does not re-rank (its distances are exact or it has no compressed codes)",
+    "min_train": "this kind is not trained",
+    "nlist": "this kind has no inverted lists",
+    "nprobe": "this kind has no inverted lists",
+    "m": "this kind has no product quantiser",
+    "nbits": "this kind has no quantiser codes of that size",
+    "opq_niter": "this kind learns no OPQ rotation",
+    "M": "this kind is not a graph",
+    "ef_construction": "this kind is not a graph",
+    "ef_search": "this kind is not a graph",
+    "leaf_size": "this kind is not a tree",
 }
 # Per-query search parameters each kind accepts.
 QUERY_PARAMS: dict[str, tuple[str, ...]] = {
@@ -74,9 +89,11 @@ def check_vector_field(name: str, spec: Any) -> VectorField:
     allowed = INDEX_PARAMS[spec.index]
     for key, value in dict(spec.params).items():
         if key not in allowed:
+            why = PARAM_DOES_NOT_APPLY.get(key, "unknown parameter") if any(
+                key in other for other in INDEX_PARAMS.values()) else "unknown parameter"
             raise InvalidInput(
-                f"vector field {name!r}: unknown parameter {key!r} for index {spec.index!r}"
-                f" (known: {', '.join(allowed) or 'none'})"
+                f"vector field {name!r}: parameter {key!r} is refused for index {spec.index!r}: {why}"
+                f" (parameters of {spec.index!r}: {', '.join(allowed) or 'none'})"
             )
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise InvalidInput(f"vector field {name!r}: parameter {key!r} must be a positive integer, got {value!r}")

@@ -13,16 +13,19 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import faiss
 import numpy as np
 
 from xmodal.config import CONFIG, FORMAT_VERSION
 from xmodal.db.api import VectorField
-from xmodal.db.indexes import AnnIndex, KdTreeIndex, SearchKnobs, faiss_metric, make_index
+from xmodal.db.indexes import AnnIndex, IvfMixin, KdTreeIndex, SearchKnobs, default_pq_m, faiss_metric, make_index
+from xmodal.db.planner import (INDEX, SUBSET, KnnShape, WithinShape, filtered_ef, plan_knn, plan_within,
+                                worth_probing)
+from xmodal.db.planner import Path as PlanPath
 
 @dataclass
 class RebuildPlan:
@@ -35,29 +38,51 @@ class RebuildPlan:
 
 
 # Searches cache each filter's allowed slots per data version (an LRU of FILTER_CACHE_ENTRIES
-# filters per collection), with a gathered copy of their vectors when it takes at most this much.
+# filters per collection), with a gathered copy of their vectors within CONFIG.db.filter_gather_max_bytes.
 FILTER_CACHE_ENTRIES = 8
-FILTER_GATHER_MAX_BYTES = 32 << 20
 
 
 @dataclass
 class Allowed:
-    """The slots a filter allows in one field, prepared once and reused (collections cache it per
-    filter and data version): the slot mask, their count, and either a gathered copy of their
-    vectors (small sets: searched exactly, like brute force over the subset) or a FAISS bitmap
-    selector (large sets: searched through the index)."""
+    """The slots a filter allows in one field, prepared lazily and reused (collections cache it per
+    filter and data version): the slot mask and its count; the slot list, a gathered copy of their
+    vectors (for an exact scan of the subset) and a FAISS bitmap selector (for the index) are made
+    the first time a search needs them. Each is published by one assignment, so concurrent readers
+    sharing a cached Allowed at worst both build it."""
 
     ok: np.ndarray  # (n,) bool over slots
     m: int
-    idx: np.ndarray | None = None  # allowed slots, ascending (small sets)
-    xs: np.ndarray | None = None  # their vectors (small sets, within the gather budget)
-    sel: Any = None
-    bits: np.ndarray | None = None  # must outlive ``sel``
+    _idx: np.ndarray | None = None
+    _xs: np.ndarray | None = None
+    _sel: tuple[Any, np.ndarray] | None = None  # (selector, the bits it points into)
+    plans: dict = field(default_factory=dict)  # planner choices for this filter (see FieldIndex.knn)
+
+    def indices(self) -> np.ndarray:
+        """The allowed slots, ascending."""
+        idx = self._idx
+        if idx is None:
+            idx = self._idx = np.flatnonzero(self.ok)
+        return idx
+
+    @property
+    def gathered(self) -> bool:
+        return self._xs is not None
+
+    def vectors(self, xb: Callable[[], np.ndarray]) -> np.ndarray:
+        """The allowed rows of the store (``xb``: its view, asked for only when needed) as one
+        block, kept when within the gather budget."""
+        xs = self._xs
+        if xs is None:
+            xs = np.ascontiguousarray(xb()[self.indices()])
+            if xs.nbytes <= CONFIG.db.filter_gather_max_bytes:
+                self._xs = xs
+        return xs
 
     def selector(self) -> Any:
-        if self.sel is None:  # built eagerly for large sets; a cached Allowed is only read after
-            self.sel, self.bits = bitmap_selector(self.ok)
-        return self.sel
+        sel = self._sel
+        if sel is None:
+            sel = self._sel = bitmap_selector(self.ok)
+        return sel[0]
 
 
 _EMPTY_D = np.zeros((0,), np.float32)
@@ -105,6 +130,7 @@ class FieldIndex:
         self.rebuilding = False  # a background rebuild is under way
         self.pending_build = False  # opened without a usable snapshot: searches are exact until built
         self.epoch = 0  # bumped whenever slots change (add, remove, install): keys cached Allowed sets
+        self._plan_cache: tuple[Any, tuple[dict, int, int]] | None = None  # (index object, planner inputs)
 
     # ------------------------------------------------------------------ storage of vectors
     def prepare(self, x: np.ndarray) -> np.ndarray:
@@ -254,15 +280,7 @@ class FieldIndex:
         """The live slots whose row passes ``rid_mask``, prepared for repeated searches."""
         ok = self.allowed_slots(rid_mask)
         assert ok is not None
-        m = int(np.count_nonzero(ok))
-        out = Allowed(ok, m)
-        if m <= CONFIG.db.exact_filter_max_rows:
-            out.idx = np.flatnonzero(ok)
-            if m * self.spec.dim * 4 <= FILTER_GATHER_MAX_BYTES:
-                out.xs = np.ascontiguousarray(self.xb()[out.idx])
-        else:
-            out.selector()  # now, before it is shared between concurrent readers
-        return out
+        return Allowed(ok, int(np.count_nonzero(ok)))
 
     def _live_selector(self) -> tuple[Any, np.ndarray] | None:
         if self.n_dead == 0:
@@ -275,31 +293,67 @@ class FieldIndex:
     # ------------------------------------------------------------------ k nearest
     def knn(self, q: np.ndarray, k: int, ok: np.ndarray | Allowed | None,
             knobs: SearchKnobs) -> tuple[np.ndarray, np.ndarray]:
-        """(distances, slots), each (nq, k'), padded with -1 slots. ``ok``: allowed slots or None."""
-        allowed = ok if isinstance(ok, Allowed) else None
-        if allowed is not None:
-            ok, m = allowed.ok, allowed.m
-        else:
-            m = self.live if ok is None else int(np.count_nonzero(ok))
+        """(distances, slots), each (nq, k'), padded with -1 slots. ``ok``: allowed slots or None.
+
+        Unfiltered searches use the field's index as asked; filtered ones go where the planner
+        finds them cheapest: the index with a selector, an exact scan of the allowed rows only,
+        or (one query) an exact scan of every slot with a selector."""
+        allowed = Allowed(ok, int(np.count_nonzero(ok))) if isinstance(ok, np.ndarray) else ok
+        m = self.live if allowed is None else allowed.m
         nq = len(q)
         if m == 0:
             return np.zeros((nq, 0), np.float32), np.zeros((nq, 0), np.int64)
         k = min(k, m)
         ann = self.ann
-        exact = (
-            ann is None
-            or knobs.exact
-            or self.pending_build
-            or not ann.is_trained
-            or (ok is not None and m <= CONFIG.db.exact_filter_max_rows)
-        )
-        if exact:
-            if allowed is not None and allowed.idx is not None:
-                xs = allowed.xs if allowed.xs is not None else np.ascontiguousarray(self.xb()[allowed.idx])
-                D, I = faiss.knn(q, xs, k, self.metric)
-                return D, np.where(I >= 0, allowed.idx[np.maximum(I, 0)], -1)
-            return self._exact_knn(q, k, ok, m, allowed)
-        return self._ann_knn(q, k, ok, m, knobs, allowed)
+        usable = not (ann is None or knobs.exact or self.pending_build or not ann.is_trained)
+        if allowed is None:
+            if usable:
+                return self._ann_knn(q, k, None, m, knobs)
+            return self._exact_knn(q, k, None, m)
+        # Repeated searches with one filter (its Allowed is cached per data version) re-use the
+        # choice: the costs scale with the batch alike once the allowed rows are gathered.
+        key = (nq >= CONFIG.db.blas_min_queries if allowed.gathered else nq, k, usable, allowed.gathered,
+               knobs.ef, knobs.nprobe, knobs.refine_factor)
+        path = allowed.plans.get(key)
+        if path is None:
+            path = allowed.plans[key] = self.plan_knn(nq, k, allowed, knobs if usable else None)
+        if path == INDEX:
+            if self.spec.index == "hnsw":  # keep the beam's share of allowed nodes (as planned)
+                ef = self._plan_inputs(ann)[1]
+                knobs = replace(knobs, ef=filtered_ef(knobs.ef or ef, k, m, self.n, CONFIG.db.planner))
+            return self._ann_knn(q, k, allowed.ok, m, knobs, allowed)
+        if path == SUBSET:
+            idx = allowed.indices()
+            D, I = faiss.knn(q, allowed.vectors(self.xb), k, self.metric)
+            return D, np.where(I >= 0, idx[np.maximum(I, 0)], -1)
+        return self._exact_knn(q, k, allowed.ok, m, allowed)
+
+    def plan_knn(self, nq: int, k: int, allowed: Allowed, knobs: SearchKnobs | None) -> PlanPath:
+        """The planner's choice for a filtered batch (``knobs`` None: the index is not usable)."""
+        ann = self.ann if knobs is not None else None
+        fixed, ef, nprobe = self._plan_inputs(ann)
+        shape = KnnShape(
+            nq=nq, dim=self.spec.dim, k=k, rows=self.n, allowed=allowed.m, subset_ready=allowed.gathered,
+            batch=nq >= CONFIG.db.blas_min_queries, **fixed,
+            ef=int((knobs.ef if knobs else None) or ef), nprobe=int((knobs.nprobe if knobs else None) or nprobe),
+            refine=ann.refine_factor(knobs) if ann is not None and knobs is not None else 1)
+        return plan_knn(shape, CONFIG.db.planner)
+
+    def _plan_inputs(self, ann: AnnIndex | None) -> tuple[dict, int, int]:
+        """What the planner needs from the field's index that only changes with the index object
+        (a retrained or rebuilt index is a new object), computed once: a filtered search on a
+        small subset must not spend more on planning than on scanning."""
+        cached = self._plan_cache
+        if cached is not None and cached[0] is ann:
+            return cached[1]
+        p = self.spec.params
+        fixed = {"kind": "flat" if ann is None else self.spec.index,
+                 "M": int(p.get("M", CONFIG.db.hnsw_m)),
+                 "nlist": int(ann.ivf().nlist) if isinstance(ann, IvfMixin) else 1,
+                 "pq_m": int(p.get("m", default_pq_m(self.spec.dim)))}
+        inputs = (fixed, int(p.get("ef_search", CONFIG.db.hnsw_ef_search)), int(p.get("nprobe", CONFIG.db.ivf_nprobe)))
+        self._plan_cache = (ann, inputs)
+        return inputs
 
     def _exact_knn(self, q: np.ndarray, k: int, ok: np.ndarray | None, m: int,
                    allowed: Allowed | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -388,70 +442,77 @@ class FieldIndex:
         return np.where(bad, 0, D), np.where(bad, -1, I)
 
     # ------------------------------------------------------------------ range
-    def within(self, q: np.ndarray, bound: float, ok: np.ndarray | None,
+    def within(self, q: np.ndarray, bound: float, ok: np.ndarray | Allowed | None,
                knobs: SearchKnobs) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per query (slots, distances) of every allowed slot with distance <= bound (l2, squared)
-        or similarity >= bound (ip). Exact on every kind: candidates come from the index, growing
-        k until the k-th falls outside, and every candidate is re-checked on the exact store."""
-        m = self.live if ok is None else int(np.count_nonzero(ok))
+        or similarity >= bound (ip). Exact on every kind: IVF kinds visit every list whose
+        centroid bound can still qualify and re-check its rows exactly; kdtree asks its exact
+        ball query; graph and compressed kinds cannot prove they found everything, so they scan
+        exactly. The planner picks the index only when it is cheaper than the exact scan."""
+        allowed = Allowed(ok, int(np.count_nonzero(ok))) if isinstance(ok, np.ndarray) else ok
+        m = self.live if allowed is None else allowed.m
         if m == 0:
             return [(_EMPTY_I, _EMPTY_D) for _ in range(len(q))]
         ann = self.ann
-        if ann is None or knobs.exact or self.pending_build or not ann.is_trained or \
-                (ok is not None and m <= CONFIG.db.exact_filter_max_rows):
-            return self._exact_within(q, bound, ok, m)
-        if isinstance(ann, KdTreeIndex):
-            return self._kdtree_within(q, bound, ok)
-        out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(q)
-        pending = np.arange(len(q))
-        previous = np.full(len(q), -1)
-        k = CONFIG.db.range_initial_k
-        while len(pending):
-            if k * CONFIG.db.range_exact_switch >= m:
-                rest = self._exact_within(q[pending], bound, ok, m)
-                for i, r in zip(pending, rest):
-                    out[i] = r
-                break
-            # Deeper candidate lists than a plain k-NN: a missed neighbour is a missed range result.
-            boost = CONFIG.db.range_candidate_boost
-            wide = SearchKnobs(ef=max(knobs.ef or 0, boost * k), nprobe=knobs.nprobe,
-                               refine_factor=boost * ann.refine_factor(knobs))
-            D, I = self.knn(q[pending], k, ok, wide)  # compressed kinds come back re-ranked exactly
-            inside = (I >= 0) & (D <= bound if self.is_l2 else D >= bound)
-            counts = inside.sum(axis=1)
-            # Go on while the k-th candidate is still inside, and at least once more after it is
-            # not: an approximate index may rank an inside point below outside ones, so stop only
-            # when doubling k found nothing new.
-            more = inside[:, -1] | (counts != previous) if I.shape[1] == k else np.zeros(len(pending), bool)
-            for row in np.flatnonzero(~more):
-                sel = inside[row]
-                out[pending[row]] = (I[row][sel], D[row][sel])
-            pending, previous = pending[more], counts[more]
-            k *= 2
-        return out  # type: ignore[return-value]
+        usable = not (ann is None or knobs.exact or self.pending_build or not ann.is_trained)
+        if usable and isinstance(ann, KdTreeIndex):
+            return self._kdtree_within(q, bound, None if allowed is None else allowed.ok)
+        lists = None
+        if usable and isinstance(ann, IvfMixin) and ann.bounds_complete() and \
+                worth_probing(self.within_shape(len(q), allowed, None, None), CONFIG.db.planner):
+            lists = ann.probe(q, bound, self.is_l2)
+        path = plan_within(self.within_shape(len(q), allowed, ann if lists is not None else None, lists),
+                           CONFIG.db.planner)
+        if path == INDEX:
+            assert isinstance(ann, IvfMixin) and lists is not None
+            return self._ivf_within(q, bound, None if allowed is None else allowed.ok, ann, lists)
+        return self._exact_within(q, bound, allowed, subset=path == SUBSET)
 
-    def _exact_within(self, q: np.ndarray, bound: float, ok: np.ndarray | None,
-                      m: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def within_shape(self, nq: int, allowed: Allowed | None, ann: Any, lists: np.ndarray | None) -> WithinShape:
+        """The planner's view of a range batch (``lists``: the IVF lists each query must visit)."""
+        sizes = counts = None
+        if lists is not None:
+            sizes, counts = ann.list_sizes(), lists.sum(axis=0)
+        return WithinShape(nq=nq, dim=self.spec.dim, rows=self.n, dead=self.n_dead,
+                           allowed=None if allowed is None else allowed.m,
+                           subset_ready=allowed is not None and allowed.gathered,
+                           batch=nq >= CONFIG.db.blas_min_queries, list_sizes=sizes, list_queries=counts)
+
+    def _ivf_within(self, q: np.ndarray, bound: float, ok: np.ndarray | None, ann: IvfMixin,
+                    lists: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Scan exactly the rows of every list some query of the batch must visit (their union:
+        one gathered block and one matrix product beat a Python step per list and query; rows a
+        query did not need are re-checked like the others and simply fall outside its bound)."""
+        slots = ann.members_of(np.flatnonzero(lists.any(axis=0)))
+        keep = ok if ok is not None else (self.slot_alive[: self.n] if self.n_dead else None)
+        if keep is not None:
+            slots = slots[keep[slots]]
+        if len(slots) == 0:
+            return [(_EMPTY_I, _EMPTY_D) for _ in range(len(q))]
+        slots.sort()  # ascending slots: a friendlier gather
+        return self._scan_within(q, bound, slots)
+
+    def _exact_within(self, q: np.ndarray, bound: float, allowed: Allowed | None,
+                      subset: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
         if len(q) >= CONFIG.db.blas_min_queries:
-            if ok is None:
+            if allowed is None:
                 return self._scan_within(q, bound, np.flatnonzero(self.slot_alive[: self.n]) if self.n_dead else None)
-            return self._scan_within(q, bound, np.flatnonzero(ok))
+            return self._scan_within(q, bound, allowed.indices(), allowed.vectors(self.xb))
         # A few queries: FAISS's range search (no BLAS needed). It keeps strictly-inside results;
         # nudge the bound one ulp so the boundary is included.
         radius = float(np.nextafter(np.float32(bound), np.float32(np.inf if self.is_l2 else -np.inf)))
         dead = None
-        if ok is None:
+        if allowed is None:
             lims, D, I = self.store.range_search(q, radius)
             dead = ~self.slot_alive[: self.n] if self.n_dead else None
-        elif m * 4 <= self.n:
-            idx = np.flatnonzero(ok)
+        elif subset:
+            idx = allowed.indices()
             sub = faiss.IndexFlat(self.spec.dim, self.metric)
-            sub.add(np.ascontiguousarray(self.xb()[idx]))
+            sub.add(allowed.vectors(self.xb))
             lims, D, I = sub.range_search(q, radius)
             I = idx[I]
         else:
-            sel, bits = bitmap_selector(ok)
-            lims, D, I = self.store.range_search(q, radius, params=faiss.SearchParameters(sel=sel))
+            lims, D, I = self.store.range_search(q, radius, params=faiss.SearchParameters(sel=allowed.selector()))
         out = []
         for i in range(len(q)):
             d, s = D[lims[i]: lims[i + 1]], I[lims[i]: lims[i + 1]].astype(np.int64)
@@ -461,12 +522,30 @@ class FieldIndex:
             out.append((s[keep], d[keep]))
         return out
 
-    def _scan_within(self, q: np.ndarray, bound: float,
-                     idx: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Exact range scan of a query batch with BLAS (4x faster than FAISS's range search): a matrix
-        product in blocks finds candidates with a safety margin for float32 rounding, and each
-        candidate is re-checked with the direct formula."""
-        xb = self.xb()
+    def _block_within(self, q: np.ndarray, qn: np.ndarray, block: np.ndarray,
+                      bound: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query, row, exact distance) of every row of ``block`` within the bound: a matrix product
+        finds candidates with a safety margin for float32 rounding, and each candidate is re-checked
+        with the direct formula (so every path judges the boundary alike)."""
+        dots = q @ block.T
+        norms = np.einsum("ij,ij->i", block, block)
+        if self.is_l2:
+            tol = CONFIG.db.range_rounding_margin * (qn[:, None] + norms[None, :])
+            qi, j = np.nonzero(qn[:, None] + norms[None, :] - 2 * dots <= bound + tol)
+            exact = ((q[qi] - block[j]) ** 2).sum(axis=1)
+            keep = exact <= bound
+        else:
+            tol = CONFIG.db.range_rounding_margin * np.sqrt(qn)[:, None] * np.sqrt(norms)[None, :]
+            qi, j = np.nonzero(dots >= bound - tol)
+            exact = np.einsum("ij,ij->i", q[qi], block[j])
+            keep = exact >= bound
+        return qi[keep], j[keep], exact[keep].astype(np.float32)
+
+    def _scan_within(self, q: np.ndarray, bound: float, idx: np.ndarray | None,
+                     gathered: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Exact range scan of a query batch with BLAS (4x faster than FAISS's range search), in
+        blocks of rows (``idx``: only these slots; ``gathered``: their vectors, already copied)."""
+        xb = self.xb() if gathered is None else gathered
         total = self.n if idx is None else len(idx)
         qn = np.einsum("ij,ij->i", q, q)
         found: list[list[np.ndarray]] = [[] for _ in range(len(q))]
@@ -474,20 +553,9 @@ class FieldIndex:
         step = CONFIG.db.exact_block_rows
         for lo in range(0, total, step):
             rows = np.arange(lo, min(lo + step, total)) if idx is None else idx[lo: lo + step]
-            block = xb[lo: lo + step] if idx is None else xb[rows]
-            dots = q @ block.T
-            norms = np.einsum("ij,ij->i", block, block)
-            if self.is_l2:
-                tol = CONFIG.db.range_rounding_margin * (qn[:, None] + norms[None, :])
-                qi, j = np.nonzero(qn[:, None] + norms[None, :] - 2 * dots <= bound + tol)
-                exact = ((q[qi] - block[j]) ** 2).sum(axis=1)
-                keep = exact <= bound
-            else:
-                tol = CONFIG.db.range_rounding_margin * np.sqrt(qn)[:, None] * np.sqrt(norms)[None, :]
-                qi, j = np.nonzero(dots >= bound - tol)
-                exact = np.einsum("ij,ij->i", q[qi], block[j])
-                keep = exact >= bound
-            qi, slots, exact = qi[keep], rows[j[keep]], exact[keep].astype(np.float32)
+            block = xb[lo: lo + step] if idx is None or gathered is not None else xb[rows]
+            qi, j, exact = self._block_within(q, qn, block, bound)
+            slots = rows[j]
             cuts = np.searchsorted(qi, np.arange(len(q) + 1))  # np.nonzero yields qi sorted
             for i in range(len(q)):
                 if cuts[i + 1] > cuts[i]:
@@ -600,6 +668,8 @@ class FieldIndex:
         self.n_dead = int((~present).sum())
         self.slot_of = grow(self.slot_of, int(saved.max(initial=-1)) + 1, -1)
         self.slot_of[saved[present]] = np.flatnonzero(present)
+        if isinstance(ann, IvfMixin):
+            ann.restore_bounds(self.xb(), self.slot_alive[: self.n])
         newer = rids >= wm
         self.add(rids[newer], x[newer])
         return True
