@@ -52,6 +52,14 @@ def test_detected_people_move_a_photo_towards_person_captions():
     assert q @ with_people.encode_image([astronaut])[0] > q @ without.encode_image([astronaut])[0] + 0.05
 
 
+def test_the_default_takes_detector_words_when_asked():
+    astronaut = Image.fromarray(skimage.data.astronaut())
+    on, off = get_encoder("xmodal-lite", detect=True), get_encoder("xmodal-lite", detect=False)
+    assert on.detect_weight > 0 and get_encoder("xmodal-lite").use_detect is False  # off by default
+    q = on.encode_text(["a photo of a woman"])[0]
+    assert q @ on.encode_image([astronaut])[0] > q @ off.encode_image([astronaut])[0]
+
+
 @pytest.fixture(scope="module")
 def photos():
     return CrossModalEvaluator(photo_validation_pairs(["en"]), name="photos-val", speech=False, zero_shot=False)
