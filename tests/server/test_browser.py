@@ -360,7 +360,10 @@ def test_ocr_captions_are_shown_only_when_readable(plain_site, page):
         route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
 
     page.route("**/v1/media/search?*", with_junk)
-    search(page, "fresh bread sign")
+    page.fill("#q", "fresh bread sign")
+    page.click("#search-btn")
+    # the earlier cards are still on the page: wait for the ones rendered for this query
+    page.wait_for_function("document.querySelector('#status').textContent.includes('for “fresh bread sign”')")
     for name in junk:
         assert card(page, name).locator(".evidence").count() == 0, name
     card(page, "bird.png").click()
