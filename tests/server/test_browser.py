@@ -1,10 +1,18 @@
 """The web page in Debian's Chromium (Playwright): login prompt, text search, drag-and-drop search,
-details with "more like this", and a phone-width layout. Screenshots go to test-artifacts/server/."""
+details with "more like this", a phone-width layout, and a library indexed by the CLI and served
+without --root (icons, thumbnail fallback, OCR captions, what the library holds, the model's
+loading state). Screenshots go to test-artifacts/server/."""
 from __future__ import annotations
 
 import base64
+import json
+import shutil
+import subprocess
+import sys
 
+import httpx
 import pytest
+from PIL import Image, ImageDraw, ImageFont
 
 from tests.server.conftest import ARTIFACTS, KEYS, auth, near_duplicate, settings_for
 from xmodal.server import create_app
@@ -23,8 +31,6 @@ def site(tmp_path_factory, pictures):
     tmp = tmp_path_factory.mktemp("browser-site")
     app = create_app(settings_for(tmp, keys=KEYS, model=MODEL))
     with serve_in_thread(app) as url:
-        import httpx
-
         files = [("files", (p.name, p.read_bytes(), "image/png")) for p in pictures.values()]
         r = httpx.post(f"{url}/v1/media/upload", files=files, headers=auth("write-a"), timeout=300)
         assert r.status_code == 201, r.text
@@ -214,3 +220,153 @@ def test_upload_button_indexes_files(site, page, tmp_path):
     Image.new("RGB", (80, 60), (250, 120, 30)).save(img)
     page.set_input_files("#upload-input", str(img))
     page.wait_for_function("document.querySelector('#status').textContent.includes('Indexed 1 file')")
+
+
+# --- a library indexed with the CLI, served without --root -------------------------------------
+SIGN_TEXT = "FRESH BREAD"
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+
+
+def draw_sign(path) -> None:
+    """A picture whose only content is printed words, which OCR reads with high confidence."""
+    im = Image.new("RGB", (640, 240), "white")
+    ImageDraw.Draw(im).text((30, 80), SIGN_TEXT, font=ImageFont.truetype(FONT, 64), fill="black")
+    im.save(path)
+
+
+@pytest.fixture(scope="module")
+def plain_site(tmp_path_factory, pictures, speech_clip):
+    """`xmodal index FOLDER` then a server on that library with neither keys nor --root, as a person
+    tries it first: the originals are not served (403), thumbnails are."""
+    tmp = tmp_path_factory.mktemp("plain-site")
+    folder = tmp / "media"
+    folder.mkdir()
+    shutil.copy(pictures["penguin"], folder / "bird.png")
+    shutil.copy(speech_clip, folder / "talk.wav")
+    draw_sign(folder / "sign.png")
+    settings = settings_for(tmp, model=MODEL)
+    done = subprocess.run([sys.executable, "-m", "xmodal.cli", "index", str(folder), "--db", settings.db,
+                           "--model", MODEL], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert not settings.roots and not settings.keys
+    with serve_in_thread(create_app(settings)) as url:
+        yield url
+
+
+def card(page, name: str):
+    return page.locator(f".result-card[data-name='{name}']")
+
+
+def test_empty_page_shows_the_library_and_the_first_search_says_the_model_is_loading(plain_site, page):
+    url = plain_site
+    page.goto(url)
+    page.wait_for_selector("#library-summary:not([hidden])")
+    counts = dict(page.eval_on_selector_all("#library-summary .count",
+                                            "els => els.map(e => [e.dataset.kind, e.querySelector('strong').textContent])"))
+    assert counts == {"image": "2", "audio": "1"}
+    model = page.inner_text("#library-summary .model")
+    assert MODEL in model and "loads on the first search" in model
+    assert "3 items to search (2 images, 1 audio)" in page.inner_text("#status")
+    assert page.locator("#library-summary .glyph svg").count() == 2
+    shot(page, "library-summary.png")
+
+    held = []  # the first search is held at the network until its loading state has been checked
+
+    def hold(route) -> None:
+        held.append(route)
+
+    page.route("**/v1/media/search?*", hold)
+    with page.expect_request("**/v1/media/search?*"):
+        page.fill("#q", "a penguin")
+        page.click("#search-btn")
+    page.wait_for_function("document.querySelector('#status').textContent.includes('Loading the model')")
+    assert MODEL in page.inner_text("#status")
+    assert "busy" in page.get_attribute("#status", "class")
+    shot(page, "loading-model.png")
+    assert len(held) == 1
+    held[0].continue_()
+    page.wait_for_selector(".result-card")
+    assert "busy" not in page.get_attribute("#status", "class")
+    page.unroute("**/v1/media/search?*")
+    # once the model answered, the page no longer announces a load
+    page.reload()
+    page.wait_for_selector("#library-summary:not([hidden])")
+    assert "loads on the first search" not in page.inner_text("#library-summary .model")
+    page.fill("#q", "a bird")
+    page.click("#search-btn")
+    page.wait_for_selector("#status:not(.busy) >> text=result")
+    assert "Loading the model" not in page.inner_text("#status")
+
+
+def test_details_fall_back_to_the_thumbnail_and_say_how_to_serve_originals(plain_site, page):
+    url = plain_site
+    page.goto(url)
+    page.click(".chip[data-kind=image]")
+    search(page, "a penguin")
+    bird = card(page, "bird.png")
+    ref = bird.get_attribute("data-ref")
+    assert httpx.get(f"{url}/v1/media/file", params={"ref": ref}).status_code == 403  # the case under test
+    bird.click()
+    page.wait_for_selector("#details[open]")
+    page.wait_for_function("document.querySelector('#details-preview img.thumb-fallback')?.naturalWidth > 0")
+    note = page.locator("#details-note")
+    note.wait_for(state="visible")
+    assert "xmodal serve --root FOLDER" in note.inner_text()
+    shot(page, "details-thumbnail-fallback.png")
+
+
+def test_audio_cards_and_details_use_svg_icons(plain_site, page):
+    url = plain_site
+    page.goto(url)
+    page.click(".chip[data-kind=audio]")
+    search(page, "a musical instrument")
+    audio = card(page, "talk.wav")
+    glyph = audio.locator(".thumb .glyph")
+    assert glyph.get_attribute("data-icon") == "audio"
+    assert glyph.inner_text() == ""  # no emoji text, which needs a font the machine may lack
+    box = glyph.locator("svg").bounding_box()
+    assert box and box["width"] >= 24 and box["height"] >= 24
+    shot(page, "audio-card.png")
+    audio.click()
+    page.wait_for_selector("#details[open]")
+    page.locator("#details-note").wait_for(state="visible")  # no original, no thumbnail: the icon stays
+    assert page.get_attribute("#details-preview .glyph", "data-icon") == "audio"
+    assert page.locator("#details-preview .glyph svg").bounding_box()["width"] >= 48
+    assert page.locator("#details .close-row svg").count() == 1
+    shot(page, "audio-details.png")
+    # no text on the page is drawn with an emoji-range code point
+    text = page.evaluate("document.body.innerText")
+    assert not [c for c in text if ord(c) >= 0x1F000 or 0x2600 <= ord(c) <= 0x27BF], text
+
+
+def test_ocr_captions_are_shown_only_when_readable(plain_site, page):
+    url = plain_site
+    page.goto(url)
+    search(page, "fresh bread")
+    sign = card(page, "sign.png")
+    assert SIGN_TEXT in sign.locator(".evidence").inner_text()
+    shot(page, "ocr-caption.png")
+    verdicts = page.evaluate("""texts => texts.map(t => readableOcr(t))""",
+                             ["Bt", "| a |", "Bt Rx", "— ' .", SIGN_TEXT, "Open 9-5", "STOP"])
+    assert verdicts == [False, False, False, False, True, True, True]
+
+    # Libraries indexed before the confidence floor hold OCR junk: the page must not print it.
+    junk = {"bird.png": {"match": "ocr", "text": "Bt"}, "sign.png": {"match": "item", "text": "| a |"}}
+
+    def with_junk(route):
+        body = route.fetch().json()
+        for r in body["results"]:
+            r["evidence"] = junk.get(r["name"], r["evidence"])
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    page.route("**/v1/media/search?*", with_junk)
+    page.fill("#q", "fresh bread sign")
+    page.click("#search-btn")
+    # the earlier cards are still on the page: wait for the ones rendered for this query
+    page.wait_for_function("document.querySelector('#status').textContent.includes('for “fresh bread sign”')")
+    for name in junk:
+        assert card(page, name).locator(".evidence").count() == 0, name
+    card(page, "bird.png").click()
+    page.wait_for_selector("#details[open]")
+    assert page.inner_text("#details-evidence") == ""
+    shot(page, "ocr-junk-hidden.png")

@@ -31,6 +31,9 @@ class ServerState:
         self.upload_root = Path(settings.upload_dir or default_upload_dir(self.db_location)).resolve()
         self._db = db
         self._libraries: dict[str, Any] = {}
+        # Models that answered a search or an index in this process: the page warns that the first
+        # search of a cold model waits for it to load (seconds), and stops warning once it is warm.
+        self.warm_models: set[str] = set()
         self._open_lock = threading.RLock()
         # Writes are serialised; reads (search, get) run concurrently in the worker threads.
         self.write_lock = threading.RLock()

@@ -103,6 +103,7 @@ def _served_path(state: ServerState, namespace: str, payload: dict, ref: str) ->
 def _search(state: ServerState, lib: Any, k: int, min_score: Optional[float], **query: Any) -> MediaSearchResponse:
     t0 = time.perf_counter()
     results = lib.search(k=k, **query)
+    state.warm_models.add(lib.model)
     out = [_result(state, r) for r in results if min_score is None or r.score >= min_score]
     return MediaSearchResponse(results=out, took_ms=round((time.perf_counter() - t0) * 1000, 2),
                                query_text=getattr(results, "query_text", None), warning=getattr(results, "warning", None),
@@ -113,6 +114,7 @@ def _index(state: ServerState, lib: Any, paths: list[str], prune: bool = False, 
            speech: bool = True) -> dict:
     # One worker: the encoder already loaded in this process is shared instead of forking more.
     report = lib.index(paths, prune=prune, workers=1, progress=False, ocr=ocr, speech=speech)
+    state.warm_models.add(lib.model)
     state.metrics.add_indexed(report.encoded)
     return report.to_dict()
 
@@ -246,17 +248,22 @@ def similar(ref: str = RefQuery, k: int = Query(CONFIG.server.default_k), kind: 
     lib = state.library(ns, library)
     t0 = time.perf_counter()
     results = lib.similar(ref, k=check_k(state, k), kind=parse_kinds(kind))
+    state.warm_models.add(lib.model)
     return MediaSearchResponse(results=[_result(state, r) for r in results],
                                took_ms=round((time.perf_counter() - t0) * 1000, 2))
 
 
-@router.get("/info", summary="size and model of a library")
+@router.get("/info", summary="size and model of a library, and whether the model is loaded yet")
 def info(library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
          who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> dict:
     ns = who.namespace_for(namespace, "read")
     out = dict(state.library(ns, library).info())
     out.pop("library", None)  # a server path
     out["collections"] = [c for c in out.get("collections", []) if c == state.physical(ns, library or state.settings.default_library)]
+    # model_ready: False until this process ran the model once (the first search then waits for it);
+    # ocr_min_confidence: the floor (0..1) under which ingest drops OCR lines, for clients that show OCR text.
+    out["model_ready"] = out.get("model") in state.warm_models
+    out["ocr_min_confidence"] = CONFIG.ingest.ocr_line_min_confidence
     return json.loads(json.dumps(out, default=str))
 
 

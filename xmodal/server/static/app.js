@@ -5,7 +5,7 @@
 const KEY_STORE = "xmodal.key";
 const $ = (sel) => document.querySelector(sel);
 const state = { key: sessionStorage.getItem(KEY_STORE) || "", who: null, kind: "", file: null,
-                last: null, blobs: [], current: null };
+                last: null, blobs: [], current: null, model: "", modelReady: true, ocrFloor: 0 };
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -88,12 +88,23 @@ $("#who").addEventListener("click", () => {
   showLogin("Signed out.");
 });
 
-// What the library holds, shown until the first search.
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+// What the library holds (counts by kind, the model), shown until the first search.
 async function describeLibrary() {
   try {
     const info = await (await api("/v1/media/info")).json();
-    const parts = Object.entries(info.by_kind || {}).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`);
-    setStatus(`${info.items} item${info.items === 1 ? "" : "s"} to search${parts.length ? ` (${parts.join(", ")})` : ""}.`);
+    state.model = info.model || "";
+    state.modelReady = info.model_ready !== false;
+    state.ocrFloor = Number(info.ocr_min_confidence) || 0;
+    const parts = Object.entries(info.by_kind || {}).filter(([, n]) => n > 0).map(([k, n]) => plural(n, k));
+    setStatus(`${plural(info.items, "item")} to search${parts.length ? ` (${parts.join(", ")})` : ""}.`);
+    const summary = $("#library-summary");
+    summary.replaceChildren(
+      ...Object.entries(info.by_kind || {}).filter(([, n]) => n > 0).map(([k, n]) =>
+        el("span", { class: "count", "data-kind": k }, icon(k), el("strong", { text: String(n) }), ` ${k}${n === 1 ? "" : "s"}`)),
+      state.model ? el("span", { class: "model", text: `model ${state.model}${state.modelReady ? "" : " (loads on the first search)"}` }) : null);
+    summary.hidden = false;
   } catch (err) {
     if (err.status === 404) {
       setStatus(state.who.scopes.includes("write") ? "This library is empty: add files to get started."
@@ -112,7 +123,11 @@ async function runSearch() {
   const text = $("#q").value.trim();
   if (!text && !state.file) { setStatus("Type a description or drop an image or audio clip."); return; }
   $("#answer").hidden = true;
-  setStatus("Searching…");
+  // A cold model takes seconds to load: say so, with a spinner, instead of a silent wait.
+  const cold = !state.modelReady;
+  setStatus(cold ? `Loading the model${state.model ? ` ${state.model}` : ""}… the first search takes a few seconds.`
+                 : "Searching…");
+  $("#status").classList.toggle("busy", true);
   try {
     let res;
     if (state.file) {
@@ -128,9 +143,12 @@ async function runSearch() {
     const body = await res.json();
     const heard = body.query_text ? ` (heard “${body.query_text}”)` : "";
     state.last = { label: state.file ? `“${state.file.name}”${heard}` : `“${text}”` };
+    state.modelReady = true;
     render(body.results, body.took_ms, state.last.label);
   } catch (err) {
     if (err.status !== 401) setStatus(err.message, true);
+  } finally {
+    $("#status").classList.remove("busy");
   }
 }
 
@@ -178,11 +196,26 @@ function fmtTime(t) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
-function evidenceNode(ev) {
-  if (!ev || (ev.time == null && !ev.text)) return null;
+// OCR text worth quoting: read with at least the ingest floor (when the row says how sure it was),
+// at least half of its tokens words (2+ letters, mostly letters) and one word of 3+ letters. Texture
+// read as text ("Bt", "| a |") stays searchable but is never printed as a caption.
+function readableOcr(text, confidence) {
+  if (typeof confidence === "number" && confidence < state.ocrFloor) return false;
+  const tokens = String(text || "").split(/\s+/).filter(Boolean);
+  const letters = (t) => (t.match(/\p{L}/gu) || []).length;
+  const words = tokens.filter((t) => letters(t) >= 2 && letters(t) * 2 >= t.length);
+  return words.length > 0 && words.length * 2 >= tokens.length && words.some((w) => letters(w) >= 3);
+}
+
+// An image's only text is what OCR read in it, whatever list ranked it first.
+function evidenceNode(ev, kind) {
+  if (!ev) return null;
+  const fromOcr = ev.match === "ocr" || kind === "image";
+  const text = ev.text && (!fromOcr || readableOcr(ev.text, ev.confidence)) ? ev.text : "";
+  if (ev.time == null && !text) return null;
   const node = el("div", { class: "evidence" });
   if (ev.time != null) node.append(el("span", { class: "time", text: fmtTime(ev.time) }));
-  if (ev.text) node.append(document.createTextNode(ev.text));
+  if (text) node.append(document.createTextNode(text));
   return node;
 }
 
@@ -202,7 +235,27 @@ function describeField(key, value) {
   return String(value);
 }
 
-const GLYPHS = { text: "📄", audio: "🎧", video: "🎬", image: "🖼️" };
+// Inline SVG icons (24x24 paths): emoji need a font the machine may not have.
+const ICONS = {
+  image: "M5 4h14a2 2 0 0 1 2 2v12a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2Zm0 2v9.6l3.3-3.3a1 1 0 0 1 1.4 0L13 15.6l2.3-2.3a1 1 0 0 1 1.4 0L19 15.6V6H5Zm10 1.5a1.5 1.5 0 1 1 0 3 1.5 1.5 0 0 1 0-3Z",
+  text: "M6 2h8l6 6v12a2 2 0 0 1-2 2H6a2 2 0 0 1-2-2V4a2 2 0 0 1 2-2Zm7 1.5V9h5.5L13 3.5ZM8 12v2h8v-2H8Zm0 4v2h8v-2H8Z",
+  audio: "M12 3a9 9 0 0 0-9 9v6a3 3 0 0 0 3 3h2v-8H5v-1a7 7 0 0 1 14 0v1h-3v8h2a3 3 0 0 0 3-3v-6a9 9 0 0 0-9-9Z",
+  video: "M4 5h11a2 2 0 0 1 2 2v2.5l4-2.5v10l-4-2.5V17a2 2 0 0 1-2 2H4a2 2 0 0 1-2-2V7a2 2 0 0 1 2-2Z",
+  other: "M12 7a5 5 0 1 1 0 10 5 5 0 0 1 0-10Z",
+};
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function icon(kind) {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(SVG_NS, "path");
+  path.setAttribute("d", ICONS[kind] || ICONS.other);
+  svg.append(path);
+  const span = el("span", { class: "glyph", "data-icon": ICONS[kind] ? kind : "other" });
+  span.append(svg);
+  return span;
+}
 
 function render(results, tookMs, label) {
   for (const url of state.blobs) URL.revokeObjectURL(url);
@@ -219,11 +272,11 @@ function render(results, tookMs, label) {
       thumb.append(img);
       blobUrl(`/v1/media/thumbnail?ref=${encodeURIComponent(item.ref)}`)
         .then((u) => { img.src = u; })
-        .catch(() => { thumb.replaceChildren(el("span", { class: "glyph", text: GLYPHS[item.kind] })); });
+        .catch(() => { thumb.replaceChildren(icon(item.kind)); });
     } else if (item.kind === "text" && item.evidence && item.evidence.text) {
       thumb.append(el("div", { class: "snippet", text: item.evidence.text }));
     } else {
-      thumb.append(el("span", { class: "glyph", text: GLYPHS[item.kind] || "•" }));
+      thumb.append(icon(item.kind));
     }
     const card = el("button", { class: "card result-card", type: "button", "data-ref": item.ref, "data-name": item.name,
                                 "data-kind": item.kind, title: item.name },
@@ -234,7 +287,7 @@ function render(results, tookMs, label) {
         el("div", { class: "row" },
           el("span", { class: `badge ${item.kind}`, text: item.kind }),
           el("span", { class: "score", title: "similarity (fused rank score in details)", text: similarity(item) })),
-        item.kind === "text" ? null : evidenceNode(item.evidence)));
+        item.kind === "text" ? null : evidenceNode(item.evidence, item.kind)));
     card.addEventListener("click", () => openDetails(item));
     grid.append(card);
   });
@@ -248,7 +301,7 @@ async function openDetails(item) {
   badge.textContent = item.kind;
   badge.className = `badge ${item.kind}`;
   $("#details-score").textContent = `${similarity(item)} · fused score ${item.score.toFixed(4)}`;
-  $("#details-evidence").replaceChildren(...[evidenceNode(item.evidence)].filter(Boolean));
+  $("#details-evidence").replaceChildren(...[evidenceNode(item.evidence, item.kind)].filter(Boolean));
   const dl = $("#details-payload");
   dl.replaceChildren();
   const p = item.payload || {};
@@ -260,7 +313,9 @@ async function openDetails(item) {
   if (p.mtime) dl.append(el("dt", { text: "modified" }), el("dd", { text: new Date(p.mtime * 1000).toLocaleString() }));
   if (item.evidence && item.evidence.match) dl.append(el("dt", { text: "matched by" }), el("dd", { text: item.evidence.match }));
   const preview = $("#details-preview");
-  preview.replaceChildren(el("span", { class: "glyph", text: GLYPHS[item.kind] || "•" }));
+  preview.replaceChildren(icon(item.kind));
+  const note = $("#details-note");
+  note.hidden = true;
   $("#details").showModal();
   try {
     const url = await blobUrl(`/v1/media/file?ref=${encodeURIComponent(item.ref)}`);
@@ -271,7 +326,23 @@ async function openDetails(item) {
       if (item.evidence && item.evidence.time != null) media.currentTime = Number(item.evidence.time);
     } else if (item.evidence && item.evidence.text) media = el("pre", { text: item.evidence.text });
     if (media && state.current === item) preview.replaceChildren(media);
-  } catch (_) { /* the glyph stays */ }
+  } catch (err) {
+    if (state.current !== item) return;
+    // 403: the server does not serve the original (it lies outside its --root folders): show the
+    // thumbnail when there is one, and say how to serve originals.
+    if (err.status === 403) {
+      note.replaceChildren("The original file is not served: start the server with ",
+                           el("code", { text: "xmodal serve --root FOLDER" }),
+                           " (a folder holding this file) to open it here.");
+      note.hidden = false;
+    }
+    if (item.kind === "image" || item.kind === "video") {
+      try {
+        const thumb = await blobUrl(`/v1/media/thumbnail?ref=${encodeURIComponent(item.ref)}`);
+        if (state.current === item) preview.replaceChildren(el("img", { src: thumb, alt: item.name, class: "thumb-fallback" }));
+      } catch (_) { /* no thumbnail either: the icon stays */ }
+    }
+  }
 }
 
 $("#more-like-this").addEventListener("click", () => { if (state.current) moreLikeThis(state.current); });
