@@ -167,9 +167,9 @@ class MediaConfig:
                                            if x.strip())
     asr_beam_size: int = 5
     asr_vad: bool = True  # skip silence with the VAD model bundled in faster-whisper (long recordings)
-    # Clips up to this long (spoken queries, Tux Paint descriptions) are decoded whole: the VAD cuts
-    # off the first or last word of a 1-5 s clip more often than it saves time.
-    asr_short_clip_s: float = 10.0
+    # Clips up to this long (spoken queries) are decoded whole, without timestamps: the VAD cuts off the
+    # first or last word of a 1-5 s clip more often than it saves time. Longer ones keep segment times.
+    asr_short_clip_s: float = 5.0
     asr_no_speech_threshold: float = 0.6  # Whisper's no-speech probability above which a window is silence
     asr_silence_peak: float = 0.002  # audio whose loudest sample is quieter than this holds no speech
     asr_threads: int = int(os.environ.get("XMODAL_THREADS", "1") or 1)

@@ -14,6 +14,10 @@ SOAK_SECONDS = int(os.environ.get("XMODAL_FUZZ_SECONDS", "120"))
 
 
 def _fuzz(target: str, *flags: str) -> subprocess.CompletedProcess:
+    # libFuzzer's default 2 GB RSS ceiling was hit on the very first input ("A") once in a full-suite
+    # run on a loaded machine and never alone: a ceiling on start-up, not on a leak. 4 GB still stops
+    # a runaway loader.
+    flags = ("-rss_limit_mb=4096", *flags)
     return subprocess.run(faults.module_cmd("tests.reliability.fuzz_targets", target, *flags),
                           capture_output=True, text=True, env=faults.child_env(), cwd=faults.ROOT, timeout=900)
 

@@ -100,7 +100,37 @@ def decoding_options(seconds: float, multilingual: bool = True, language: str | 
             # A short clip is one segment: decoding without timestamp tokens recovered 55 of 81 content
             # words of 50 espeak queries against 49-51 with them (BENCHMARKS.md, "Speech recognition").
             "without_timestamps": short,
+            # Word times let a recording's segments be cut at sentence ends (see sentences()): Whisper
+            # base often returns two or three sentences as one segment, and "the second where it is
+            # said" would then be the segment's start, seconds early.
+            "word_timestamps": not short,
+            # No sampling fallback: Whisper otherwise re-decodes a doubtful window at random
+            # temperatures, so the same clip could be heard differently run to run.
+            "temperature": 0.0,
             "no_speech_threshold": CONFIG.media.asr_no_speech_threshold}
+
+
+SENTENCE_END = (".", "?", "!", "。", "？", "！")
+
+
+def sentences(segment, language: str | None) -> list[Segment]:
+    """One :class:`Segment` per sentence of a faster-whisper segment, timed by its words (the
+    segment itself when it carries no word times)."""
+    words = getattr(segment, "words", None) or []
+    if not words:
+        return [Segment(float(segment.start), float(segment.end), segment.text.strip(), language)]
+    out: list[Segment] = []
+    current: list = []
+    for word in words:
+        current.append(word)
+        if word.word.strip().endswith(SENTENCE_END):
+            out.append(Segment(float(current[0].start), float(current[-1].end),
+                               "".join(w.word for w in current).strip(), language))
+            current = []
+    if current:
+        out.append(Segment(float(current[0].start), float(current[-1].end),
+                           "".join(w.word for w in current).strip(), language))
+    return out
 
 
 def likeliest_language(whisper, audio: np.ndarray, allowed: tuple[str, ...]) -> str:
@@ -140,7 +170,7 @@ def transcribe(path: str | os.PathLike, show_progress: bool | None = False, mode
         with progress(show_progress) as bar:
             task = bar.add_task("speech", total=round(audio.size / SAMPLE_RATE))
             for s in segments:  # a generator: recognition happens while iterating
-                out.append(Segment(float(s.start), float(s.end), s.text.strip(), lang))
+                out.extend(sentences(s, lang))
                 bar.update(task, completed=round(s.end))
     except InvalidInput:
         raise
