@@ -41,9 +41,9 @@ def _r10(table: list[dict], set_name: str, model: str, language: str) -> float:
 
 def run(results_dir: Path) -> dict:
     photos = CrossModalEvaluator(eval_pairs("photos-val", list(PHOTO_LANGUAGES)), name="photos-val",
-                                 speech=False)
+                                 languages=PHOTO_LANGUAGES, speech=False)
     tux = CrossModalEvaluator(eval_pairs("tuxpaint-test", list(TUX_LANGUAGES)), name="tuxpaint-test",
-                              speech=False)
+                              languages=TUX_LANGUAGES, speech=False)
     loaded = {m: load_model(m) for m in ENGLISH + MULTILINGUAL}
     results = []
     for ev in (photos, tux):
