@@ -77,25 +77,20 @@ class KeywordIndex:
 
     def search(self, query: str, limit: int, kinds: Sequence[str] | None = None) -> list[tuple[str, str, float]]:
         """``(row_id, item_id, bm25_score)`` best first (score: higher is better)."""
-        expr = _match_expression(query)
-        if not expr:
-            return []
-        sql = "SELECT row_id, item_id, -bm25(passages) AS s FROM passages WHERE passages MATCH ?"
-        args: list = [expr]
-        if kinds:
-            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
-            args += list(kinds)
-        sql += " ORDER BY s DESC LIMIT ?"
-        args.append(int(limit))
-        with self._lock:
-            return [(r, i, float(s)) for r, i, s in self._conn.execute(sql, args)]
+        return [(r, i, float(s)) for r, i, s in self._matching("row_id, item_id", query, limit, kinds)]
 
     def search_passages(self, query: str, limit: int, kinds: Sequence[str] | None = None) -> list[KeywordHit]:
         """Like :meth:`search`, with each passage's kind and text (to judge what it holds)."""
+        rows = self._matching("row_id, item_id, kind", query, limit, kinds, extra=", body")
+        return [KeywordHit(r, i, k, float(s), b) for r, i, k, s, b in rows]
+
+    def _matching(self, columns: str, query: str, limit: int, kinds: Sequence[str] | None,
+                  extra: str = "") -> list[tuple]:
+        """Rows (``columns``, score, ``extra``) of the passages matching ``query``, best BM25 first."""
         expr = _match_expression(query)
         if not expr:
             return []
-        sql = ("SELECT row_id, item_id, kind, -bm25(passages) AS s, body FROM passages WHERE passages MATCH ?")
+        sql = f"SELECT {columns}, -bm25(passages) AS s{extra} FROM passages WHERE passages MATCH ?"
         args: list = [expr]
         if kinds:
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"
@@ -103,7 +98,7 @@ class KeywordIndex:
         sql += " ORDER BY s DESC LIMIT ?"
         args.append(int(limit))
         with self._lock:
-            return [KeywordHit(r, i, k, float(s), b) for r, i, k, s, b in self._conn.execute(sql, args)]
+            return list(self._conn.execute(sql, args))
 
     def doc_freqs(self, terms: Sequence[str]) -> dict[str, int]:
         """How many passages hold each (folded) term: the rarity that makes a match strong evidence."""
