@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 from xmodal.config import default_db_path
 from xmodal.errors import NotFound, XmodalError
 
-# Areas that contribute sub-commands; a missing module (not yet built) is skipped.
+# Areas that contribute sub-commands (each module's add_commands adds its parsers).
 COMMAND_MODULES = (
     "xmodal.ingest.commands",
     "xmodal.apps.commands",
@@ -77,13 +77,7 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.add_commands(sub)
+        importlib.import_module(name).add_commands(sub)
     parser.subcommands = sub.choices
     return parser
 

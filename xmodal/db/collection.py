@@ -533,9 +533,6 @@ class Collection(BaseCollection):
             D, I = fi.knn(q, k, ok, knobs)
             return self._hits(fi, D, I, with_payload, with_vectors)
 
-    def _score(self, fi: FieldIndex, D: np.ndarray) -> np.ndarray:
-        return np.sqrt(np.maximum(D, 0)) if fi.is_l2 else D
-
     def _hits(self, fi: FieldIndex, D: np.ndarray, I: np.ndarray, with_payload: bool,
               with_vectors: bool) -> list[list[Hit]]:
         """Hits for a (nq, k) result. Vectorised lookups, then one tight loop: this is most of

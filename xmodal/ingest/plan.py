@@ -51,10 +51,6 @@ class Plan:
     removed: list[str] = field(default_factory=list)
     failed: list[tuple[FileEntry, str]] = field(default_factory=list)
 
-    @property
-    def to_encode(self) -> int:
-        return len(self.encode)
-
 
 def make_plan(entries: Iterable[FileEntry], state: StoredState, hasher: Callable[[str], str],
               roots: Iterable[str] = (), prune: bool = False,

@@ -116,16 +116,6 @@ class KeyRing:
         return found
 
 
-def secret_from_headers(authorization: str | None, x_api_key: str | None) -> str | None:
-    if x_api_key:
-        return x_api_key.strip()
-    if authorization:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-    return None
-
-
 def load_keys_file(path: str | Path) -> tuple[ApiKey, ...]:
     """Read ``[{"key": ..., "scopes": [...], "namespace": ..., "grants": [...]}, ...]`` from JSON."""
     p = Path(path)

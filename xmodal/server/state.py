@@ -86,10 +86,6 @@ class ServerState:
         d.mkdir(parents=True, exist_ok=True)
         return d
 
-    def media_bases(self) -> list[Path]:
-        """Folders whose files the API may read or serve: the configured roots and the uploads."""
-        return [*self.roots, self.upload_root]
-
     def private_paths(self) -> list[tuple[str, str]]:
         """Server folders and their public labels, longest first, for scrubbing error messages."""
         pairs = [(str(self.upload_root), "<uploads>"), (self.db_location, "<db>"),
