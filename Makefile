@@ -20,6 +20,7 @@ demo: setup
 lint: setup
 	.venv/bin/ruff check xmodal tests benchmarks scripts
 	.venv/bin/lint-imports
+	.venv/bin/mypy
 	$(PY) scripts/count_local_imports.py --max $(LOCAL_IMPORTS_MAX)
 
 LOCAL_IMPORTS_MAX := 67
