@@ -131,7 +131,7 @@ def _ratio(a: dict, b: dict, key: str):
 def capacity(work: Path) -> dict:
     """Bytes on disk per 384-d vector for each index kind: (size with n rows - size empty) / n."""
     from xmodal.db.api import VectorField
-    from xmodal.db.milvus import IndexMappingWarning
+    from xmodal.db.backends.milvus import IndexMappingWarning
 
     data = load(DataSettings(n=S.capacity_n, n_queries=10, k=S.k), BenchDBSettings().cache)
     n, dim = data.n, int(data.base.shape[1])

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from tests.milvus.conftest import clustered, on_all
 from xmodal.db.api import VectorField
 from xmodal.db.filters import evaluate, parse_filter
-from xmodal.db.milvus import IndexMappingWarning, MilvusDatabase, field_search_defaults, search_params
+from xmodal.db.backends.milvus import IndexMappingWarning, MilvusDatabase, field_search_defaults, search_params
 from xmodal.errors import InvalidInput, NotFound, UnsupportedByBackend
 
 SCHEMA = {"kind": "str", "year": "int", "score": "float", "tags": "list[str]", "ok": "bool", "note": "json"}
@@ -345,7 +345,7 @@ def test_range_search_pages_past_the_top_k_cap_with_ties(backends, monkeypatch, 
     paging must still return every row exactly once."""
     from dataclasses import replace
 
-    import xmodal.db.milvus as milvus_backend
+    import xmodal.db.backends.milvus as milvus_backend
 
     monkeypatch.setattr(milvus_backend, "CONFIG", replace(milvus_backend.CONFIG, milvus=replace(
         milvus_backend.CONFIG.milvus, max_topk=7)))

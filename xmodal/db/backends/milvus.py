@@ -29,7 +29,6 @@ import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -37,16 +36,14 @@ import numpy as np
 from xmodal._optional import require
 from xmodal.config import CONFIG
 from xmodal.db.api import BaseCollection, BaseDatabase, Filter, Hit, Id, Record, VectorField
-from xmodal.db.milvus_filters import Column, MilvusFilter
+from xmodal.db.backends.milvus_filters import Column, MilvusFilter
 from xmodal.db.schema import (check_id, check_ids, check_k, check_name, check_payload, check_payload_schema,
                               check_queries, check_query_params, check_vector_field, check_vectors, id_sequence)
+from xmodal.db.uri import Location, locate
 from xmodal.errors import AlreadyExists, InvalidInput, NotFound, StorageError, UnsupportedByBackend
 
 META_COLLECTION = "_xmodal_meta"
 META_FORMAT = 1
-LITE_PREFIX = "milvus-lite:"
-SERVER_PREFIX = "milvus://"
-TLS_PREFIX = "milvus+https://"
 PK = "pk"
 PAYLOAD = "payload"
 SAFE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,180}")
@@ -155,31 +152,26 @@ def search_params(itype: str, metric: str, params: Mapping[str, Any], k: int) ->
 
 # ---------------------------------------------------------------------------- uri
 
-def parse_uri(uri: str) -> tuple[dict, bool]:
-    """``MilvusClient`` keyword arguments for an xmodal Milvus uri, and whether it is Milvus Lite."""
-    if uri.startswith(LITE_PREFIX):
-        path = Path(uri[len(LITE_PREFIX):]).expanduser()
+def client_kwargs(where: Location) -> dict:
+    """``MilvusClient`` keyword arguments for a located Milvus URI (Lite file or server)."""
+    if where.backend == "milvus-lite":
+        path = where.path
         if path.suffix != ".db":
-            raise InvalidInput(f"{uri!r}: a Milvus Lite path must end in .db (e.g. milvus-lite:./media.db)")
+            raise InvalidInput(f"{where.uri!r}: a Milvus Lite path must end in .db (e.g. milvus-lite:./media.db)")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StorageError(f"{uri!r}: cannot create {path.parent}: {exc}") from exc
-        return {"uri": str(path.resolve())}, True
-    if uri.startswith(SERVER_PREFIX) or uri.startswith(TLS_PREFIX):
-        scheme = "https" if uri.startswith(TLS_PREFIX) else "http"
-        rest = uri.split("://", 1)[1]
-        hostport, _, db_name = rest.partition("/")
-        if not hostport:
-            raise InvalidInput(f"{uri!r}: expected milvus://HOST:PORT[/DB]")
-        kwargs: dict[str, Any] = {"uri": f"{scheme}://{hostport}"}
-        if db_name.strip("/"):
-            kwargs["db_name"] = db_name.strip("/")
-        token = os.environ.get(CONFIG.milvus.token_env)
-        if token:
-            kwargs["token"] = token
-        return kwargs, False
-    raise InvalidInput(f"{uri!r}: not a Milvus uri (milvus-lite:PATH.db or milvus://HOST:PORT[/DB])")
+            raise StorageError(f"{where.uri!r}: cannot create {path.parent}: {exc}") from exc
+        return {"uri": str(path.resolve())}
+    if where.backend != "milvus":
+        raise InvalidInput(f"{where.uri!r}: not a Milvus uri (milvus-lite:PATH.db or milvus://HOST:PORT[/DB])")
+    kwargs: dict[str, Any] = {"uri": f"{where.scheme}://{where.address}"}
+    if where.database:
+        kwargs["db_name"] = where.database
+    token = os.environ.get(CONFIG.milvus.token_env)
+    if token:
+        kwargs["token"] = token
+    return kwargs
 
 
 @contextmanager
@@ -588,10 +580,12 @@ def _fits_milvus(value: Any, type_: str) -> bool:
 class MilvusDatabase(BaseDatabase):
     """A Milvus deployment (Lite file or server) seen through xmodal's Database API."""
 
-    def __init__(self, uri: str):
+    def __init__(self, uri: str | Location):
         pymilvus = require("pymilvus", "milvus")
-        kwargs, self.lite = parse_uri(uri)
-        self.uri = uri
+        where = uri if isinstance(uri, Location) else locate(uri)
+        kwargs = client_kwargs(where)
+        self.lite = where.backend == "milvus-lite"
+        self.uri = where.uri
         self._lite_path = kwargs["uri"] if self.lite else None
         self._loaded: set[str] = set()
         db_name = kwargs.pop("db_name", None)
@@ -603,7 +597,7 @@ class MilvusDatabase(BaseDatabase):
                     self._client.create_database(db_name)
                 self._client.use_database(db_name)
         except pymilvus.exceptions.MilvusException as exc:
-            raise StorageError(f"cannot open Milvus at {uri!r}: {getattr(exc, 'message', exc)}") from exc
+            raise StorageError(f"cannot open Milvus at {self.uri!r}: {getattr(exc, 'message', exc)}") from exc
         if self._lite_path:
             _LITE_OPEN[self._lite_path] = _LITE_OPEN.get(self._lite_path, 0) + 1
         self._ensure_meta()
