@@ -1,4 +1,5 @@
-"""Backends under test: the embedded engine and Milvus Lite, one instance of each per test module.
+"""Backends under test: the embedded engine, Milvus Lite and a Milvus standalone server (one server
+per test session, one Milvus database per test module), one instance of each per test module.
 
 Every scenario creates the same collection on each backend (a fresh name per test), runs the same
 calls, and compares the answers with each other and with a numpy / reference-evaluator truth.
@@ -11,27 +12,52 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pytest
 
+from tests.milvus.standalone import StandaloneMilvus
+from xmodal.db import connect
 from xmodal.db.api import BaseCollection, BaseDatabase, VectorField
 
-BACKENDS = ("embedded", "milvus-lite")
+BACKENDS = ("embedded", "milvus-lite", "milvus")
 _names = itertools.count()
+_databases = itertools.count()
+# The server's time tick (200 ms by default) is how long a strongly consistent read may wait for the
+# writes before it; the tests read after every write, so the test server ticks faster.
+TEST_SERVER_SETTINGS = {"proxy.timeTickInterval": 20}
 
 
-def open_backend(kind: str, folder) -> BaseDatabase:
-    """Open (or reopen) one backend's database stored under ``folder``."""
-    from xmodal.db import connect
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory) -> str:
+    """``HOST:PORT`` of a Milvus standalone server started for this test session, stopped after it."""
+    server = StandaloneMilvus(tmp_path_factory.mktemp("milvus-standalone"), TEST_SERVER_SETTINGS)
+    try:
+        address = server.start()
+    except Exception as exc:  # a missing package, a library the binary cannot load, a crash at start
+        pytest.fail(f"cannot start the Milvus standalone server: {exc}", pytrace=False)
+    yield address
+    server.stop()
 
+
+@pytest.fixture
+def milvus_uri(milvus_server) -> str:
+    """A fresh Milvus database on the session's server, so tests never see each other's collections."""
+    return f"milvus://{milvus_server}/t{next(_databases)}"
+
+
+def open_backend(kind: str, folder, server_uri: str) -> BaseDatabase:
+    """Open (or reopen) one backend's database stored under ``folder`` (or at ``server_uri``)."""
     if kind == "embedded":
         return connect(str(folder / "embedded"))
+    if kind == "milvus":
+        return connect(server_uri)
     return connect(f"milvus-lite:{folder / 'lite.db'}")
 
 
 class Backends:
     """The databases of one test module, reopenable (for the reopen scenarios)."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, server_uri: str):
         self.folder = folder
-        self.dbs: dict[str, BaseDatabase] = {k: open_backend(k, folder) for k in BACKENDS}
+        self.server_uri = server_uri
+        self.dbs: dict[str, BaseDatabase] = {k: open_backend(k, folder, server_uri) for k in BACKENDS}
 
     def create(self, vectors: Mapping[str, VectorField], payload_schema: Mapping[str, str] | None = None,
                metadata: Mapping[str, Any] | None = None) -> tuple[str, dict[str, BaseCollection]]:
@@ -41,7 +67,7 @@ class Backends:
     def reopen(self) -> None:
         for db in self.dbs.values():
             db.close()
-        self.dbs = {k: open_backend(k, self.folder) for k in BACKENDS}
+        self.dbs = {k: open_backend(k, self.folder, self.server_uri) for k in BACKENDS}
 
     def collections(self, name: str) -> dict[str, BaseCollection]:
         return {k: db.collection(name) for k, db in self.dbs.items()}
@@ -52,8 +78,8 @@ class Backends:
 
 
 @pytest.fixture(scope="module")
-def backends(tmp_path_factory):
-    b = Backends(tmp_path_factory.mktemp("backends"))
+def backends(tmp_path_factory, milvus_server):
+    b = Backends(tmp_path_factory.mktemp("backends"), f"milvus://{milvus_server}/m{next(_databases)}")
     yield b
     b.close()
 
