@@ -1,4 +1,5 @@
-"""The README's "Milvus and scale-out" shell example, run as written in a scratch folder."""
+"""The README's "Milvus and scale-out" shell example, run as written in a scratch folder, and again
+with ``--db milvus://HOST:PORT/DB`` on the session's Milvus standalone server, as the README says."""
 from __future__ import annotations
 
 import contextlib
@@ -8,11 +9,14 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
+
 from xmodal.cli import main as cli
 from xmodal.db import connect
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTION = "## Milvus and scale-out"
+LITE_URI = "milvus-lite:./media.db"
 
 
 def _first_bash_block() -> str:
@@ -22,12 +26,16 @@ def _first_bash_block() -> str:
     return re.findall(r"```bash\n(.*?)```", text[start:end if end != -1 else len(text)], flags=re.S)[0]
 
 
-def test_readme_milvus_example_runs(tmp_path, monkeypatch):
+@pytest.mark.parametrize("backend", ["milvus-lite", "milvus"])
+def test_readme_milvus_example_runs(tmp_path, monkeypatch, request, backend):
     (tmp_path / "samples").symlink_to(ROOT / "samples")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XMODAL_CACHE", str(tmp_path / "cache"))
+    uri = LITE_URI if backend == "milvus-lite" else request.getfixturevalue("milvus_uri")
+    block = _first_bash_block()
+    assert LITE_URI in block
     outputs = []
-    for line in _first_bash_block().strip().splitlines():
+    for line in block.replace(LITE_URI, uri).strip().splitlines():
         argv = shlex.split(line, comments=True)
         assert argv[0] == "xmodal"
         out = io.StringIO()
@@ -36,7 +44,7 @@ def test_readme_milvus_example_runs(tmp_path, monkeypatch):
         assert code == 0, line
         outputs.append(out.getvalue())
     assert Path(json.loads(outputs[1])[0]["path"]).name == "bicycle-repair.html"
-    lite, emb = connect("milvus-lite:media.db"), connect("media.xmdb")
+    lite, emb = connect(uri), connect("media.xmdb")
     try:
         a, b = lite.collection("media"), emb.collection("media")
         assert a.count() == b.count() >= 5 and b.metadata["model"] == "minilm"
