@@ -60,9 +60,12 @@ class Backends:
         self.dbs: dict[str, BaseDatabase] = {k: open_backend(k, folder, server_uri) for k in BACKENDS}
 
     def create(self, vectors: Mapping[str, VectorField], payload_schema: Mapping[str, str] | None = None,
-               metadata: Mapping[str, Any] | None = None) -> tuple[str, dict[str, BaseCollection]]:
+               metadata: Mapping[str, Any] | None = None,
+               on: tuple[str, ...] = BACKENDS) -> tuple[str, dict[str, BaseCollection]]:
+        """The same new collection on each backend in ``on`` (all by default)."""
         name = f"c{next(_names)}"
-        return name, {k: db.create_collection(name, vectors, payload_schema, metadata) for k, db in self.dbs.items()}
+        return name, {k: db.create_collection(name, vectors, payload_schema, metadata)
+                      for k, db in self.dbs.items() if k in on}
 
     def reopen(self) -> None:
         for db in self.dbs.values():

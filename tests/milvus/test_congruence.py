@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.milvus.conftest import clustered, on_all
+from tests.milvus.conftest import BACKENDS, clustered, on_all
 from xmodal.db.api import VectorField
 from xmodal.db.filters import evaluate, parse_filter
 from xmodal.db.backends.milvus import IndexMappingWarning, MilvusDatabase, field_search_defaults, search_params
@@ -371,9 +371,12 @@ def test_range_search_pages_past_the_top_k_cap_with_ties(backends, monkeypatch, 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_random_sequences_of_writes_leave_both_backends_identical(backends, seed):
     """Upserts (with random subsets of the vector fields), deletes by id and by filter, and payload
-    merges in a random order; after each step both backends hold the same rows and answer the same."""
+    merges in a random order; after each step every backend holds the same rows and answers the same.
+    The standalone server runs the first sequence only: each step costs it strongly consistent round
+    trips (a time tick each), and one sequence already walks every operation through its layout."""
     rng = np.random.default_rng(seed)
-    name, cols = backends.create({"v": VectorField(6, "cosine"), "w": VectorField(3, "l2")}, SCHEMA)
+    on = BACKENDS if seed == 0 else ("embedded", "milvus-lite")
+    name, cols = backends.create({"v": VectorField(6, "cosine"), "w": VectorField(3, "l2")}, SCHEMA, on=on)
     pool = [i if i % 2 else f"id-{i}" for i in range(40)]
     for step in range(25):
         op = rng.choice(["upsert", "upsert", "delete_ids", "delete_where", "update"])
@@ -392,7 +395,7 @@ def test_random_sequences_of_writes_leave_both_backends_identical(backends, seed
             patch = {"kind": "video", "step": step}
             assert len(set(on_all(cols, lambda c: c.update_payload(chosen, patch)).values())) == 1
         rows = on_all(cols, lambda c: {r.id: (r.payload, sorted(r.vectors)) for r in c.scroll(with_vectors=True)})
-        assert rows["embedded"] == rows["milvus-lite"] == rows["milvus"], (seed, step, op)
+        assert all(r == rows["embedded"] for r in rows.values()), (seed, step, op)
         q = rng.standard_normal((2, 6))
         assert_same_hits(on_all(cols, lambda c: c.search("v", q, k=5, where={"kind": {"$ne": "audio"}})))
 

@@ -12,8 +12,12 @@ How the xmodal model maps onto Milvus (see docs/SCALING.md):
 * vector fields: Milvus requires every vector column on every row, so each field ``f`` becomes a
   column ``vec_i`` plus a BOOL flag ``has_i``; a row lacking ``f`` stores a unit placeholder and
   ``has_i = false``, and every search on ``f`` filters on the flag;
-* payload: the whole dict in a JSON column (what reads return) plus one typed, nullable column
-  ``p_i`` per declared field (what filters run on);
+* a server before Milvus 2.4 holds one vector column per collection: field ``i >= 1`` then lives in
+  a collection of its own (its "home", ``<name>__v<i>``) with the same rows and payload columns;
+  writes and deletes go to every home, a search to the field's home, vector reads join by key;
+* payload: the whole dict in a JSON column (what reads return) plus one typed column ``p_i`` per
+  declared field (what filters run on) and a BOOL ``n_i`` saying the row has a value (servers before
+  2.5 have no nullable columns; collections written in format 1 keep their nullable ones);
 * scores: Milvus returns squared distances for L2, so they are square-rooted; COSINE and IP are
   already similarities. Range and threshold searches ask Milvus for a slightly wider band and then
   apply the embedded engine's exact rule, so both backends return the same set.
