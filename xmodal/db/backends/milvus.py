@@ -5,7 +5,7 @@ Milvus standalone or distributed server. Everything above the database layer wor
 
 How the xmodal model maps onto Milvus (see docs/SCALING.md):
 
-* one Milvus collection per xmodal collection; its name and schema live in a small
+* one Milvus collection per xmodal collection (but see vector fields below); its name and schema live in a small
   ``_xmodal_meta`` collection, so collection names with any characters survive;
 * ids: a VARCHAR primary key holding a typed encoding (``i:42`` / ``s:photo.jpg``), so int and str
   ids round-trip without colliding;
@@ -78,7 +78,7 @@ def _server_version(client) -> tuple[int, ...]:
     """``(major, minor)`` of a Milvus server; a version it does not report reads as current."""
     try:
         text = str(client.get_server_version())
-    except Exception:  # noqa: BLE001 - an older / proxied server without GetVersion: assume current
+    except require("pymilvus", "milvus").exceptions.MilvusException:  # a proxy without GetVersion
         return (99,)
     found = re.match(r"v?(\d+)\.(\d+)", text.strip())
     return (int(found.group(1)), int(found.group(2))) if found else (99,)
