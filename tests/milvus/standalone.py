@@ -62,9 +62,12 @@ def unpacked_binaries() -> Path:
     return target
 
 
+_prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
+
+
 def _die_with_parent() -> None:
     """Runs in the child before exec: the kernel sends SIGKILL when the test process dies."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class StandaloneMilvus:
