@@ -1,5 +1,6 @@
-"""Milvus and scale-out: the same workload on the embedded engine and on Milvus Lite, bytes per
-vector of each index kind on disk, and encoding throughput with 1 and 2 local workers and with Ray.
+"""Milvus and scale-out: the same workload on the embedded engine, Milvus Lite and a Milvus standalone
+server (the ``milvus`` wheel's binary on loopback, default settings), bytes per vector of each index
+kind on disk, and encoding throughput with 1 and 2 local workers and with Ray.
 
 ``python -m benchmarks.bench_milvus [--only workload,capacity,encoding]`` (or ``make bench``) writes
 ``benchmarks/results/milvus.json``. ``XMODAL_BENCH_MILVUS_N`` shrinks the vector set for a smoke run.
@@ -7,6 +8,7 @@ vector of each index kind on disk, and encoding throughput with 1 and 2 local wo
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -16,10 +18,12 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 
 from benchmarks.db_data import load
 from benchmarks.db_measure import folder_mb, recall_at_k, time_batch, time_single
 from benchmarks.db_settings import REPO, BenchDBSettings, DataSettings
+from tests.milvus.standalone import StandaloneMilvus
 
 
 def _env_int(name: str, default: int) -> int:
@@ -40,6 +44,8 @@ class MilvusBenchSettings:
     single_budget_s: float = 3.0
     batch_budget_s: float = 3.0
     query_batch: int = 50
+    # Filtered search: rows carry shard = i % shards; queries keep shard 0 (1 / shards of the rows).
+    shards: int = 10
     # Bytes per vector: this many 384-d vectors per index kind.
     capacity_n: int = field(default_factory=lambda: _env_int("XMODAL_BENCH_MILVUS_CAPACITY_N", 20_000))
     capacity_kinds: tuple[str, ...] = ("flat", "hnsw", "ivf_flat", "sq8", "ivf_pq", "pq")
@@ -52,13 +58,24 @@ class MilvusBenchSettings:
 
 
 S = MilvusBenchSettings()
-BACKENDS = ("embedded", "milvus-lite")
+BACKENDS = ("embedded", "milvus-lite", "milvus")
+CAPACITY_BACKENDS = ("embedded", "milvus-lite")  # on-disk size per collection: not separable on a server
+_server_dbs = itertools.count()
 
 
-def _open(kind: str, folder: Path):
+def _open(kind: str, folder: Path, server: str = ""):
     from xmodal.db import connect
 
+    if kind == "milvus":
+        return connect(f"milvus://{server}/bench{next(_server_dbs)}")
     return connect(str(folder / "embedded") if kind == "embedded" else f"milvus-lite:{folder / 'lite.db'}")
+
+
+def _filtered_truth(base: np.ndarray, queries: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
+    """Exact cosine top-k among the allowed rows (ids into ``base``)."""
+    b = base[allowed] / np.linalg.norm(base[allowed], axis=1, keepdims=True)
+    q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    return allowed[np.argsort(-(q @ b.T), axis=1)[:, :k]]
 
 
 def _disk(kind: str, folder: Path) -> float:
@@ -68,22 +85,34 @@ def _disk(kind: str, folder: Path) -> float:
 # ----------------------------------------------------------------------------- workload
 
 def workload(work: Path) -> dict:
-    """Insert rate and query speed at recall@10 >= target, same data and HNSW settings on both."""
+    """Insert rate, query speed at recall@10 >= target and filtered recall, same data and HNSW
+    settings on every backend; the standalone server starts (untimed) before its turn."""
+    server = StandaloneMilvus(work / "milvus-server")
+    server.start()
+    try:
+        return _workload(work, server.address)
+    finally:
+        server.stop()
+
+
+def _workload(work: Path, server: str) -> dict:
     from xmodal.db.api import VectorField
 
     data = load(DataSettings(n=S.n, n_queries=S.n_queries, k=S.k), BenchDBSettings().cache)
+    allowed = np.arange(0, data.n, S.shards)
+    filtered_gt = _filtered_truth(data.base, data.queries, allowed, S.k)
     out: dict = {"data": data.description, "n": data.n, "dim": int(data.base.shape[1]), "backends": {}}
     for kind in BACKENDS:
         folder = work / f"workload-{kind}"
         folder.mkdir()
-        db = _open(kind, folder)
+        db = _open(kind, folder, server)
         col = db.create_collection("bench", {"v": VectorField(
             dim=data.base.shape[1], metric="cosine", index="hnsw",
-            params={"M": S.hnsw_m, "ef_construction": S.hnsw_ef_construction})})
+            params={"M": S.hnsw_m, "ef_construction": S.hnsw_ef_construction})}, {"shard": "int"})
         t0 = time.perf_counter()
         for lo in range(0, data.n, S.insert_batch):
             hi = min(lo + S.insert_batch, data.n)
-            col.upsert(list(range(lo, hi)), {"v": data.base[lo:hi]})
+            col.upsert(list(range(lo, hi)), {"v": data.base[lo:hi]}, [{"shard": i % S.shards} for i in range(lo, hi)])
         insert_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         if hasattr(col, "flush"):
@@ -107,17 +136,35 @@ def workload(work: Path) -> dict:
             print(f"[bench milvus] {kind} ef={ef}: {row['sweep'][-1]}", flush=True)
         good = [p for p in row["sweep"] if p["recall"] >= S.recall_target]
         row["at_target"] = good[0] if good else None
+        row["filtered"] = _filtered(col, data.queries, filtered_gt, row["at_target"]["ef"] if good else max(S.ef))
+        print(f"[bench milvus] {kind} filtered: {row['filtered']}", flush=True)
         db.close()
-        row["disk_mb"] = round(_disk(kind, folder), 1)
+        if kind != "milvus":
+            row["disk_mb"] = round(_disk(kind, folder), 1)
         out["backends"][kind] = row
         shutil.rmtree(folder, ignore_errors=True)
-    emb, lite = out["backends"]["embedded"], out["backends"]["milvus-lite"]
-    out["ratios_lite_over_embedded"] = {
-        "insert_rate": round(lite["insert_rows_per_s"] / emb["insert_rows_per_s"], 3),
-        "qps_single_at_target": _ratio(lite, emb, "qps_single"),
-        "qps_batch_at_target": _ratio(lite, emb, "qps_batch"),
-    }
+    emb = out["backends"]["embedded"]
+    for kind, key in (("milvus-lite", "ratios_lite_over_embedded"), ("milvus", "ratios_standalone_over_embedded")):
+        other = out["backends"][kind]
+        out[key] = {
+            "insert_rate": round(other["insert_rows_per_s"] / emb["insert_rows_per_s"], 3),
+            "qps_single_at_target": _ratio(other, emb, "qps_single"),
+            "qps_batch_at_target": _ratio(other, emb, "qps_batch"),
+        }
     return out
+
+
+def _filtered(col, queries: np.ndarray, gt: np.ndarray, ef: int) -> dict:
+    """Recall@k and batch QPS of k-NN restricted to shard 0 (1 / shards of the rows) at ``ef``."""
+    where = {"shard": 0}
+
+    def many(qs):
+        return [[h.id for h in hs] for hs in col.search("v", qs, k=S.k, where=where, params={"ef": ef},
+                                                         with_payload=False)]
+
+    qps, found = time_batch(many, queries, S.query_batch, S.batch_budget_s)
+    return {"ef": ef, "selectivity": round(1 / S.shards, 3), "recall": round(recall_at_k(found, gt), 4),
+            "qps_batch": round(qps, 1)}
 
 
 def _ratio(a: dict, b: dict, key: str):
@@ -131,12 +178,12 @@ def _ratio(a: dict, b: dict, key: str):
 def capacity(work: Path) -> dict:
     """Bytes on disk per 384-d vector for each index kind: (size with n rows - size empty) / n."""
     from xmodal.db.api import VectorField
-    from xmodal.db.milvus import IndexMappingWarning
+    from xmodal.db.backends.milvus import IndexMappingWarning
 
     data = load(DataSettings(n=S.capacity_n, n_queries=10, k=S.k), BenchDBSettings().cache)
     n, dim = data.n, int(data.base.shape[1])
     out: dict = {"n": n, "dim": dim, "raw_float32_bytes": dim * 4, "kinds": {}}
-    for kind in BACKENDS:
+    for kind in CAPACITY_BACKENDS:
         for index in S.capacity_kinds:
             folder = work / f"cap-{kind}-{index}"
             folder.mkdir()

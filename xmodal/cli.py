@@ -87,8 +87,10 @@ def require_library(db: str | os.PathLike | None, collection: str | None = None)
 
     Opens nothing for writing, so a mistyped ``--db`` leaves no folder behind. Milvus URIs are
     left to their server."""
+    from xmodal.db import connect, locate
+
     uri = str(db or default_db_path())
-    if uri.startswith("milvus-lite:") or "://" in uri:
+    if not locate(uri).embedded:
         return
     from xmodal.ingest.files import is_library_folder
 
@@ -96,8 +98,6 @@ def require_library(db: str | os.PathLike | None, collection: str | None = None)
         raise NotFound(f"no library at {uri} (create one with: xmodal index FOLDER --db {uri})")
     if collection is None:
         return
-    from xmodal.db import connect
-
     db_handle = connect(uri, mode="r")
     try:
         names = db_handle.list_collections()

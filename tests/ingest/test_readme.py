@@ -36,6 +36,7 @@ from xmodal.db import connect
 
 README = ROOT / "README.md"
 SAMPLES = ROOT / "samples"
+LITE_URI = "milvus-lite:./media.db"
 TUXPAINT_ANIMALS = Path("/usr/share/tuxpaint/stamps/animals")  # Debian tuxpaint-stamps-default (setup)
 
 
@@ -172,29 +173,35 @@ def run_vector_database(block: Block, scratch: Path, request) -> None:
 
 
 def run_milvus_shell(block: Block, scratch: Path, request) -> None:
+    """As written (Milvus Lite), then with ``--db milvus://HOST:PORT/DB`` on the session's Milvus
+    standalone server, as the README says."""
     request.getfixturevalue("monkeypatch").setenv("XMODAL_CACHE", str(scratch / "cache"))
-    outputs = []
-    for env, argv in _shell_lines(block.code):
-        assert argv[0] == "xmodal" and not env
-        code, out = _cli(argv[1:] + (["--json"] if argv[1] == "search" else []))
-        assert code == 0, f"{argv}\n{out}"
-        outputs.append(out)
-    assert Path(json.loads(outputs[1])[0]["path"]).name == "bicycle-repair.html"
-    lite, emb = connect("milvus-lite:media.db"), connect("media.xmdb")
-    try:
-        a, b = lite.collection("media"), emb.collection("media")
-        assert a.count() == b.count() >= 5 and b.metadata["model"] == "minilm"
-    finally:
-        lite.close()
-        emb.close()
+    assert LITE_URI in block.code
+    for uri in (LITE_URI, request.getfixturevalue("milvus_uri")):
+        shutil.rmtree(scratch / "media.xmdb", ignore_errors=True)
+        shutil.rmtree(scratch / "export", ignore_errors=True)
+        outputs = []
+        for env, argv in _shell_lines(block.code.replace(LITE_URI, uri)):
+            assert argv[0] == "xmodal" and not env
+            code, out = _cli(argv[1:] + (["--json"] if argv[1] == "search" else []))
+            assert code == 0, f"{argv}\n{out}"
+            outputs.append(out)
+        assert Path(json.loads(outputs[1])[0]["path"]).name == "bicycle-repair.html"
+        milvus, emb = connect(uri), connect("media.xmdb")
+        try:
+            a, b = milvus.collection("media"), emb.collection("media")
+            assert a.count() == b.count() >= 5 and b.metadata["model"] == "minilm"
+        finally:
+            milvus.close()
+            emb.close()
 
 
 def run_milvus_python(block: Block, scratch: Path, request) -> None:
-    # The reader's Milvus server and Ray cluster: Milvus Lite and a local Ray here (the standalone
-    # server runs the same backend code in tests/milvus).
-    code = block.code.replace("milvus://milvus.internal:19530/media", "milvus-lite:./media.db")
+    # The reader's Milvus server is the session's standalone server; their Ray cluster a local Ray.
+    server = request.getfixturevalue("milvus_server")
+    code = block.code.replace("milvus://milvus.internal:19530/media", f"milvus://{server}/readme")
     code = code.replace('address="auto"', 'address="local", workers=1').replace("/data/photos", "samples/media/images")
-    assert code != block.code
+    assert code.count(server) == 1 and "local" in code
     _exec_python(code + "\nassert lib.info()['by_kind']['image'] >= 5\nlib.close()\n", block.section)
 
 

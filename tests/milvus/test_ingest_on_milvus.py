@@ -1,8 +1,9 @@
-"""The media library runs unchanged on Milvus Lite, and a Ray job encodes for it.
+"""The media library runs unchanged on Milvus Lite and on a Milvus standalone server, and a Ray job
+encodes for it.
 
 A tiny folder (three real photos from the samples, two text files written here) is indexed through
-``xmodal.open("milvus-lite:...")`` and through the embedded engine; both must find the same items in
-the same order. Then the same folder is indexed again with decoding and encoding done by a local Ray
+``xmodal.open("milvus-lite:...")``, ``xmodal.open("milvus://...")`` and through the embedded engine;
+all must find the same items in the same order. Then the same folder is indexed again with decoding and encoding done by a local Ray
 instance, which must store the same rows.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from xmodal.ingest.distributed import ray_runner
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "label-bridge"  # cross-modal without a training run
 RAY_MODEL = "efficientnet-lite0"  # image tower alone: the Ray test measures plumbing, not the model
+MILVUS = ("milvus-lite", "milvus")
 PHOTOS = ("cat.jpg", "elephant.jpg", "red-apple.png")
 TEXTS = {
     "volcano-notes.txt": "Volcanoes erupt when molten rock called magma rises; lava flows and ash clouds follow.",
@@ -37,10 +39,11 @@ def folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def libraries(folder, tmp_path_factory):
+def libraries(folder, tmp_path_factory, milvus_server):
     root = tmp_path_factory.mktemp("libs")
     libs = {"embedded": xmodal.open(root / "lib.xmdb", model=MODEL),
-            "milvus-lite": xmodal.open(f"milvus-lite:{root / 'lib.db'}", model=MODEL)}
+            "milvus-lite": xmodal.open(f"milvus-lite:{root / 'lib.db'}", model=MODEL),
+            "milvus": xmodal.open(f"milvus://{milvus_server}/ingest", model=MODEL)}
     reports = {k: lib.index([folder], ocr=False, speech=False, progress=False) for k, lib in libs.items()}
     yield libs, reports, root
     for lib in libs.values():
@@ -52,25 +55,28 @@ def _rows(lib) -> dict:
     return {r.id: r for r in col.scroll(with_vectors=True)}
 
 
-def test_library_indexes_and_searches_on_milvus_lite_like_on_the_embedded_engine(libraries):
+def test_library_indexes_and_searches_on_milvus_like_on_the_embedded_engine(libraries):
     libs, reports, _ = libraries
-    assert reports["milvus-lite"].indexed == reports["embedded"].indexed == {"image": 3, "text": 2, "audio": 0, "video": 0}
-    assert not reports["milvus-lite"].failed
+    for backend in MILVUS:
+        assert reports[backend].indexed == reports["embedded"].indexed == {"image": 3, "text": 2, "audio": 0, "video": 0}
+        assert not reports[backend].failed
     queries = [("a photo of a cat", "cat.jpg"), ("lava and magma from a mountain", "volcano-notes.txt"),
                ("how to bake bread", "bread.md"), ("an elephant", "elephant.jpg")]
     for text, expected in queries:
         got = {k: lib.search(text=text, k=5) for k, lib in libs.items()}
         names = {k: [Path(r.path).name for r in res] for k, res in got.items()}
-        assert names["milvus-lite"][0] == expected, (text, names)
-        assert names["milvus-lite"] == names["embedded"], text
-        np.testing.assert_allclose([r.score for r in got["milvus-lite"]], [r.score for r in got["embedded"]],
-                                   rtol=1e-4, atol=1e-5)
-    assert libs["milvus-lite"].info()["items"] == 5
+        assert names["embedded"][0] == expected, (text, names)
+        for backend in MILVUS:
+            assert names[backend] == names["embedded"], (backend, text)
+            np.testing.assert_allclose([r.score for r in got[backend]], [r.score for r in got["embedded"]],
+                                       rtol=1e-4, atol=1e-5)
+    assert all(libs[backend].info()["items"] == 5 for backend in MILVUS)
 
 
-def test_reindex_on_milvus_lite_skips_unchanged_files_and_remove_forgets(libraries, folder):
+@pytest.mark.parametrize("backend", MILVUS)
+def test_reindex_on_milvus_skips_unchanged_files_and_remove_forgets(libraries, folder, backend):
     libs, _, _ = libraries
-    lib = libs["milvus-lite"]
+    lib = libs[backend]
     again = lib.index([folder], ocr=False, speech=False, progress=False)
     assert again.rows_written == 0 and sum(again.skipped.values()) == 5
     assert lib.remove([folder / "bread.md"]) == 1

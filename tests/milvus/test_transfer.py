@@ -57,6 +57,14 @@ def snapshot(col):
     return out
 
 
+@pytest.fixture(params=["milvus-lite", "milvus"])
+def milvus_dest(request, tmp_path) -> str:
+    """A Milvus destination: a Milvus Lite file, or a fresh database on the session's standalone server."""
+    if request.param == "milvus":
+        return request.getfixturevalue("milvus_uri")
+    return f"milvus-lite:{tmp_path / 'dest.db'}"
+
+
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     folder = tmp_path_factory.mktemp("src")
@@ -68,14 +76,14 @@ def source(tmp_path_factory):
     db.close()
 
 
-def test_embedded_to_parquet_to_milvus_lite_round_trip(source, tmp_path):
+def test_embedded_to_parquet_to_milvus_round_trip(source, tmp_path, milvus_dest):
     db, col = source
     rep = transfer(CollectionSource(col, "src"), ParquetSink(tmp_path / "exp"), batch_size=64)
     assert rep.rows == N and rep.batches == 4
     assert sorted(p.name for p in (tmp_path / "exp").glob("part-*.parquet")) == [f"part-{i:06d}.parquet" for i in range(4)]
     manifest = json.loads((tmp_path / "exp" / "_manifest.json").read_text())
     assert manifest["complete"] and manifest["rows"] == N and manifest["collection"] == "media"
-    lite = connect(f"milvus-lite:{tmp_path / 'dest.db'}")
+    lite = connect(milvus_dest)
     try:
         rep2 = transfer(ParquetSource(tmp_path / "exp"), CollectionSink(lite, "copy", "lite"), batch_size=100)
         assert rep2.rows == N
@@ -93,6 +101,7 @@ def test_embedded_to_parquet_to_milvus_lite_round_trip(source, tmp_path):
 
 
 def test_interrupted_export_resumes_where_it_stopped(source, tmp_path):
+    """Resuming is the transfer's own logic, the same on every sink: Milvus Lite stands for them."""
     db, col = source
     lite = connect(f"milvus-lite:{tmp_path / 'dest.db'}")
     try:
@@ -138,7 +147,7 @@ def test_checkpoint_that_no_longer_matches_the_source_starts_over(tmp_path):
     src_db.close()
 
 
-def test_cli_export_and_import(source, tmp_path, capsys, monkeypatch):
+def test_cli_export_and_import(source, tmp_path, capsys, monkeypatch, milvus_dest):
     db, col = source
     monkeypatch.setenv("XMODAL_CACHE", str(tmp_path / "cache"))
     db_uri = db_path = str(tmp_path / "cli-src")
@@ -149,7 +158,7 @@ def test_cli_export_and_import(source, tmp_path, capsys, monkeypatch):
     assert cli(["export", "--db", db_uri, "--collection", "media", "--to", f"parquet:{tmp_path / 'p'}",
                 "--batch", "100", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["rows"] == N
-    lite_uri = f"milvus-lite:{tmp_path / 'cli.db'}"
+    lite_uri = milvus_dest
     assert cli(["import", str(tmp_path / "p"), "--db", lite_uri, "--collection", "again", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["rows"] == N
     assert cli(["export", "--db", lite_uri, "--collection", "again", "--to", str(tmp_path / "back"),

@@ -1,6 +1,23 @@
-"""The embedded vector database (and the door to the Milvus backend): see docs/ARCHITECTURE.md."""
-from xmodal.db.api import BaseCollection, BaseDatabase, Hit, Record, VectorField
-from xmodal.db.collection import Collection
-from xmodal.db.database import Database, connect
+"""The vector database: the embedded engine and the backends behind the same API (docs/ARCHITECTURE.md)."""
+from __future__ import annotations
 
-__all__ = ["Database", "Collection", "VectorField", "Hit", "Record", "connect", "BaseDatabase", "BaseCollection"]
+import os
+from typing import Any
+
+from xmodal.db.api import BaseCollection, BaseDatabase, Hit, Record, VectorField
+from xmodal.db.backends.milvus import MilvusDatabase
+from xmodal.db.collection import Collection
+from xmodal.db.database import Database
+from xmodal.db.uri import Location, locate
+
+__all__ = ["Database", "Collection", "VectorField", "Hit", "Record", "connect", "locate", "Location",
+           "BaseDatabase", "BaseCollection"]
+
+
+def connect(uri: str | os.PathLike, **kwargs: Any) -> BaseDatabase:
+    """Open a database by URI: a folder path (the embedded engine; ``mode`` and its other options
+    apply), ``milvus-lite:PATH.db`` or ``milvus[+https]://HOST:PORT[/DB]`` (the Milvus backend)."""
+    where = locate(uri)
+    if where.embedded:
+        return Database(str(uri), **kwargs)
+    return MilvusDatabase(where, **kwargs)

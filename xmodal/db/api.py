@@ -1,6 +1,6 @@
 """The public shape of a database and a collection, shared by every backend.
 
-The embedded engine (:mod:`xmodal.db.database`) and the Milvus backend (:mod:`xmodal.db.milvus`)
+The embedded engine (:mod:`xmodal.db.database`) and the Milvus backend (:mod:`xmodal.db.backends.milvus`)
 both implement these abstract classes, so code above the database (ingestion, search, QA,
 recommendation, the server) never knows which one it talks to -- as in qdrant-client's split
 of one public client over local and remote backends.

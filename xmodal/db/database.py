@@ -176,13 +176,3 @@ class Database(BaseDatabase):
 
     def __repr__(self) -> str:
         return f"Database({str(self.path)!r}{', read-only' if self.read_only else ''})"
-
-
-def connect(uri: str | Path, **kwargs: Any) -> BaseDatabase:
-    """Open a database by URI: a folder path (embedded), ``milvus-lite:PATH`` or ``milvus://HOST:PORT[/DB]``."""
-    text = str(uri)
-    if text.startswith("milvus-lite:") or text.startswith("milvus://"):
-        from xmodal.db.milvus import MilvusDatabase
-
-        return MilvusDatabase(text, **kwargs)
-    return Database(text, **kwargs)

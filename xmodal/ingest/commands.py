@@ -97,9 +97,10 @@ def _open(args, mode: str = "r"):
 def _open_for_writing(args):
     """Open as the one writer, waiting (with a message) while another process writes, so a second
     `xmodal index` queues behind the first instead of failing after loading its models."""
+    from xmodal.db import locate
+
     uri = str(args.db or default_db_path())
-    local = not (uri.startswith("milvus-lite:") or "://" in uri)
-    if not local:
+    if not locate(uri).embedded:
         return _open(args, mode="auto")
     folder = Path(uri)
     while True:

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from xmodal.config import CONFIG, cache_dir
+from xmodal.db import connect, locate
 from xmodal.errors import InvalidInput, ModelMismatch, NotFound
 from xmodal.ingest.encode import Encoded, fields_for
 from xmodal.ingest.failures import FailureLog
@@ -51,12 +52,12 @@ INHERITED = ("path", "paths", "name", "kind", "mime", "size", "hash", "mtime", "
 def _side_folder(uri: str) -> Path:
     """Where a library keeps its keyword index and thumbnails: inside a local library folder, or
     (for a Milvus server) in the user's cache, keyed by the address."""
-    if "://" in uri or uri.startswith("milvus-lite:"):
-        local = uri.split(":", 1)[1] if uri.startswith("milvus-lite:") else None
-        if local:
-            return Path(local + ".xmodal")
-        return cache_dir() / "libraries" / hashlib.sha1(uri.encode()).hexdigest()[:16]
-    return Path(uri) / SIDE_FOLDER
+    where = locate(uri)
+    if where.embedded:
+        return where.path / SIDE_FOLDER
+    if where.path is not None:  # Milvus Lite: beside its file
+        return Path(f"{where.path}.xmodal")
+    return cache_dir() / "libraries" / hashlib.sha1(uri.encode()).hexdigest()[:16]
 
 
 class Library:
@@ -90,21 +91,14 @@ class Library:
         """``mode`` is the local database's: "auto" writes when no other process does, "r" only
         reads (never takes the writer lock, so readers never stand in a writer's way), "w" insists
         on writing. Milvus URIs ignore it (the server arbitrates)."""
-        from xmodal.db import connect
-
         uri = str(path)
-        local = not (uri.startswith("milvus-lite:") or "://" in uri)
-        db = connect(uri, mode=mode) if local else connect(uri)
+        db = connect(uri, mode=mode) if locate(uri).embedded else connect(uri)
         return cls(db, uri, collection or CONFIG.ingest.default_collection, model)
 
     def own_paths(self) -> list[Path]:
         """The files and folders this library keeps on the local disk (never indexed as media)."""
-        out = [self.side]
-        if self.uri.startswith("milvus-lite:"):
-            out.append(Path(self.uri.split(":", 1)[1]))
-        elif "://" not in self.uri:
-            out.append(Path(self.uri))
-        return out
+        where = locate(self.uri)
+        return [self.side] + ([where.path] if where.path is not None else [])
 
     def close(self) -> None:
         for side in (self._keywords, self._failures):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from xmodal.config import ServerConfig, cache_dir, default_db_path
+from xmodal.db import connect, locate
 from xmodal.errors import InvalidInput, NotFound
 from xmodal.server.auth import KeyRing
 from xmodal.server.jobs import JobRegistry
@@ -44,8 +45,6 @@ class ServerState:
         if self._db is None:
             with self._open_lock:
                 if self._db is None:
-                    from xmodal.db import connect
-
                     self._db = connect(self.db_location)
         return self._db
 
@@ -112,7 +111,7 @@ class ServerState:
 def default_upload_dir(db_location: str) -> Path:
     """``<db>.uploads`` beside a local database; for a Milvus URI, a folder in the user's cache
     keyed by the address (a URI is not a place on this disk)."""
-    if "://" in db_location or db_location.startswith("milvus-lite:"):
+    if not locate(db_location).embedded:
         digest = hashlib.sha1(db_location.encode()).hexdigest()[:UPLOAD_KEY_CHARS]
         return cache_dir() / "server-uploads" / digest
     return Path(f"{db_location}.uploads")

@@ -3,10 +3,12 @@
 The filter is parsed and validated by the same parser the embedded engine uses, so both backends
 accept and refuse the same filters; this module only prints the AST in Milvus' grammar.
 
-Milvus evaluates comparisons on NULL as "unknown", and Milvus Lite and the server do not agree on
-how ``not`` / ``not in`` treat unknown. Every atom here is therefore guarded with ``is not null`` so
-it is plainly true or false; ``$ne`` / ``$nin`` / ``$not`` are then plain complements and match rows
-lacking the field, as the filter language specifies. Nothing from the caller is spliced in as text:
+A row may lack a declared field. Collections store that in a BOOL presence column per field
+(``n_0``...: Milvus servers before 2.5 have no nullable columns, and Milvus evaluates comparisons on
+NULL as "unknown", on which Milvus Lite and the server disagree under ``not``); collections written
+by older xmodal versions use nullable columns and ``is not null``. Every atom is guarded by one or
+the other so it is plainly true or false; ``$ne`` / ``$nin`` / ``$not`` are then plain complements
+and match rows lacking the field, as the filter language specifies. Nothing from the caller is spliced in as text:
 strings go through JSON quoting (which Milvus' grammar parses, escapes included), numbers are
 printed from Python numbers, and field names are replaced by generated column names (``p_0``...).
 """
@@ -26,10 +28,17 @@ MATCH_ALL = ""
 
 @dataclass(frozen=True)
 class Column:
-    """A declared payload field as Milvus sees it: the generated column name and the xmodal type."""
+    """A declared payload field as Milvus sees it: the generated column name, the xmodal type and the
+    BOOL column saying the row has a value (``None``: a nullable column, the older layout)."""
 
     column: str
     type: str
+    present: str | None = None
+
+    def guard(self, has: bool = True) -> str:
+        if self.present is None:
+            return f"{self.column} is not null" if has else f"{self.column} is null"
+        return f"{self.present} == {'true' if has else 'false'}"
 
 
 def literal(value: Any) -> str:
@@ -75,18 +84,20 @@ class MilvusFilter:
         col = self.columns[cond.field]
         c = col.column
         if cond.op == "$exists":
-            return f"({c} is not null)" if cond.value else f"({c} is null)"
+            return f"({col.guard(bool(cond.value))})"
         if cond.op in NEGATIONS:
             return f"(not {self.cond(Cond(cond.field, NEGATIONS[cond.op], cond.value))})"
         if col.type == "json":
             raise UnsupportedByBackend(f"filter operator {cond.op} on json field {cond.field!r} is not supported "
                                        "by the Milvus backend (only $exists); declare a typed field instead")
+        if cond.op == "$in" and not cond.value:
+            # Nothing is in an empty list. Milvus servers before 2.4 parse neither `[]` nor a bare
+            # `false` as a predicate: a contradiction on the field's own guard says it.
+            return f"({col.guard(True)} and {col.guard(False)})"
         if col.type.startswith("list["):
             if cond.op == "$eq":
-                return f"({c} is not null and array_contains({c}, {literal(cond.value)}))"
-            return f"({c} is not null and array_contains_any({c}, {literal_list(cond.value)}))"  # $in
+                return f"({col.guard()} and array_contains({c}, {literal(cond.value)}))"
+            return f"({col.guard()} and array_contains_any({c}, {literal_list(cond.value)}))"  # $in
         if cond.op == "$in":
-            if not cond.value:
-                return "false"
-            return f"({c} is not null and {c} in {literal_list(cond.value)})"
-        return f"({c} is not null and {c} {COMPARISONS[cond.op]} {literal(cond.value)})"
+            return f"({col.guard()} and {c} in {literal_list(cond.value)})"
+        return f"({col.guard()} and {c} {COMPARISONS[cond.op]} {literal(cond.value)})"

@@ -5,15 +5,19 @@ Milvus standalone or distributed server. Everything above the database layer wor
 
 How the xmodal model maps onto Milvus (see docs/SCALING.md):
 
-* one Milvus collection per xmodal collection; its name and schema live in a small
+* one Milvus collection per xmodal collection (but see vector fields below); its name and schema live in a small
   ``_xmodal_meta`` collection, so collection names with any characters survive;
 * ids: a VARCHAR primary key holding a typed encoding (``i:42`` / ``s:photo.jpg``), so int and str
   ids round-trip without colliding;
 * vector fields: Milvus requires every vector column on every row, so each field ``f`` becomes a
   column ``vec_i`` plus a BOOL flag ``has_i``; a row lacking ``f`` stores a unit placeholder and
   ``has_i = false``, and every search on ``f`` filters on the flag;
-* payload: the whole dict in a JSON column (what reads return) plus one typed, nullable column
-  ``p_i`` per declared field (what filters run on);
+* a server before Milvus 2.4 holds one vector column per collection: field ``i >= 1`` then lives in
+  a collection of its own (its "home", ``<name>__v<i>``) with the same rows and payload columns;
+  writes and deletes go to every home, a search to the field's home, vector reads join by key;
+* payload: the whole dict in a JSON column (what reads return) plus one typed column ``p_i`` per
+  declared field (what filters run on) and a BOOL ``n_i`` saying the row has a value (servers before
+  2.5 have no nullable columns; collections written in format 1 keep their nullable ones);
 * scores: Milvus returns squared distances for L2, so they are square-rooted; COSINE and IP are
   already similarities. Range and threshold searches ask Milvus for a slightly wider band and then
   apply the embedded engine's exact rule, so both backends return the same set.
@@ -29,7 +33,6 @@ import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -37,16 +40,16 @@ import numpy as np
 from xmodal._optional import require
 from xmodal.config import CONFIG
 from xmodal.db.api import BaseCollection, BaseDatabase, Filter, Hit, Id, Record, VectorField
-from xmodal.db.milvus_filters import Column, MilvusFilter
+from xmodal.db.backends.milvus_filters import Column, MilvusFilter
 from xmodal.db.schema import (check_id, check_ids, check_k, check_name, check_payload, check_payload_schema,
                               check_queries, check_query_params, check_vector_field, check_vectors, id_sequence)
+from xmodal.db.uri import Location, locate
 from xmodal.errors import AlreadyExists, InvalidInput, NotFound, StorageError, UnsupportedByBackend
 
 META_COLLECTION = "_xmodal_meta"
-META_FORMAT = 1
-LITE_PREFIX = "milvus-lite:"
-SERVER_PREFIX = "milvus://"
-TLS_PREFIX = "milvus+https://"
+# 2: presence columns (n_i) instead of nullable payload columns; vector fields may live in
+# per-field Milvus collections ("home") on servers that hold one vector column per collection.
+META_FORMAT = 2
 PK = "pk"
 PAYLOAD = "payload"
 SAFE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,180}")
@@ -58,9 +61,27 @@ SERVER_INDEX = {"flat": "FLAT", "hnsw": "HNSW", "ivf_flat": "IVF_FLAT", "ivf_pq"
 # Milvus Lite builds only FLAT, HNSW(_SQ), IVF_FLAT and IVF_SQ8: the others map to the nearest of those.
 LITE_SUPPORTED = frozenset({"FLAT", "HNSW", "IVF_FLAT", "IVF_SQ8"})
 LITE_NEAREST = {"IVF_PQ": "IVF_SQ8", "DISKANN": "HNSW"}
+# What a typed payload column holds where the row has no value (its presence column says false).
+PAYLOAD_DEFAULTS: dict[str, Any] = {"str": "", "int": 0, "float": 0.0, "bool": False, "list[str]": [], "list[int]": [],
+                                    "json": {}}
 PAYLOAD_COLUMN_TYPES = {"str": "VARCHAR", "int": "INT64", "float": "DOUBLE", "bool": "BOOL",
                         "list[str]": "ARRAY", "list[int]": "ARRAY", "json": "JSON"}
 MILVUS_ONLY_INDEXES = ("diskann",)
+
+
+# Milvus servers hold several vector columns per collection from 2.4 on; before, each vector field
+# of an xmodal collection gets a Milvus collection of its own.
+MULTI_VECTOR_SINCE = (2, 4)
+
+
+def _server_version(client) -> tuple[int, ...]:
+    """``(major, minor)`` of a Milvus server; a version it does not report reads as current."""
+    try:
+        text = str(client.get_server_version())
+    except require("pymilvus", "milvus").exceptions.MilvusException:  # a proxy without GetVersion
+        return (99,)
+    found = re.match(r"v?(\d+)\.(\d+)", text.strip())
+    return (int(found.group(1)), int(found.group(2))) if found else (99,)
 
 
 class IndexMappingWarning(UserWarning):
@@ -155,31 +176,26 @@ def search_params(itype: str, metric: str, params: Mapping[str, Any], k: int) ->
 
 # ---------------------------------------------------------------------------- uri
 
-def parse_uri(uri: str) -> tuple[dict, bool]:
-    """``MilvusClient`` keyword arguments for an xmodal Milvus uri, and whether it is Milvus Lite."""
-    if uri.startswith(LITE_PREFIX):
-        path = Path(uri[len(LITE_PREFIX):]).expanduser()
+def client_kwargs(where: Location) -> dict:
+    """``MilvusClient`` keyword arguments for a located Milvus URI (Lite file or server)."""
+    if where.backend == "milvus-lite":
+        path = where.path
         if path.suffix != ".db":
-            raise InvalidInput(f"{uri!r}: a Milvus Lite path must end in .db (e.g. milvus-lite:./media.db)")
+            raise InvalidInput(f"{where.uri!r}: a Milvus Lite path must end in .db (e.g. milvus-lite:./media.db)")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StorageError(f"{uri!r}: cannot create {path.parent}: {exc}") from exc
-        return {"uri": str(path.resolve())}, True
-    if uri.startswith(SERVER_PREFIX) or uri.startswith(TLS_PREFIX):
-        scheme = "https" if uri.startswith(TLS_PREFIX) else "http"
-        rest = uri.split("://", 1)[1]
-        hostport, _, db_name = rest.partition("/")
-        if not hostport:
-            raise InvalidInput(f"{uri!r}: expected milvus://HOST:PORT[/DB]")
-        kwargs: dict[str, Any] = {"uri": f"{scheme}://{hostport}"}
-        if db_name.strip("/"):
-            kwargs["db_name"] = db_name.strip("/")
-        token = os.environ.get(CONFIG.milvus.token_env)
-        if token:
-            kwargs["token"] = token
-        return kwargs, False
-    raise InvalidInput(f"{uri!r}: not a Milvus uri (milvus-lite:PATH.db or milvus://HOST:PORT[/DB])")
+            raise StorageError(f"{where.uri!r}: cannot create {path.parent}: {exc}") from exc
+        return {"uri": str(path.resolve())}
+    if where.backend != "milvus":
+        raise InvalidInput(f"{where.uri!r}: not a Milvus uri (milvus-lite:PATH.db or milvus://HOST:PORT[/DB])")
+    kwargs: dict[str, Any] = {"uri": f"{where.scheme}://{where.address}"}
+    if where.database:
+        kwargs["db_name"] = where.database
+    token = os.environ.get(CONFIG.milvus.token_env)
+    if token:
+        kwargs["token"] = token
+    return kwargs
 
 
 @contextmanager
@@ -206,7 +222,12 @@ class MilvusCollection(BaseCollection):
         self._itype: dict[str, str] = {f: d["milvus_index"] for f, d in doc["vectors"].items()}
         self._schema: dict[str, str] = dict(doc["payload_schema"])
         self._pcol: dict[str, str] = dict(doc["payload_columns"])
-        self._filter = MilvusFilter({k: Column(self._pcol[k], t) for k, t in self._schema.items()})
+        self._present: dict[str, str] = dict(doc.get("payload_flags") or {})  # {} in format 1 (nullable)
+        self._filter = MilvusFilter({k: Column(self._pcol[k], t, self._present.get(k)) for k, t in self._schema.items()})
+        # The Milvus collection holding each vector field's column: the main one, or one per field
+        # on servers without multi-vector collections. Every home holds every row's payload columns.
+        self._home: dict[str, str] = {f: d.get("home", self._mname) for f, d in doc["vectors"].items()}
+        self._homes: list[str] = list(dict.fromkeys([self._mname, *self._home.values()]))
 
     # -- schema
     @property
@@ -237,11 +258,17 @@ class MilvusCollection(BaseCollection):
     # -- writes
     def upsert(self, ids: Sequence[Id], vectors: Mapping[str, np.ndarray],
                payloads: Sequence[Mapping[str, Any] | None] | None = None) -> None:
-        rows = self._build_rows(ids, vectors, payloads)
-        step = CONFIG.milvus.write_batch_rows
         with _milvus_errors(f"upsert into collection {self.name!r}"):
-            for i in range(0, len(rows), step):
-                self._client.upsert(self._mname, rows[i:i + step])
+            self._write(self._build_rows(ids, vectors, payloads))
+
+    def _write(self, rows: list[dict]) -> None:
+        """Upsert whole rows into every home, each given the vector columns it holds."""
+        step = CONFIG.milvus.write_batch_rows
+        for home in self._homes:
+            foreign = [c for f, h in self._home.items() if h != home for c in (self._vcol[f], self._flag[f])]
+            part = [{k: v for k, v in r.items() if k not in foreign} for r in rows] if foreign else rows
+            for i in range(0, len(part), step):
+                self._client.upsert(home, part[i:i + step])
 
     def _build_rows(self, ids: Sequence[Id], vectors: Mapping[str, np.ndarray],
                     payloads: Sequence[Mapping[str, Any] | None] | None) -> list[dict]:
@@ -269,7 +296,11 @@ class MilvusCollection(BaseCollection):
                     row[self._vcol[f]] = _placeholder(vf.dim)
                     row[self._flag[f]] = False
             for k, col in self._pcol.items():
-                row[col] = payload.get(k)
+                value = payload.get(k)
+                if k in self._present:
+                    row[self._present[k]] = value is not None
+                    value = PAYLOAD_DEFAULTS[self._schema[k]] if value is None else value
+                row[col] = value
             rows.append(row)
         return rows
 
@@ -298,12 +329,14 @@ class MilvusCollection(BaseCollection):
             if ids is not None:
                 keys = [encode_id(i) for i in ids]
                 existing = [r[PK] for r in self._query_keys(keys, [PK], expr)]
-                for i in range(0, len(existing), CONFIG.milvus.write_batch_rows):
-                    self._client.delete(self._mname, ids=existing[i:i + CONFIG.milvus.write_batch_rows])
+                for home in self._homes:
+                    for i in range(0, len(existing), CONFIG.milvus.write_batch_rows):
+                        self._client.delete(home, ids=existing[i:i + CONFIG.milvus.write_batch_rows])
                 return len(existing)
             n = self.count(where)
             if n:
-                self._client.delete(self._mname, filter=expr or f'{PK} != ""')
+                for home in self._homes:
+                    self._client.delete(home, filter=expr or f'{PK} != ""')
             return n
 
     def update_payload(self, ids: Sequence[Id], patch: Mapping[str, Any]) -> int:
@@ -327,8 +360,7 @@ class MilvusCollection(BaseCollection):
             vecs = {f: np.stack([r.vectors[f] for r, _ in group]) for f in shape}
             built += self._build_rows([r.id for r, _ in group], vecs, [m for _, m in group])
         with _milvus_errors(f"update_payload in collection {self.name!r}"):
-            for i in range(0, len(built), CONFIG.milvus.write_batch_rows):
-                self._client.upsert(self._mname, built[i:i + CONFIG.milvus.write_batch_rows])
+            self._write(built)
         return len(rows)
 
     def flush(self, timeout_s: float | None = None) -> None:
@@ -339,15 +371,16 @@ class MilvusCollection(BaseCollection):
         """
         timeout = CONFIG.milvus.index_wait_s if timeout_s is None else timeout_s
         with _milvus_errors(f"flush collection {self.name!r}"):
-            self._client.flush(self._mname)
+            for home in self._homes:
+                self._client.flush(home)
             engine = self._db._lite_engine_collection(self._mname)
             if engine is not None:
                 engine._wait_for_bg(timeout=timeout)  # noqa: SLF001 - Lite exposes no public wait
                 return
             deadline = time.monotonic() + timeout
-            for col in self._vcol.values():
+            for f, col in self._vcol.items():
                 while time.monotonic() < deadline:
-                    info = self._client.describe_index(self._mname, col)
+                    info = self._client.describe_index(self._home[f], col)
                     if not info or int(info.get("pending_index_rows", 0)) == 0:
                         break
                     time.sleep(CONFIG.milvus.index_poll_s)
@@ -358,10 +391,10 @@ class MilvusCollection(BaseCollection):
         if with_payload:
             out.append(PAYLOAD)
         if with_vectors:
-            out += list(self._vcol.values()) + list(self._flag.values())
+            out += [c for f, h in self._home.items() if h == self._mname for c in (self._vcol[f], self._flag[f])]
         return out
 
-    def _query_keys(self, keys: list[str], out: list[str], expr: str = "") -> list[dict]:
+    def _query_keys(self, keys: list[str], out: list[str], expr: str = "", home: str | None = None) -> list[dict]:
         found: list[dict] = []
         step = CONFIG.milvus.read_batch_rows
         for i in range(0, len(keys), step):
@@ -369,8 +402,18 @@ class MilvusCollection(BaseCollection):
             e = f"{PK} in {json.dumps(chunk, ensure_ascii=False)}"
             if expr:
                 e = f"({e}) and {expr}"
-            found += self._client.query(self._mname, filter=e, output_fields=out)
+            found += self._client.query(home or self._mname, filter=e, output_fields=out)
         return found
+
+    def _add_side_vectors(self, rows: list[dict]) -> list[dict]:
+        """Fill in the vector columns kept in other homes than the main collection (split layout)."""
+        keys = [r[PK] for r in rows]
+        for home in self._homes[1:]:
+            cols = [c for f, h in self._home.items() if h == home for c in (self._vcol[f], self._flag[f])]
+            side = {r[PK]: r for r in self._query_keys(keys, [PK, *cols], home=home)}
+            for r in rows:
+                r.update({c: side.get(r[PK], {}).get(c) for c in cols})
+        return rows
 
     def _record(self, row: Mapping[str, Any], with_vectors: bool) -> Record:
         vecs = None
@@ -382,7 +425,8 @@ class MilvusCollection(BaseCollection):
     def get(self, ids: Sequence[Id], with_vectors: bool = False) -> list[Record]:
         keys = [encode_id(i) for i in id_sequence(ids)]
         with _milvus_errors(f"get from collection {self.name!r}"):
-            rows = {r[PK]: r for r in self._query_keys(keys, self._out_fields(True, with_vectors))}
+            found = self._query_keys(keys, self._out_fields(True, with_vectors))
+            rows = {r[PK]: r for r in (self._add_side_vectors(found) if with_vectors else found)}
         return [self._record(rows[k], with_vectors) for k in dict.fromkeys(keys) if k in rows]
 
     def count(self, where: Filter | None = None) -> int:
@@ -410,6 +454,9 @@ class MilvusCollection(BaseCollection):
                 rows = self._client.query(self._mname, filter=page_expr, output_fields=out, limit=step,
                                           iterator="True")
             rows = sorted(rows, key=lambda r: r[PK])
+            if with_vectors:
+                with _milvus_errors(f"scroll collection {self.name!r}"):
+                    self._add_side_vectors(rows)
             for row in rows:
                 yield self._record(row, with_vectors)
             if len(rows) < step:
@@ -453,10 +500,16 @@ class MilvusCollection(BaseCollection):
         expr = self._search_expr(field, where)
         if not len(q):
             return []
+        split = with_vectors and len(self._homes) > 1
         with _milvus_errors(f"search collection {self.name!r} field {field!r}"):
-            res = self._client.search(self._mname, data=q.tolist(), anns_field=self._vcol[field], limit=int(k),
-                                      filter=expr, search_params=sp,
-                                      output_fields=self._out_fields(with_payload, with_vectors)[1:])
+            res = self._client.search(self._home[field], data=q.tolist(), anns_field=self._vcol[field],
+                                      limit=int(k), filter=expr, search_params=sp,
+                                      output_fields=self._out_fields(with_payload, with_vectors and not split)[1:])
+            if split:  # the hits' other vector fields live in other homes
+                by_key = {r[PK]: r for r in self._add_side_vectors(self._query_keys(
+                    list({h["id"] for hits in res for h in hits}), self._out_fields(False, True)))}
+                res = [[{**h, "entity": {**(h.get("entity") or {}), **by_key.get(h["id"], {})}} for h in hits]
+                       for hits in res]
         return [[self._hit(field, h, with_payload, with_vectors) for h in hits] for hits in res]
 
     def range_search(self, field: str, queries: np.ndarray, radius: float, where: Filter | None = None,
@@ -517,7 +570,7 @@ class MilvusCollection(BaseCollection):
                 not_in = f"{PK} not in {json.dumps(excluded, ensure_ascii=False)}" if excluded else ""
                 expr = " and ".join(e for e in (base, not_in) if e)
                 with _milvus_errors(f"{what} on collection {self.name!r} field {field!r}"):
-                    res = self._client.search(self._mname, data=[qv.tolist()], anns_field=self._vcol[field],
+                    res = self._client.search(self._home[field], data=[qv.tolist()], anns_field=self._vcol[field],
                                               limit=cap, filter=expr, search_params=p,
                                               output_fields=[PAYLOAD] if with_payload else [])
                 page = list(res[0]) if res else []
@@ -555,6 +608,12 @@ def _check_field(name: str, spec: Any) -> VectorField:
     return check_vector_field(name, spec)
 
 
+def _homes(doc: dict) -> list[str]:
+    """The Milvus collections a collection's rows live in: the main one first, then one per vector
+    field kept apart (servers that hold one vector column per collection)."""
+    return list(dict.fromkeys([doc["milvus_name"], *(d.get("home", doc["milvus_name"]) for d in doc["vectors"].values())]))
+
+
 def _placeholder(dim: int) -> list[float]:
     """Stored where a row lacks a vector field: a unit vector, valid under every metric, never
     searched (the row's flag is false)."""
@@ -588,24 +647,32 @@ def _fits_milvus(value: Any, type_: str) -> bool:
 class MilvusDatabase(BaseDatabase):
     """A Milvus deployment (Lite file or server) seen through xmodal's Database API."""
 
-    def __init__(self, uri: str):
+    def __init__(self, uri: str | Location):
         pymilvus = require("pymilvus", "milvus")
-        kwargs, self.lite = parse_uri(uri)
-        self.uri = uri
+        where = uri if isinstance(uri, Location) else locate(uri)
+        kwargs = client_kwargs(where)
+        self.lite = where.backend == "milvus-lite"
+        self.uri = where.uri
         self._lite_path = kwargs["uri"] if self.lite else None
         self._loaded: set[str] = set()
-        db_name = kwargs.pop("db_name", None)
+        self._client = None
         try:
-            self._client = pymilvus.MilvusClient(**kwargs)
-            if db_name:
+            if kwargs.get("db_name"):
                 # milvus://HOST:PORT/DB names a Milvus database; create it on first use, like a folder.
-                if db_name not in self._client.list_databases():
-                    self._client.create_database(db_name)
-                self._client.use_database(db_name)
+                # The client is then opened on it (use_database asks DescribeDatabase, which Milvus
+                # servers before 2.4 lack).
+                admin = pymilvus.MilvusClient(**{k: v for k, v in kwargs.items() if k != "db_name"})
+                try:
+                    if kwargs["db_name"] not in admin.list_databases():
+                        admin.create_database(kwargs["db_name"])
+                finally:
+                    admin.close()
+            self._client = pymilvus.MilvusClient(**kwargs)
         except pymilvus.exceptions.MilvusException as exc:
-            raise StorageError(f"cannot open Milvus at {uri!r}: {getattr(exc, 'message', exc)}") from exc
+            raise StorageError(f"cannot open Milvus at {self.uri!r}: {getattr(exc, 'message', exc)}") from exc
         if self._lite_path:
             _LITE_OPEN[self._lite_path] = _LITE_OPEN.get(self._lite_path, 0) + 1
+        self._multi_vector = self.lite or _server_version(self._client) >= MULTI_VECTOR_SINCE
         self._ensure_meta()
 
     def _require_client(self):
@@ -669,7 +736,7 @@ class MilvusDatabase(BaseDatabase):
             raise AlreadyExists(f"collection {name!r} already exists in {self.uri!r}")
         doc = self._plan(name, vectors, payload_schema or {}, metadata or {})
         self._create_milvus_collection(doc)
-        self._loaded.add(doc["milvus_name"])
+        self._loaded.update(_homes(doc))
         self._write_meta(name, doc)
         return MilvusCollection(self, name, doc)
 
@@ -678,35 +745,50 @@ class MilvusDatabase(BaseDatabase):
         """Check the schema and choose Milvus column names and index types (nothing is created yet)."""
         if not vectors:
             raise InvalidInput(f"collection {name!r}: declare at least one vector field")
+        mname = self._milvus_name(name)
         vdoc = {}
         for i, (f, vf) in enumerate(vectors.items()):
             vf = _check_field(f, vf)
             itype, params = milvus_index(vf, self.lite, f)
             vdoc[f] = {**vf.to_dict(), "column": f"vec_{i}", "flag": f"has_{i}", "milvus_index": itype,
-                       "milvus_params": params}
+                       "milvus_params": params, "home": mname if i == 0 or self._multi_vector else f"{mname}__v{i}"}
         payload_schema = check_payload_schema(payload_schema)
         pcols = {k: f"p_{i}" for i, k in enumerate(payload_schema)}
-        return {"format": META_FORMAT, "milvus_name": self._milvus_name(name), "vectors": vdoc,
+        return {"format": META_FORMAT, "milvus_name": mname, "vectors": vdoc,
                 "payload_schema": dict(payload_schema), "payload_columns": pcols,
+                "payload_flags": {k: f"n_{i}" for i, k in enumerate(payload_schema)},
                 "metadata": _json_copy(dict(metadata), f"collection {name!r} metadata")}
 
     def _create_milvus_collection(self, doc: dict) -> None:
         pymilvus = require("pymilvus", "milvus")
         DataType = pymilvus.DataType
         c = self._require_client()
+        for home in _homes(doc):
+            schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
+            schema.add_field(PK, DataType.VARCHAR, is_primary=True, max_length=CONFIG.milvus.max_id_length)
+            schema.add_field(PAYLOAD, DataType.JSON)
+            ip = c.prepare_index_params()
+            for d in doc["vectors"].values():
+                if d.get("home", doc["milvus_name"]) != home:
+                    continue
+                schema.add_field(d["column"], DataType.FLOAT_VECTOR, dim=int(d["dim"]))
+                schema.add_field(d["flag"], DataType.BOOL)
+                ip.add_index(d["column"], index_type=d["milvus_index"], metric_type=MILVUS_METRICS[d["metric"]],
+                             params=d["milvus_params"])
+            self._add_payload_columns(schema, doc)
+            with _milvus_errors(f"create Milvus collection {home!r}"):
+                if c.has_collection(home):  # left over by a create that crashed before its meta row
+                    c.drop_collection(home)
+                _create_indexed(c, home, schema, ip)
+
+    @staticmethod
+    def _add_payload_columns(schema, doc: dict) -> None:
+        """One typed column per declared payload field, and its presence flag (format 2)."""
+        DataType = require("pymilvus", "milvus").DataType
         m = CONFIG.milvus
-        schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field(PK, DataType.VARCHAR, is_primary=True, max_length=m.max_id_length)
-        schema.add_field(PAYLOAD, DataType.JSON)
-        ip = c.prepare_index_params()
-        for f, d in doc["vectors"].items():
-            schema.add_field(d["column"], DataType.FLOAT_VECTOR, dim=int(d["dim"]))
-            schema.add_field(d["flag"], DataType.BOOL)
-            ip.add_index(d["column"], index_type=d["milvus_index"], metric_type=MILVUS_METRICS[d["metric"]],
-                         params=d["milvus_params"])
         for k, col in doc["payload_columns"].items():
             t = doc["payload_schema"][k]
-            kw: dict[str, Any] = {"nullable": True}
+            kw: dict[str, Any] = {}
             if t == "str":
                 kw["max_length"] = m.max_varchar_length
             elif t.startswith("list["):
@@ -715,16 +797,14 @@ class MilvusDatabase(BaseDatabase):
                 if t == "list[str]":
                     kw["max_length"] = m.max_varchar_length
             schema.add_field(col, getattr(DataType, PAYLOAD_COLUMN_TYPES[t]), **kw)
-        with _milvus_errors(f"create Milvus collection {doc['milvus_name']!r}"):
-            if c.has_collection(doc["milvus_name"]):  # left over by a create that crashed before its meta row
-                c.drop_collection(doc["milvus_name"])
-            _create_indexed(c, doc["milvus_name"], schema, ip)
+            schema.add_field(doc["payload_flags"][k], DataType.BOOL)
 
     def collection(self, name: str) -> MilvusCollection:
         doc = self._read_meta(name).get(name)
         if doc is None:
             raise NotFound(f"collection {name!r} does not exist in {self.uri!r}")
-        self._ensure_loaded(doc["milvus_name"])
+        for home in _homes(doc):
+            self._ensure_loaded(home)
         return MilvusCollection(self, name, doc)
 
     def list_collections(self) -> list[str]:
@@ -737,9 +817,10 @@ class MilvusDatabase(BaseDatabase):
         c = self._require_client()
         with _milvus_errors(f"drop collection {name!r}"):
             c.delete(META_COLLECTION, ids=[name])
-            if c.has_collection(doc["milvus_name"]):
-                c.drop_collection(doc["milvus_name"])
-        self._loaded.discard(doc["milvus_name"])
+            for home in _homes(doc):
+                if c.has_collection(home):
+                    c.drop_collection(home)
+                self._loaded.discard(home)
 
     def close(self) -> None:
         """Disconnect; the last close of a Milvus Lite file stops its in-process server, which frees
