@@ -189,6 +189,7 @@ def make_text_backend(name: str, threads: int | None = None) -> TextBackend:
 
 def main() -> int:
     """Export the graph ahead of time (idempotent: returns at once when it is cached)."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bar in setup's output
     existed = onnx_path().exists()
     path = export_onnx()
     print(f"minilm onnx: {'cached' if existed else 'exported'} {path}", file=sys.stderr)
