@@ -13,6 +13,7 @@ so no step needs the network.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import sys
 import threading
@@ -167,13 +168,14 @@ class OnnxMiniLM:
 
 
 def onnx_available() -> bool:
-    """ONNX Runtime and tokenizers import (the ``onnx`` package is only needed to export)."""
+    """ONNX Runtime and tokenizers import, and the graph is cached or the ``onnx`` package is there
+    to export it (looked up, not imported)."""
     try:
         require("onnxruntime", "models")
         require("tokenizers", "models")
     except ImportError:
         return False
-    return True
+    return onnx_path().exists() or importlib.util.find_spec("onnx") is not None
 
 
 def make_text_backend(name: str, threads: int | None = None) -> TextBackend:

@@ -16,6 +16,7 @@ import numpy as np
 from xmodal._optional import require
 from xmodal.config import CONFIG
 from xmodal.encoders.base import as_image_list, l2_normalise, softmax
+from xmodal.encoders.image_backends import make_backend
 from xmodal.encoders.text_backends import make_text_backend
 from xmodal.errors import InvalidInput, NotFound
 from xmodal.media.images import ImageInput, load_image
@@ -82,10 +83,9 @@ class ImageTower:
     dim = IMAGE_FEATURE_DIM
 
     def __init__(self, backend: str | None = None):
-        from xmodal.encoders.image_backends import make_backend
-
-        configure_threads()
         self.backend = make_backend(backend or CONFIG.encoders.image_backend)
+        if self.backend.name == "torch":  # ONNX Runtime sets its own threads; torch stays unimported
+            configure_threads()
         self.classes = imagenet_classes()
 
     def _pixel_batches(self, images: Sequence[ImageInput], batch_size: int) -> Iterator[np.ndarray]:
