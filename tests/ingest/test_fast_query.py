@@ -76,11 +76,29 @@ def test_cli_search_imports_neither_torch_nor_transformers(libraries, model, que
     assert any(m.split(".")[0] == engine for m in modules)  # the query was really encoded
 
 
-@pytest.mark.parametrize("query", ["a photo of a cat", "how do I fix a flat tyre"])
-def test_onnx_and_torch_query_paths_find_the_same_items(libraries, query):
-    fast, fast_modules = search(libraries["xmodal-lite"], query)
-    ref, ref_modules = search(libraries["xmodal-lite"], query, XMODAL_TEXT_BACKEND="torch")
+QUERIES = ["a photo of a cat", "how do I fix a flat tyre", "tuning a guitar", "lava and ash", "a big grey animal"]
+API_SEARCH = """
+import json, sys
+import xmodal
+with xmodal.open(sys.argv[1], mode="r") as lib:
+    print(json.dumps([[r.to_dict() for r in lib.search(text=q, k=5)] for q in sys.argv[2:]], default=str))
+"""
+
+
+def api_search(db: Path, queries: list[str], **env: str) -> tuple[list[list[dict]], set[str]]:
+    """Results of several queries through the API in one fresh process (one model load for all)."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", API_SEARCH, str(db), *queries], capture_output=True,
+                          text=True, env=_env(**env), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout), {m.group(1) for line in proc.stderr.splitlines() if (m := IMPORT_LINE.match(line))}
+
+
+def test_onnx_and_torch_query_paths_find_the_same_items(libraries):
+    fast, fast_modules = api_search(libraries["xmodal-lite"], QUERIES)
+    ref, ref_modules = api_search(libraries["xmodal-lite"], QUERIES, XMODAL_TEXT_BACKEND="torch")
     assert heavy(ref_modules) and not heavy(fast_modules)  # two different paths were compared
-    assert [(r["path"], r["kind"]) for r in fast] == [(r["path"], r["kind"]) for r in ref]
-    for a, b in zip(fast, ref):
-        assert a["score"] == pytest.approx(b["score"], abs=2e-3)
+    for query, got, want in zip(QUERIES, fast, ref):
+        assert len(got) == 5, query
+        assert [(r["path"], r["kind"]) for r in got] == [(r["path"], r["kind"]) for r in want], query
+        for a, b in zip(got, want):
+            assert a["score"] == pytest.approx(b["score"], abs=2e-3) and a["relevance"] == pytest.approx(b["relevance"], abs=2e-3)
