@@ -45,3 +45,7 @@ bash scripts/fetch_human.sh
 # Join the two halves of the multilingual Whisper model into the cache once (size + sha256 checked);
 # later runs find the verified folder and return at once.
 .venv/bin/python -c "from xmodal.media.whisper_models import main; main()"
+
+# MiniLM as an ONNX graph, exported once from the packaged weights into the cache, so that queries
+# never import torch (later runs find the file and return at once).
+.venv/bin/python -m xmodal.encoders.text_backends

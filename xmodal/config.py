@@ -113,6 +113,8 @@ class EncoderConfig:
     image_resize_size: int = 256
     # "auto" picks the fastest measured backend (see BENCHMARKS.md); or "onnx" / "torch".
     image_backend: str = os.environ.get("XMODAL_IMAGE_BACKEND", "auto")
+    # MiniLM's backend, the same way: "onnx" keeps torch out of a query's process (cold search).
+    text_backend: str = os.environ.get("XMODAL_TEXT_BACKEND", "auto")
     decode_workers: int = 2  # threads decoding/resizing images ahead of the forward pass
     decode_batches_ahead: int = 2  # batches decoded ahead of the one in the model (bounds memory)
     # PIL's two-step downscale (box filter, then bicubic) for big photos: >= 3 is indistinguishable

