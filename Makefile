@@ -22,7 +22,7 @@ lint: setup
 	.venv/bin/lint-imports
 	$(PY) scripts/count_local_imports.py --max $(LOCAL_IMPORTS_MAX)
 
-LOCAL_IMPORTS_MAX := 67
+LOCAL_IMPORTS_MAX := 36
 
 test: setup lint
 	$(PY) -m pytest -q tests

@@ -21,6 +21,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_vocab USING fts5vocab(passages, 'row');
 """
+_SQL_VARIABLES = 500  # ids per IN (...) list, well under SQLite's limit on bound parameters
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _CJK_SPACED = re.compile(r" ([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]) ")  # undoes the next function
 
@@ -29,6 +30,11 @@ def _tokens_for_index(text: str) -> str:
     """FTS5's unicode61 tokenizer treats a run of Chinese characters as one word; splitting CJK
     characters apart lets a two-character query match inside a sentence."""
     return _CJK.sub(lambda m: f" {m.group(0)} ", text)
+
+
+def _as_written(body: str) -> str:
+    """A stored body as written (the CJK spacing added for the tokenizer removed)."""
+    return _CJK_SPACED.sub(r"\1", body).strip()
 
 
 def _match_expression(query: str) -> str:
@@ -52,7 +58,7 @@ class KeywordHit:
     @property
     def text(self) -> str:
         """The passage as written (the CJK spacing added for the tokenizer removed)."""
-        return _CJK_SPACED.sub(r"\1", self.body).strip()
+        return _as_written(self.body)
 
 
 class KeywordIndex:
@@ -99,6 +105,19 @@ class KeywordIndex:
         args.append(int(limit))
         with self._lock:
             return list(self._conn.execute(sql, args))
+
+    def passages(self, row_ids: Sequence[str]) -> dict[str, str]:
+        """``{row id: the whole text it was indexed with}`` for those of ``row_ids`` the index holds
+        (a row's evidence in the vector store is cut short; its passage here is not)."""
+        wanted = list(dict.fromkeys(row_ids))
+        out: dict[str, str] = {}
+        for i in range(0, len(wanted), _SQL_VARIABLES):
+            batch = wanted[i:i + _SQL_VARIABLES]
+            with self._lock:
+                rows = self._conn.execute(f"SELECT row_id, body FROM passages WHERE row_id IN "
+                                          f"({','.join('?' * len(batch))})", batch).fetchall()
+            out.update((r, _as_written(b)) for r, b in rows)
+        return out
 
     def doc_freqs(self, terms: Sequence[str]) -> dict[str, int]:
         """How many passages hold each (folded) term: the rarity that makes a match strong evidence."""
