@@ -1,6 +1,7 @@
 """The library's typed read API and row model, on the real mixed-media library (indexed once per session)."""
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ from tests.ingest.conftest import SAMPLES
 from xmodal.db import VectorField
 from xmodal.errors import NotFound
 from xmodal.ingest import Item, Role, StoredRow
+from xmodal.ingest.keywords import KeywordIndex
 from xmodal.ingest.layout import PARENT, TRUNCATION_MARK, child_id, item_filter
 from xmodal.media import chunk_text, load_text
 
@@ -103,3 +105,21 @@ def test_the_side_store_holds_keywords_failures_and_thumbnails(mixed):
     assert lib.store.keywords.count() == lib.info()["keyword_passages"] > 0
     cat = lib.item(str(SAMPLES / "images" / "cat.jpg"))
     assert Path(cat.thumbnail) == lib.store.thumbnail(cat.id) and lib.store.thumbnail(cat.id).is_file()
+
+
+def test_keyword_passages_by_row_id_survive_deletes_and_an_older_index(tmp_path):
+    path = tmp_path / "keywords.sqlite"
+    kw = KeywordIndex(path)
+    kw.add([("a:1", "a", "text", "Ein  Vulkan\nspeit Lava."), ("a:2", "a", "text", "火山 喷发"),
+            ("b", "b", "image", "bakery sign")])
+    assert kw.passages(["a:1", "a:2", "b", "zzz"]) == {"a:1": "Ein  Vulkan\nspeit Lava.", "a:2": "火山 喷发",
+                                                        "b": "bakery sign"}
+    kw.delete_items(["a"])
+    kw.add([("a:1", "a", "text", "replaced")])
+    assert kw.passages(["a:1", "a:2", "b"]) == {"a:1": "replaced", "b": "bakery sign"}
+    kw.close()
+    with sqlite3.connect(path) as conn:  # as written before row ids had a lookup table
+        conn.execute("DROP TABLE passage_rows")
+    kw = KeywordIndex(path)
+    assert kw.passages(["a:1", "b"]) == {"a:1": "replaced", "b": "bakery sign"}
+    kw.close()

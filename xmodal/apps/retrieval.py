@@ -71,9 +71,9 @@ def _query_stats(lib, qmat: np.ndarray) -> list[tuple[float, float]]:
     when there are too few pictures for a meaningful spread: the image side then stands alone)."""
     stats = []
     for sims in lib.row_similarities("visual", qmat, CONFIG.apps.qa_media_pool):
-        stats.append((float(sims.mean()), float(sims.std())))
         if len(sims) < CONFIG.apps.qa_media_pool_min:
             return []
+        stats.append((float(sims.mean()), float(sims.std())))
     return stats
 
 
