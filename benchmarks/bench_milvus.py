@@ -259,7 +259,7 @@ def _index_timed(folder: Path, lib_path: Path, mode: str, workers: int) -> dict:
         if mode == "ray":
             inner = ray_runner(lib, "local", workers, ocr=False, speech=False)
         else:  # what Library.index builds when given no runner
-            opts = Options(model=lib.model, thumbs_dir=str(lib.thumbs_dir), ocr=False, speech=False)
+            opts = Options(model=lib.model, thumbs_dir=str(lib.store.thumbs_dir), ocr=False, speech=False)
             inner = LocalRunner(opts, workers, encoder=lib.encoder if workers <= 1 else None)
         runner = _Timed(inner)
         t0 = time.perf_counter()

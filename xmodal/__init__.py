@@ -7,16 +7,33 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import importlib  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
+
 from xmodal.errors import XmodalError  # noqa: E402
 
-__all__ = ["__version__", "XmodalError", "open"]
+if TYPE_CHECKING:  # pragma: no cover
+    from xmodal.db import Database, connect
+    from xmodal.encoders import get_encoder
+    from xmodal.ingest import IndexReport, Library, SearchResult, SearchResults
+
+# The main names, loaded on first use (``import xmodal`` stays instant for the CLI).
+_HOMES = {"Library": "xmodal.ingest", "SearchResult": "xmodal.ingest", "SearchResults": "xmodal.ingest",
+          "IndexReport": "xmodal.ingest", "Database": "xmodal.db", "connect": "xmodal.db",
+          "get_encoder": "xmodal.encoders"}
+__all__ = ["__version__", "XmodalError", "open", "Library", "SearchResult", "SearchResults", "IndexReport",
+           "Database", "connect", "get_encoder"]
 
 
-def open(path, **kwargs):  # noqa: A001 - mirrors xmodal.open("media.xmdb") in the docs
+def open(path, **kwargs) -> "Library":  # noqa: A001 - mirrors xmodal.open("media.xmdb") in the docs
     """Open (or create) a media library: ``db = xmodal.open("media.xmdb")``.
 
     Accepts a folder path, ``milvus-lite:PATH`` or ``milvus://HOST:PORT[/DB]``.
     """
-    from xmodal.ingest.library import Library
+    return __getattr__("Library").open(path, **kwargs)
 
-    return Library.open(path, **kwargs)
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'xmodal' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)

@@ -22,13 +22,13 @@ def _vec(i: int) -> np.ndarray:
 
 def test_profile_survives_reopen_and_equals_a_rebuild(folder):
     with Database(str(folder)) as db:
-        store = InteractionStore(db, "media", DIM)
+        store = InteractionStore.in_database(db, "media", DIM)
         for i in range(6):
             store.record("ana", f"/m/{i}.png", "dislike" if i == 3 else "like", _vec(i), item_kind="image",
                          ts=T0 + i * SECONDS_PER_DAY)
         live = store.profile("ana")
     with Database(str(folder)) as db:
-        store = InteractionStore(db, "media", DIM)
+        store = InteractionStore.in_database(db, "media", DIM)
         stored = store.profile("ana")
         rebuilt = store._rebuild("ana")
     assert stored.interactions == 6 and stored.t_ref == T0 + 5 * SECONDS_PER_DAY
@@ -40,7 +40,7 @@ def test_profile_survives_reopen_and_equals_a_rebuild(folder):
 
 def test_a_profile_left_behind_its_events_is_rebuilt(folder):
     with Database(str(folder)) as db:
-        store = InteractionStore(db, "media", DIM)
+        store = InteractionStore.in_database(db, "media", DIM)
         store.record("bo", "/m/1.png", "like", _vec(1), ts=T0)
         # An event written without its profile update (as after a crash between the two writes).
         store.events.upsert(["orphan"], {"item": _vec(2)[None, :]},
@@ -54,7 +54,7 @@ def test_a_profile_left_behind_its_events_is_rebuilt(folder):
 
 def test_history_seen_popularity_and_forget(folder):
     with Database(str(folder)) as db:
-        store = InteractionStore(db, "media", DIM)
+        store = InteractionStore.in_database(db, "media", DIM)
         store.record("ana", "/m/a.png", "like", _vec(1), ts=T0)
         store.record("ana", "/m/b.png", "view", _vec(2), ts=T0 + 5)
         store.record("ana", "/m/c.png", "dislike", _vec(3), ts=T0 + 9)
@@ -75,7 +75,7 @@ def test_history_seen_popularity_and_forget(folder):
 
 def test_bad_input_stores_nothing(folder):
     with Database(str(folder)) as db:
-        store = InteractionStore(db, "media", DIM)
+        store = InteractionStore.in_database(db, "media", DIM)
         store.record("ana", "/m/a.png", "like", _vec(1), ts=T0)
         before = store.profile("ana")
         with pytest.raises(InvalidInput, match="unknown interaction event 'adore'"):
@@ -96,7 +96,7 @@ def test_concurrent_recording_loses_no_event_in_the_profile(folder):
     from concurrent.futures import ThreadPoolExecutor
 
     with Database(str(folder)) as db:
-        store = InteractionStore(db, "media", DIM)
+        store = InteractionStore.in_database(db, "media", DIM)
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda i: store.record("ana", f"/m/{i}.png", "like", _vec(i), ts=T0), range(24)))
         # The stored row itself, not the self-healing read: no read-modify-write lost an update.
@@ -108,7 +108,7 @@ def test_concurrent_recording_loses_no_event_in_the_profile(folder):
 
 def test_co_liked_scores_items_liked_together_by_other_users(folder):
     with Database(str(folder)) as db:
-        store = InteractionStore(db, "media", DIM)
+        store = InteractionStore.in_database(db, "media", DIM)
         likes = {"u1": ["a", "b"], "u2": ["a", "b", "pop"], "u3": ["a", "c", "pop"], "u4": ["pop", "d"],
                  "u5": ["pop"], "u6": ["pop"], "me": ["a"]}
         for user, items in likes.items():

@@ -1,8 +1,7 @@
 """Sentence-level ranking, calibration and the not-found rule, with the real sentence encoder."""
 import pytest
 
-from xmodal.apps.qa import Unit, compose_answer, expand_units, rank_units
-from xmodal.apps.library_access import sentence_encoder
+from xmodal.apps.qa import Unit, compose_answer, expand_units, rank_units, sentence_encoder
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xmodal.apps import library_access as access
 from xmodal.apps.diversity import intra_list_diversity
 from xmodal.apps.recommend import interactions, more_like_this, recommend, record_interaction
 from xmodal.errors import InvalidInput, NotFound
@@ -40,8 +39,8 @@ def test_negative_feedback_moves_items_down(rec_library):
     record_interaction(lib, "bo", _p(cats, "dog.png"), "like", ts=T0)
     before = recommend(lib, "bo", 12, kinds=["image"], diversity=0.0, now=T0 + 5)
     disliked = before[0].path
-    vecs = access.item_vectors(lib, [r.path for r in before])
-    neighbour = max(before[1:], key=lambda r: float(vecs[r.path][0] @ vecs[disliked][0]))
+    vecs = lib.item_vectors([r.path for r in before])
+    neighbour = max(before[1:], key=lambda r: float(vecs[r.path] @ vecs[disliked]))
     record_interaction(lib, "bo", disliked, "dislike", ts=T0 + 1)
     # exclude_seen=False keeps the disliked item itself in the running, to see where it lands.
     after = recommend(lib, "bo", 12, kinds=["image"], diversity=0.0, exclude_seen=False, now=T0 + 5)
@@ -60,7 +59,7 @@ def test_mmr_raises_diversity_at_a_bounded_relevance_cost(rec_library):
         record_interaction(lib, "cy", _p(cats, name), "like", ts=T0 + i)
     plain = recommend(lib, "cy", 6, kinds=["image"], diversity=0.0, now=T0 + 9)
     diverse = recommend(lib, "cy", 6, kinds=["image"], diversity=0.5, now=T0 + 9)
-    vec = lambda recs: np.stack([v for v, _ in access.item_vectors(lib, [r.path for r in recs]).values()])  # noqa: E731
+    vec = lambda recs: np.stack(list(lib.item_vectors([r.path for r in recs]).values()))  # noqa: E731
     assert intra_list_diversity(vec(diverse)) > intra_list_diversity(vec(plain))
     assert np.mean([r.score for r in diverse]) >= 0.8 * np.mean([r.score for r in plain])
     assert len({cats[r.path] for r in diverse}) >= len({cats[r.path] for r in plain})

@@ -212,7 +212,7 @@ def test_deleted_file_disappears_only_with_prune(small):
     lib.index([folder], progress=False)
     assert "red-apple.png" in _paths(lib)
     apple = lib.search(text="red apple", kind="image", where={"name": "red-apple.png"}, k=1)[0]
-    thumb = lib.thumbs_dir / Path(apple.payload["thumbnail"]).name
+    thumb = lib.store.thumbs_dir / Path(apple.payload["thumbnail"]).name
     assert thumb.is_file()
     report = lib.index([folder], progress=False, prune=True)
     assert report.removed == 1 and "red-apple.png" not in _paths(lib)

@@ -50,7 +50,7 @@ def state(lib_path: Path) -> dict:
                 children[(r.payload["parent"], r.payload["role"])] += 1
         per_item = {i: sorted((role, n) for (p, role), n in children.items() if p == i) for i in items}
         orphans = sum(n for (p, _), n in children.items() if p not in items)
-        with sqlite3.connect(lib.keywords.path) as kw:
+        with sqlite3.connect(lib.store.keywords.path) as kw:
             keyword_items = {row[0] for row in kw.execute("SELECT DISTINCT item_id FROM passages")}
         return {"items": per_item, "orphans": orphans, "keyword_items": keyword_items}
     finally:

@@ -28,9 +28,9 @@ def _where_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _where(args):
-    from xmodal.ingest.commands import _parse_where  # one parser for every command's --where
+    from xmodal.ingest.commands import parse_where  # one parser for every command's --where
 
-    return _parse_where(args.where)
+    return parse_where(args.where)
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:

@@ -22,7 +22,6 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from xmodal.apps import library_access as access
 from xmodal.apps.diversity import intra_list_diversity
 from xmodal.apps.qa import Evidence, ask
 from xmodal.apps.recommend import interactions, recommend
@@ -139,12 +138,12 @@ def evaluate_recommender(lib, item_categories: Mapping[str, str], spec: Simulati
     for u in users:
         store.forget(u.name)
     paths = sorted({e.item for e in events})
-    vectors = access.item_vectors(lib, paths)
+    vectors = lib.item_vectors(paths)  # NotFound for a path the library lacks
+    kind_of = {p: it.kind for p, it in lib.items(paths).items()}
     with progress(show_progress) as bar:
         task = bar.add_task("log", total=len(train))
         for e in train:
-            vec, kind = vectors[e.item]
-            store.record(e.user, e.item, e.event, vec, item_kind=kind, ts=e.ts)
+            store.record(e.user, e.item, e.event, vectors[e.item], item_kind=kind_of[e.item], ts=e.ts)
             bar.advance(task)
         now = max(e.ts for e in events)
         lists: dict[str, dict[str, list[str]]] = {"popularity": _popularity_lists(train, held, k)}
@@ -159,8 +158,7 @@ def evaluate_recommender(lib, item_categories: Mapping[str, str], spec: Simulati
                 lists[name][u] = [r.path for r in recommend(lib, u, k, kinds=kinds, now=now, **opts)]
             bar.advance(task)
     prefs = {u.name: set(u.categories) for u in users}
-    all_vecs = {p: v for p, (v, _) in access.item_vectors(lib, sorted({p for m in lists.values()
-                                                                        for l in m.values() for p in l})).items()}
+    all_vecs = lib.item_vectors(sorted({p for m in lists.values() for l in m.values() for p in l}))
     out: dict[str, Any] = {"users": len(held), "items": len(item_categories), "events": len(events), "k": k}
     for method, per_user in lists.items():
         hits, ndcgs, ilds, in_pref, cats = [], [], [], [], []

@@ -15,9 +15,10 @@ import math
 import threading
 import time
 import uuid
+import weakref
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -26,10 +27,13 @@ from xmodal.config import CONFIG
 from xmodal.db.api import BaseCollection, BaseDatabase, VectorField
 from xmodal.errors import InvalidInput
 
+__all__ = ["InteractionStore", "Interaction", "event_weight", "items_of"]
+
 INTERACTIONS_SUFFIX = "__interactions"
 PROFILES_SUFFIX = "__profiles"
 _INTERACTION_SCHEMA = {"user": "str", "item": "str", "event": "str", "weight": "float", "ts": "float",
                        "item_kind": "str"}
+_BESIDE: "weakref.WeakKeyDictionary[Any, InteractionStore]" = weakref.WeakKeyDictionary()
 _PROFILE_SCHEMA = {"user": "str", "t_ref": "float", "positive_mass": "float", "negative_mass": "float",
                    "interactions": "int"}
 
@@ -60,21 +64,39 @@ def event_weight(event: str, weight: float | None = None) -> float:
 
 
 class InteractionStore:
-    """Events and profiles for one library, kept in ``database`` under ``namespace``."""
+    """Events and profiles for one library, in two collections beside its own.
 
-    def __init__(self, database: BaseDatabase, namespace: str, dim: int) -> None:
+    ``create(suffix, vectors, payload_schema, metadata)`` opens (or creates) the collection named
+    after the library plus ``suffix``: :meth:`beside` a :class:`~xmodal.ingest.library.Library`, or
+    :meth:`in_database` for a bare database."""
+
+    def __init__(self, create: Callable[..., BaseCollection], dim: int) -> None:
         self.dim = int(dim)
-        self.namespace = namespace
         # Recording is read-modify-write of the profile row; server threads take turns per store.
         self._lock = threading.Lock()
-        self.events: BaseCollection = database.create_collection(
-            namespace + INTERACTIONS_SUFFIX, vectors={"item": VectorField(dim=self.dim, metric="cosine")},
-            payload_schema=_INTERACTION_SCHEMA, metadata={"role": "interactions"}, exist_ok=True)
-        self.profiles: BaseCollection = database.create_collection(
-            namespace + PROFILES_SUFFIX,
-            vectors={"positive": VectorField(dim=self.dim, metric="ip"),
-                     "negative": VectorField(dim=self.dim, metric="ip")},
-            payload_schema=_PROFILE_SCHEMA, metadata={"role": "profiles"}, exist_ok=True)
+        self.events: BaseCollection = create(
+            INTERACTIONS_SUFFIX, {"item": VectorField(dim=self.dim, metric="cosine")}, _INTERACTION_SCHEMA,
+            {"purpose": "interactions"})
+        self.profiles: BaseCollection = create(
+            PROFILES_SUFFIX, {"positive": VectorField(dim=self.dim, metric="ip"),
+                              "negative": VectorField(dim=self.dim, metric="ip")},
+            _PROFILE_SCHEMA, {"purpose": "profiles"})
+
+    @classmethod
+    def beside(cls, library) -> "InteractionStore":
+        """The store of a media library, one per open library object (its collections are shared)."""
+        store = _BESIDE.get(library)
+        if store is None:
+            store = _BESIDE[library] = cls(library.companion_collection, library.dim)
+        return store
+
+    @classmethod
+    def in_database(cls, database: BaseDatabase, namespace: str, dim: int) -> "InteractionStore":
+        """The store kept in ``database`` under ``namespace`` (``<namespace>__interactions`` ...)."""
+        def create(suffix, vectors, payload_schema, metadata):
+            return database.create_collection(namespace + suffix, vectors=vectors, payload_schema=payload_schema,
+                                              metadata=metadata, exist_ok=True)
+        return cls(create, dim)
 
     # ------------------------------------------------------------------ writing
     def record(self, user: str, item: str, event: str, vector: np.ndarray, *, item_kind: str = "",

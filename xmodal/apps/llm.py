@@ -74,7 +74,7 @@ def build_messages(question: str, passages: Sequence[CitedPassage]) -> list[dict
     """System + user messages carrying the question and exactly ``passages``, numbered."""
     lines = [f"[{p.number}] ({p.source}) {p.text}" for p in passages]
     user = "Evidence:\n" + "\n".join(lines) + f"\n\nQuestion: {question}\nAnswer with citations:"
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+    return [dict(role="system", content=SYSTEM_PROMPT), dict(role="user", content=user)]  # chat roles
 
 
 def parse_citations(text: str, valid: Sequence[int]) -> list[int]:

@@ -32,33 +32,19 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from xmodal.apps import library_access as access
 from xmodal.apps.keywords import coverage, keyword_scores, tokenize
 from xmodal.apps.llm import ChatClient, CitedPassage
+from xmodal.apps.retrieval import Unit, retrieve_units
 from xmodal.apps.sentences import split_lines, split_sentences
 from xmodal.config import CONFIG
-from xmodal.ingest.extract import _name_text as name_words
+from xmodal.encoders import get_encoder
+from xmodal.ingest.extract import name_words
 from xmodal.ingest.ranking import language_warning
 from xmodal.errors import InvalidInput, LLMError
 
+__all__ = ["ask", "Answer", "Evidence", "Unit", "rank_units", "compose_answer", "sentence_encoder"]
+
 TEXT_SOURCES = ("passage", "ocr", "transcript", "caption")
-
-
-@dataclass
-class Unit:
-    """A candidate piece of evidence before ranking: one sentence, OCR line, segment, image or frame."""
-
-    path: str
-    kind: str
-    source: str                  # passage | ocr | transcript | caption | image | frame
-    retrieval: float             # text rows: cosine to the question; images / frames: specificity z-score
-    text: str | None = None
-    time: float | None = None
-    end: float | None = None
-    page: int | None = None
-    thumbnail: str | None = None  # the item's stored thumbnail image (images, videos)
-    relevance: float | None = None  # the item's calibrated retrieval relevance (None: not calibrated)
-    asr_logprob: float | None = None  # a transcript segment's average log-probability, where stored
 
 
 @dataclass
@@ -132,7 +118,7 @@ def text_confidence(dense: float, keyword_coverage: float) -> float:
 
 def media_confidence(specificity: float) -> float:
     """Calibrated probability for evidence with no text (an image or frame), from how much better the
-    question describes it than generic captions do (a z-score; see ``library_access.specificity``)."""
+    question describes it than generic captions do (a z-score; see :func:`xmodal.apps.retrieval.specificity`)."""
     c = CONFIG.apps
     return _sigmoid(c.qa_conf_media_bias + c.qa_conf_media_slope * specificity)
 
@@ -269,6 +255,11 @@ def _passages(evidence: Sequence[Evidence], numbers: Sequence[int]) -> list[Cite
     return out
 
 
+def sentence_encoder():
+    """The text-to-text model that scores evidence sentences (``CONFIG.apps.qa_sentence_encoder``)."""
+    return get_encoder(CONFIG.apps.qa_sentence_encoder)
+
+
 def ask(lib, question: str, *, image: Any = None, k: int | None = None, kinds: Sequence[str] | None = None,
         where: Mapping | None = None, llm: Any = "auto") -> Answer:
     """Answer ``question`` (optionally with an image) from ``lib``; see the module docstring."""
@@ -277,8 +268,8 @@ def ask(lib, question: str, *, image: Any = None, k: int | None = None, kinds: S
     k = CONFIG.apps.qa_evidence_k if k is None else k
     if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
         raise InvalidInput(f"k must be a positive integer, got {k!r}")
-    units = access.retrieve_units(lib, question, image=image, kinds=kinds, where=where)
-    evidence = rank_units(question, units, access.sentence_encoder())
+    units = retrieve_units(lib, question, image=image, kinds=kinds, where=where)
+    evidence = rank_units(question, units, sentence_encoder())
     answer, confidence, ordered, n_cited = compose_answer(evidence)
     cited = list(range(1, n_cited + 1))
     shown = ordered[: max(k, len(cited))]

@@ -28,12 +28,15 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from xmodal.apps import library_access as access
 from xmodal.apps.diversity import mmr
 from xmodal.apps.interactions import Interaction, InteractionStore
 from xmodal.apps.profile import Profile, decay_factor
 from xmodal.config import CONFIG
-from xmodal.errors import InvalidInput
+from xmodal.errors import InvalidInput, NotFound
+from xmodal.ingest.layout import parse_kinds, positive_k
+from xmodal.ingest.results import Item
+
+__all__ = ["Recommendation", "more_like_this", "recommend", "record_interaction", "interactions", "score_candidates"]
 
 
 @dataclass
@@ -51,15 +54,22 @@ class Recommendation:
 
 def interactions(lib) -> InteractionStore:
     """The interaction store of ``lib`` (created on first use, cached on the library object)."""
-    return access.interaction_store(lib)
+    return InteractionStore.beside(lib)
 
 
 def record_interaction(lib, user: str, item: str, event: str = "like", *, weight: float | None = None,
                        ts: float | None = None) -> Interaction:
     """Store one event about an indexed item and update the user's profile; bad input stores nothing."""
-    path = access.resolve_path(lib, item)
-    vec, kind = access.item_vectors(lib, [path])[path]
-    return interactions(lib).record(user, path, event, vec, item_kind=kind, weight=weight, ts=ts)
+    found = _with_vector(lib, item)
+    return interactions(lib).record(user, found.path, event, found.vector, item_kind=found.kind, weight=weight, ts=ts)
+
+
+def _with_vector(lib, item: str) -> Item:
+    """The stored item named by ``item`` (a path as typed, or an id), with its vector."""
+    found = lib.item(item, with_vectors=True)
+    if found.vector is None:
+        raise NotFound(f"{found.path}: the library holds no vector for it")
+    return found
 
 
 def _lambda(diversity: float | None) -> float:
@@ -69,36 +79,19 @@ def _lambda(diversity: float | None) -> float:
     return lam
 
 
-def _check_kinds(kinds: Sequence[str] | None) -> list[str] | None:
-    from xmodal.media.kinds import KINDS
-
-    if kinds is None:
-        return None
-    bad = [k for k in kinds if k not in KINDS]
-    if bad:
-        raise InvalidInput(f"kind {bad[0]!r} is not one of {', '.join(KINDS)}")
-    return list(kinds) or None
-
-
-def _check_k(k: int) -> int:
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k <= 0:
-        raise InvalidInput(f"k must be a positive integer, got {k!r}")
-    return int(k)
-
-
 def more_like_this(lib, path: str, k: int = 10, *, across_kinds: bool = False,
                    kinds: Sequence[str] | None = None, where: Mapping | None = None,
                    diversity: float | None = 0.0, exclude: Sequence[str] = ()) -> list[Recommendation]:
     """Items nearest to ``path``: of its own kind unless ``across_kinds`` or ``kinds`` say otherwise."""
-    k = _check_k(k)
-    kinds = _check_kinds(kinds)
-    src = access.resolve_path(lib, path)
-    vec, kind = access.item_vectors(lib, [src])[src]
+    k = positive_k(k)
+    kinds = parse_kinds(kinds)
+    source = _with_vector(lib, path)
+    src = source.path
     if kinds is None and not across_kinds:
-        kinds = [kind]
+        kinds = [source.kind]
     skip = {src, *exclude}
-    pool = access.nearest_items(lib, vec[None, :], k + len(skip) + CONFIG.apps.rec_candidate_k // 4,
-                                kinds=kinds, where=where)[0]
+    pool = lib.nearest_items(source.vector[None, :], k + len(skip) + CONFIG.apps.rec_candidate_k // 4,
+                             kinds=kinds, where=where)[0]
     pool = [c for c in pool if c.path not in skip]
     if not pool:
         return []
@@ -146,8 +139,8 @@ def recommend(lib, user: str, k: int = 10, *, kinds: Sequence[str] | None = None
     """The user's next ``k`` items: profile + recent-likes candidates (plus items co-liked by other
     users, weighted by ``collaborative``, default ``rec_collaborative_weight``; 0 = content only),
     re-ranked by MMR, filtered."""
-    k = _check_k(k)
-    kinds = _check_kinds(kinds)
+    k = positive_k(k)
+    kinds = parse_kinds(kinds)
     cfg = CONFIG.apps
     cf_weight = cfg.rec_collaborative_weight if collaborative is None else float(collaborative)
     if not 0.0 <= cf_weight:
@@ -164,8 +157,8 @@ def recommend(lib, user: str, k: int = 10, *, kinds: Sequence[str] | None = None
         return _popular(lib, store, k, kinds, where, skip)
     queries = np.stack([pos_dir] + [h.vector for h in likes]).astype(np.float32)
     fetch = cfg.rec_candidate_k + len(skip)
-    pool: dict[str, access.ItemHit] = {}
-    for hits in access.nearest_items(lib, queries, fetch, kinds=kinds, where=where):
+    pool: dict[str, Item] = {}
+    for hits in lib.nearest_items(queries, fetch, kinds=kinds, where=where):
         for h in hits:
             if h.path not in skip:
                 pool.setdefault(h.path, h)
@@ -174,8 +167,10 @@ def recommend(lib, user: str, k: int = 10, *, kinds: Sequence[str] | None = None
         co = {p: s for p, s in store.co_liked(user, [h.item for h in history if h.weight > 0]).items()
               if p not in skip}
         best_co = sorted(co, key=lambda p: -co[p])[: cfg.rec_candidate_k]
-        for hit in access.items_at(lib, [p for p in best_co if p not in pool], kinds=kinds, where=where):
-            pool.setdefault(hit.path, hit)
+        found = lib.items([p for p in best_co if p not in pool], kinds=kinds, where=where, with_vectors=True)
+        for p, hit in found.items():
+            if hit.vector is not None:
+                pool.setdefault(p, hit)
     if not pool:
         return []
     cands = list(pool.values())
@@ -196,6 +191,6 @@ def recommend(lib, user: str, k: int = 10, *, kinds: Sequence[str] | None = None
 def _popular(lib, store: InteractionStore, k: int, kinds, where, skip: set[str]) -> list[Recommendation]:
     """Cold start: most-liked items that pass the filters and were not seen."""
     ranked = [p for p, _ in store.popularity().most_common() if p not in skip]
-    allowed = access.filter_paths(lib, ranked, kinds=kinds, where=where)
+    allowed = {p: it.kind for p, it in lib.items(ranked, kinds=kinds, where=where).items()}
     counts = store.popularity()
     return [Recommendation(p, allowed[p], float(counts[p]), None) for p in ranked if p in allowed][:k]

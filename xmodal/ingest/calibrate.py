@@ -32,7 +32,7 @@ from typing import Sequence
 
 import numpy as np
 
-from xmodal.ingest.extract import _name_text
+from xmodal.ingest.extract import name_words
 from xmodal.ingest.keywords import KeywordIndex
 from xmodal.ingest.ranking import (KEYWORD, Calibration, brier, calibration_path, content_terms, fit_logistic,
                                    keyword_match, model_reads_only_english, zscores)
@@ -86,7 +86,7 @@ def fit(model: str, log=print) -> tuple[Calibration, dict]:
         log(f"visual: {report['visual']}")
     if "text" in enc.modalities:
         passages = english if model_reads_only_english(model) else _spread(val, PASSAGES_MAX)
-        names = {i: _name_text(Path(image_of[i])) for i in items}
+        names = {i: name_words(Path(image_of[i])) for i in items}
         qv = enc.encode_text([names[i] for i in items], mode="query")
         pv = enc.encode_text([p.text for p in passages], mode="passage")
         xs, ys, floors["text"] = _labelled(qv @ pv.T, items, [p.item_id for p in passages])

@@ -219,7 +219,7 @@ def _pause_hook():
     return on_batch
 
 
-def _parse_where(text: str | None):
+def parse_where(text: str | None):
     if not text:
         return None
     try:
@@ -237,7 +237,7 @@ def _search(args) -> int:
         raise InvalidInput("search: give a text QUERY, or --image FILE, or --audio FILE (exactly one)")
     with _open(args) as lib:
         results = lib.search(text=args.query, image=args.image, audio=args.audio, kind=args.kind,
-                             where=_parse_where(args.where), k=args.k, keyword=not args.no_keyword,
+                             where=parse_where(args.where), k=args.k, keyword=not args.no_keyword,
                              min_relevance=args.min_relevance, fusion=args.fusion)
     if results.warning:
         print(f"xmodal: warning: {results.warning}", file=sys.stderr)
@@ -248,7 +248,7 @@ def _search(args) -> int:
 
 def _similar(args) -> int:
     with _open(args) as lib:
-        results = lib.similar(args.item, k=args.k, kind=args.kind, where=_parse_where(args.where))
+        results = lib.similar(args.item, k=args.k, kind=args.kind, where=parse_where(args.where))
     _print_results(results, args.json)
     return 0
 

@@ -157,5 +157,5 @@ class RayEncoder:
 def ray_runner(library, address: str, workers: int | None = None, ocr: bool = True, speech: bool = True,
                ship_files: bool = True) -> RayRunner:
     """The runner for ``library.index(paths, runner=...)``: what ``xmodal index --ray ADDRESS`` builds."""
-    opts = Options(model=library.model, thumbs_dir=str(library.thumbs_dir), ocr=ocr, speech=speech)
+    opts = Options(model=library.model, thumbs_dir=str(library.store.thumbs_dir), ocr=ocr, speech=speech)
     return RayRunner(opts, address, workers, ship_files)

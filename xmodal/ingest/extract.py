@@ -63,7 +63,7 @@ def guess_language(text: str) -> str | None:
     return None
 
 
-def _name_text(path: Path) -> str:
+def name_words(path: Path) -> str:
     """A file name as words ("red-apple_2.png" -> "red apple 2"): the last resort to find an item."""
     return re.sub(r"[_\-.]+", " ", path.stem).strip()
 
@@ -118,7 +118,7 @@ def decode(path: str, kind: str, digest: str, thumbs_dir: Path | None = None, oc
            speech: bool = True) -> Decoded:
     """Decode ``path`` (whose kind the media layer detected) into units; raises MediaError."""
     p = Path(path)
-    meta: dict = {"name": _name_text(p)}
+    meta: dict = {"name": name_words(p)}
     units: list[Unit] = []
     if kind == "image":
         from xmodal.media import load_image

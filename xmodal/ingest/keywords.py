@@ -20,7 +20,12 @@ CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(
     row_id UNINDEXED, item_id UNINDEXED, kind UNINDEXED, body, tokenize = 'unicode61 remove_diacritics 2'
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_vocab USING fts5vocab(passages, 'row');
+CREATE TABLE IF NOT EXISTS passage_rows (row_id TEXT PRIMARY KEY, item_id TEXT NOT NULL, rid INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS passage_rows_item ON passage_rows(item_id);
 """
+# ``passage_rows`` maps a row id to its FTS rowid: FTS5 cannot index an UNINDEXED column, so without
+# it reading one row's passage scans every passage.
+_SQL_VARIABLES = 500  # ids per IN (...) list, well under SQLite's limit on bound parameters
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _CJK_SPACED = re.compile(r" ([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]) ")  # undoes the next function
 
@@ -29,6 +34,11 @@ def _tokens_for_index(text: str) -> str:
     """FTS5's unicode61 tokenizer treats a run of Chinese characters as one word; splitting CJK
     characters apart lets a two-character query match inside a sentence."""
     return _CJK.sub(lambda m: f" {m.group(0)} ", text)
+
+
+def _as_written(body: str) -> str:
+    """A stored body as written (the CJK spacing added for the tokenizer removed)."""
+    return _CJK_SPACED.sub(r"\1", body).strip()
 
 
 def _match_expression(query: str) -> str:
@@ -52,7 +62,7 @@ class KeywordHit:
     @property
     def text(self) -> str:
         """The passage as written (the CJK spacing added for the tokenizer removed)."""
-        return _CJK_SPACED.sub(r"\1", self.body).strip()
+        return _as_written(self.body)
 
 
 class KeywordIndex:
@@ -60,6 +70,10 @@ class KeywordIndex:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._conn = open_sidecar(self.path, _SCHEMA, "keyword index", wal=True)
+        with self._lock, self._conn:  # an index written before the lookup table existed: fill it once
+            if self._conn.execute("SELECT NOT EXISTS (SELECT 1 FROM passage_rows) AND EXISTS (SELECT 1 FROM passages)"
+                                  ).fetchone()[0]:
+                self._conn.execute("INSERT OR REPLACE INTO passage_rows SELECT row_id, item_id, rowid FROM passages")
 
     def add(self, rows: Iterable[tuple[str, str, str, str]]) -> None:
         """Add ``(row_id, item_id, kind, text)`` rows; empty texts are skipped."""
@@ -67,13 +81,17 @@ class KeywordIndex:
         if not data:
             return
         with self._lock, self._conn:
+            last = self._conn.execute("SELECT rowid FROM passages ORDER BY rowid DESC LIMIT 1").fetchone()
             self._conn.executemany("INSERT INTO passages(row_id, item_id, kind, body) VALUES (?,?,?,?)", data)
+            self._conn.execute("INSERT OR REPLACE INTO passage_rows SELECT row_id, item_id, rowid FROM passages "
+                               "WHERE rowid > ?", (last[0] if last else 0,))
 
     def delete_items(self, item_ids: Sequence[str]) -> None:
         if not item_ids:
             return
         with self._lock, self._conn:
             self._conn.executemany("DELETE FROM passages WHERE item_id = ?", [(i,) for i in item_ids])
+            self._conn.executemany("DELETE FROM passage_rows WHERE item_id = ?", [(i,) for i in item_ids])
 
     def search(self, query: str, limit: int, kinds: Sequence[str] | None = None) -> list[tuple[str, str, float]]:
         """``(row_id, item_id, bm25_score)`` best first (score: higher is better)."""
@@ -99,6 +117,20 @@ class KeywordIndex:
         args.append(int(limit))
         with self._lock:
             return list(self._conn.execute(sql, args))
+
+    def passages(self, row_ids: Sequence[str]) -> dict[str, str]:
+        """``{row id: the whole text it was indexed with}`` for those of ``row_ids`` the index holds
+        (a row's evidence in the vector store is cut short; its passage here is not)."""
+        wanted = list(dict.fromkeys(row_ids))
+        out: dict[str, str] = {}
+        for i in range(0, len(wanted), _SQL_VARIABLES):
+            batch = wanted[i:i + _SQL_VARIABLES]
+            with self._lock:
+                rows = self._conn.execute(
+                    "SELECT m.row_id, p.body FROM passage_rows AS m JOIN passages AS p ON p.rowid = m.rid "
+                    f"WHERE m.row_id IN ({','.join('?' * len(batch))})", batch).fetchall()
+            out.update((r, _as_written(b)) for r, b in rows)
+        return out
 
     def doc_freqs(self, terms: Sequence[str]) -> dict[str, int]:
         """How many passages hold each (folded) term: the rarity that makes a match strong evidence."""

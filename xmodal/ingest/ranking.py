@@ -22,6 +22,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from xmodal.errors import InvalidInput
+from xmodal.ingest.layout import item_of, role_of
 
 CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
 KEYWORD = "keyword"  # the calibration field of keyword evidence
@@ -327,10 +328,6 @@ def signal_name(field_name: str, role: str) -> str:
     return role if role in ("ocr", "speech") else "text"
 
 
-def _item_of(hit) -> str:
-    return (hit.payload or {}).get("parent") or hit.id
-
-
 def field_signal(field_name: str, hits: Iterable, mapping: Callable[[float], float], ocr_weight: float
                  ) -> tuple[dict[str, float], dict[str, object]]:
     """One vector field's relevance per item and the row that earned it. An item's rows in one
@@ -340,9 +337,9 @@ def field_signal(field_name: str, hits: Iterable, mapping: Callable[[float], flo
     relevance: dict[str, float] = {}
     rows: dict[str, object] = {}
     for h in hits:
-        role = signal_name(field_name, (h.payload or {}).get("role", "item"))
+        role = signal_name(field_name, role_of(h.payload))
         r = mapping(h.score) * (ocr_weight if role == "ocr" else 1.0)
-        item = _item_of(h)
+        item = item_of(h.id, h.payload)
         if r > relevance.get(item, -1.0):
             relevance[item], rows[item] = r, h
     return relevance, rows
@@ -400,3 +397,100 @@ def language_warning(query: str, model: str, threshold: float = 0.3) -> str | No
         return None
     return (f"the library's model {model!r} reads English only, and this query is not in English: results "
             f"are likely noise. Re-index with --model {MULTILINGUAL_MODEL} to search in other languages.")
+
+
+# ----------------------------------------------------------------------------- ranked lists (fusion="rrf")
+# Reciprocal-rank fusion (image queries, similar(), models without a calibration) fuses ranked lists
+# of items: per vector field the rows that stand out (``<source>-><field>``), the field's OCR rows
+# in a lighter list (``...:ocr``), the whole field as a faint backfill (``...~all``), and keywords.
+KEYWORD_LIST = KEYWORD  # the keyword list / signal
+BACKFILL = "~all"  # suffix of the unfloored twin of a vector list
+OCR_LIST = ":ocr"  # suffix of the list of OCR rows of a text field
+
+
+def floor(scores: Sequence[float], z: float) -> float:
+    """mean + z * std of a field's nearest-row similarities (-inf when too few to judge): only rows
+    standing out among the field's neighbours vote."""
+    if len(scores) < 3:
+        return float("-inf")
+    arr = np.asarray(scores, np.float64)
+    return float(arr.mean() + z * arr.std())
+
+
+def vector_lists(source: str, raw: Mapping[str, Sequence], floors: Mapping[str, float]) -> dict[str, list]:
+    """The named lists of hits one query gives over the vector fields (``raw``: each field's hits,
+    best first; ``floors``: each field's vote floor). Text read off a picture is a second voice for
+    an image that already votes with its pixels: it gets its own, lighter list; the whole lists vote
+    too, with a small weight, to order the items no field vouched for (a query still gets k results)."""
+    lists: dict[str, list] = {}
+    for f, hits in raw.items():
+        lists[f"{source}->{f}"] = [h for h in hits if h.score >= floors[f] and role_of(h.payload) != "ocr"]
+        ocr_hits = [h for h in hits if h.score >= floors[f] and role_of(h.payload) == "ocr"]
+        if ocr_hits:
+            lists[f"{source}->{f}{OCR_LIST}"] = ocr_hits
+    lists.update({f"{source}->{f}{BACKFILL}": list(hits) for f, hits in raw.items()})
+    return lists
+
+
+def best_rows(lists: Mapping[str, Sequence]) -> tuple[dict[str, list[str]], dict[str, dict]]:
+    """Each list as a ranking of items (each keeping its best row), and those rows."""
+    rankings: dict[str, list[str]] = {}
+    rows: dict[str, dict] = {}
+    for name, hits in lists.items():
+        best: dict = {}
+        for h in hits:
+            best.setdefault(item_of(h.id, h.payload), h)
+        rankings[name] = list(best)
+        rows[name] = best
+    return rankings, rows
+
+
+def list_weight(name: str, keyword_weight: float, backfill_weight: float, ocr_weight: float) -> float:
+    """A list's weight in the fusion: vector fields 1, keywords, OCR rows and backfills as configured."""
+    if name == KEYWORD_LIST:
+        return keyword_weight
+    if name.endswith(BACKFILL):
+        return backfill_weight
+    return ocr_weight if name.endswith(OCR_LIST) else 1.0
+
+
+def list_preference(name: str) -> int:
+    """On equal ranks, quote image evidence first (a frame's time is exact), then passages, then keywords."""
+    order = 3 if name.endswith(BACKFILL) else 0
+    name = name.removesuffix(BACKFILL).removesuffix(OCR_LIST)
+    if name.endswith("->visual"):
+        return order
+    return order + (2 if name == KEYWORD_LIST else 1)
+
+
+def same_moment(evidence: Mapping, row: Mapping, frame_interval_s: float) -> bool:
+    """Whether a row's text can be quoted for the evidence's moment: either has no time, or the
+    row's span (time..end, or its frame interval) covers the evidence's time."""
+    t, at = row.get("time"), evidence.get("time")
+    if t is None or at is None:
+        return True
+    end = row.get("end")
+    end = end if end is not None else t + frame_interval_s
+    return t - frame_interval_s / 2 <= at <= end
+
+
+def evidence(matches: Sequence[tuple[str, object]], frame_interval_s: float) -> tuple[dict, dict]:
+    """Evidence from the best-ranked list's row, completed by other lists' rows that agree with it
+    (same time, or no time), plus each list's raw score. ``matches``: ``(list name, hit)`` best first."""
+    found: dict = {}
+    scores: dict = {}
+    for name, hit in matches:
+        scores.setdefault(name.removesuffix(BACKFILL).removesuffix(OCR_LIST), round(float(hit.score), 6))
+    for i, (name, hit) in enumerate(matches):
+        p = hit.payload or {}
+        t = p.get("time")
+        if i == 0:
+            found["match"] = "keyword" if name == KEYWORD_LIST else role_of(p).value
+            for key in ("time", "end", "text"):
+                if p.get(key) not in (None, ""):
+                    found[key] = p[key]
+        elif "text" not in found and p.get("text") and same_moment(found, p, frame_interval_s):
+            found["text"] = p["text"]
+            if t is not None and "time" not in found:
+                found["time"] = t
+    return found, scores

@@ -1,9 +1,15 @@
-"""The typed objects the library hands back: search results and the indexing report."""
+"""The typed objects the library hands back: search results, stored items and rows, the indexing report."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
 
 from xmodal.ingest.files import KINDS
+from xmodal.ingest.layout import Role
+
+__all__ = ["SearchResult", "SearchResults", "Item", "StoredRow", "Failure", "IndexReport"]
 
 
 @dataclass
@@ -38,6 +44,68 @@ class SearchResults(list):
     query_language: str | None = None
     warning: str | None = None
     calibrated: bool = False  # relevance from the model's calibration (else the best cosine, RRF order)
+
+
+@dataclass
+class Item:
+    """One stored item as the read API hands it out. ``path`` is the path it was asked by (else its
+    main path); ``vector`` the vector that carries what it is (its picture for images and videos,
+    else its text) or, from :meth:`~xmodal.ingest.library.Library.nearest_items`, the vector that
+    matched, with its similarity in ``score``."""
+
+    id: str
+    path: str
+    kind: str
+    payload: dict
+    vector: np.ndarray | None = None
+    score: float = 0.0
+
+    @property
+    def paths(self) -> list[str]:
+        """Every path holding these bytes."""
+        return list(self.payload.get("paths") or [self.payload.get("path")])
+
+    @property
+    def name(self) -> str:
+        return self.payload.get("name") or ""
+
+    @property
+    def mime(self) -> str | None:
+        return self.payload.get("mime")
+
+    @property
+    def thumbnail(self) -> str | None:
+        """The stored thumbnail image (images, videos), if any."""
+        return self.payload.get("thumbnail")
+
+
+@dataclass
+class StoredRow:
+    """One stored row of an item -- the item's own, or a chunk, OCR block, frame or transcript
+    segment -- with its vectors; ``text`` is its evidence (cut at ``evidence_chars``: the whole
+    passage is :meth:`~xmodal.ingest.library.Library.passages`)."""
+
+    id: str
+    item_id: str
+    role: Role
+    payload: dict
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def time(self) -> float | None:
+        return self.payload.get("time")
+
+    @property
+    def end(self) -> float | None:
+        return self.payload.get("end")
+
+    @property
+    def text(self) -> str:
+        return self.payload.get("text") or ""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Any other payload field (e.g. a transcript segment's ``asr_logprob``)."""
+        return self.payload.get(key, default)
 
 
 @dataclass

@@ -3,14 +3,21 @@ so tests and embedders can run several servers in one process."""
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
-from xmodal import __version__
-from xmodal._optional import require
-from xmodal.config import CONFIG, ServerConfig
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+from xmodal import __version__
+from xmodal.config import CONFIG, ServerConfig
+from xmodal.server.http_errors import install_error_handlers
+from xmodal.server.limits import BodyLimitMiddleware
+from xmodal.server.metrics import MetricsMiddleware
+from xmodal.server.routes import apps, collections, media, page, system, vectors
+from xmodal.server.routes.page import STATIC_DIR
+from xmodal.server.state import ServerState
+
+__all__ = ["create_app", "STATIC_DIR"]
 
 DESCRIPTION = """Cross-modal search over text, images, audio and video in one vector space.
 
@@ -23,16 +30,6 @@ the key was granted. Errors are `{"error": {"code": ..., "message": ...}}`.
 
 def create_app(settings: ServerConfig | None = None, *, db: Any = None):
     """Build the app. ``db`` lets an embedder share an already-open database object."""
-    require("fastapi", "server")
-    from fastapi import FastAPI
-    from fastapi.staticfiles import StaticFiles
-
-    from xmodal.server.http_errors import install_error_handlers
-    from xmodal.server.limits import BodyLimitMiddleware
-    from xmodal.server.metrics import MetricsMiddleware
-    from xmodal.server.routes import apps, collections, media, page, system, vectors
-    from xmodal.server.state import ServerState
-
     settings = settings or CONFIG.server
     state = ServerState(settings, db=db)
 

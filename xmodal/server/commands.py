@@ -36,7 +36,7 @@ def add_commands(subparsers) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from xmodal._optional import require
     from xmodal.config import CONFIG
-    from xmodal.server.app import create_app
+    from xmodal.server import create_app
     from xmodal.server.auth import check_bind_safety, load_keys_file
 
     settings = dataclasses.replace(

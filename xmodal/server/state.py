@@ -10,6 +10,7 @@ from typing import Any
 from xmodal.config import ServerConfig, cache_dir, default_db_path
 from xmodal.db import connect, locate
 from xmodal.errors import InvalidInput, NotFound
+from xmodal.ingest.library import Library
 from xmodal.server.auth import KeyRing
 from xmodal.server.jobs import JobRegistry
 from xmodal.server.metrics import Metrics
@@ -31,7 +32,7 @@ class ServerState:
                 raise InvalidInput(f"root {given!r} is not a folder on this server")
         self.upload_root = Path(settings.upload_dir or default_upload_dir(self.db_location)).resolve()
         self._db = db
-        self._libraries: dict[str, Any] = {}
+        self._libraries: dict[str, Library] = {}
         # Models that answered a search or an index in this process: the page warns that the first
         # search of a cold model waits for it to load (seconds), and stops warning once it is warm.
         self.warm_models: set[str] = set()
@@ -58,7 +59,7 @@ class ServerState:
         return self.db.collection(phys)
 
     # --- media libraries -----------------------------------------------------------------
-    def library(self, namespace: str, name: str | None = None, create: bool = False):
+    def library(self, namespace: str, name: str | None = None, create: bool = False) -> Library:
         """The media library ``name`` of ``namespace``, sharing this server's database; its encoder
         loads on first use and is then reused by every request."""
         name = name or self.settings.default_library
@@ -71,8 +72,6 @@ class ServerState:
             with self._open_lock:
                 lib = self._libraries.get(phys)
                 if lib is None:
-                    from xmodal.ingest.library import Library
-
                     lib = Library(self.db, self.db_location, phys, model=self.settings.model)
                     self._libraries[phys] = lib
         return lib

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import BinaryIO, Iterable
 
 from xmodal.errors import InvalidInput, MediaError, TooLarge
+from xmodal.ingest.files import EXTENSIONS
+from xmodal.media import detect_kind
 
 _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._ -]+")
@@ -34,8 +36,6 @@ class StoredFile:
 
 
 def detect(path: Path) -> str | None:
-    from xmodal.media import detect_kind
-
     return detect_kind(path)
 
 
@@ -91,8 +91,6 @@ def receive(stream: BinaryIO, filename: str | None, dest_dir: Path, max_bytes: i
 def _suffix_for(path: Path, kind: str, claimed: str, display: str) -> str:
     """An extension the indexer recognises for ``kind``: the client's when it fits the content,
     else (images) the decoder's format name; a mismatch that cannot be fixed is refused."""
-    from xmodal.ingest.files import EXTENSIONS
-
     known = EXTENSIONS.get(kind, ())
     if claimed in known:
         return claimed

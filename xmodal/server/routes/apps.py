@@ -10,11 +10,12 @@ from typing import Optional
 
 from fastapi import APIRouter, Depends, Path as PathParam, Query
 
+from xmodal.apps import qa, recommend
 from xmodal.errors import InvalidInput
 from xmodal.server.auth import Principal
 from xmodal.server.deps import get_state, principal
 from xmodal.server.routes.collections import NamespaceQuery
-from xmodal.server.routes.media import KindQuery, LibraryQuery, check_k, item_payload, parse_kinds
+from xmodal.server.routes.media import KindQuery, LibraryQuery, check_k, parse_kinds, stored_item
 from xmodal.server.schemas import (AskRequest, AskResponse, EvidenceOut, InteractionIn, RecommendationOut)
 from xmodal.server.state import ServerState
 
@@ -22,28 +23,22 @@ router = APIRouter(prefix="/v1/apps", tags=["apps"])
 UserPath = PathParam(..., min_length=1, max_length=128)
 
 
-def _refs(state: ServerState, namespace: str, library: Optional[str], paths: list[str]) -> dict[str, tuple[str, str]]:
+def _refs(lib, paths: list[str]) -> dict[str, tuple[str, str]]:
     """{stored path: (ref, display name)} for the items behind ``paths``."""
     wanted = sorted({p for p in paths if p})
     if not wanted:
         return {}
-    col = state.collection(namespace, library or state.settings.default_library)
-    out: dict[str, tuple[str, str]] = {}
-    for rec in col.scroll(where={"role": "item", "path": {"$in": wanted}}):
-        out[rec.payload["path"]] = (str(rec.id), rec.payload.get("name") or "")
-    return out
+    return {p: (item.id, item.name) for p, item in lib.items(wanted).items()}
 
 
 @router.post("/ask", response_model=AskResponse, summary="answer a question from the library, with evidence")
 def ask(body: AskRequest, library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
         who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> AskResponse:
-    from xmodal.apps import qa
-
     ns = who.namespace_for(namespace, "read")
     lib = state.library(ns, library)
     answer = qa.ask(lib, body.question, k=body.k, kinds=parse_kinds(body.kind), where=body.where,
                     llm="auto" if body.llm else None)
-    refs = _refs(state, ns, library, [e.path for e in answer.evidence])
+    refs = _refs(lib, [e.path for e in answer.evidence])
     evidence = [EvidenceOut(ref=refs.get(e.path, ("", ""))[0], name=refs.get(e.path, ("", e.path))[1] or "",
                             kind=e.kind, score=float(e.score), source=e.source, text=e.text, time=e.time,
                             end=e.end, page=e.page)
@@ -65,10 +60,8 @@ def ask(body: AskRequest, library: Optional[str] = LibraryQuery, namespace: Opti
 @router.post("/interactions", status_code=201, summary="record that a user liked / viewed / disliked an item")
 def record(body: InteractionIn, library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
            who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> dict:
-    from xmodal.apps import recommend
-
     ns = who.namespace_for(namespace, "write")
-    item_payload(state, ns, library, body.ref)  # 400 / 404 before anything is stored
+    stored_item(state, ns, library, body.ref)  # 400 / 404 before anything is stored
     lib = state.library(ns, library)
     with state.write_lock:
         event = recommend.record_interaction(lib, body.user, body.ref, body.event, weight=body.weight)
@@ -82,13 +75,11 @@ def recommendations(user: str = UserPath, k: int = Query(10), kind: Optional[lis
                     library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
                     who: Principal = Depends(principal),
                     state: ServerState = Depends(get_state)) -> list[RecommendationOut]:
-    from xmodal.apps import recommend
-
     ns = who.namespace_for(namespace, "read")
     lib = state.library(ns, library)
     recs = recommend.recommend(lib, user, check_k(state, k), kinds=parse_kinds(kind), diversity=diversity,
                                exclude_seen=not include_seen)
-    refs = _refs(state, ns, library, [r.path for r in recs] + [r.because for r in recs if r.because])
+    refs = _refs(lib, [r.path for r in recs] + [r.because for r in recs if r.because])
     out = []
     for r in recs:
         ref, name = refs.get(r.path, ("", ""))
@@ -102,8 +93,6 @@ def recommendations(user: str = UserPath, k: int = Query(10), kind: Optional[lis
 @router.delete("/users/{user}", summary="forget a user's history and profile")
 def forget(user: str = UserPath, library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
            who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> dict:
-    from xmodal.apps import recommend
-
     ns = who.namespace_for(namespace, "write")
     lib = state.library(ns, library)
     if not user.strip():

@@ -19,6 +19,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from xmodal.config import CONFIG
 from xmodal.errors import Forbidden, InvalidInput, MediaError, NotFound, TooLarge
 from xmodal.ingest.hashing import content_hash
+from xmodal.ingest.layout import ROW_MODEL_FIELDS
+from xmodal.ingest.results import Item
 from xmodal.server import uploads
 from xmodal.server.auth import Principal
 from xmodal.server.deps import get_state, principal
@@ -34,8 +36,9 @@ RefQuery = Query(..., max_length=128, description="an item's ref, as returned by
 INDEXABLE_KINDS = ("image", "text", "audio", "video")
 QUERY_KINDS = ("image", "audio", "video")  # a video query is searched by what is said in it
 _REF_RE = re.compile(r"^[0-9a-f]{8,128}$")
-# Payload fields that name server paths; clients get the display name and ref instead.
-_PRIVATE_FIELDS = ("path", "paths", "files", "thumbnail", "parent")
+# Payload fields that name server paths (clients get the display name and ref instead), and the
+# library's own bookkeeping.
+_PRIVATE_FIELDS = ("path", "paths", "thumbnail", *ROW_MODEL_FIELDS)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -80,21 +83,20 @@ def check_k(state: ServerState, k: int) -> int:
     return k
 
 
-def item_payload(state: ServerState, namespace: str, library: Optional[str], ref: str) -> dict:
-    """The stored payload of item ``ref`` in the caller's library (404 if it is not there)."""
+def stored_item(state: ServerState, namespace: str, library: Optional[str], ref: str) -> Item:
+    """Item ``ref`` of the caller's library (400 for a malformed ref, 404 if it is not there)."""
     if not _REF_RE.match(ref):
         raise InvalidInput(f"ref {ref!r} is malformed: expected the hex id returned by search or upload")
-    col = state.collection(namespace, library or state.settings.default_library)
-    recs = col.get([ref])
-    if not recs or recs[0].payload.get("role", "item") != "item":
-        raise NotFound(f"media {ref!r} is not in this library")
-    return recs[0].payload
+    try:
+        return state.library(namespace, library).item(ref, paths=False)  # clients never name server paths
+    except NotFound:
+        raise NotFound(f"media {ref!r} is not in this library") from None
 
 
-def _served_path(state: ServerState, namespace: str, payload: dict, ref: str) -> Path:
+def _served_path(state: ServerState, namespace: str, item: Item, ref: str) -> Path:
     """The first of the item's files that lies (symlinks resolved) inside a folder this server serves."""
     bases = [*state.roots, state.upload_root / namespace]
-    for p in payload.get("paths") or [payload.get("path")]:
+    for p in item.paths:
         if p and Path(p).is_file() and is_inside(p, bases):
             return Path(p).resolve()
     raise Forbidden(f"media {ref!r}: its file is not inside a folder this server serves")
@@ -161,11 +163,13 @@ def upload(files: list[UploadFile] = File(..., description="images, audio, video
             for p in fresh:  # nothing half-done stays behind
                 uploads.discard(p, state.upload_root)
             raise
-        col = state.collection(ns, name)
     out = []
     for sf in stored:
-        hits = col.get([content_hash(sf.path)])
-        out.append(UploadedFile(name=sf.name, ref=hits[0].id if hits else "", kind=sf.kind, bytes=sf.size))
+        try:
+            ref = lib.item(content_hash(sf.path), paths=False).id
+        except NotFound:
+            ref = ""
+        out.append(UploadedFile(name=sf.name, ref=ref, kind=sf.kind, bytes=sf.size))
     report.pop("failed", None)
     return UploadResponse(files=out, report=report)
 
@@ -244,7 +248,7 @@ def similar(ref: str = RefQuery, k: int = Query(CONFIG.server.default_k), kind: 
             library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
             who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> MediaSearchResponse:
     ns = who.namespace_for(namespace, "read")
-    item_payload(state, ns, library, ref)
+    stored_item(state, ns, library, ref)
     lib = state.library(ns, library)
     t0 = time.perf_counter()
     results = lib.similar(ref, k=check_k(state, k), kind=parse_kinds(kind))
@@ -272,11 +276,11 @@ def info(library: Optional[str] = LibraryQuery, namespace: Optional[str] = Names
 def thumbnail(ref: str = RefQuery, library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
               who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> FileResponse:
     ns = who.namespace_for(namespace, "read")
-    payload = item_payload(state, ns, library, ref)
-    thumb = payload.get("thumbnail")
+    item = stored_item(state, ns, library, ref)
+    thumb = item.thumbnail
     lib = state.library(ns, library)
-    if not thumb or not Path(thumb).is_file() or not is_inside(thumb, [lib.thumbs_dir]):
-        raise NotFound(f"media {ref!r} ({payload.get('kind')}) has no thumbnail")
+    if not thumb or not Path(thumb).is_file() or not is_inside(thumb, [lib.store.thumbs_dir]):
+        raise NotFound(f"media {ref!r} ({item.kind}) has no thumbnail")
     return FileResponse(Path(thumb).resolve(), media_type="image/jpeg",
                         headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})
 
@@ -285,9 +289,9 @@ def thumbnail(ref: str = RefQuery, library: Optional[str] = LibraryQuery, namesp
 def original(ref: str = RefQuery, library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
              who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> FileResponse:
     ns = who.namespace_for(namespace, "read")
-    payload = item_payload(state, ns, library, ref)
-    path = _served_path(state, ns, payload, ref)
-    return FileResponse(path, media_type=payload.get("mime") or None,
+    item = stored_item(state, ns, library, ref)
+    path = _served_path(state, ns, item, ref)
+    return FileResponse(path, media_type=item.mime or None,
                         headers={"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff",
                                  "Cache-Control": "private, max-age=3600"})
 
@@ -296,9 +300,8 @@ def original(ref: str = RefQuery, library: Optional[str] = LibraryQuery, namespa
 def remove(ref: str = RefQuery, library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
            who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> dict:
     ns = who.namespace_for(namespace, "write")
-    payload = item_payload(state, ns, library, ref)
+    paths = stored_item(state, ns, library, ref).paths
     lib = state.library(ns, library)
-    paths = list(payload.get("paths") or [payload.get("path")])
     with state.write_lock:
         lib.remove(paths)
         mine = state.upload_root / ns

@@ -1,10 +1,13 @@
 """The web page: one static HTML file plus bundled CSS / JS (no CDN), served by the API process."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse
 
 router = APIRouter(include_in_schema=False)
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
@@ -16,8 +19,6 @@ _SECURITY_HEADERS = {
 
 @router.get("/")
 def index() -> FileResponse:
-    from xmodal.server.app import STATIC_DIR
-
     return FileResponse(STATIC_DIR / "index.html", headers=_SECURITY_HEADERS)
 
 
@@ -29,6 +30,4 @@ def favicon() -> RedirectResponse:
 @router.get("/api")
 def api_reference() -> FileResponse:
     """A readable, bundled rendering of /openapi.json (Swagger UI would need a CDN)."""
-    from xmodal.server.app import STATIC_DIR
-
     return FileResponse(STATIC_DIR / "api.html", headers=_SECURITY_HEADERS)

@@ -227,7 +227,7 @@ function similarity(item) {
   return raw.length ? `${Math.round(Math.max(...raw) * 100)}% match` : item.score.toFixed(3);
 }
 
-const HIDDEN_FIELDS = new Set(["hash", "role", "indexed_at", "mtime", "name", "kind", "text", "time", "end"]);
+const HIDDEN_FIELDS = new Set(["hash", "mtime", "name", "kind", "text", "time", "end"]);
 
 function describeField(key, value) {
   if (key === "size") return `${(Number(value) / 1024).toFixed(1)} KB`;

@@ -1,0 +1,246 @@
+"""Running a query against a library: the database searches, then the policy of :mod:`xmodal.ingest.ranking`.
+
+Why apart from :class:`~xmodal.ingest.library.Library`: this is where a query meets the backend --
+one search per vector field, one keyword query, the rows grouped back into items -- while what
+the scores mean (calibration, floors, list weights, fusion, which row is quoted as evidence) is
+ranking's, pure and tested on its own.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+from PIL import Image
+
+from xmodal.config import CONFIG
+from xmodal.db.api import Hit
+from xmodal.db.filters import evaluate, parse_filter
+from xmodal.errors import InvalidInput, ModelMismatch, NotFound
+from xmodal.ingest.fusion import rrf
+from xmodal.ingest.layout import parse_kinds, positive_k, role_of, row_filter
+from xmodal.ingest.ranking import (KEYWORD_LIST, Calibration, best_rows, content_terms, evidence,
+                                   evidence_order, field_signal, floor, fuse, keyword_signal, language_warning,
+                                   list_preference, list_weight, signal_name, vector_lists)
+from xmodal.ingest.results import SearchResult, SearchResults
+from xmodal.ingest.store import SideStore
+from xmodal.media import load_image, transcribe
+
+__all__ = ["Searcher", "load_query_image"]
+
+
+def load_query_image(image: Any) -> Image.Image:
+    """A PIL image as given (in RGB), or the file loaded the way indexing loads it (EXIF, SVG, bomb guard)."""
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    if not Path(image).is_file():
+        raise NotFound(f"{image}: no such image file")
+    return load_image(Path(image))
+
+
+def transcribe_query(audio: str | os.PathLike) -> tuple[str, str | None]:
+    """What a speech query says, and the language it was said in."""
+    if not Path(audio).is_file():
+        raise NotFound(f"{audio}: no such audio file")
+    segments = transcribe(Path(audio))
+    text = " ".join(s.text.strip() for s in segments).strip()
+    if not text:
+        raise InvalidInput(f"{audio}: no speech recognised in the clip")
+    return text, segments[0].language
+
+
+def row_budget(k: int) -> int:
+    """Rows fetched per vector field for ``k`` items (an item may hold many of the nearest rows)."""
+    return max(k * CONFIG.ingest.candidate_multiplier, CONFIG.ingest.min_candidates)
+
+
+class Searcher:
+    """The queries of one library's collection ``col``; the encoder and the calibration are asked
+    for (``encoder()``, ``calibration()``) only when a query needs them."""
+
+    def __init__(self, col, store: SideStore, model: str, encoder: Callable[[], Any],
+                 calibration: Callable[[], Calibration | None]):
+        self.col = col
+        self.store = store
+        self.model = model
+        self._encoder = encoder
+        self._calibration = calibration
+
+    def search(self, text: str | None = None, image: Any = None, audio: str | os.PathLike | None = None,
+               kind: str | Sequence[str] | None = None, where: Mapping | None = None, k: int = 10,
+               keyword: bool = True, min_relevance: float | None = 0.0, fusion: str | None = None) -> SearchResults:
+        """See :meth:`xmodal.ingest.library.Library.search`."""
+        if sum(q is not None for q in (text, image, audio)) != 1:
+            raise InvalidInput("search: give exactly one of text=, image= or audio=")
+        if text is not None and not str(text).strip():
+            raise InvalidInput("search: the text query is empty")
+        kinds = parse_kinds(kind)
+        k = positive_k(k)
+        fusion = fusion or CONFIG.ingest.fusion
+        if fusion not in ("calibrated", "rrf"):
+            raise InvalidInput(f"fusion must be 'calibrated' or 'rrf', not {fusion!r}")
+        if min_relevance is not None and not 0.0 <= float(min_relevance) <= 1.0:
+            raise InvalidInput(f"min_relevance must lie in [0, 1], got {min_relevance!r}")
+        out = SearchResults()
+        if text is not None:
+            out.warning = language_warning(str(text), self.model)
+        if self.col is None:
+            return out
+        self._check_model()
+        if audio is not None:
+            text, out.query_language = transcribe_query(audio)
+            out.query_text = text
+            out.warning = language_warning(text, self.model)
+        encoder = self._encoder()
+        if image is not None:
+            vec = encoder.encode_image([load_query_image(image)])[0]
+            results = self._fuse(*self._vector_rankings(vec, "image", kinds, where, k), k)
+        else:
+            if "text" not in encoder.modalities:
+                raise InvalidInput(f"model {self.model!r} cannot encode text queries")
+            vec = encoder.encode_text([text], mode="query")[0]
+            if fusion == "calibrated" and self._calibration() is not None:
+                results = self._calibrated(vec, text, kinds, where, k, keyword)
+                out.calibrated = True
+            else:
+                rankings, rows = self._vector_rankings(vec, "text", kinds, where, k)
+                if keyword:
+                    rankings[KEYWORD_LIST], rows[KEYWORD_LIST] = self._keyword_ranking(text, kinds, where, k)
+                results = self._fuse(rankings, rows, k)
+        if min_relevance is None:
+            min_relevance = CONFIG.ingest.min_relevance if out.calibrated else 0.0
+        out.extend(r for r in results if r.relevance >= min_relevance)
+        return out
+
+    def similar(self, item, k: int = 10, kind: str | Sequence[str] | None = None,
+                where: Mapping | None = None) -> SearchResults:
+        """Items nearest to the stored item record ``item`` (with its vectors), itself excluded; see
+        :meth:`xmodal.ingest.library.Library.similar`."""
+        k = positive_k(k)
+        # More like a photo means photos: other kinds only when asked for (kind="all" or a list).
+        kinds = None if kind == "all" else (parse_kinds(kind) or [item.payload.get("kind")])
+        rankings: dict = {}
+        rows: dict = {}
+        for field, vec in (item.vectors or {}).items():
+            r, rw = self._vector_rankings(np.asarray(vec, np.float32), field, kinds, where, k + 1)
+            rankings.update(r)
+            rows.update(rw)
+        for name in rankings:
+            rankings[name] = [i for i in rankings[name] if i != item.id]
+        out = SearchResults()
+        out.extend(self._fuse(rankings, rows, k))
+        return out
+
+    def _check_model(self) -> None:
+        stored = self.col.metadata.get("model")
+        if stored is not None and stored != self.model:
+            raise ModelMismatch(f"collection {self.col.name!r} was indexed with {stored!r}, not {self.model!r}")
+
+    def _vector_rankings(self, vec: np.ndarray, source: str, kinds, where, k: int):
+        """One ranked list of item ids per vector field, each item keeping its best-matching row.
+
+        Only rows whose similarity stands out among the field's nearest rows (all kinds) vote; when
+        no field has such a row the lists are kept whole, so a query always gets its nearest items.
+        """
+        q = np.asarray(vec, np.float32)[None, :]
+        budget = row_budget(k)
+        flt = row_filter(kinds, where)
+        raw: dict[str, list] = {}
+        floors: dict[str, float] = {}
+        for field in self.col.vector_fields:
+            hits = self.col.search(field, q, k=budget, where=flt)[0]
+            ref = self.col.search(field, q, k=budget, where=row_filter(None, where))[0] if kinds else hits
+            raw[field] = hits
+            floors[field] = floor([h.score for h in ref], CONFIG.ingest.field_floor_z)
+        return best_rows(vector_lists(source, raw, floors))
+
+    def _keyword_ranking(self, text: str, kinds, where, k: int):
+        hits = self.store.keywords.search(text, row_budget(k), kinds)
+        if not hits:
+            return [], {}
+        cut = hits[0][2] * CONFIG.ingest.keyword_min_ratio
+        hits = [h for h in hits if h[2] >= cut]
+        recs = {r.id: r for r in self.col.get([r for r, _, _ in hits])}
+        check = self._payload_check(where)
+        best: dict[str, Any] = {}
+        for row_id, item_id, score in hits:
+            rec = recs.get(row_id)
+            if rec is None or item_id in best or (check is not None and not check(rec.payload)):
+                continue  # stale keyword row, or filtered out
+            best[item_id] = Hit(row_id, score, rec.payload)
+        return list(best), best
+
+    def _calibrated(self, vec: np.ndarray, text: str, kinds, where, k: int, keyword: bool) -> list[SearchResult]:
+        """Every candidate row's score -> relevance through the model's calibration, one signal per
+        vector field plus keywords, each item keeping its best row; items ranked by the
+        probabilistic OR of their signals (see :mod:`xmodal.ingest.ranking`)."""
+        cal = self._calibration()
+        q = np.asarray(vec, np.float32)[None, :]
+        flt = row_filter(kinds, where)
+        signals: dict[str, dict[str, float]] = {}
+        rows: dict[str, dict[str, Any]] = {}
+        for field in self.col.vector_fields:
+            hits = self.col.search(field, q, k=row_budget(k), where=flt)[0]
+            signals[field], rows[field] = field_signal(field, hits, cal.mapping(field, q[0]), CONFIG.ingest.ocr_weight)
+        if keyword:
+            signals[KEYWORD_LIST], rows[KEYWORD_LIST] = self._keyword_signal(text, kinds, where, k)
+        fused = fuse(signals)[:k]
+        items = {r.id: r for r in self.col.get([i for i, _ in fused])}
+        out = []
+        for item_id, relevance in fused:
+            rec = items.get(item_id)
+            if rec is None:
+                continue
+            payload = dict(rec.payload)
+            matched = evidence_order(signals, item_id, payload.get("kind", ""))
+            found, scores = evidence([(n, rows[n][item_id]) for _, n in matched], CONFIG.media.video_frame_interval_s)
+            named = {(signal_name(n, role_of(rows[n][item_id].payload)) if n != KEYWORD_LIST else n): round(r, 4)
+                     for r, n in sorted(matched, reverse=True)}
+            out.append(SearchResult(path=payload.get("path", ""), kind=payload.get("kind", ""),
+                                    score=round(relevance, 6), evidence=found, payload=payload, id=str(item_id),
+                                    scores=scores, relevance=round(relevance, 4), signals=named))
+        return out
+
+    def _keyword_signal(self, text: str, kinds, where, k: int) -> tuple[dict, dict]:
+        """Keyword relevance per item (see :func:`ranking.keyword_signal`), stale or filtered rows left out."""
+        cfg, keywords = CONFIG.ingest, self.store.keywords
+        hits = keywords.search_passages(text, row_budget(k), kinds)
+        recs = {r.id: r for r in self.col.get(list(dict.fromkeys(h.row_id for h in hits)))} if hits else {}
+        check = self._payload_check(where)
+        hits = [h for h in hits if h.row_id in recs and (check is None or check(recs[h.row_id].payload))]
+        df = keywords.doc_freqs(content_terms(text))
+        relevance, best = keyword_signal(text, hits, df, keywords.count(),
+                                         self._calibration().mapping(KEYWORD_LIST), cfg.rare_term_relevance,
+                                         cfg.rare_term_max_share, cfg.rare_term_min_passages, cfg.evidence_chars)
+        return relevance, {i: Hit(h.row_id, h.score, {**recs[h.row_id].payload, "text": snippet})
+                           for i, (h, snippet) in best.items()}
+
+    def _payload_check(self, where: Mapping | None):
+        if not where:
+            return None
+        schema = self.col.payload_schema
+        node = parse_filter(where, schema)
+        return lambda payload: evaluate(node, payload, schema)
+
+    def _fuse(self, rankings: dict, rows: dict, k: int) -> list[SearchResult]:
+        cfg = CONFIG.ingest
+        weights = {name: list_weight(name, cfg.keyword_weight, cfg.backfill_weight, cfg.ocr_weight) for name in rankings}
+        fused = rrf(rankings, weights)[:k]
+        items = {r.id: r for r in self.col.get([i for i, _ in fused])}
+        out = []
+        for item_id, score in fused:
+            rec = items.get(item_id)
+            if rec is None:
+                continue
+            ranks = sorted((lst.index(item_id), list_preference(name), name)
+                           for name, lst in rankings.items() if item_id in rows[name])
+            found, scores = evidence([(name, rows[name][item_id]) for _, _, name in ranks],
+                                     CONFIG.media.video_frame_interval_s)
+            payload = dict(rec.payload)
+            cosine = max((v for n, v in scores.items() if n != KEYWORD_LIST), default=0.0)
+            out.append(SearchResult(path=payload.get("path", ""), kind=payload.get("kind", ""), score=float(score),
+                                    evidence=found, payload=payload, id=str(item_id), scores=scores,
+                                    relevance=round(min(1.0, max(0.0, cosine)), 4)))
+        return out
+
