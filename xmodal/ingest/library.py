@@ -306,7 +306,8 @@ class Library:
                     child_n += 1
                     rid = f"{digest}:{child_n}"
                     payload = {**base, "role": row.role, "parent": digest,
-                               **_drop_none({"time": row.time, "end": row.end, "text": row.text})}
+                               **_drop_none({"time": row.time, "end": row.end, "text": row.text,
+                                             "asr_logprob": row.asr_logprob})}
                 key = (row.role == "item", *sorted(row.vectors))
                 ids, vecs, payloads = groups.setdefault(key, ([], {f: [] for f in key[1:]}, []))
                 ids.append(rid)
