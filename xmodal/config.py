@@ -328,6 +328,9 @@ class AppsConfig:
     qa_relevance_weight: float = 0.3
     qa_asr_logprob_mid: float = -0.8  # Whisper average log-probability at which a segment counts half
     qa_asr_logprob_slope: float = 6.0
+    # Logistic rescaling of the product of the answer factors (xmodal.apps.answers.recalibrate).
+    qa_conf_platt_slope: float = 1.0
+    qa_conf_platt_bias: float = 0.0
     qa_thumbnail_size: int = 128
     llm_timeout_s: float = 60.0
     llm_max_tokens: int = 512

@@ -1,0 +1,144 @@
+"""Choosing the answer: which evidence text can be "the answer", how sure to be, and when to abstain.
+
+Why a module of its own: retrieval (:mod:`xmodal.apps.qa`, :mod:`xmodal.apps.library_access`) finds
+candidate units; this module judges them as answers, with no access to the library:
+
+- only text answers (a sentence, an OCR line, a transcript segment): a picture or a video frame can
+  be evidence, never "the answer" -- a file path answers no question;
+- fragments, headings, command synopses and bare paths read less like answers
+  (:func:`sentence_quality`);
+- a unit's confidence multiplies what the words say (dense similarity and keyword coverage,
+  :func:`text_confidence`) by its sentence quality, the calibrated retrieval relevance of its item
+  (:func:`relevance_factor`) and, for speech, how sure the recogniser was (:func:`asr_factor`, from
+  faster-whisper's average log-probability stored at ingest); a final logistic rescaling
+  (``qa_conf_platt_*``, fitted on the validation half of the QA set by ``python -m
+  benchmarks.bench_apps --only qa --fit``) turns that product into a probability;
+- below ``qa_not_found_below`` (chosen on the same validation half) the answer is None: abstain.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Protocol, Sequence, TypeVar
+
+from xmodal.config import CONFIG
+
+
+class Scored(Protocol):
+    """What the answer rule reads of a piece of evidence (``xmodal.apps.qa.Evidence`` is one)."""
+
+    path: str
+    source: str
+    score: float
+    text: str | None
+
+
+E = TypeVar("E", bound=Scored)
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def text_confidence(dense: float, keyword_coverage: float) -> float:
+    """Calibrated probability that a text unit answers (coefficients in ``CONFIG.apps``)."""
+    c = CONFIG.apps
+    return _sigmoid(c.qa_conf_bias + c.qa_conf_dense_slope * dense + c.qa_conf_keyword_slope * keyword_coverage)
+
+
+def media_confidence(specificity: float) -> float:
+    """Calibrated probability for evidence with no text (an image or frame), from how much better the
+    question describes it than generic captions do (a z-score; see ``library_access.specificity``)."""
+    c = CONFIG.apps
+    return _sigmoid(c.qa_conf_media_bias + c.qa_conf_media_slope * specificity)
+
+
+_SYNOPSIS = re.compile(r"\[-{1,2}\w|\[[A-Z_]{2,}\]|\w\s*(\.\.\.|…)\s*\]|\s\|\s")
+_OPTION = re.compile(r"(?:^|\s)-{1,2}[a-zA-Z][\w-]*(?=\s|=|$)")
+_PATH = re.compile(r"(^|\s)[~.]?/?[\w.-]+/[\w./-]+")
+_LETTERS = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
+
+
+def sentence_quality(text: str, source: str) -> float:
+    """How much a unit reads like an answer, in (0, 1]: a command synopsis ("tar --list [-f
+    ARCHIVE]"), a file path, a heading or a one-word fragment ("src") can hold the question's words
+    without saying anything. OCR lines are short by nature and only lose for being a single word."""
+    t = " ".join(text.split())
+    words = _LETTERS.findall(t)
+    q = 1.0
+    if len(words) <= 1:
+        q *= 0.3
+    elif len(words) < 4 and source not in ("ocr", "caption"):
+        q *= 0.6
+    if _SYNOPSIS.search(t) or (len(_OPTION.findall(t)) >= 2 and not re.search(r"[.!?]$", t)):
+        q *= 0.35
+    if _PATH.search(t) and len(words) < 8:
+        q *= 0.4
+    if source == "passage" and (t.startswith("#") or (len(words) <= 8 and not re.search(r"[.!?。！？:;]$", t)
+                                                       and sum(w[0].isupper() for w in words) >= len(words) / 2)):
+        q *= 0.6  # a heading or title: no sentence, mostly capitalised words
+    return q
+
+
+def asr_factor(logprob: float | None) -> float:
+    """How far to trust a transcript segment's words (1 when the recogniser's score is unknown)."""
+    if logprob is None:
+        return 1.0
+    c = CONFIG.apps
+    return _sigmoid(c.qa_asr_logprob_slope * (float(logprob) - c.qa_asr_logprob_mid))
+
+
+def relevance_factor(relevance: float | None) -> float:
+    """Retrieval's calibrated relevance of the unit's item, as a soft factor (1 when uncalibrated)."""
+    if relevance is None:
+        return 1.0
+    w = CONFIG.apps.qa_relevance_weight
+    return 1.0 - w + w * min(1.0, max(0.0, float(relevance)))
+
+
+def compose_answer(evidence: Sequence[E]) -> tuple[str | None, float, list[E], int]:
+    """The extractive answer, its confidence, the evidence re-ordered so the units the answer cites
+    come first (the answer's ``[n]`` markers are their 1-based positions), and how many it cites.
+
+    Only text is ever the answer (a sentence, OCR line or transcript segment): a picture or frame
+    can be evidence, never "the answer" -- a file path answers no question. When no text unit
+    reaches ``qa_not_found_below`` the answer is None (abstain) and the confidence is the best text
+    unit's. Picture units of a file whose text is cited are dropped as redundant.
+    """
+    cfg = CONFIG.apps
+    if not evidence:
+        return None, 0.0, [], 0
+    texts = [e for e in evidence if e.text]
+    lead = texts[0] if texts else None
+    if lead is None or lead.score < cfg.qa_not_found_below:
+        return None, (lead.score if lead else 0.0), list(evidence), 0
+    cited = []
+    for e in texts:
+        if len(cited) >= cfg.qa_answer_units:
+            break
+        if e.score >= cfg.qa_answer_relative * lead.score and all(e.text != c.text for c in cited):
+            cited.append(e)
+    quoted_paths = {c.path for c in cited}
+    rest = [e for e in evidence if e not in cited and not (e.source == "image" and e.path in quoted_paths)]
+    answer = " ".join(f"{c.text} [{i}]" for i, c in enumerate(cited, 1))
+    return answer, lead.score, cited + rest, len(cited)
+
+
+def _logit(p: float) -> float:
+    p = min(1.0 - 1e-6, max(1e-6, p))
+    return math.log(p / (1.0 - p))
+
+
+def recalibrate(score: float) -> float:
+    """The product of the answer factors as a probability: ``sigmoid(a * logit(score) + b)`` with
+    ``a``, ``b`` = ``qa_conf_platt_slope``, ``qa_conf_platt_bias`` (monotone: the order is kept)."""
+    c = CONFIG.apps
+    return _sigmoid(c.qa_conf_platt_slope * _logit(score) + c.qa_conf_platt_bias)
+
+
+def unit_confidence(dense: float, keyword_coverage: float, text: str, source: str,
+                    relevance: float | None = None, asr_logprob: float | None = None) -> float:
+    """Probability that one text unit is the answer: words, sentence quality, retrieval relevance
+    and speech-recognition confidence together (see the module docstring)."""
+    raw = (text_confidence(dense, keyword_coverage) * sentence_quality(text, source) * relevance_factor(relevance)
+           * asr_factor(asr_logprob))
+    return recalibrate(raw)
