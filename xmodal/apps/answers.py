@@ -21,6 +21,7 @@ import math
 import re
 from typing import Protocol, Sequence, TypeVar
 
+from xmodal.apps.sentences import split_lines, split_sentences
 from xmodal.config import CONFIG
 
 
@@ -73,10 +74,42 @@ def sentence_quality(text: str, source: str) -> float:
         q *= 0.35
     if _PATH.search(t) and len(words) < 8:
         q *= 0.4
+    if _is_question(t):
+        q *= 0.3  # a question with no reply after it answers nothing
     if source == "passage" and (t.startswith("#") or (len(words) <= 8 and not re.search(r"[.!?。！？:;]$", t)
                                                        and sum(w[0].isupper() for w in words) >= len(words) / 2)):
         q *= 0.6  # a heading or title: no sentence, mostly capitalised words
     return q
+
+
+FAQ_ANSWER_CHARS = 320  # how much of what follows a question in a text joins it as its answer
+
+
+def answer_spans(text: str, source: str) -> list[str]:
+    """The pieces of a passage or OCR text that can each be an answer: OCR lines, or sentences --
+    where a sentence is itself a question (a FAQ, a man page's "Why does ...?"), the question joined
+    with the sentences that answer it (up to ``FAQ_ANSWER_CHARS``): the question alone is the most
+    similar sentence to a user's question and says nothing, the reply alone may not name the topic."""
+    if source == "ocr":
+        return [s.text for s in split_lines(text)]
+    sentences = [s.text for s in split_sentences(text)]
+    out: list[str] = []
+    for i, s in enumerate(sentences):
+        if not _is_question(s):
+            out.append(s)
+            continue
+        reply: list[str] = []
+        for nxt in sentences[i + 1:]:
+            if (_is_question(nxt) or not _LETTERS.search(nxt)  # the next question, or its number ("12.")
+                    or (reply and len(" ".join(reply)) + len(nxt) > FAQ_ANSWER_CHARS)):
+                break
+            reply.append(nxt)
+        out.append(" ".join([s, *reply]))
+    return out
+
+
+def _is_question(sentence: str) -> bool:
+    return sentence.rstrip().endswith(("?", "？"))
 
 
 def asr_factor(logprob: float | None) -> float:

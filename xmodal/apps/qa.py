@@ -30,11 +30,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from xmodal.apps import library_access as access
-from xmodal.apps.answers import (asr_factor, compose_answer, media_confidence, relevance_factor,  # noqa: F401
+from xmodal.apps.answers import (answer_spans, asr_factor, compose_answer, media_confidence,  # noqa: F401
+                                 relevance_factor,
                                  sentence_quality, text_confidence, unit_confidence)
 from xmodal.apps.keywords import coverage, keyword_scores, tokenize
 from xmodal.apps.llm import ChatClient, CitedPassage
-from xmodal.apps.sentences import split_lines, split_sentences
 from xmodal.config import CONFIG
 from xmodal.ingest.extract import _name_text as name_words
 from xmodal.ingest.ranking import language_warning
@@ -126,8 +126,7 @@ def expand_units(units: Sequence[Unit]) -> list[Unit]:
         if not u.text or u.source not in ("passage", "ocr", "caption"):
             out.append(u)
             continue
-        pieces = split_lines(u.text) if u.source == "ocr" else split_sentences(u.text)
-        out.extend(replace(u, text=p.text) for p in pieces)
+        out.extend(replace(u, text=piece) for piece in answer_spans(u.text, u.source))
     return out
 
 

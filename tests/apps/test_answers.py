@@ -1,0 +1,32 @@
+"""Which evidence text can be the answer: FAQ questions carry their replies, a bare question answers nothing."""
+import pytest
+
+from xmodal.apps.answers import answer_spans, sentence_quality
+from xmodal.apps.library_access import sentence_encoder
+from xmodal.apps.qa import Unit, compose_answer, rank_units
+
+FAQ = ("11. Can zlib handle .zip archives?\n    Not by itself, no.  See the directory contrib/minizip in the zlib\n"
+       "    distribution.\n\n12. Can zlib handle .Z files?\n    No, sorry.  You have to spawn an uncompress or gunzip "
+       "subprocess, or adapt the code of uncompress on your own.")
+
+
+def test_a_faq_question_is_joined_with_its_reply_and_the_reply_stays_a_unit():
+    spans = answer_spans(FAQ, "passage")
+    zip_unit = next(s for s in spans if s.startswith("Can zlib handle .zip"))
+    assert zip_unit.endswith("contrib/minizip in the zlib distribution.")  # not the next entry's number
+    assert "Not by itself, no. See the directory contrib/minizip in the zlib distribution." in spans
+    assert not any(s.endswith("?") for s in spans)
+    assert answer_spans("OPEN 24 HOURS\nFRESH BREAD", "ocr") == ["OPEN 24 HOURS", "FRESH BREAD"]
+
+
+def test_a_question_with_no_reply_reads_less_like_an_answer():
+    assert sentence_quality("Why does ps print long user names as numbers?", "passage") <= 0.3
+    assert sentence_quality("User names are printed as numbers when the column is too narrow.", "passage") == 1.0
+
+
+@pytest.mark.parametrize("question, fragment", [("Can zlib handle .zip archives?", "minizip"),
+                                                ("Can zlib read .Z files?", "uncompress")])
+def test_the_answer_to_a_faq_question_quotes_the_reply(question, fragment):
+    ev = rank_units(question, [Unit("doc/zlib-FAQ.txt", "text", "passage", 0.6, FAQ)], sentence_encoder())
+    answer, conf, _, _ = compose_answer(ev)
+    assert fragment in ev[0].text and answer is not None and fragment in answer
