@@ -30,3 +30,26 @@ def test_the_answer_to_a_faq_question_quotes_the_reply(question, fragment):
     ev = rank_units(question, [Unit("doc/zlib-FAQ.txt", "text", "passage", 0.6, FAQ)], sentence_encoder())
     answer, conf, _, _ = compose_answer(ev)
     assert fragment in ev[0].text and answer is not None and fragment in answer
+
+
+def test_sentence_vectors_are_encoded_once_per_process():
+    from xmodal.apps.answers import passage_vectors
+
+    real = sentence_encoder()
+    calls = []
+
+    class Counting:
+        name = "counting-" + real.name
+        dim = real.dim
+
+        def encode_text(self, texts, mode):
+            calls.append(list(texts))
+            return real.encode_text(texts, mode=mode)
+
+    enc = Counting()
+    texts = ["Lava flows down the slopes.", "The train leaves from platform four."]
+    first = passage_vectors(enc, texts)
+    again = passage_vectors(enc, [texts[1], "A new sentence.", texts[0]])
+    assert calls == [texts, ["A new sentence."]]
+    assert (again[0] == first[1]).all() and (again[2] == first[0]).all()
+    assert abs(float(first[0] @ real.encode_text([texts[0]], mode="passage")[0]) - 1.0) < 1e-4

@@ -19,7 +19,11 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+from collections import OrderedDict
 from typing import Protocol, Sequence, TypeVar
+
+import numpy as np
 
 from xmodal.apps.sentences import split_lines, split_sentences
 from xmodal.config import CONFIG
@@ -80,6 +84,37 @@ def sentence_quality(text: str, source: str) -> float:
                                                        and sum(w[0].isupper() for w in words) >= len(words) / 2)):
         q *= 0.6  # a heading or title: no sentence, mostly capitalised words
     return q
+
+
+PASSAGE_CACHE_SIZE = 20000  # sentence vectors kept per process (a few tens of MB at 384 dimensions)
+_passage_cache: "OrderedDict[tuple[str, str], np.ndarray]" = OrderedDict()
+_passage_lock = threading.Lock()
+
+
+def passage_vectors(encoder, texts: Sequence[str]) -> np.ndarray:
+    """``encoder.encode_text(texts, mode="passage")``, remembering each sentence's vector: questions
+    about one library meet the same sentences again and again (a manual's FAQ, a transcript), and
+    encoding them is most of the time an answer takes."""
+    name = getattr(encoder, "name", "") or str(id(encoder))
+    with _passage_lock:
+        missing = list(dict.fromkeys(t for t in texts if (name, t) not in _passage_cache))
+    if missing:
+        fresh = encoder.encode_text(missing, mode="passage")
+        with _passage_lock:
+            for t, v in zip(missing, fresh):
+                _passage_cache[(name, t)] = np.asarray(v, np.float32)
+            while len(_passage_cache) > PASSAGE_CACHE_SIZE:
+                _passage_cache.popitem(last=False)
+    with _passage_lock:
+        out = []
+        for t in texts:
+            v = _passage_cache.get((name, t))
+            if v is None:  # evicted by another thread meanwhile: encode it again
+                v = np.asarray(encoder.encode_text([t], mode="passage")[0], np.float32)
+            else:
+                _passage_cache.move_to_end((name, t))
+            out.append(v)
+    return np.stack(out) if out else np.zeros((0, getattr(encoder, "dim", 0)), np.float32)
 
 
 FAQ_ANSWER_CHARS = 320  # how much of what follows a question in a text joins it as its answer

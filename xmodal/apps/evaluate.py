@@ -28,7 +28,6 @@ from xmodal.apps.diversity import intra_list_diversity
 from xmodal.apps.qa import Evidence, ask
 from xmodal.apps.recommend import interactions, recommend
 from xmodal.apps.simulate import SimulationSpec, leave_last_out, simulate_log
-from xmodal.config import CONFIG
 from xmodal.ingest.ranking import fit_logistic
 from xmodal.progress import progress
 
@@ -198,34 +197,31 @@ def is_path_answer(answer: str | None) -> bool:
 
 
 def judge_answers(lib, questions: Sequence[Mapping[str, Any]], show_progress: bool | None = None) -> list[dict]:
-    """Ask every question with no abstention and return one row per question: the lead text unit's
-    confidence, whether that unit bears the expected answer (``lead_right``), whether the top evidence
-    does (``top_right``), the extractive answer, and whether it is a bare path.
+    """Ask every question and return one row per question: the best text unit's confidence (the
+    answer's, when it clears the threshold), whether that unit bears the expected answer
+    (``lead_right``), whether the top evidence does (``top_right``), the extractive answer under the
+    configured threshold, and whether the best text unit is a bare path (``path_answer``).
 
     A question's ``expect`` is ``answer`` (a text answer exists), ``abstain`` (nothing answers it)
     or ``evidence`` (a request for a picture or a moment of a video: the right behaviour is no text
     answer, with that file as top evidence). Abstention is applied afterwards (:func:`answer_report`),
     so a threshold can be chosen on one half of the questions and reported on the other."""
     rows = []
-    saved = CONFIG.apps.qa_not_found_below
-    CONFIG.apps.qa_not_found_below = 0.0
-    try:
-        with progress(show_progress) as bar:
-            task = bar.add_task("qa", total=len(questions))
-            for q in questions:
-                ans = ask(lib, q["question"], image=q.get("image"), k=5, llm=None)
-                lead = next((e for e in ans.evidence if e.text), None)
-                expect = q.get("expect") or ("answer" if q.get("path") else "abstain")
-                rows.append({"question": q["question"], "expect": expect, "modality": q.get("modality", "none"),
-                             "split": q.get("split"), "confidence": round(ans.confidence, 5),
-                             "lead_right": bool(lead is not None and answer_bearing(lead, q)),
-                             "top_right": bool(ans.evidence and answer_bearing(ans.evidence[0], q)),
-                             "top_source": ans.evidence[0].source if ans.evidence else None,
-                             "answer": ans.answer, "path_answer": is_path_answer(ans.answer),
-                             "lead": lead.to_dict() if lead is not None else None})
-                bar.advance(task)
-    finally:
-        CONFIG.apps.qa_not_found_below = saved
+    with progress(show_progress) as bar:
+        task = bar.add_task("qa", total=len(questions))
+        for q in questions:
+            ans = ask(lib, q["question"], image=q.get("image"), k=5, llm=None)
+            # The best text unit: the answer when it clears the threshold (its score is the confidence).
+            lead = next((e for e in ans.evidence if e.text), None)
+            expect = q.get("expect") or ("answer" if q.get("path") else "abstain")
+            rows.append({"question": q["question"], "expect": expect, "modality": q.get("modality", "none"),
+                         "split": q.get("split"), "confidence": round(ans.confidence, 5),
+                         "lead_right": bool(lead is not None and answer_bearing(lead, q)),
+                         "top_right": bool(ans.evidence and answer_bearing(ans.evidence[0], q)),
+                         "top_source": ans.evidence[0].source if ans.evidence else None,
+                         "answer": ans.answer, "path_answer": is_path_answer(lead.text if lead else None),
+                         "lead": lead.to_dict() if lead is not None else None})
+            bar.advance(task)
     return rows
 
 

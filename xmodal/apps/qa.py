@@ -31,7 +31,7 @@ import numpy as np
 
 from xmodal.apps import library_access as access
 from xmodal.apps.answers import (answer_spans, asr_factor, compose_answer, media_confidence,  # noqa: F401
-                                 relevance_factor,
+                                 passage_vectors, relevance_factor,
                                  sentence_quality, text_confidence, unit_confidence)
 from xmodal.apps.keywords import coverage, keyword_scores, tokenize
 from xmodal.apps.llm import ChatClient, CitedPassage
@@ -148,7 +148,7 @@ def rank_units(question: str, units: Sequence[Unit], encoder) -> list[Evidence]:
     if text_units:
         texts = [u.text for u in text_units]
         q = encoder.encode_text([question], mode="query")
-        p = encoder.encode_text(texts, mode="passage")
+        p = passage_vectors(encoder, texts)
         dense = np.clip((p @ q[0]).astype(np.float64), 0.0, 1.0)
         # A file's name as words ("city-tour.mp4" -> "city tour"): questions often point at it.
         names = [name_words(Path(u.path)) for u in text_units]
