@@ -112,13 +112,11 @@ def bench_qa(work: Path, fit: bool = False) -> dict:
         if q.get("image"):
             q["image"] = str(ROOT / q["image"])
     saved = (CONFIG.apps.qa_conf_platt_slope, CONFIG.apps.qa_conf_platt_bias)
-    if fit:
-        CONFIG.apps.qa_conf_platt_slope, CONFIG.apps.qa_conf_platt_bias = 1.0, 0.0  # collect the raw product
     t0 = time.perf_counter()
-    try:
-        rows = judge_answers(lib, kept, show_progress=False)
-    finally:
-        CONFIG.apps.qa_conf_platt_slope, CONFIG.apps.qa_conf_platt_bias = saved
+    rows = judge_answers(lib, kept, show_progress=False)
+    if fit:  # back to the raw product of the answer factors, before the configured rescaling
+        raw = _rescaler(1 / saved[0], -saved[1] / saved[0])
+        rows = [{**r, "confidence": raw(r["confidence"])} for r in rows]
     ask_s = (time.perf_counter() - t0) / max(1, len(kept))
     lib.close()
     val = [r for r in rows if r["split"] == "val"]

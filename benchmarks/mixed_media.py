@@ -92,7 +92,10 @@ def sign(text: str, out: Path) -> None:
     lines = text.split("\n")
     img = Image.new("RGB", (640, 90 + 70 * len(lines)), (248, 248, 240))
     draw = ImageDraw.Draw(img)
-    font = ImageFont.truetype(str(FONT), 42)
+    size = 42
+    while size > 16 and max(draw.textlength(line, font=ImageFont.truetype(str(FONT), size)) for line in lines) > 560:
+        size -= 2  # every line inside the board, with a margin OCR needs
+    font = ImageFont.truetype(str(FONT), size)
     draw.rectangle([6, 6, img.width - 7, img.height - 7], outline=(20, 40, 90), width=5)
     for i, line in enumerate(lines):
         w = draw.textlength(line, font=font)
@@ -138,7 +141,7 @@ def build(dest: Path, parts: tuple[str, ...], stamps: int = 60) -> dict:
         d = dest / part
         d.mkdir(parents=True, exist_ok=True)
         if part == "samples":
-            shutil.copytree(SAMPLES, d, dirs_exist_ok=True)
+            shutil.copytree(SAMPLES, d, dirs_exist_ok=True)  # copy2: mtimes kept, re-runs read nothing
             manifest[part] = {str(p.relative_to(d)): {} for p in sorted(d.rglob("*")) if p.is_file()}
         elif part == "debian":
             manifest[part] = _debian(d)
@@ -154,7 +157,7 @@ def build(dest: Path, parts: tuple[str, ...], stamps: int = 60) -> dict:
                 if clip is None or not clip.is_file():
                     continue
                 name = f"spoken-{i:03d}.ogg"
-                shutil.copy(clip, d / name)
+                shutil.copy2(clip, d / name)
                 desc = parse_description_file(png.with_suffix(".txt")) if png.with_suffix(".txt").is_file() else {}
                 manifest[part][name] = {"item": str(png.relative_to(STAMPS)), "text": desc.get("en", "")}
         elif part == "sounds":
@@ -162,7 +165,7 @@ def build(dest: Path, parts: tuple[str, ...], stamps: int = 60) -> dict:
             for rel in SOUNDS:
                 src = STAMPS / rel
                 if src.is_file():
-                    shutil.copy(src, d / src.name)
+                    shutil.copy2(src, d / src.name)
                     manifest[part][src.name] = {"item": rel}
         elif part == "stamps":
             manifest[part] = _test_stamps(d, stamps)
@@ -171,7 +174,7 @@ def build(dest: Path, parts: tuple[str, ...], stamps: int = 60) -> dict:
             for rel in QA_STAMPS:
                 src = find_stamp(rel)
                 if src is not None:
-                    shutil.copy(src, d / src.name)
+                    shutil.copy2(src, d / src.name)
                     manifest[part][src.name] = {"item": rel}
         else:
             raise ValueError(f"mixed media: no part named {part!r}")

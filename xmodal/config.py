@@ -328,6 +328,7 @@ class AppsConfig:
     qa_relevance_weight: float = 0.3
     qa_asr_logprob_mid: float = -0.8  # Whisper average log-probability at which a segment counts half
     qa_asr_logprob_slope: float = 6.0
+    qa_answer_type_penalty: float = 0.4  # a number / time question, a unit with no number or time in it
     # Logistic rescaling of the product of the answer factors (xmodal.apps.answers.recalibrate).
     qa_conf_platt_slope: float = 1.0
     qa_conf_platt_bias: float = 0.0

@@ -53,3 +53,28 @@ def test_sentence_vectors_are_encoded_once_per_process():
     assert calls == [texts, ["A new sentence."]]
     assert (again[0] == first[1]).all() and (again[2] == first[0]).all()
     assert abs(float(first[0] @ real.encode_text([texts[0]], mode="passage")[0]) - 1.0) < 1e-4
+
+
+def test_a_number_or_time_question_needs_a_number_or_time_in_the_answer():
+    from xmodal.apps.answers import answer_type_factor
+
+    assert answer_type_factor("When does the swimming pool open?", "SWIMMING POOL NO DIVING") < 1.0
+    assert answer_type_factor("When does the swimming pool open?", "OPEN DAILY FROM 7 AM") == 1.0
+    assert answer_type_factor("On which day is the museum closed?", "CLOSED ON MONDAYS") == 1.0
+    assert answer_type_factor("How much coffee per litre?", "about sixty grams of coffee per litre") == 1.0
+    assert answer_type_factor("How many calories are in the cake?", "We hope you enjoy the cake!") < 1.0
+    assert answer_type_factor("Who wrote ed?", "Nobody remembers.") == 1.0  # asks for neither
+
+
+def test_a_short_signs_lines_also_answer_together():
+    from xmodal.apps.answers import whole_signs
+
+    lines = [Unit("signs/car-wash.png", "image", "ocr", 0.3, "CAR WASH FULL SERVICE"),
+             Unit("signs/car-wash.png", "image", "ocr", 0.2, "12 EUROS"),
+             Unit("docs/a.txt", "text", "passage", 0.2, "Washing cars by hand.")]
+    units = whole_signs(lines)
+    assert [u.text for u in units[3:]] == ["CAR WASH FULL SERVICE 12 EUROS"] and units[3].source == "ocr"
+    ev = rank_units("How much does a full service car wash cost?", lines, sentence_encoder())
+    assert "12 EUROS" in ev[0].text
+    assert whole_signs([Unit("scan.png", "image", "ocr", 0.2, "x" * 150), Unit("scan.png", "image", "ocr", 0.2,
+                                                                             "y" * 150)])[2:] == []

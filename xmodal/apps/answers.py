@@ -13,10 +13,13 @@ candidate units; this module judges them as answers, with no access to the libra
   faster-whisper's average log-probability stored at ingest); a final logistic rescaling
   (``qa_conf_platt_*``, fitted on the validation half of the QA set by ``python -m
   benchmarks.bench_apps --only qa --fit``) turns that product into a probability;
+- a question asking for a number or a time is not answered by a unit that has none
+  (:func:`answer_type_factor`); a short sign's OCR lines also answer as a whole (:func:`whole_signs`);
 - below ``qa_not_found_below`` (chosen on the same validation half) the answer is None: abstain.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import threading
@@ -80,6 +83,8 @@ def sentence_quality(text: str, source: str) -> float:
         q *= 0.4
     if _is_question(t):
         q *= 0.3  # a question with no reply after it answers nothing
+    if source == "passage" and t[:1].islower():
+        q *= 0.6  # starts mid-sentence: a piece cut from a longer text
     if source == "passage" and (t.startswith("#") or (len(words) <= 8 and not re.search(r"[.!?。！？:;]$", t)
                                                        and sum(w[0].isupper() for w in words) >= len(words) / 2)):
         q *= 0.6  # a heading or title: no sentence, mostly capitalised words
@@ -122,15 +127,17 @@ FAQ_ANSWER_CHARS = 320  # how much of what follows a question in a text joins it
 
 def answer_spans(text: str, source: str) -> list[str]:
     """The pieces of a passage or OCR text that can each be an answer: OCR lines, or sentences --
-    where a sentence is itself a question (a FAQ, a man page's "Why does ...?"), the question joined
-    with the sentences that answer it (up to ``FAQ_ANSWER_CHARS``): the question alone is the most
-    similar sentence to a user's question and says nothing, the reply alone may not name the topic."""
+    where a sentence is itself a question or a numbered FAQ entry (a FAQ, a man page's "Why does
+    ...?"), it is joined with the sentences that answer it (up to ``FAQ_ANSWER_CHARS``): the
+    question alone is the most similar sentence to a user's question and says nothing, the reply
+    alone may not name the topic."""
     if source == "ocr":
         return [s.text for s in split_lines(text)]
     sentences = [s.text for s in split_sentences(text)]
     out: list[str] = []
     for i, s in enumerate(sentences):
-        if not _is_question(s):
+        numbered = i > 0 and not _LETTERS.search(sentences[i - 1])  # "5. deflate() returns Z_BUF_ERROR."
+        if not (_is_question(s) or (numbered and _LETTERS.search(s))):
             out.append(s)
             continue
         reply: list[str] = []
@@ -203,10 +210,60 @@ def recalibrate(score: float) -> float:
     return _sigmoid(c.qa_conf_platt_slope * _logit(score) + c.qa_conf_platt_bias)
 
 
+_NUMBER_WORDS = frozenset("""zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen
+fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred
+thousand million billion dozen half twice once single double""".split())
+_TIME_WORDS = frozenset("""monday tuesday wednesday thursday friday saturday sunday mondays tuesdays wednesdays
+thursdays fridays saturdays sundays weekend weekends daily weekly monthly yearly today tomorrow yesterday tonight
+morning afternoon evening night noon midnight january february march april may june july august september
+october november december spring summer autumn winter always never hourly""".split())
+_WANTS_NUMBER = re.compile(r"^\s*(how (many|much|long|often|old|far|fast|big|heavy|tall|high)|what (year|time|age|"
+                           r"percentage|price|size)|in (what|which) year)\b", re.IGNORECASE)
+_WANTS_TIME = re.compile(r"^\s*(when\b|(on|at) (what|which) (day|time|date|hour)|what day|which day)", re.IGNORECASE)
+_DIGIT = re.compile(r"\d")
+
+
+def answer_type_factor(question: str | None, text: str) -> float:
+    """A question asking for a number or a time ("how many", "how much", "when", "which day") is not
+    answered by a unit that holds no number, date, day or time word -- the sign that names the pool
+    does not say when it opens. 1 when the question asks for nothing of the kind or the unit has it."""
+    if not question:
+        return 1.0
+    wants_number = bool(_WANTS_NUMBER.search(question))
+    wants_time = bool(_WANTS_TIME.search(question))
+    if not (wants_number or wants_time):
+        return 1.0
+    words = set(re.findall(r"[^\W\d_]+", text.lower()))
+    has = bool(_DIGIT.search(text)) or bool(words & _NUMBER_WORDS) or (wants_time and bool(words & _TIME_WORDS))
+    return 1.0 if has else CONFIG.apps.qa_answer_type_penalty
+
+
 def unit_confidence(dense: float, keyword_coverage: float, text: str, source: str,
-                    relevance: float | None = None, asr_logprob: float | None = None) -> float:
-    """Probability that one text unit is the answer: words, sentence quality, retrieval relevance
-    and speech-recognition confidence together (see the module docstring)."""
-    raw = (text_confidence(dense, keyword_coverage) * sentence_quality(text, source) * relevance_factor(relevance)
-           * asr_factor(asr_logprob))
+                    relevance: float | None = None, asr_logprob: float | None = None,
+                    question: str | None = None) -> float:
+    """Probability that one text unit is the answer: words, sentence quality, the kind of answer the
+    question asks for, retrieval relevance and speech-recognition confidence together (see the
+    module docstring)."""
+    raw = (text_confidence(dense, keyword_coverage) * sentence_quality(text, source)
+           * answer_type_factor(question, text) * relevance_factor(relevance) * asr_factor(asr_logprob))
     return recalibrate(raw)
+
+
+SIGN_MAX_CHARS = 200  # OCR text of one picture up to this length is a sign: its lines answer together
+
+
+def whole_signs(units: list, max_chars: int = SIGN_MAX_CHARS) -> list:
+    """``units`` plus, per picture whose OCR blocks (rows) together are short (a sign, a label, a
+    slide), one unit of all of them: "CAR WASH FULL SERVICE" / "12 EUROS" answers "how much is a car
+    wash" only as a whole. Units are dataclasses with ``path``, ``source`` and ``text``."""
+    lines: dict[str, list] = {}
+    for u in units:
+        if u.source == "ocr" and u.text:
+            lines.setdefault(u.path, []).append(u)
+    extra = []
+    for group in lines.values():
+        texts = list(dict.fromkeys(" ".join(u.text.split()) for u in group))
+        joined = " ".join(texts)
+        if len(texts) > 1 and len(joined) <= max_chars:
+            extra.append(dataclasses.replace(group[0], text=joined))
+    return list(units) + extra

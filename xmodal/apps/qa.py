@@ -31,7 +31,7 @@ import numpy as np
 
 from xmodal.apps import library_access as access
 from xmodal.apps.answers import (answer_spans, asr_factor, compose_answer, media_confidence,  # noqa: F401
-                                 passage_vectors, relevance_factor,
+                                 passage_vectors, relevance_factor, whole_signs,
                                  sentence_quality, text_confidence, unit_confidence)
 from xmodal.apps.keywords import coverage, keyword_scores, tokenize
 from xmodal.apps.llm import ChatClient, CitedPassage
@@ -127,7 +127,7 @@ def expand_units(units: Sequence[Unit]) -> list[Unit]:
             out.append(u)
             continue
         out.extend(replace(u, text=piece) for piece in answer_spans(u.text, u.source))
-    return out
+    return out + whole_signs(units)[len(units):]
 
 
 def rank_units(question: str, units: Sequence[Unit], encoder) -> list[Evidence]:
@@ -157,7 +157,7 @@ def rank_units(question: str, units: Sequence[Unit], encoder) -> list[Evidence]:
         w = CONFIG.apps.qa_dense_weight
         for u, d, k_, name in zip(text_units, dense, kw, names):
             cov = coverage(q_terms, tokenize(u.text) + tokenize(name))
-            conf = unit_confidence(float(d), cov, u.text, u.source, u.relevance, u.asr_logprob)
+            conf = unit_confidence(float(d), cov, u.text, u.source, u.relevance, u.asr_logprob, question)
             evidence.append(Evidence(u.path, u.kind, conf, u.source, u.text, u.time, u.end, u.page, u.thumbnail,
                                      raw=float(w * d + (1 - w) * k_), keyword=float(k_)))
     for u in unique:

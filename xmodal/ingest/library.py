@@ -388,7 +388,8 @@ class Library:
         """Items best matching a text, an image (path or PIL image) or a speech clip, over every
         vector field and BM25 keyword matches, best first by ``relevance`` in [0, 1].
 
-        Text and speech queries: each signal's raw score goes through the model's calibration and
+        Text, speech and picture queries (a picture: with an ``image:`` calibration of each field,
+        see ``python -m xmodal.ingest.calibrate``): each signal's raw score goes through the model's calibration and
         the signals are fused by probabilistic OR (``fusion="calibrated"``, the default of
         ``CONFIG.ingest.fusion``), so kinds compete on one scale; ``fusion="rrf"`` orders by
         reciprocal-rank fusion instead. Results under ``min_relevance`` are left out (``None``: the
@@ -419,8 +420,13 @@ class Library:
             out.warning = language_warning(text, self.model)
         if image is not None:
             vec = self.encoder.encode_image([self._load_query_image(image)])[0]
-            rankings, rows = self._vector_rankings(col, vec, "image", kinds, where, k)
-            results = self._fuse(col, rankings, rows, k)
+            cal = self.calibration
+            if fusion == "calibrated" and cal is not None and all(f"image:{f}" in cal.fields for f in col.vector_fields):
+                results = self._calibrated(col, vec, None, kinds, where, k, False, source="image:")
+                out.calibrated = True
+            else:
+                rankings, rows = self._vector_rankings(col, vec, "image", kinds, where, k)
+                results = self._fuse(col, rankings, rows, k)
         else:
             if "text" not in self.encoder.modalities:
                 raise InvalidInput(f"model {self.model!r} cannot encode text queries")
@@ -572,11 +578,12 @@ class Library:
             best[item_id] = Hit(row_id, score, rec.payload)
         return list(best), best
 
-    def _calibrated(self, col, vec: np.ndarray, text: str, kinds, where, k: int, keyword: bool
-                    ) -> list[SearchResult]:
+    def _calibrated(self, col, vec: np.ndarray, text: str | None, kinds, where, k: int, keyword: bool,
+                    source: str = "") -> list[SearchResult]:
         """Every candidate row's score -> relevance through the model's calibration, one signal per
         vector field plus keywords, each item keeping its best row; items ranked by the
-        probabilistic OR of their signals (see :mod:`xmodal.ingest.ranking`)."""
+        probabilistic OR of their signals (see :mod:`xmodal.ingest.ranking`). ``source`` prefixes
+        the calibration's field names: ``"image:"`` for a picture as the query."""
         cal, cfg = self.calibration, CONFIG.ingest
         q = np.asarray(vec, np.float32)[None, :]
         flt = self._where(kinds, where)
@@ -584,8 +591,9 @@ class Library:
         rows: dict[str, dict[str, Any]] = {}
         for field in col.vector_fields:
             hits = col.search(field, q, k=self._row_budget(k), where=flt)[0]
-            signals[field], rows[field] = field_signal(field, hits, cal.mapping(field, q[0]), cfg.ocr_weight)
-        if keyword:
+            signals[field], rows[field] = field_signal(field, hits, cal.mapping(source + field, q[0]),
+                                                       cfg.ocr_weight)
+        if keyword and text:
             signals[KEYWORD_LIST], rows[KEYWORD_LIST] = self._keyword_signal(col, text, kinds, where, k)
         fused = fuse(signals)[:k]
         items = {r.id: r for r in col.get([i for i, _ in fused])}
