@@ -117,7 +117,8 @@ def fit(model: str, log=print) -> tuple[Calibration, dict]:
                            "brier": round(brier([fields[KEYWORD](x) for x in xs], ys), 5)}
         log(f"keyword: {report[KEYWORD]}")
     if "image" in enc.modalities:
-        _fit_image_queries(enc, items, image_of, english, fields, backgrounds, floors, report, log)
+        originals = [load_image(Path(image_of[i])) for i in items]
+        _fit_image_queries(enc, items, originals, english, fields, backgrounds, floors, report, log)
     return Calibration(model, fields, backgrounds, floors), report
 
 
@@ -131,13 +132,10 @@ def query_view(img):
     return ImageOps.mirror(img).crop((dx, dy, w - dx, h - dy)).resize((w, h))
 
 
-def _fit_image_queries(enc, items, image_of, english, fields, backgrounds, floors, report, log) -> None:
+def _fit_image_queries(enc, items, originals, english, fields, backgrounds, floors, report, log) -> None:
     """``image:visual`` / ``image:text``: a picture as the query (``search(image=...)``), against the
     validation pictures (relevant: the same item, seen as :func:`query_view`) and against the English
     descriptions (relevant: its own)."""
-    from xmodal.media import load_image
-
-    originals = [load_image(Path(image_of[i])) for i in items]
     qv = enc.encode_image([query_view(img) for img in originals])
     if "visual" in backgrounds:
         iv = backgrounds["visual"]
