@@ -221,14 +221,19 @@ _WANTS_NUMBER = re.compile(r"^\s*(how (many|much|long|often|old|far|fast|big|hea
                            r"percentage|price|size)|in (what|which) year)\b", re.IGNORECASE)
 _WANTS_TIME = re.compile(r"^\s*(when\b|(on|at) (what|which) (day|time|date|hour)|what day|which day)", re.IGNORECASE)
 _DIGIT = re.compile(r"\d")
+_WANTS_NAME = re.compile(r"^\s*(who|whom|whose)\b", re.IGNORECASE)
 
 
 def answer_type_factor(question: str | None, text: str) -> float:
     """A question asking for a number or a time ("how many", "how much", "when", "which day") is not
     answered by a unit that holds no number, date, day or time word -- the sign that names the pool
-    does not say when it opens. 1 when the question asks for nothing of the kind or the unit has it."""
+    does not say when it opens -- nor a "who" question by one that names nobody (no capitalised
+    word past the first, no address). 1 when the question asks for nothing of the kind or the unit has it."""
     if not question:
         return 1.0
+    if _WANTS_NAME.search(question):  # a person or an organisation: a capitalised name past the first word
+        names = [w for w in re.findall(r"[^\W\d_][\w'-]*", text)[1:] if w[:1].isupper()]
+        return 1.0 if names or "@" in text else CONFIG.apps.qa_answer_type_penalty
     wants_number = bool(_WANTS_NUMBER.search(question))
     wants_time = bool(_WANTS_TIME.search(question))
     if not (wants_number or wants_time):
