@@ -333,8 +333,8 @@ class AppsConfig:
     qa_asr_logprob_slope: float = 6.0
     qa_answer_type_penalty: float = 0.4  # a number / time question, a unit with no number or time in it
     # Logistic rescaling of the product of the answer factors (xmodal.apps.answers.recalibrate).
-    qa_conf_platt_slope: float = 0.944
-    qa_conf_platt_bias: float = -0.576
+    qa_conf_platt_slope: float = 0.942
+    qa_conf_platt_bias: float = -0.572
     qa_thumbnail_size: int = 128
     llm_timeout_s: float = 60.0
     llm_max_tokens: int = 512
