@@ -1,8 +1,11 @@
 """Question answering and recommendation on real media: `python -m benchmarks.bench_apps [--only qa|rec]`.
 
-QA: the demo samples (samples/media) plus a few Tux Paint stamps are indexed, then every question of
-benchmarks/apps_questions.json is asked; reported: answer-bearing evidence at rank 1 / within top 3 by
-modality, and how often unanswerable questions are correctly "not found".
+QA: the mixed offline folder of benchmarks/mixed_media.py (bundled samples, Debian documentation,
+OCR-only signs, Tux Paint spoken descriptions, named stamps) is indexed, then every question of
+benchmarks/apps_questions.json is asked. The abstention threshold (and with ``--fit`` a logistic
+rescaling of the confidence) is chosen on the validation half and reported on the test half:
+top-1 answer accuracy on answerable questions, abstention on unanswerable ones, picture requests
+answered by the picture (never a path), Brier score, and a reliability plot (qa_reliability.png).
 
 Recommendation: up to ``PER_CATEGORY`` Tux Paint stamp images per top-level category are indexed (no
 OCR); a simulated log (users preferring one or two categories) is replayed through the interaction
@@ -24,11 +27,6 @@ SAMPLES = ROOT / "samples" / "media"
 QUESTIONS = Path(__file__).resolve().parent / "apps_questions.json"
 PER_CATEGORY = 30
 SKIP_DIRS = ("symbols/alphabets",)  # hundreds of near-identical letters would swamp "symbols"
-QA_STAMPS = ["animals/mammals/giraffe.png", "animals/marsupials/kangaroo.png", "animals/mammals/cats/tiger.png",
-             "food/fruit/pineapple.png", "vehicles/emergency/firetruck.png", "household/dishes/teapot.png",
-             "space/planets/6_saturn.png", "animals/birds/owl.png", "animals/mammals/bears/bear.png",
-             "food/fruit/banana.png", "vehicles/flight/planes/747.png", "household/tools/hammer.png",
-             "plants/trees/palm_tree.png", "sports/ball/soccer_ball.png"]
 DIVERSITY_SWEEP = (0.0, 0.1, 0.2, 0.3, 0.4, 0.6)
 SIM_USERS = 200  # enough held-out likes for a hit-rate standard error of about 0.03
 FALLBACK_MODEL = "label-bridge"  # needs no training run
@@ -54,40 +52,127 @@ def pick_model(for_stamps: bool = False) -> str:
     return NO_OCR_MODEL
 
 
-def _find_stamp(rel: str) -> Path | None:
-    p = STAMPS / rel
-    if p.is_file():
-        return p
-    hits = sorted(STAMPS.rglob(Path(rel).name))
-    return hits[0] if hits else None
+QA_PARTS = ("samples", "debian", "signs", "spoken", "qa-stamps")
 
 
-def bench_qa(work: Path) -> dict:
+def split_questions(questions: list[dict]) -> list[dict]:
+    """Half the questions for choosing thresholds (``val``), half for reporting (``test``): within
+    each (expect, modality) group, sorted by text, alternately -- both halves see every kind."""
+    groups: dict[tuple, list[dict]] = {}
+    for q in questions:
+        groups.setdefault((q.get("expect"), q.get("modality")), []).append(q)
+    for group in groups.values():
+        for i, q in enumerate(sorted(group, key=lambda q: q["question"])):
+            q["split"] = "val" if i % 2 == 0 else "test"
+    return questions
+
+
+def qa_library(work: Path, model: str):
+    """The QA folder (benchmarks.mixed_media, ``QA_PARTS``) indexed into ``work``; reused when there."""
     import xmodal
-    from xmodal.apps.evaluate import evaluate_qa
+    from benchmarks.mixed_media import build
 
-    tux = work / "tuxpaint"
-    tux.mkdir(parents=True, exist_ok=True)
-    for rel in QA_STAMPS:
-        src = _find_stamp(rel)
-        if src is not None:
-            shutil.copy(src, tux / src.name)
-    model = pick_model()
+    media = work / "media"
+    manifest = build(media, QA_PARTS)
     lib = xmodal.open(str(work / "qa.xmdb"), model=model)
     t0 = time.perf_counter()
-    report = lib.index([str(SAMPLES), str(tux)], progress=False)
-    index_s = time.perf_counter() - t0
-    questions = json.loads(QUESTIONS.read_text())["questions"]
-    for q in questions:
+    report = lib.index([str(media)], progress=False)
+    return lib, manifest, report, time.perf_counter() - t0
+
+
+def _identity(p: float) -> float:
+    return p
+
+
+def _rescaler(slope: float, bias: float):
+    """The confidence rescaling ``sigmoid(slope * logit(p) + bias)`` (as xmodal.apps.answers applies it)."""
+    import math
+
+    def rescale(p: float) -> float:
+        p = min(1 - 1e-6, max(1e-6, p))
+        return 1 / (1 + math.exp(-(slope * math.log(p / (1 - p)) + bias)))
+    return rescale
+
+
+def bench_qa(work: Path, fit: bool = False) -> dict:
+    """Ask every question, choose the abstention threshold (and with ``fit`` the confidence
+    rescaling) on the validation half, report both halves; the reliability plot's data."""
+    from xmodal.apps.answers import recalibrate
+    from xmodal.apps.evaluate import (answer_outcome, answer_report, fit_answer_rescaling, fit_answer_threshold,
+                                      judge_answers, reliability)
+    from xmodal.config import CONFIG
+
+    model = pick_model()
+    lib, manifest, report, index_s = qa_library(work, model)
+    questions = split_questions(json.loads(QUESTIONS.read_text())["questions"])
+    docs = set(manifest.get("debian", {}))
+    kept = [q for q in questions if not str(q.get("path") or "").startswith("debian/")
+            or str(q["path"]).split("/", 1)[1] in docs]  # a machine without a package's docs skips its questions
+    for q in kept:
         if q.get("image"):
             q["image"] = str(ROOT / q["image"])
+    saved = (CONFIG.apps.qa_conf_platt_slope, CONFIG.apps.qa_conf_platt_bias)
     t0 = time.perf_counter()
-    result = evaluate_qa(lib, questions, show_progress=False)
-    ask_s = (time.perf_counter() - t0) / len(questions)
+    rows = judge_answers(lib, kept, show_progress=False)
+    if fit:  # back to the raw product of the answer factors, before the configured rescaling
+        raw = _rescaler(1 / saved[0], -saved[1] / saved[0])
+        rows = [{**r, "confidence": raw(r["confidence"])} for r in rows]
+    ask_s = (time.perf_counter() - t0) / max(1, len(kept))
     lib.close()
-    result.update(model=model, items_indexed=report.encoded, index_seconds=round(index_s, 1),
-                  seconds_per_question=round(ask_s, 3))
-    return result
+    val = [r for r in rows if r["split"] == "val"]
+    test = [r for r in rows if r["split"] == "test"]
+    rescale = _identity
+    out: dict = {}
+    if fit:
+        slope, bias = fit_answer_rescaling(val)
+        out["fitted_rescaling"] = {"qa_conf_platt_slope": round(slope, 4), "qa_conf_platt_bias": round(bias, 4)}
+        rescale = _rescaler(slope, bias)
+    else:
+        out["rescaling"] = {"qa_conf_platt_slope": saved[0], "qa_conf_platt_bias": saved[1],
+                            "check": round(recalibrate(0.5), 4)}
+    threshold = fit_answer_threshold(val, rescale=rescale)
+    judged_test = [r for r in test if r["expect"] != "evidence"]
+    out.update(model=model, questions=len(kept), questions_skipped=len(questions) - len(kept),
+               items_indexed=report.encoded, index_seconds=round(index_s, 1),
+               seconds_per_question=round(ask_s, 3), configured_threshold=CONFIG.apps.qa_not_found_below,
+               threshold_from_validation=round(threshold, 4),
+               validation=answer_report(val, threshold, rescale), test=answer_report(test, threshold, rescale),
+               all=answer_report(rows, threshold, rescale),
+               reliability_test=reliability([rescale(r["confidence"]) for r in judged_test],
+                                            [answer_outcome(r) for r in judged_test], bins=5),
+               rows=[{**r, "confidence": round(rescale(r["confidence"]), 4)} for r in rows])
+    return out
+
+
+def _plot_reliability(results_dir: Path, qa: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from xmodal.apps.evaluate import answer_outcome, reliability
+
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
+    for ax, split in zip(axes, ("val", "test")):
+        rows = [r for r in qa["rows"] if r["split"] == split and r["expect"] != "evidence"]
+        table = reliability([r["confidence"] for r in rows], [answer_outcome(r) for r in rows], bins=5)
+        ax.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
+        ax.plot([b["mean_confidence"] for b in table], [b["observed"] for b in table], "o-", label="xmodal ask")
+        for b in table:
+            ax.annotate(str(b["n"]), (b["mean_confidence"], b["observed"]), fontsize=7,
+                        textcoords="offset points", xytext=(4, -10))
+        ax.axvline(qa["threshold_from_validation"], color="tab:red", lw=0.8, label="abstain below")
+        rep = qa["validation" if split == "val" else "test"]
+        ax.set_title(f"{'validation' if split == 'val' else 'test'} half: Brier {rep['brier']}", fontsize=9)
+        ax.set_xlabel("confidence")
+        ax.set_ylabel("share right")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(-0.02, 1.02)
+    axes[0].legend(fontsize=7, loc="upper left")
+    fig.suptitle("QA answer confidence, reliability (point labels: questions per bin)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(results_dir / "qa_reliability.png", dpi=120)
+    plt.close(fig)
 
 
 def _rec_media(work: Path) -> dict[str, str]:
@@ -179,28 +264,34 @@ def _plot(results_dir: Path, rec: dict) -> None:
     plt.close(fig)
 
 
-def run(results_dir: Path, only: str = "qa,rec") -> dict:
+def run(results_dir: Path, only: str = "qa,rec", work: Path | None = None, fit: bool = False) -> dict:
     out: dict = {}
     with tempfile.TemporaryDirectory(prefix="xmodal-bench-apps-") as tmp:
-        work = Path(tmp)
+        work = work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         if "rec" in only:
             out["recommendation"] = bench_recommendation(work)
             _plot(results_dir, out["recommendation"])
         if "qa" in only:
-            out["qa"] = bench_qa(work)
+            out["qa"] = bench_qa(work, fit=fit)
+            _plot_reliability(results_dir, out["qa"])
     return out
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", default="qa,rec")
+    ap.add_argument("--work", type=Path, default=None, help="keep the indexed libraries here (reused next time)")
+    ap.add_argument("--fit", action="store_true",
+                    help="QA: fit the confidence rescaling on the validation half (else the configured one)")
     args = ap.parse_args()
     results = Path(__file__).resolve().parent / "results"
     results.mkdir(exist_ok=True)
     t = time.perf_counter()
-    res = run(results, args.only)
+    res = run(results, args.only, args.work, args.fit)
     target = results / "apps.json"
     previous = json.loads(target.read_text()) if target.exists() else {}
     res = {**previous, "area": "apps", "seconds": round(time.perf_counter() - t, 1), **res}
     target.write_text(json.dumps(res, indent=2, default=str))
-    print(json.dumps({k: v for k, v in res.items()}, indent=1, default=str)[:6000])
+    shown = {k: ({kk: vv for kk, vv in v.items() if kk != "rows"} if isinstance(v, dict) else v) for k, v in res.items()}
+    print(json.dumps(shown, indent=1, default=str)[:8000])

@@ -30,6 +30,15 @@ def test_an_answer_only_spoken_returns_the_recording_at_the_right_time(qa_librar
     assert ans.confidence >= 0.5 and ans.citations == [1]
 
 
+def test_transcript_segments_carry_the_recognisers_log_probability(qa_library):
+    lib, _, info = qa_library
+    col = lib.db.collection(lib.collection_name)
+    segments = list(col.scroll(where={"role": "speech"}))
+    assert segments and all(r.payload["path"] == str(info["recording"]) for r in segments)
+    # faster-whisper's average log-probability per token: negative, and clear speech is heard surely
+    assert all(-5.0 < r.payload["asr_logprob"] <= 0.0 for r in segments), [r.payload for r in segments]
+
+
 def test_an_answer_only_written_in_an_image_returns_the_image_and_its_ocr_line(qa_library):
     lib, _, info = qa_library
     ans = ask(lib, "Which parking level is closed for repairs?", llm=None)

@@ -59,6 +59,8 @@ def test_an_exact_code_like_term_is_strong_evidence_and_its_parts_alone_are_not(
     assert rare.exact_rare  # a word held by one passage in four hundred
     small = keyword_match("zygomorphic flowers", "zygomorphic petals", {"zygomorphic": 1}, 30, 0.02, 200)
     assert not small.exact_rare  # in a small library every word is "rare": no bonus
+    incidental = keyword_match("a modern clothespin", "a modern compiler", {"modern": 1}, 400, 0.02, 200)
+    assert not incidental.exact_rare  # the library has no clothespin at all: "modern" alone is no evidence
 
 
 def test_the_snippet_is_the_stretch_holding_the_terms():

@@ -120,3 +120,32 @@ def test_cli_shows_relevance_cuts_weak_matches_and_warns_on_stderr(mixed_small):
     zh = cli("search", "一只红色的袋鼠", "--json")
     assert zh.returncode == 0 and "xmodal-lite-multilingual" in zh.stderr
     json.loads(zh.stdout)  # the warning never pollutes the JSON on stdout
+
+
+@pytest.mark.parametrize("query", ["an elephant", "a giraffe", "a tiger", "a banana", "a brown bear"])
+def test_a_query_for_one_kind_gets_no_unrelated_kind_in_its_top_three(mixed_small, query):
+    lib, _ = mixed_small
+    results = lib.search(text=query, k=5)
+    assert all(r.kind == "image" for r in results[:3]), [(r.kind, _names([r])[0], r.relevance) for r in results]
+
+
+def test_a_document_query_gets_documents_first(mixed_small):
+    lib, _ = mixed_small
+    results = lib.search(text="quarterly budget and office expenses", k=5, min_relevance=None)  # the default cut
+    assert _names(results)[0] == "budget.txt"
+    assert all(r.kind == "text" for r in results), [(r.kind, _names([r])[0], r.relevance) for r in results]
+
+
+def test_a_picture_query_is_calibrated_and_finds_its_twin_before_any_document(mixed_small, tmp_path):
+    from PIL import Image
+
+    from xmodal.ingest.calibrate import query_view
+
+    lib, base = mixed_small
+    query = tmp_path / "kangaroo-view.png"
+    query_view(Image.open(base / "media" / "kangaroo.png").convert("RGB")).save(query)
+    results = lib.search(image=query, k=6)
+    assert results.calibrated and _names(results)[0] == "kangaroo.png"
+    assert all(r.kind == "image" for r in results[:3]), [(r.kind, _names([r])[0], r.relevance) for r in results]
+    assert results[0].relevance > 0.5 and "visual" in results[0].signals
+    assert lib.search(image=query, k=6, fusion="rrf").calibrated is False

@@ -17,8 +17,9 @@ user's preferred categories, against a popularity baseline and plain nearest nei
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, defaultdict
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from xmodal.apps.diversity import intra_list_diversity
 from xmodal.apps.qa import Evidence, ask
 from xmodal.apps.recommend import interactions, recommend
 from xmodal.apps.simulate import SimulationSpec, leave_last_out, simulate_log
+from xmodal.ingest.ranking import fit_logistic
 from xmodal.progress import progress
 
 TIME_TOLERANCE_S = 1.5
@@ -178,3 +180,127 @@ def evaluate_recommender(lib, item_categories: Mapping[str, str], spec: Simulati
                        "preferred_category_share": round(float(np.mean(in_pref)), 4) if in_pref else 0.0,
                        "distinct_categories": round(float(np.mean(cats)), 2) if cats else 0.0}
     return out
+
+
+# ----------------------------------------------------------------------------- answers, judged
+_PATH_ANSWER = re.compile(r"^\s*(?:[~.]?/|[A-Za-z]:\\)?[\w.-]+(?:[/\\][\w.-]+)+\.?\w*\s*$")
+
+
+def is_path_answer(answer: str | None) -> bool:
+    """Whether an answer (its ``[n]`` markers removed) is nothing but a file path: never an answer."""
+    if not answer:
+        return False
+    text = re.sub(r"\s*\[\d+\]", " ", answer).strip()
+    return bool(_PATH_ANSWER.match(text)) or (text.startswith("/") and " " not in text)
+
+
+def judge_answers(lib, questions: Sequence[Mapping[str, Any]], show_progress: bool | None = None) -> list[dict]:
+    """Ask every question and return one row per question: the best text unit's confidence (the
+    answer's, when it clears the threshold), whether that unit bears the expected answer
+    (``lead_right``), whether the top evidence does (``top_right``), the extractive answer under the
+    configured threshold, and whether the best text unit is a bare path (``path_answer``).
+
+    A question's ``expect`` is ``answer`` (a text answer exists), ``abstain`` (nothing answers it)
+    or ``evidence`` (a request for a picture or a moment of a video: the right behaviour is no text
+    answer, with that file as top evidence). Abstention is applied afterwards (:func:`answer_report`),
+    so a threshold can be chosen on one half of the questions and reported on the other."""
+    rows = []
+    with progress(show_progress) as bar:
+        task = bar.add_task("qa", total=len(questions))
+        for q in questions:
+            ans = ask(lib, q["question"], image=q.get("image"), k=5, llm=None)
+            # The best text unit: the answer when it clears the threshold (its score is the confidence).
+            lead = next((e for e in ans.evidence if e.text), None)
+            expect = q.get("expect") or ("answer" if q.get("path") else "abstain")
+            rows.append({"question": q["question"], "expect": expect, "modality": q.get("modality", "none"),
+                         "split": q.get("split"), "confidence": round(ans.confidence, 5),
+                         "lead_right": bool(lead is not None and answer_bearing(lead, q)),
+                         "top_right": bool(ans.evidence and answer_bearing(ans.evidence[0], q)),
+                         "top_source": ans.evidence[0].source if ans.evidence else None,
+                         "answer": ans.answer, "path_answer": is_path_answer(lead.text if lead else None),
+                         "lead": lead.to_dict() if lead is not None else None})
+            bar.advance(task)
+    return rows
+
+
+def answer_outcome(row: Mapping[str, Any]) -> float:
+    """What the confidence forecasts: 1 when the lead text unit is a right answer, else 0."""
+    return 1.0 if row["expect"] == "answer" and row["lead_right"] else 0.0
+
+
+def answer_report(rows: Sequence[Mapping[str, Any]], threshold: float,
+                  rescale: Callable[[float], float] = lambda p: p) -> dict:
+    """Top-1 accuracy on answerable questions (answered, and the answer bears it), abstention on
+    unanswerable ones, picture / moment requests (no text answer, that file first), path answers,
+    and the Brier score of the (rescaled) confidence against :func:`answer_outcome`."""
+    def conf(r):
+        return rescale(r["confidence"])
+
+    ans = [r for r in rows if r["expect"] == "answer"]
+    none = [r for r in rows if r["expect"] == "abstain"]
+    ev = [r for r in rows if r["expect"] == "evidence"]
+    judged = ans + none
+    probs = [conf(r) for r in judged]
+    ys = [answer_outcome(r) for r in judged]
+    right = [conf(r) >= threshold and r["lead_right"] for r in ans]
+    by_mod: dict[str, list] = defaultdict(list)
+    for r, ok in zip(ans, right):
+        by_mod[r["modality"]].append(ok)
+    return {"threshold": round(threshold, 4),
+            "answerable": len(ans), "accuracy": _ratio(sum(right), len(ans)),
+            "accuracy_by_modality": {m: {"questions": len(v), "accuracy": _ratio(sum(v), len(v))}
+                                     for m, v in sorted(by_mod.items())},
+            "unanswerable": len(none), "abstained": _ratio(sum(conf(r) < threshold for r in none), len(none)),
+            "evidence_requests": len(ev),
+            "evidence_right": _ratio(sum(r["top_right"] and conf(r) < threshold for r in ev), len(ev)),
+            "path_answers": sum(bool(r["path_answer"]) and conf(r) >= threshold for r in rows),
+            "brier": round(float(np.mean([(p - y) ** 2 for p, y in zip(probs, ys)])), 4) if ys else None}
+
+
+def _ratio(a: float, b: int) -> float | None:
+    return round(a / b, 3) if b else None
+
+
+def fit_answer_threshold(rows: Sequence[Mapping[str, Any]], min_abstain: float = 0.9,
+                         rescale: Callable[[float], float] = lambda p: p) -> float:
+    """The abstention threshold that answers the most answerable questions rightly while at least
+    ``min_abstain`` of the unanswerable ones abstain (on these rows; the lowest such threshold, for
+    ties the midpoint to the next confidence). With no threshold meeting that share, the one with
+    the best mean of the two rates."""
+    confs = sorted({round(rescale(r["confidence"]), 6) for r in rows} | {0.0, 1.0})
+    candidates = [(a + b) / 2 for a, b in zip(confs, confs[1:])] or [0.5]
+    best, best_key = candidates[0], None
+    for t in candidates:
+        rep = answer_report(rows, t, rescale)
+        acc, abst = rep["accuracy"] or 0.0, rep["abstained"] if rep["abstained"] is not None else 1.0
+        key = (abst >= min_abstain, acc if abst >= min_abstain else (acc + abst) / 2, -t)
+        if best_key is None or key > best_key:
+            best, best_key = t, key
+    return best
+
+
+def reliability(probs: Sequence[float], outcomes: Sequence[float], bins: int = 10) -> list[dict]:
+    """Reliability table: per confidence bin, how many forecasts, their mean, and how often right."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    p, y = np.asarray(probs, float), np.asarray(outcomes, float)
+    out = []
+    for i in range(bins):
+        m = (p >= edges[i]) & ((p < edges[i + 1]) if i < bins - 1 else (p <= 1.0))
+        if m.any():
+            out.append({"lo": round(float(edges[i]), 2), "hi": round(float(edges[i + 1]), 2), "n": int(m.sum()),
+                        "mean_confidence": round(float(p[m].mean()), 4), "observed": round(float(y[m].mean()), 4)})
+    return out
+
+
+def fit_answer_rescaling(rows: Sequence[Mapping[str, Any]]) -> tuple[float, float]:
+    """``(slope, bias)`` of a logistic on the logit of the confidence, fitted to :func:`answer_outcome`
+    on these rows (``qa_conf_platt_slope`` / ``qa_conf_platt_bias`` when the confidence was collected
+    with the identity rescaling)."""
+    judged = [r for r in rows if r["expect"] in ("answer", "abstain")]
+    fit = fit_logistic([_logit(r["confidence"]) for r in judged], [int(answer_outcome(r)) for r in judged])
+    return fit.slope, fit.bias
+
+
+def _logit(p: float) -> float:
+    p = min(1.0 - 1e-6, max(1e-6, float(p)))
+    return math.log(p / (1.0 - p))

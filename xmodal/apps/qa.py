@@ -18,24 +18,23 @@ the sentence that holds it, not a 200-word chunk; each unit is scored by a text-
 model plus BM25 keywords (names and numbers), and the scores are calibrated into a probability
 that the unit answers the question. Units of every modality are ranked on that one scale. When
 the best is below ``qa_not_found_below`` the answer is None ("not found") instead of a guess.
-Only text answers: pictures are evidence, never the answer; fragments, headings and command
-synopses are penalised (:func:`sentence_quality`); confidence also weighs the item's calibrated
-retrieval relevance and, where stored, the speech recogniser's log-probability of a segment.
+Choosing among the units (only text answers, sentence quality, retrieval relevance and speech
+recognition in the confidence, abstention) lives in :mod:`xmodal.apps.answers`.
 """
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from xmodal.apps.answers import (answer_spans, asr_factor, compose_answer, media_confidence,  # noqa: F401
+                                 passage_vectors, relevance_factor, whole_signs,
+                                 sentence_quality, text_confidence, unit_confidence)
 from xmodal.apps.keywords import coverage, keyword_scores, tokenize
 from xmodal.apps.llm import ChatClient, CitedPassage
 from xmodal.apps.retrieval import Unit, retrieve_units
-from xmodal.apps.sentences import split_lines, split_sentences
 from xmodal.config import CONFIG
 from xmodal.encoders import get_encoder
 from xmodal.ingest.extract import name_words
@@ -106,66 +105,6 @@ class Answer:
         return d
 
 
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
-
-
-def text_confidence(dense: float, keyword_coverage: float) -> float:
-    """Calibrated probability that a text unit answers (coefficients in ``CONFIG.apps``)."""
-    c = CONFIG.apps
-    return _sigmoid(c.qa_conf_bias + c.qa_conf_dense_slope * dense + c.qa_conf_keyword_slope * keyword_coverage)
-
-
-def media_confidence(specificity: float) -> float:
-    """Calibrated probability for evidence with no text (an image or frame), from how much better the
-    question describes it than generic captions do (a z-score; see :func:`xmodal.apps.retrieval.specificity`)."""
-    c = CONFIG.apps
-    return _sigmoid(c.qa_conf_media_bias + c.qa_conf_media_slope * specificity)
-
-
-_SYNOPSIS = re.compile(r"\[-{1,2}\w|\[[A-Z_]{2,}\]|\w\s*(\.\.\.|…)\s*\]|\s\|\s")
-_OPTION = re.compile(r"(?:^|\s)-{1,2}[a-zA-Z][\w-]*(?=\s|=|$)")
-_PATH = re.compile(r"(^|\s)[~.]?/?[\w.-]+/[\w./-]+")
-_LETTERS = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
-
-
-def sentence_quality(text: str, source: str) -> float:
-    """How much a unit reads like an answer, in (0, 1]: a command synopsis ("tar --list [-f
-    ARCHIVE]"), a file path, a heading or a one-word fragment ("src") can hold the question's words
-    without saying anything. OCR lines are short by nature and only lose for being a single word."""
-    t = " ".join(text.split())
-    words = _LETTERS.findall(t)
-    q = 1.0
-    if len(words) <= 1:
-        q *= 0.3
-    elif len(words) < 4 and source not in ("ocr", "caption"):
-        q *= 0.6
-    if _SYNOPSIS.search(t) or (len(_OPTION.findall(t)) >= 2 and not re.search(r"[.!?]$", t)):
-        q *= 0.35
-    if _PATH.search(t) and len(words) < 8:
-        q *= 0.4
-    if source == "passage" and (t.startswith("#") or (len(words) <= 8 and not re.search(r"[.!?。！？:;]$", t)
-                                                       and sum(w[0].isupper() for w in words) >= len(words) / 2)):
-        q *= 0.6  # a heading or title: no sentence, mostly capitalised words
-    return q
-
-
-def asr_factor(logprob: float | None) -> float:
-    """How far to trust a transcript segment's words (1 when the recogniser's score is unknown)."""
-    if logprob is None:
-        return 1.0
-    c = CONFIG.apps
-    return _sigmoid(c.qa_asr_logprob_slope * (float(logprob) - c.qa_asr_logprob_mid))
-
-
-def relevance_factor(relevance: float | None) -> float:
-    """Retrieval's calibrated relevance of the unit's item, as a soft factor (1 when uncalibrated)."""
-    if relevance is None:
-        return 1.0
-    w = CONFIG.apps.qa_relevance_weight
-    return 1.0 - w + w * min(1.0, max(0.0, float(relevance)))
-
-
 def expand_units(units: Sequence[Unit]) -> list[Unit]:
     """Cut passages into sentences and OCR text into lines; transcript segments stay whole (they carry time)."""
     out: list[Unit] = []
@@ -173,9 +112,8 @@ def expand_units(units: Sequence[Unit]) -> list[Unit]:
         if not u.text or u.source not in ("passage", "ocr", "caption"):
             out.append(u)
             continue
-        pieces = split_lines(u.text) if u.source == "ocr" else split_sentences(u.text)
-        out.extend(replace(u, text=p.text) for p in pieces)
-    return out
+        out.extend(replace(u, text=piece) for piece in answer_spans(u.text, u.source))
+    return out + whole_signs(units)[len(units):]
 
 
 def rank_units(question: str, units: Sequence[Unit], encoder) -> list[Evidence]:
@@ -196,7 +134,7 @@ def rank_units(question: str, units: Sequence[Unit], encoder) -> list[Evidence]:
     if text_units:
         texts = [u.text for u in text_units]
         q = encoder.encode_text([question], mode="query")
-        p = encoder.encode_text(texts, mode="passage")
+        p = passage_vectors(encoder, texts)
         dense = np.clip((p @ q[0]).astype(np.float64), 0.0, 1.0)
         # A file's name as words ("city-tour.mp4" -> "city tour"): questions often point at it.
         names = [name_words(Path(u.path)) for u in text_units]
@@ -205,8 +143,7 @@ def rank_units(question: str, units: Sequence[Unit], encoder) -> list[Evidence]:
         w = CONFIG.apps.qa_dense_weight
         for u, d, k_, name in zip(text_units, dense, kw, names):
             cov = coverage(q_terms, tokenize(u.text) + tokenize(name))
-            conf = (text_confidence(float(d), cov) * sentence_quality(u.text, u.source) * relevance_factor(u.relevance)
-                    * asr_factor(u.asr_logprob))
+            conf = unit_confidence(float(d), cov, u.text, u.source, u.relevance, u.asr_logprob, question)
             evidence.append(Evidence(u.path, u.kind, conf, u.source, u.text, u.time, u.end, u.page, u.thumbnail,
                                      raw=float(w * d + (1 - w) * k_), keyword=float(k_)))
     for u in unique:
@@ -216,34 +153,6 @@ def rank_units(question: str, units: Sequence[Unit], encoder) -> list[Evidence]:
     # Calibrated score first; the uncalibrated mix breaks ties between near-equal units.
     evidence.sort(key=lambda e: (round(e.score, 3), e.raw), reverse=True)
     return evidence
-
-
-def compose_answer(evidence: Sequence[Evidence]) -> tuple[str | None, float, list[Evidence], int]:
-    """The extractive answer, its confidence, the evidence re-ordered so the units the answer cites
-    come first (the answer's ``[n]`` markers are their 1-based positions), and how many it cites.
-
-    Only text is ever the answer (a sentence, OCR line or transcript segment): a picture or frame
-    can be evidence, never "the answer" -- a file path answers no question. When no text unit
-    reaches ``qa_not_found_below`` the answer is None (abstain) and the confidence is the best text
-    unit's. Picture units of a file whose text is cited are dropped as redundant.
-    """
-    cfg = CONFIG.apps
-    if not evidence:
-        return None, 0.0, [], 0
-    texts = [e for e in evidence if e.text]
-    lead = texts[0] if texts else None
-    if lead is None or lead.score < cfg.qa_not_found_below:
-        return None, (lead.score if lead else 0.0), list(evidence), 0
-    cited = []
-    for e in texts:
-        if len(cited) >= cfg.qa_answer_units:
-            break
-        if e.score >= cfg.qa_answer_relative * lead.score and all(e.text != c.text for c in cited):
-            cited.append(e)
-    quoted_paths = {c.path for c in cited}
-    rest = [e for e in evidence if e not in cited and not (e.source == "image" and e.path in quoted_paths)]
-    answer = " ".join(f"{c.text} [{i}]" for i, c in enumerate(cited, 1))
-    return answer, lead.score, cited + rest, len(cited)
 
 
 def _passages(evidence: Sequence[Evidence], numbers: Sequence[int]) -> list[CitedPassage]:

@@ -12,7 +12,10 @@ never trained on) gives three labelled sets, one per signal:
   candidate passage (relevant: its own descriptions); multilingual models see the descriptions in
   every language, English-only ones the English descriptions;
 - ``keyword``: the same name queries over a keyword index of those descriptions, each hit judged
-  by the IDF-weighted share of the query's words it holds.
+  by the IDF-weighted share of the query's words it holds;
+- ``image:visual`` / ``image:text`` (queries by picture, ``search(image=...)``): each validation
+  picture, mirrored and cropped, as the query against every validation picture (relevant: the
+  same item) and against the English descriptions (relevant: its own).
 
 Vector fields are fitted on the z-score of a similarity against the query's similarities to all
 candidates, and those candidates' vectors are stored (``<model>.npz``, float16) as the background
@@ -113,7 +116,44 @@ def fit(model: str, log=print) -> tuple[Calibration, dict]:
         report[KEYWORD] = {"queries": len(items), "hits": len(xs), "positives": sum(ys),
                            "brier": round(brier([fields[KEYWORD](x) for x in xs], ys), 5)}
         log(f"keyword: {report[KEYWORD]}")
+    if "image" in enc.modalities:
+        originals = [load_image(Path(image_of[i])) for i in items]
+        _fit_image_queries(enc, items, originals, english, fields, backgrounds, floors, report, log)
     return Calibration(model, fields, backgrounds, floors), report
+
+
+def query_view(img):
+    """Another view of a picture, as a person's query photo of the same thing would be: mirrored and
+    cropped to 85 % (a copy of the stored file would match itself and teach nothing)."""
+    from PIL import ImageOps
+
+    w, h = img.size
+    dx, dy = int(w * 0.075), int(h * 0.075)
+    return ImageOps.mirror(img).crop((dx, dy, w - dx, h - dy)).resize((w, h))
+
+
+def _fit_image_queries(enc, items, originals, english, fields, backgrounds, floors, report, log) -> None:
+    """``image:visual`` / ``image:text``: a picture as the query (``search(image=...)``), against the
+    validation pictures (relevant: the same item, seen as :func:`query_view`) and against the English
+    descriptions (relevant: its own)."""
+    qv = enc.encode_image([query_view(img) for img in originals])
+    if "visual" in backgrounds:
+        iv = backgrounds["visual"]
+        xs, ys, floors["image:visual"] = _labelled(qv @ iv.T, items, items)
+        fields["image:visual"] = fit_logistic(xs, ys)
+        backgrounds["image:visual"] = iv
+        report["image:visual"] = {"queries": len(items), "candidates": len(items), "positives": sum(ys),
+                                  "brier": round(brier([fields["image:visual"](x) for x in xs], ys), 5)}
+        log(f"image:visual: {report['image:visual']}")
+    if "text" in enc.modalities:
+        pv = enc.encode_text([p.text for p in english], mode="passage")
+        xs, ys, floors["image:text"] = _labelled(qv @ pv.T, items, [p.item_id for p in english])
+        fields["image:text"] = fit_logistic(xs, ys)
+        step = max(1, len(english) // BACKGROUND_MAX)
+        backgrounds["image:text"] = pv[::step][:BACKGROUND_MAX]
+        report["image:text"] = {"queries": len(items), "candidates": len(english), "positives": sum(ys),
+                                "brier": round(brier([fields["image:text"](x) for x in xs], ys), 5)}
+        log(f"image:text: {report['image:text']}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

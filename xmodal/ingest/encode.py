@@ -17,6 +17,7 @@ class Row:
     time: float | None = None
     end: float | None = None
     text: str = ""
+    asr_logprob: float | None = None  # speech segments: how sure the recogniser was (QA confidence)
 
 
 @dataclass
@@ -64,7 +65,7 @@ def encode_decoded(encoder, batch: list[Decoded]) -> list[Encoded]:
                 vec, ti = txt_vecs[ti], ti + 1
             else:
                 continue
-            enc.rows.append(Row(u.role, {u.field: np.asarray(vec, np.float32)}, u.time, u.end, u.text))
+            enc.rows.append(Row(u.role, {u.field: np.asarray(vec, np.float32)}, u.time, u.end, u.text, u.asr_logprob))
             enc.keywords.append(u.content if u.field == TEXT else "")
         if not any(r.role == "item" for r in enc.rows) and enc.rows:
             first = enc.rows[0]

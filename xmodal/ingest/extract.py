@@ -39,6 +39,7 @@ class Unit:
     time: float | None = None
     end: float | None = None
     text: str = ""  # evidence text (the passage, OCR line or transcript span)
+    asr_logprob: float | None = None  # speech: the recogniser's average log-probability of the words
 
 
 @dataclass
@@ -109,8 +110,8 @@ def _speech_units(path: Path) -> tuple[list[Unit], str | None]:
     from xmodal.media import transcribe
 
     segs = [s for s in transcribe(path) if s.text.strip()]
-    units = [Unit("speech", TEXT, s.text.strip(), time=float(s.start), end=float(s.end), text=_evidence(s.text))
-             for s in segs]
+    units = [Unit("speech", TEXT, s.text.strip(), time=float(s.start), end=float(s.end), text=_evidence(s.text),
+                  asr_logprob=s.logprob) for s in segs]
     return units, (segs[0].language if segs else None)
 
 

@@ -183,7 +183,7 @@ class Indexer:
                 else:
                     child_n += 1
                     rid = child_id(digest, child_n)
-                    payload = child_payload(base, row.role, digest, evidence)
+                    payload = child_payload(base, row.role, digest, {**evidence, "asr_logprob": row.asr_logprob})
                 key = (row.role == Role.ITEM, *sorted(row.vectors))
                 ids, vecs, payloads = groups.setdefault(key, ([], {f: [] for f in key[1:]}, []))
                 ids.append(rid)

@@ -138,7 +138,8 @@ def item_payload(base: Mapping[str, Any], files: Mapping[str, Mapping], indexed_
 
 
 def child_payload(base: Mapping[str, Any], role: str, item_id: str, evidence: Mapping[str, Any]) -> dict:
-    """A child row: the item's filterable fields, its role, its item, its evidence (time, end, text)."""
+    """A child row: the item's filterable fields, its role, its item, its evidence (time, end, text; a
+    transcript segment's ``asr_logprob``)."""
     return {**base, ROLE: Role(role).value, PARENT: item_id, **_drop_none(evidence)}
 
 

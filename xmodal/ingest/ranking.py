@@ -124,8 +124,11 @@ def keyword_match(query: str, passage: str, doc_freq: Mapping[str, int], n_docs:
     have = set(tokens)
     matched = tuple(t for t in terms if t in have)
     exact = any(len(seq) > 1 and holds_sequence(tokens, seq) for seq in code_terms(query))
-    exact = exact or any(is_rare(doc_freq.get(t, 0), n_docs, rare_share, rare_min_docs) and len(t) >= 4
-                         for t in matched)
+    # A rare word is strong evidence unless the query also names something the library holds
+    # nowhere ("a modern clothespin" in a library with no clothespin: "modern" is then incidental).
+    unknown = any(doc_freq.get(t, 0) == 0 for t in terms if t not in have)
+    exact = exact or (not unknown and any(is_rare(doc_freq.get(t, 0), n_docs, rare_share, rare_min_docs)
+                                          and len(t) >= 4 for t in matched))
     return KeywordMatch(weighted_coverage(terms, matched, doc_freq, n_docs), exact, matched)
 
 

@@ -95,7 +95,13 @@ class Searcher:
         encoder = self._encoder()
         if image is not None:
             vec = encoder.encode_image([load_query_image(image)])[0]
-            results = self._fuse(*self._vector_rankings(vec, "image", kinds, where, k), k)
+            cal = self._calibration()
+            if fusion == "calibrated" and cal is not None and all(f"image:{f}" in cal.fields
+                                                                  for f in self.col.vector_fields):
+                results = self._calibrated(vec, None, kinds, where, k, False, source="image:")
+                out.calibrated = True
+            else:
+                results = self._fuse(*self._vector_rankings(vec, "image", kinds, where, k), k)
         else:
             if "text" not in encoder.modalities:
                 raise InvalidInput(f"model {self.model!r} cannot encode text queries")
@@ -171,10 +177,12 @@ class Searcher:
             best[item_id] = Hit(row_id, score, rec.payload)
         return list(best), best
 
-    def _calibrated(self, vec: np.ndarray, text: str, kinds, where, k: int, keyword: bool) -> list[SearchResult]:
+    def _calibrated(self, vec: np.ndarray, text: str | None, kinds, where, k: int, keyword: bool,
+                    source: str = "") -> list[SearchResult]:
         """Every candidate row's score -> relevance through the model's calibration, one signal per
         vector field plus keywords, each item keeping its best row; items ranked by the
-        probabilistic OR of their signals (see :mod:`xmodal.ingest.ranking`)."""
+        probabilistic OR of their signals (see :mod:`xmodal.ingest.ranking`). ``source`` prefixes
+        the calibration's field names: ``"image:"`` for a picture as the query."""
         cal = self._calibration()
         q = np.asarray(vec, np.float32)[None, :]
         flt = row_filter(kinds, where)
@@ -182,8 +190,9 @@ class Searcher:
         rows: dict[str, dict[str, Any]] = {}
         for field in self.col.vector_fields:
             hits = self.col.search(field, q, k=row_budget(k), where=flt)[0]
-            signals[field], rows[field] = field_signal(field, hits, cal.mapping(field, q[0]), CONFIG.ingest.ocr_weight)
-        if keyword:
+            signals[field], rows[field] = field_signal(field, hits, cal.mapping(source + field, q[0]),
+                                                       CONFIG.ingest.ocr_weight)
+        if keyword and text:
             signals[KEYWORD_LIST], rows[KEYWORD_LIST] = self._keyword_signal(text, kinds, where, k)
         fused = fuse(signals)[:k]
         items = {r.id: r for r in self.col.get([i for i, _ in fused])}

@@ -31,6 +31,7 @@ class Segment:
     end: float
     text: str
     language: str | None = None  # ISO 639-1 code Whisper detected for the file ("en", "fr", ...)
+    logprob: float | None = None  # the recogniser's average log-probability per token of the words
 
 
 def whisper_model_path(name: str | None = None) -> Path:
@@ -115,21 +116,24 @@ SENTENCE_END = (".", "?", "!", "。", "？", "！")
 
 def sentences(segment, language: str | None) -> list[Segment]:
     """One :class:`Segment` per sentence of a faster-whisper segment, timed by its words (the
-    segment itself when it carries no word times)."""
+    segment itself when it carries no word times). Each sentence keeps the segment's average
+    log-probability: how sure the recogniser was of these words (answers weigh it)."""
     words = getattr(segment, "words", None) or []
+    raw = getattr(segment, "avg_logprob", None)
+    logprob = float(raw) if raw is not None else None
     if not words:
-        return [Segment(float(segment.start), float(segment.end), segment.text.strip(), language)]
+        return [Segment(float(segment.start), float(segment.end), segment.text.strip(), language, logprob)]
     out: list[Segment] = []
     current: list = []
     for word in words:
         current.append(word)
         if word.word.strip().endswith(SENTENCE_END):
             out.append(Segment(float(current[0].start), float(current[-1].end),
-                               "".join(w.word for w in current).strip(), language))
+                               "".join(w.word for w in current).strip(), language, logprob))
             current = []
     if current:
         out.append(Segment(float(current[0].start), float(current[-1].end),
-                           "".join(w.word for w in current).strip(), language))
+                           "".join(w.word for w in current).strip(), language, logprob))
     return out
 
 

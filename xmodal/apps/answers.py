@@ -1,0 +1,274 @@
+"""Choosing the answer: which evidence text can be "the answer", how sure to be, and when to abstain.
+
+Why a module of its own: retrieval (:mod:`xmodal.apps.qa`, :mod:`xmodal.apps.retrieval`) finds
+candidate units; this module judges them as answers, with no access to the library:
+
+- only text answers (a sentence, an OCR line, a transcript segment): a picture or a video frame can
+  be evidence, never "the answer" -- a file path answers no question;
+- fragments, headings, command synopses and bare paths read less like answers
+  (:func:`sentence_quality`);
+- a unit's confidence multiplies what the words say (dense similarity and keyword coverage,
+  :func:`text_confidence`) by its sentence quality, the calibrated retrieval relevance of its item
+  (:func:`relevance_factor`) and, for speech, how sure the recogniser was (:func:`asr_factor`, from
+  faster-whisper's average log-probability stored at ingest); a final logistic rescaling
+  (``qa_conf_platt_*``, fitted on the validation half of the QA set by ``python -m
+  benchmarks.bench_apps --only qa --fit``) turns that product into a probability;
+- a question asking for a number or a time is not answered by a unit that has none
+  (:func:`answer_type_factor`); a short sign's OCR lines also answer as a whole (:func:`whole_signs`);
+- below ``qa_not_found_below`` (chosen on the same validation half) the answer is None: abstain.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import threading
+from collections import OrderedDict
+from typing import Protocol, Sequence, TypeVar
+
+import numpy as np
+
+from xmodal.apps.sentences import split_lines, split_sentences
+from xmodal.config import CONFIG
+
+
+class Scored(Protocol):
+    """What the answer rule reads of a piece of evidence (``xmodal.apps.qa.Evidence`` is one)."""
+
+    path: str
+    source: str
+    score: float
+    text: str | None
+
+
+E = TypeVar("E", bound=Scored)
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def text_confidence(dense: float, keyword_coverage: float) -> float:
+    """Calibrated probability that a text unit answers (coefficients in ``CONFIG.apps``)."""
+    c = CONFIG.apps
+    return _sigmoid(c.qa_conf_bias + c.qa_conf_dense_slope * dense + c.qa_conf_keyword_slope * keyword_coverage)
+
+
+def media_confidence(specificity: float) -> float:
+    """Calibrated probability for evidence with no text (an image or frame), from how much better the
+    question describes it than generic captions do (a z-score; see :func:`xmodal.apps.retrieval.specificity`)."""
+    c = CONFIG.apps
+    return _sigmoid(c.qa_conf_media_bias + c.qa_conf_media_slope * specificity)
+
+
+_SYNOPSIS = re.compile(r"\[-{1,2}\w|\[[A-Z_]{2,}\]|\w\s*(\.\.\.|…)\s*\]|\s\|\s")
+_OPTION = re.compile(r"(?:^|\s)-{1,2}[a-zA-Z][\w-]*(?=\s|=|$)")
+_PATH = re.compile(r"(^|\s)[~.]?/?[\w.-]+/[\w./-]+")
+_LETTERS = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
+
+
+def sentence_quality(text: str, source: str) -> float:
+    """How much a unit reads like an answer, in (0, 1]: a command synopsis ("tar --list [-f
+    ARCHIVE]"), a file path, a heading or a one-word fragment ("src") can hold the question's words
+    without saying anything. OCR lines are short by nature and only lose for being a single word."""
+    t = " ".join(text.split())
+    words = _LETTERS.findall(t)
+    q = 1.0
+    if len(words) <= 1:
+        q *= 0.3
+    elif len(words) < 4 and source not in ("ocr", "caption"):
+        q *= 0.6
+    if _SYNOPSIS.search(t) or (len(_OPTION.findall(t)) >= 2 and not re.search(r"[.!?]$", t)):
+        q *= 0.35
+    if _PATH.search(t) and len(words) < 8:
+        q *= 0.4
+    if _is_question(t):
+        q *= 0.3  # a question with no reply after it answers nothing
+    if source == "passage" and t[:1].islower():
+        q *= 0.6  # starts mid-sentence: a piece cut from a longer text
+    if source == "passage" and (t.startswith("#") or (len(words) <= 8 and not re.search(r"[.!?。！？:;]$", t)
+                                                       and sum(w[0].isupper() for w in words) >= len(words) / 2)):
+        q *= 0.6  # a heading or title: no sentence, mostly capitalised words
+    return q
+
+
+PASSAGE_CACHE_SIZE = 20000  # sentence vectors kept per process (a few tens of MB at 384 dimensions)
+_passage_cache: "OrderedDict[tuple[str, str], np.ndarray]" = OrderedDict()
+_passage_lock = threading.Lock()
+
+
+def passage_vectors(encoder, texts: Sequence[str]) -> np.ndarray:
+    """``encoder.encode_text(texts, mode="passage")``, remembering each sentence's vector: questions
+    about one library meet the same sentences again and again (a manual's FAQ, a transcript), and
+    encoding them is most of the time an answer takes."""
+    name = getattr(encoder, "name", "") or str(id(encoder))
+    with _passage_lock:
+        missing = list(dict.fromkeys(t for t in texts if (name, t) not in _passage_cache))
+    if missing:
+        fresh = encoder.encode_text(missing, mode="passage")
+        with _passage_lock:
+            for t, v in zip(missing, fresh):
+                _passage_cache[(name, t)] = np.asarray(v, np.float32)
+            while len(_passage_cache) > PASSAGE_CACHE_SIZE:
+                _passage_cache.popitem(last=False)
+    with _passage_lock:
+        out = []
+        for t in texts:
+            v = _passage_cache.get((name, t))
+            if v is None:  # evicted by another thread meanwhile: encode it again
+                v = np.asarray(encoder.encode_text([t], mode="passage")[0], np.float32)
+            else:
+                _passage_cache.move_to_end((name, t))
+            out.append(v)
+    return np.stack(out) if out else np.zeros((0, getattr(encoder, "dim", 0)), np.float32)
+
+
+FAQ_ANSWER_CHARS = 320  # how much of what follows a question in a text joins it as its answer
+
+
+def answer_spans(text: str, source: str) -> list[str]:
+    """The pieces of a passage or OCR text that can each be an answer: OCR lines, or sentences --
+    where a sentence is itself a question or a numbered FAQ entry (a FAQ, a man page's "Why does
+    ...?"), it is joined with the sentences that answer it (up to ``FAQ_ANSWER_CHARS``): the
+    question alone is the most similar sentence to a user's question and says nothing, the reply
+    alone may not name the topic."""
+    if source == "ocr":
+        return [s.text for s in split_lines(text)]
+    sentences = [s.text for s in split_sentences(text)]
+    out: list[str] = []
+    for i, s in enumerate(sentences):
+        numbered = i > 0 and not _LETTERS.search(sentences[i - 1])  # "5. deflate() returns Z_BUF_ERROR."
+        if not (_is_question(s) or (numbered and _LETTERS.search(s))):
+            out.append(s)
+            continue
+        reply: list[str] = []
+        for nxt in sentences[i + 1:]:
+            if (_is_question(nxt) or not _LETTERS.search(nxt)  # the next question, or its number ("12.")
+                    or (reply and len(" ".join(reply)) + len(nxt) > FAQ_ANSWER_CHARS)):
+                break
+            reply.append(nxt)
+        out.append(" ".join([s, *reply]))
+    return out
+
+
+def _is_question(sentence: str) -> bool:
+    return sentence.rstrip().endswith(("?", "？"))
+
+
+def asr_factor(logprob: float | None) -> float:
+    """How far to trust a transcript segment's words (1 when the recogniser's score is unknown)."""
+    if logprob is None:
+        return 1.0
+    c = CONFIG.apps
+    return _sigmoid(c.qa_asr_logprob_slope * (float(logprob) - c.qa_asr_logprob_mid))
+
+
+def relevance_factor(relevance: float | None) -> float:
+    """Retrieval's calibrated relevance of the unit's item, as a soft factor (1 when uncalibrated)."""
+    if relevance is None:
+        return 1.0
+    w = CONFIG.apps.qa_relevance_weight
+    return 1.0 - w + w * min(1.0, max(0.0, float(relevance)))
+
+
+def compose_answer(evidence: Sequence[E]) -> tuple[str | None, float, list[E], int]:
+    """The extractive answer, its confidence, the evidence re-ordered so the units the answer cites
+    come first (the answer's ``[n]`` markers are their 1-based positions), and how many it cites.
+
+    Only text is ever the answer (a sentence, OCR line or transcript segment): a picture or frame
+    can be evidence, never "the answer" -- a file path answers no question. When no text unit
+    reaches ``qa_not_found_below`` the answer is None (abstain) and the confidence is the best text
+    unit's. Picture units of a file whose text is cited are dropped as redundant.
+    """
+    cfg = CONFIG.apps
+    if not evidence:
+        return None, 0.0, [], 0
+    texts = [e for e in evidence if e.text]
+    lead = texts[0] if texts else None
+    if lead is None or lead.score < cfg.qa_not_found_below:
+        return None, (lead.score if lead else 0.0), list(evidence), 0
+    cited = []
+    for e in texts:
+        if len(cited) >= cfg.qa_answer_units:
+            break
+        if e.score >= cfg.qa_answer_relative * lead.score and all(e.text != c.text for c in cited):
+            cited.append(e)
+    quoted_paths = {c.path for c in cited}
+    rest = [e for e in evidence if e not in cited and not (e.source == "image" and e.path in quoted_paths)]
+    answer = " ".join(f"{c.text} [{i}]" for i, c in enumerate(cited, 1))
+    return answer, lead.score, cited + rest, len(cited)
+
+
+def _logit(p: float) -> float:
+    p = min(1.0 - 1e-6, max(1e-6, p))
+    return math.log(p / (1.0 - p))
+
+
+def recalibrate(score: float) -> float:
+    """The product of the answer factors as a probability: ``sigmoid(a * logit(score) + b)`` with
+    ``a``, ``b`` = ``qa_conf_platt_slope``, ``qa_conf_platt_bias`` (monotone: the order is kept)."""
+    c = CONFIG.apps
+    return _sigmoid(c.qa_conf_platt_slope * _logit(score) + c.qa_conf_platt_bias)
+
+
+_NUMBER_WORDS = frozenset("""zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen
+fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred
+thousand million billion dozen half twice once single double""".split())
+_TIME_WORDS = frozenset("""monday tuesday wednesday thursday friday saturday sunday mondays tuesdays wednesdays
+thursdays fridays saturdays sundays weekend weekends daily weekly monthly yearly today tomorrow yesterday tonight
+morning afternoon evening night noon midnight january february march april may june july august september
+october november december spring summer autumn winter always never hourly""".split())
+_WANTS_NUMBER = re.compile(r"^\s*(how (many|much|long|often|old|far|fast|big|heavy|tall|high)|what (year|time|age|"
+                           r"percentage|price|size)|in (what|which) year)\b", re.IGNORECASE)
+_WANTS_TIME = re.compile(r"^\s*(when\b|(on|at) (what|which) (day|time|date|hour)|what day|which day)", re.IGNORECASE)
+_DIGIT = re.compile(r"\d")
+_WANTS_NAME = re.compile(r"^\s*(who|whom|whose)\b", re.IGNORECASE)
+
+
+def answer_type_factor(question: str | None, text: str) -> float:
+    """A question asking for a number or a time ("how many", "how much", "when", "which day") is not
+    answered by a unit that holds no number, date, day or time word -- the sign that names the pool
+    does not say when it opens -- nor a "who" question by one that names nobody (no capitalised
+    word past the first, no address). 1 when the question asks for nothing of the kind or the unit has it."""
+    if not question:
+        return 1.0
+    if _WANTS_NAME.search(question):  # a person or an organisation: a capitalised name past the first word
+        names = [w for w in re.findall(r"[^\W\d_][\w'-]*", text)[1:] if w[:1].isupper()]
+        return 1.0 if names or "@" in text else CONFIG.apps.qa_answer_type_penalty
+    wants_number = bool(_WANTS_NUMBER.search(question))
+    wants_time = bool(_WANTS_TIME.search(question))
+    if not (wants_number or wants_time):
+        return 1.0
+    words = set(re.findall(r"[^\W\d_]+", text.lower()))
+    has = bool(_DIGIT.search(text)) or bool(words & _NUMBER_WORDS) or (wants_time and bool(words & _TIME_WORDS))
+    return 1.0 if has else CONFIG.apps.qa_answer_type_penalty
+
+
+def unit_confidence(dense: float, keyword_coverage: float, text: str, source: str,
+                    relevance: float | None = None, asr_logprob: float | None = None,
+                    question: str | None = None) -> float:
+    """Probability that one text unit is the answer: words, sentence quality, the kind of answer the
+    question asks for, retrieval relevance and speech-recognition confidence together (see the
+    module docstring)."""
+    raw = (text_confidence(dense, keyword_coverage) * sentence_quality(text, source)
+           * answer_type_factor(question, text) * relevance_factor(relevance) * asr_factor(asr_logprob))
+    return recalibrate(raw)
+
+
+SIGN_MAX_CHARS = 200  # OCR text of one picture up to this length is a sign: its lines answer together
+
+
+def whole_signs(units: list, max_chars: int = SIGN_MAX_CHARS) -> list:
+    """``units`` plus, per picture whose OCR blocks (rows) together are short (a sign, a label, a
+    slide), one unit of all of them: "CAR WASH FULL SERVICE" / "12 EUROS" answers "how much is a car
+    wash" only as a whole. Units are dataclasses with ``path``, ``source`` and ``text``."""
+    lines: dict[str, list] = {}
+    for u in units:
+        if u.source == "ocr" and u.text:
+            lines.setdefault(u.path, []).append(u)
+    extra = []
+    for group in lines.values():
+        texts = list(dict.fromkeys(" ".join(u.text.split()) for u in group))
+        joined = " ".join(texts)
+        if len(texts) > 1 and len(joined) <= max_chars:
+            extra.append(dataclasses.replace(group[0], text=joined))
+    return list(units) + extra
