@@ -82,6 +82,9 @@ class DBConfig:
     lsh_refine_factor: int = 16  # LSH codes are coarse: re-rank many more candidates exactly
     kdtree_leaf_size: int = 16
     index_save_every: int = 100_000  # vectors added between index snapshots (indexes are derived data)
+    # Streaming inserts: the background folder adds this many growing rows to an index at a time
+    # (a search waits at most one such step for the index: ~0.4 s for HNSW at 384-d, M 32).
+    fold_batch_rows: int = 1000
     # Exact scans of a batch of at least this many queries use BLAS on a gathered copy of the
     # allowed rows (or over-fetch past at most exact_overfetch_max tombstones) instead of a selector.
     blas_min_queries: int = 8
