@@ -8,8 +8,12 @@ batches of ``upsert_batch`` with payloads, each committed to disk, through the p
   any training done: every row inside the ANN index);
 - right after the last upsert: recall@10 against the exact answer and the share of the last
   batch's rows found first by their own vector;
-- RSS growth and the database folder's size, in bytes per vector; for hnsw also raw FAISS
-  ``IndexHNSWFlat`` with the same rows and M, for the memory ratio.
+- memory in bytes per vector: RSS growth after the build and again after a pass of every query
+  (1,000 queries, batches of 100: re-ranking and exact scans map what they read), split into
+  anonymous memory (the process's own) and file pages (the exact store's arena, served by the
+  page cache: clean, reclaimable); the database folder's size (SQLite + index snapshots) and the
+  arena file (unlinked, so not in the folder); for hnsw also raw FAISS ``IndexHNSWFlat`` with the
+  same rows and M, for the memory ratio.
 
 Ratios against ``flat`` (the exact store only: the cheapest possible write path) come from the
 same run. ``python -m benchmarks.db_insert`` writes ``benchmarks/results/db_insert.json``;
@@ -37,6 +41,23 @@ def _folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
+def rss_split() -> dict[str, float]:
+    """Resident MiB of this process: anonymous and file-backed (Linux /proc)."""
+    rss_mb()  # (collects garbage first)
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("RssAnon", "RssFile")):
+            key, value = line.split(":")
+            out[key] = int(value.split()[0]) / 1024
+    return out
+
+
+def _per_vector(now: dict, before: dict, n: int) -> dict:
+    anon = (now["RssAnon"] - before["RssAnon"]) * 2**20 / n
+    file = (now["RssFile"] - before["RssFile"]) * 2**20 / n
+    return {"anon": round(anon, 1), "file": round(file, 1), "total": round(anon + file, 1)}
+
+
 def measure(kind: str) -> dict:
     s = BenchDBSettings()
     ds = load(s.data, s.cache)
@@ -46,20 +67,29 @@ def measure(kind: str) -> dict:
         import faiss
 
         r0 = rss_mb()
+        split0 = rss_split()
         index = faiss.IndexHNSWFlat(ds.base.shape[1], spec.params["M"], faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = spec.params["ef_construction"]
         t0 = time.perf_counter()
         index.add(ds.base)
         out["faiss_hnsw"] = {"rate": round(ds.n / (time.perf_counter() - t0), 1),
-                             "rss_bytes_per_vector": round((rss_mb() - r0) * 2**20 / ds.n, 1)}
+                             "rss_bytes_per_vector": round((rss_mb() - r0) * 2**20 / ds.n, 1),
+                             "rss_split_per_vector": _per_vector(rss_split(), split0, ds.n)}
         del index
+    before = rss_split()
     xm = Xmodal(spec, ds.base, ds.pct, s.cache / "work" / f"insert-{kind}", s, ds.queries, ds.gt)
+    built = rss_split()
+    for lo in range(0, len(ds.queries), 100):
+        xm.search(ds.queries[lo:lo + 100], {})
+    out["rss_after_build_per_vector"] = _per_vector(built, before, ds.n)
+    out["rss_after_queries_per_vector"] = _per_vector(rss_split(), before, ds.n)
     out.update({"upsert_rate": round(xm.upsert_rate, 1), "indexed_rate": round(xm.indexed_rate, 1),
                 "ack_s": round(xm.ack_s, 2), "build_s": round(xm.build_s, 2),
                 "after_last_upsert": xm.fresh,
                 "rss_bytes_per_vector": round(xm.rss_delta_mb * 2**20 / ds.n, 1)})
     xm.col.flush()
     out["disk_bytes_per_vector"] = round(_folder_bytes(xm.folder) / ds.n, 1)
+    out["arena_bytes_per_vector"] = 4 * ds.base.shape[1]  # the unlinked page-cache file beside it
     xm.close()
     return out
 
@@ -82,9 +112,13 @@ def run(kinds: list[str]) -> dict:
         if "error" in r or "error" in flat or not flat:
             continue
         r["upsert_vs_flat"] = round(r["upsert_rate"] / flat["upsert_rate"], 3)
-        r["rss_vs_flat"] = round(r["rss_bytes_per_vector"] / flat["rss_bytes_per_vector"], 3)
+        r["rss_vs_flat_after_queries"] = round(r["rss_after_queries_per_vector"]["total"]
+                                               / flat["rss_after_queries_per_vector"]["total"], 3)
+        r["anon_vs_flat_after_queries"] = round(r["rss_after_queries_per_vector"]["anon"]
+                                                / flat["rss_after_queries_per_vector"]["anon"], 3)
         if "faiss_hnsw" in r:
-            r["rss_vs_faiss_hnsw"] = round(r["rss_bytes_per_vector"] / r["faiss_hnsw"]["rss_bytes_per_vector"], 3)
+            r["rss_vs_faiss_hnsw_after_queries"] = round(r["rss_after_queries_per_vector"]["total"]
+                                                         / r["faiss_hnsw"]["rss_bytes_per_vector"], 3)
     out = {"area": "db_insert", "n": int(os.environ["XMODAL_BENCH_N"]), "dim": DataSettings().dim,
            "batch": BenchDBSettings().sweep.upsert_batch, "kinds": results,
            "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,

@@ -85,6 +85,9 @@ class DBConfig:
     # Streaming inserts: the background folder adds this many growing rows to an index at a time
     # (a search waits at most one such step for the index: ~0.4 s for HNSW at 384-d, M 32).
     fold_batch_rows: int = 1000
+    # The exact float32 store is a memory-mapped arena file (page cache); re-ranking gathers may
+    # leave this many bytes of it mapped in the process before the map is released again.
+    arena_gather_map_bytes: int = 32 << 20
     # Exact scans of a batch of at least this many queries use BLAS on a gathered copy of the
     # allowed rows (or over-fetch past at most exact_overfetch_max tombstones) instead of a selector.
     blas_min_queries: int = 8

@@ -107,7 +107,8 @@ class Collection(BaseCollection):
         self._alive = np.zeros(0, bool)
         self._rid_of: dict[Id, int] = {}
         self._columns = PayloadColumns(self._schema)
-        self._fields = {f: FieldIndex(f, s) for f, s in self._vectors.items()}
+        arenas = None if self._storage.read_only else db.path / "indexes"
+        self._fields = {f: FieldIndex(f, s, arenas) for f, s in self._vectors.items()}
         self._folder = Folder(name, self._lock, self._fields.values, lambda: CONFIG.db.fold_batch_rows,
                               lambda: self._dropped or self._closed, self._after_folds)
         # (field, parsed filter) -> ((version, field epoch), Allowed): repeated filtered searches

@@ -2,8 +2,9 @@
 
 Why a separate exact store for every kind: compressed indexes re-rank their candidates against
 exact vectors, untrained kinds search exactly, small filtered subsets are scanned exactly and
-range / threshold queries are re-checked exactly. The store is a FAISS ``IndexFlat`` (its
-memory is read through a zero-copy numpy view), so the ``flat`` kind needs no second copy.
+range / threshold queries are re-checked exactly. The store is an :class:`~xmodal.db.arena.Arena`:
+a memory-mapped file served by the page cache, so the index keeps the only float32 copy in
+process memory (FAISS's own storage for hnsw / ivf_flat, none at all for the compressed kinds).
 
 Distances inside this module are FAISS's: squared L2 for ``l2``, inner product for ``cosine``
 (normalised vectors) and ``ip``. The collection turns them into user-facing scores.
@@ -22,6 +23,7 @@ import numpy as np
 
 from xmodal.config import CONFIG, FORMAT_VERSION
 from xmodal.db.api import VectorField
+from xmodal.db.arena import Arena
 from xmodal.db.indexes import AnnIndex, IvfMixin, KdTreeIndex, SearchKnobs, default_pq_m, faiss_metric, make_index
 from xmodal.db.locks import ReadWriteLock
 from xmodal.db.planner import (INDEX, SUBSET, KnnShape, WithinShape, filtered_ef, plan_knn, plan_within,
@@ -115,12 +117,15 @@ def first_allowed(D: np.ndarray, I: np.ndarray, good: np.ndarray, k: int) -> tup
 
 
 class FieldIndex:
-    def __init__(self, name: str, spec: VectorField) -> None:
+    def __init__(self, name: str, spec: VectorField, arena_dir: Path | None = None) -> None:
+        """``arena_dir``: where the exact store's (unlinked) arena file lives; None: the system's
+        temporary folder."""
         self.name = name
         self.spec = spec
         self.metric = faiss_metric(spec.metric)
         self.is_l2 = spec.metric == "l2"
-        self.store = faiss.IndexFlat(spec.dim, self.metric)
+        self.arena_dir = arena_dir
+        self.store = self._new_store()
         self.n = 0  # slots used
         self.n_dead = 0
         self.slot_rids = np.zeros(0, np.int64)
@@ -139,6 +144,9 @@ class FieldIndex:
         self._plan_cache: tuple[Any, tuple[dict, int, int]] | None = None  # (index object, planner inputs)
 
     # ------------------------------------------------------------------ storage of vectors
+    def _new_store(self) -> Arena:
+        return Arena(self.spec.dim, self.metric, self.arena_dir, CONFIG.db.arena_gather_map_bytes)
+
     def prepare(self, x: np.ndarray) -> np.ndarray:
         """Vectors as the index holds them: cosine fields are normalised."""
         x = np.ascontiguousarray(x, dtype=np.float32)
@@ -151,7 +159,7 @@ class FieldIndex:
         """Zero-copy view of the stored vectors (valid until the next add)."""
         if self.n == 0:
             return np.zeros((0, self.spec.dim), np.float32)
-        return faiss.rev_swig_ptr(self.store.get_xb(), self.n * self.spec.dim).reshape(self.n, self.spec.dim)
+        return self.store.xb()[: self.n]
 
     @property
     def live(self) -> int:
@@ -196,7 +204,7 @@ class FieldIndex:
                 return 0
             ann, lo = self.ann, self.indexed
             hi = min(self.n, lo + max(1, max_rows))
-            x = self.xb()[lo:hi].copy()
+            x = self.store.read(lo, hi)
         assert ann is not None
         run_fold_hooks(self.name, lo, hi, "start")
         with self.ann_lock.write():
@@ -206,7 +214,15 @@ class FieldIndex:
             run_fold_hooks(self.name, lo, hi, "added")
             self.indexed = hi
             self.unsaved += hi - lo
+            store = self.store
+        if self.ann_holds_vectors():
+            store.release(lo, hi)  # the index answers for them now: leave their pages to the cache
         return hi - lo
+
+    def ann_holds_vectors(self) -> bool:
+        """Whether the index answers without reading the exact store (no re-ranking)."""
+        ann = self.ann
+        return ann is not None and ann.exact_scores
 
     @property
     def growing(self) -> int:
@@ -276,12 +292,12 @@ class FieldIndex:
             with self.ann_lock.read():
                 template = faiss.clone_index(ann.index)  # keep the trained quantiser, drop the codes
             template.reset()
-        return RebuildPlan(self.xb()[keep].copy(), self.slot_rids[: self.n][keep].copy(), self.n, retrain,
+        return RebuildPlan(self.store.read(0, self.n)[keep], self.slot_rids[: self.n][keep].copy(), self.n, retrain,
                            template, ann.trained_on if ann is not None else 0)
 
     def build(self, plan: RebuildPlan) -> tuple[Any, AnnIndex | None]:
         """A fresh store and index over the plan's vectors. Touches nothing shared."""
-        store = faiss.IndexFlat(self.spec.dim, self.metric)
+        store = self._new_store()
         store.add(plan.x)
         ann = make_index(self.spec)
         if ann is None:
@@ -503,7 +519,7 @@ class FieldIndex:
     def exact_distances(self, q: np.ndarray, slots: np.ndarray) -> np.ndarray:
         """FAISS-space distances between each query and its candidate slots (-1 gives +-inf)."""
         valid = slots >= 0
-        v = self.xb()[np.where(valid, slots, 0)]
+        v = self.store.gather(np.where(valid, slots, 0))
         if self.is_l2:
             d = ((v - q[:, None, :]) ** 2).sum(axis=-1)
             return np.where(valid, d, np.inf).astype(np.float32)
