@@ -154,11 +154,11 @@ class Arena:
 
     def gather(self, slots: np.ndarray) -> np.ndarray:
         """Rows at ``slots`` (any shape of indices), copied. Pages a gather maps stay mapped (and
-        count in the process's RSS) until ``gather_budget`` bytes were gathered; then the whole
-        map is released, so re-ranking over a big arena keeps a bounded footprint."""
+        count in the process's RSS) until about ``gather_budget`` bytes of pages were mapped; then
+        the whole map is released, so re-ranking over a big arena keeps a bounded footprint."""
         out = self.xb()[slots]
-        if self._mm is not None:
-            self._gathered += out.nbytes
+        if self._mm is not None:  # each row maps the pages it spans: about one more than its bytes
+            self._gathered += (out.nbytes // self._row) * (self._row + mmap.PAGESIZE)
             if self._gathered >= self._budget:
                 self._gathered = 0
                 self.release(0, self.ntotal)
