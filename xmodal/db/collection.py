@@ -110,7 +110,7 @@ class Collection(BaseCollection):
         arenas = None if self._storage.read_only else db.path / "indexes"
         self._fields = {f: FieldIndex(f, s, arenas) for f, s in self._vectors.items()}
         self._folder = Folder(name, self._lock, self._fields.values, lambda: CONFIG.db.fold_batch_rows,
-                              lambda: self._dropped or self._closed, self._after_folds)
+                              lambda: self._dropped or self._closed, self._after_folds, CONFIG.db.fold_nice)
         # (field, parsed filter) -> ((version, field epoch), Allowed): repeated filtered searches
         # skip re-evaluating the filter over every row; any write changes the stamp.
         self._filter_cache: OrderedDict[tuple, tuple[tuple[int, int], Allowed]] = OrderedDict()

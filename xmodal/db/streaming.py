@@ -20,6 +20,7 @@ lock while asking for the collection's.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Callable, Iterable, Protocol
@@ -72,17 +73,20 @@ class Folder:
     work, so a write landing while the thread winds down always gets a new thread."""
 
     def __init__(self, name: str, lock: object, fields: Callable[[], Iterable[Foldable]], step: Callable[[], int],
-                 stopped: Callable[[], bool], after_idle: Callable[[], bool]) -> None:
+                 stopped: Callable[[], bool], after_idle: Callable[[], bool], nice: int = 0) -> None:
         """``lock``: the collection's read / write lock (a fold copies its rows under its read
         side); ``fields``: the collection's fields; ``step``: a fold's size in rows; ``stopped``: the
         collection is closed or dropped; ``after_idle``: called when nothing is left to fold (for
-        snapshots and rebuilds the folds made due); True when it made new work."""
+        snapshots and rebuilds the folds made due); True when it made new work. ``nice``: how much
+        lower the thread's CPU priority is than the writer's (Linux): on a busy machine the
+        acknowledged writes win and the folds take the spare cycles."""
         self._name = name
         self._lock = lock
         self._fields = fields
         self._step = step
         self._stopped = stopped
         self._after_idle = after_idle
+        self._nice = nice
         self._guard = threading.Lock()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None  # what stopped the last run, if anything did
@@ -104,7 +108,17 @@ class Folder:
             self._thread = thread
         thread.start()
 
+    def _lower_priority(self) -> None:
+        if self._nice <= 0 or not hasattr(os, "setpriority"):
+            return
+        try:
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + self._nice))
+        except OSError:
+            pass
+
     def _run(self) -> None:
+        self._lower_priority()
         try:
             while not self._stopped():
                 did = 0
