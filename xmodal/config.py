@@ -95,6 +95,7 @@ class DBConfig:
     exact_overfetch_max: int = 1024
     # Fields with at least this many vectors train / compact their index in a background thread.
     background_rebuild_rows: int = 50_000
+    background_train_rows: int = 8192  # ...and (re)training from this many (searches stay exact meanwhile)
     exact_block_rows: int = 32_768  # exact range scans multiply queries by blocks of this many vectors
     range_rounding_margin: float = 1e-4  # relative float32 error allowed before the exact re-check
     exit_flush_timeout_s: float = 30.0  # at interpreter exit, index snapshots get at most this long

@@ -315,12 +315,21 @@ class Collection(BaseCollection):
                     self._save(field)
                 continue
             retrain = why in ("build", "train", "retrain")
-            if field.live < CONFIG.db.background_rebuild_rows:
+            if field.live < self._background_from(why):
                 field.rebuild(retrain)
                 self._save(field)
             else:
                 self._rebuild_in_background(field, retrain)
         self._folder.kick()  # new rows are searchable already (exactly); the folder indexes them
+
+    @staticmethod
+    def _background_from(why: str) -> int:
+        """Rows from which a rebuild leaves the write path. Training is the costly part (k-means:
+        seconds for IVF / PQ at a few thousand rows) and searches stay exact meanwhile, so it goes
+        to the background sooner than a compaction."""
+        if why in ("train", "retrain"):
+            return min(CONFIG.db.background_rebuild_rows, CONFIG.db.background_train_rows)
+        return CONFIG.db.background_rebuild_rows
 
     def _after_folds(self) -> bool:
         """The folder ran out of rows: snapshot what it indexed, and start the rebuilds its folds
