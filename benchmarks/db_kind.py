@@ -125,7 +125,7 @@ def measure_kind(kind: str, s: BenchDBSettings) -> dict:
     ds = load(s.data, s.cache)
     spec = kind_specs(s)[kind]
     raw = RawFaiss(spec, ds.base, s)
-    xm = Xmodal(spec, ds.base, ds.pct, s.cache / "work" / f"xmodal-{kind}", s)
+    xm = Xmodal(spec, ds.base, ds.pct, s.cache / "work" / f"xmodal-{kind}", s, ds.queries, ds.gt)
     systems: list[System] = [raw, xm]
     hl = None
     if kind == "hnsw":
@@ -137,6 +137,7 @@ def measure_kind(kind: str, s: BenchDBSettings) -> dict:
            "build": {sys_.name: {"seconds": round(sys_.build_s, 2), "rss_delta_mb": round(sys_.rss_delta_mb, 1)}
                      for sys_ in systems},
            "xmodal_upsert_rate": round(xm.upsert_rate, 1),
+           "xmodal_indexed_rate": round(xm.indexed_rate, 1), "xmodal_after_last_upsert": xm.fresh,
            "xmodal_index_info": xm.col.index_info()["v"]}
     out["points"] = sweep_pair(systems, ds, s)
     if kind == "hnsw":

@@ -13,6 +13,7 @@ SECTION = "## Vector database"
 TARGETS = {  # the targets, as ratios or levels
     "batch_vs_faiss": 0.9, "single_vs_faiss": 0.75, "vs_fastest_peer": 10.0, "peer_recall": 0.95,
     "range_recall": 0.99, "filtered_recall": 0.99, "filtered_selectivity": "1", "upsert_vs_chroma": 20.0,
+    "hnsw_upsert_vs_flat": 0.5, "recall_after_last_upsert": 0.95,
 }
 
 
@@ -127,6 +128,21 @@ def evaluate_targets(out: dict, s: BenchDBSettings) -> dict:
                         r is not None and r >= TARGETS["upsert_vs_chroma"],
                         f"xmodal {k['xmodal_upsert_rate']:.0f}/s vs Chroma {chroma['ingest_rate']:.0f}/s "
                         f"(batches of 1000, each committed to disk)")
+    flat, hnsw = out["kinds"].get("flat", {}), out["kinds"].get("hnsw", {})
+    if flat and hnsw and _ok(flat) and _ok(hnsw):
+        r = _ratio(hnsw["xmodal_upsert_rate"], flat["xmodal_upsert_rate"])
+        verdict("hnsw upsert with persistence vs flat", r, f">= {TARGETS['hnsw_upsert_vs_flat']}x",
+                r is not None and r >= TARGETS["hnsw_upsert_vs_flat"],
+                f"hnsw {hnsw['xmodal_upsert_rate']:.0f}/s vs flat {flat['xmodal_upsert_rate']:.0f}/s "
+                f"(acknowledged = durable and searchable; indexed by the background folder at "
+                f"{hnsw.get('xmodal_indexed_rate', 0):.0f}/s)")
+        fresh = hnsw.get("xmodal_after_last_upsert") or {}
+        if fresh:
+            verdict("hnsw recall@10 right after the last upsert", fresh["recall_at_k"],
+                    f">= {TARGETS['recall_after_last_upsert']}",
+                    fresh["recall_at_k"] >= TARGETS["recall_after_last_upsert"],
+                    f"{fresh['growing_rows']:,} rows not yet folded into the index; the last batch "
+                    f"found first: {fresh['last_batch_found_first']:.1%}")
     t["verdicts"] = verdicts
     return t
 

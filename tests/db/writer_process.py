@@ -1,20 +1,33 @@
 """A writer run as a separate process by the crash and second-process tests.
 
-Usage: python -m tests.db.writer_process FOLDER START_BATCH [hold]
+Usage: python -m tests.db.writer_process FOLDER START_BATCH [hold | fold:PHASE]
 Prints ``ACK <batch>`` after each acknowledged upsert and ``DEL <batch>`` after each
 acknowledged delete, flushing stdout, so the parent knows exactly what was promised.
 With ``hold`` it opens the database, prints ``READY`` and then runs the writes it reads on stdin.
+With ``fold:start`` / ``fold:added`` the background folder stops for good at that phase of its
+third fold after printing ``FOLD <first slot> <end slot>``, while the writes go on: the parent
+kills the process in the middle of a fold.
 """
 from __future__ import annotations
 
 import sys
+import threading
 
 import numpy as np
 
 from xmodal.db import Database, VectorField
+from xmodal.db.streaming import FOLD_HOOKS
 
 BATCH = 50
 DIM = 8
+_OUT = threading.Lock()
+
+
+def say(line: str) -> None:
+    """One whole line to stdout, flushed (the folder thread prints too)."""
+    with _OUT:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def batch_ids(b: int) -> list:
@@ -52,13 +65,26 @@ def main() -> None:
                 return
             print("OK", flush=True)
         return
+    if len(sys.argv) > 3 and sys.argv[3].startswith("fold:"):
+        stop_at = sys.argv[3].partition(":")[2]
+        folds = []
+
+        def hook(field: str, lo: int, hi: int, phase: str) -> None:
+            if phase != stop_at:
+                return
+            folds.append(lo)
+            if len(folds) == 3:
+                say(f"FOLD {lo} {hi}")
+                threading.Event().wait()  # the fold never finishes: the parent kills us here
+
+        FOLD_HOOKS.append(hook)
     b = start
     while True:
         col.upsert(batch_ids(b), {"v": batch_vectors(b)}, [{"batch": b, "i": i} for i in range(BATCH)])
-        print(f"ACK {b}", flush=True)
+        say(f"ACK {b}")
         if b % 3 == 2:
             col.delete(where={"batch": b - 1})
-            print(f"DEL {b - 1}", flush=True)
+            say(f"DEL {b - 1}")
         if b % 5 == 4:
             col.flush()  # index snapshots: kills land in the middle of them too
         b += 1

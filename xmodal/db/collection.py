@@ -26,6 +26,7 @@ from xmodal.db.locks import ReadWriteLock
 from xmodal.db.schema import (check_ids, check_k, check_payload, check_payload_value, check_queries,
                               check_query_params, check_vectors, id_sequence)
 from xmodal.db.storage import Storage, chunks
+from xmodal.db.streaming import Folder
 from xmodal.db.vectors import FILTER_CACHE_ENTRIES, Allowed, FieldIndex, grow
 from xmodal.errors import InvalidInput, NotFound
 
@@ -106,7 +107,10 @@ class Collection(BaseCollection):
         self._alive = np.zeros(0, bool)
         self._rid_of: dict[Id, int] = {}
         self._columns = PayloadColumns(self._schema)
-        self._fields = {f: FieldIndex(f, s) for f, s in self._vectors.items()}
+        arenas = None if self._storage.read_only else db.path / "indexes"
+        self._fields = {f: FieldIndex(f, s, arenas) for f, s in self._vectors.items()}
+        self._folder = Folder(name, self._lock, self._fields.values, lambda: CONFIG.db.fold_batch_rows,
+                              lambda: self._dropped or self._closed, self._after_folds, CONFIG.db.fold_nice)
         # (field, parsed filter) -> ((version, field epoch), Allowed): repeated filtered searches
         # skip re-evaluating the filter over every row; any write changes the stamp.
         self._filter_cache: OrderedDict[tuple, tuple[tuple[int, int], Allowed]] = OrderedDict()
@@ -311,11 +315,37 @@ class Collection(BaseCollection):
                     self._save(field)
                 continue
             retrain = why in ("build", "train", "retrain")
-            if field.live < CONFIG.db.background_rebuild_rows:
+            if field.live < self._background_from(why):
                 field.rebuild(retrain)
                 self._save(field)
             else:
                 self._rebuild_in_background(field, retrain)
+        self._folder.kick()  # new rows are searchable already (exactly); the folder indexes them
+
+    @staticmethod
+    def _background_from(why: str) -> int:
+        """Rows from which a rebuild leaves the write path. Training is the costly part (k-means:
+        seconds for IVF / PQ at a few thousand rows) and searches stay exact meanwhile, so it goes
+        to the background sooner than a compaction."""
+        if why in ("train", "retrain"):
+            return min(CONFIG.db.background_rebuild_rows, CONFIG.db.background_train_rows)
+        return CONFIG.db.background_rebuild_rows
+
+    def _after_folds(self) -> bool:
+        """The folder ran out of rows: snapshot what it indexed, and start the rebuilds its folds
+        made due (an HNSW for ip whose norm bound a new vector exceeded). True if work was made."""
+        for field in self._fields.values():
+            if field.unsaved >= CONFIG.db.index_save_every and not field.rebuilding:
+                with self._lock.read():
+                    if not (self._dropped or self._closed):
+                        self._save(field)
+        if any(f.wants_rebuild() and not f.rebuilding for f in self._fields.values()):
+            with self._lock.write():
+                if self._dropped or self._closed:
+                    return False
+                self._maintain()
+            return self._folder.pending()
+        return False
 
     def _save(self, field: FieldIndex) -> None:
         if not self._storage.read_only:
@@ -334,18 +364,25 @@ class Collection(BaseCollection):
                         self._save(field)
             finally:
                 field.rebuilding = False
+            self._folder.kick()  # rows written during the build are the new index's growing part
 
         thread = threading.Thread(target=work, name=f"xmodal-index-{self.name}-{field.name}", daemon=True)
         self._workers = [t for t in self._workers if t.is_alive()] + [thread]
         thread.start()
 
     def wait_for_maintenance(self, timeout: float | None = None) -> bool:
-        """Block until background index rebuilds finish; False if ``timeout`` ran out first."""
-        for thread in list(self._workers):
-            thread.join(timeout)
-            if thread.is_alive():
+        """Block until background index rebuilds and folds finish (every row is in its field's
+        index); False if ``timeout`` ran out first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            for thread in list(self._workers):
+                thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+                if thread.is_alive():
+                    return False
+            if not self._folder.wait(deadline):
                 return False
-        return True
+            if not any(t.is_alive() for t in self._workers):  # a fold's rebuild may have started one
+                return True
 
     def delete(self, ids: Sequence[Id] | None = None, where: Filter | None = None) -> int:
         if ids is None and where is None:
@@ -631,6 +668,7 @@ class Collection(BaseCollection):
         self.flush()
         with self._lock.write():
             self._closed = True
+        self._folder.join(CONFIG.db.exit_flush_timeout_s)
 
     def index_info(self) -> dict[str, dict]:
         """Per field: kind, whether it is trained, stored and deleted vectors (for dashboards and tests)."""
@@ -642,6 +680,7 @@ class Collection(BaseCollection):
                              "vectors": field.live, "tombstones": field.n_dead,
                              "trained": bool(ann is None or ann.is_trained),
                              "building": field.rebuilding or field.pending_build,
+                             "growing": field.growing,
                              "trained_on": int(ann.trained_on) if ann is not None else 0}
             return out
 

@@ -2,8 +2,9 @@
 
 Why a separate exact store for every kind: compressed indexes re-rank their candidates against
 exact vectors, untrained kinds search exactly, small filtered subsets are scanned exactly and
-range / threshold queries are re-checked exactly. The store is a FAISS ``IndexFlat`` (its
-memory is read through a zero-copy numpy view), so the ``flat`` kind needs no second copy.
+range / threshold queries are re-checked exactly. The store is an :class:`~xmodal.db.arena.Arena`:
+a memory-mapped file served by the page cache, so the index keeps the only float32 copy in
+process memory (FAISS's own storage for hnsw / ivf_flat, none at all for the compressed kinds).
 
 Distances inside this module are FAISS's: squared L2 for ``l2``, inner product for ``cosine``
 (normalised vectors) and ``ip``. The collection turns them into user-facing scores.
@@ -22,10 +23,13 @@ import numpy as np
 
 from xmodal.config import CONFIG, FORMAT_VERSION
 from xmodal.db.api import VectorField
+from xmodal.db.arena import Arena
 from xmodal.db.indexes import AnnIndex, IvfMixin, KdTreeIndex, SearchKnobs, default_pq_m, faiss_metric, make_index
+from xmodal.db.locks import ReadWriteLock
 from xmodal.db.planner import (INDEX, SUBSET, KnnShape, WithinShape, filtered_ef, plan_knn, plan_within,
                                 worth_probing)
 from xmodal.db.planner import Path as PlanPath
+from xmodal.db.streaming import merge_knn, run_fold_hooks
 
 @dataclass
 class RebuildPlan:
@@ -113,12 +117,15 @@ def first_allowed(D: np.ndarray, I: np.ndarray, good: np.ndarray, k: int) -> tup
 
 
 class FieldIndex:
-    def __init__(self, name: str, spec: VectorField) -> None:
+    def __init__(self, name: str, spec: VectorField, arena_dir: Path | None = None) -> None:
+        """``arena_dir``: where the exact store's (unlinked) arena file lives; None: the system's
+        temporary folder."""
         self.name = name
         self.spec = spec
         self.metric = faiss_metric(spec.metric)
         self.is_l2 = spec.metric == "l2"
-        self.store = faiss.IndexFlat(spec.dim, self.metric)
+        self.arena_dir = arena_dir
+        self.store = self._new_store()
         self.n = 0  # slots used
         self.n_dead = 0
         self.slot_rids = np.zeros(0, np.int64)
@@ -130,9 +137,16 @@ class FieldIndex:
         self.rebuilding = False  # a background rebuild is under way
         self.pending_build = False  # opened without a usable snapshot: searches are exact until built
         self.epoch = 0  # bumped whenever slots change (add, remove, install): keys cached Allowed sets
+        # Streaming inserts (xmodal.db.streaming): the index holds slots [0, indexed); the rest is
+        # the growing part, scanned exactly by searches until the folder adds it to the index.
+        self.indexed = 0
+        self.ann_lock = ReadWriteLock()  # guards the index against a fold running beside searches
         self._plan_cache: tuple[Any, tuple[dict, int, int]] | None = None  # (index object, planner inputs)
 
     # ------------------------------------------------------------------ storage of vectors
+    def _new_store(self) -> Arena:
+        return Arena(self.spec.dim, self.metric, self.arena_dir, CONFIG.db.arena_gather_map_bytes)
+
     def prepare(self, x: np.ndarray) -> np.ndarray:
         """Vectors as the index holds them: cosine fields are normalised."""
         x = np.ascontiguousarray(x, dtype=np.float32)
@@ -145,7 +159,7 @@ class FieldIndex:
         """Zero-copy view of the stored vectors (valid until the next add)."""
         if self.n == 0:
             return np.zeros((0, self.spec.dim), np.float32)
-        return faiss.rev_swig_ptr(self.store.get_xb(), self.n * self.spec.dim).reshape(self.n, self.spec.dim)
+        return self.store.xb()[: self.n]
 
     @property
     def live(self) -> int:
@@ -167,9 +181,68 @@ class FieldIndex:
         self._live_sel = None
         self.epoch += 1
         ann = self.ann
-        if ann is not None and ann.is_trained and not self.pending_build:
+        if isinstance(ann, KdTreeIndex):
             ann.add(x)
-            self.unsaved += len(x)
+            self.indexed = self.n
+        # Other kinds: the new slots are the growing part until the folder adds them.
+
+    # ------------------------------------------------------------------ streaming
+    def streams(self) -> bool:
+        """Whether searches go through an index that has a growing part beside it."""
+        ann = self.ann
+        return ann is not None and not isinstance(ann, KdTreeIndex) and ann.is_trained and not self.pending_build
+
+    def fold_pending(self) -> bool:
+        """Rows wait to be folded into the index (not while a rebuild will replace it anyway)."""
+        return self.streams() and not self.rebuilding and self.indexed < self.n
+
+    def fold_step(self, lock: ReadWriteLock, max_rows: int) -> int:
+        """Add the next ``max_rows`` growing slots to the index; the rows folded (0: nothing to do
+        or the index changed meanwhile). Runs in the folder thread with no lock held."""
+        with lock.read():
+            if not self.fold_pending():
+                return 0
+            ann, lo = self.ann, self.indexed
+            hi = min(self.n, lo + max(1, max_rows))
+            x = self.store.read(lo, hi)
+        assert ann is not None
+        run_fold_hooks(self.name, lo, hi, "start")
+        with self.ann_lock.write():
+            if self.ann is not ann or self.indexed != lo:
+                return 0  # rebuilt or installed meanwhile: the new index decides what is growing
+            ann.add(x)
+            run_fold_hooks(self.name, lo, hi, "added")
+            self.indexed = hi
+            self.unsaved += hi - lo
+            store = self.store
+        if self.ann_holds_vectors():
+            store.release(lo, hi)  # the index answers for them now: leave their pages to the cache
+        return hi - lo
+
+    def ann_holds_vectors(self) -> bool:
+        """Whether the index answers without reading the exact store (no re-ranking)."""
+        ann = self.ann
+        return ann is not None and ann.exact_scores
+
+    @property
+    def growing(self) -> int:
+        """Slots searched exactly beside the index."""
+        return self.n - self.indexed if self.streams() else 0
+
+    def _growing_knn(self, q: np.ndarray, k: int, ok: np.ndarray | None,
+                     lo: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact k nearest among the allowed (or live) growing slots from ``lo`` on."""
+        hi = self.n
+        keep = (ok[lo:hi] if ok is not None else self.slot_alive[lo:hi])
+        xs = self.xb()[lo:hi]
+        idx = None
+        if not keep.all():
+            idx = lo + np.flatnonzero(keep)
+            xs = xs[keep]
+        if len(xs) == 0:
+            return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+        D, I = faiss.knn(q, np.ascontiguousarray(xs), min(k, len(xs)), self.metric)
+        return D, (idx[I] if idx is not None else I + lo)
 
     def wants_rebuild(self) -> str | None:
         """Why the index should be rebuilt now: "build", "train", "retrain", "compact" or None."""
@@ -216,14 +289,15 @@ class FieldIndex:
         template = None
         ann = self.ann
         if ann is not None and ann.needs_training and ann.is_trained and not retrain:
-            template = faiss.clone_index(ann.index)  # keep the trained quantiser, drop the codes
+            with self.ann_lock.read():
+                template = faiss.clone_index(ann.index)  # keep the trained quantiser, drop the codes
             template.reset()
-        return RebuildPlan(self.xb()[keep].copy(), self.slot_rids[: self.n][keep].copy(), self.n, retrain,
+        return RebuildPlan(self.store.read(0, self.n)[keep], self.slot_rids[: self.n][keep].copy(), self.n, retrain,
                            template, ann.trained_on if ann is not None else 0)
 
     def build(self, plan: RebuildPlan) -> tuple[Any, AnnIndex | None]:
         """A fresh store and index over the plan's vectors. Touches nothing shared."""
-        store = faiss.IndexFlat(self.spec.dim, self.metric)
+        store = self._new_store()
         store.add(plan.x)
         ann = make_index(self.spec)
         if ann is None:
@@ -247,11 +321,11 @@ class FieldIndex:
         rids_tail = self.slot_rids[tail].copy()
         still = self.slot_of[plan.rids] >= 0  # deleted since the plan: tombstones in the new index
         if len(tail):
-            store.add(x_tail)
-            if ann is not None and ann.is_trained:
-                ann.add(x_tail)
-        self.store = store
-        self.ann = ann
+            store.add(x_tail)  # the index catches up by folding them (they are its growing part)
+        with self.ann_lock.write():  # a fold into the old index finishes first
+            self.store = store
+            self.ann = ann
+            self.indexed = len(plan.rids) if ann is not None and ann.is_trained else 0
         self.pending_build = False
         self.slot_rids = np.concatenate([plan.rids, rids_tail])
         self.slot_alive = np.concatenate([still, np.ones(len(tail), bool)])
@@ -262,7 +336,7 @@ class FieldIndex:
         self.slot_of[self.slot_rids[live]] = live
         self._live_sel = None
         self.epoch += 1
-        self.unsaved = self.n if ann is not None else 0
+        self.unsaved = self.indexed
 
     # ------------------------------------------------------------------ masks
     def allowed_slots(self, rid_mask: np.ndarray | None) -> np.ndarray | None:
@@ -378,6 +452,25 @@ class FieldIndex:
 
     def _ann_knn(self, q: np.ndarray, k: int, ok: np.ndarray | None, m: int,
                  knobs: SearchKnobs, allowed: Allowed | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The index's answer over the slots it holds, merged with an exact scan of the growing
+        part (the slots a fold has not reached yet)."""
+        if isinstance(self.ann, KdTreeIndex):
+            return self._index_knn(q, k, ok, m, knobs, allowed)
+        with self.ann_lock.read():
+            lo = self.indexed
+            if lo >= self.n:
+                return self._index_knn(q, k, ok, m, knobs, allowed)
+            keep = ok[lo:self.n] if ok is not None else self.slot_alive[lo:self.n]
+            m_index = m - int(np.count_nonzero(keep))
+            if m_index > 0:
+                D, I = self._index_knn(q, k, ok, m_index, knobs, allowed)
+        Dg, Ig = self._growing_knn(q, k, ok, lo)
+        if m_index <= 0:
+            return Dg, Ig
+        return merge_knn(D, I, Dg, Ig, k, self.is_l2)
+
+    def _index_knn(self, q: np.ndarray, k: int, ok: np.ndarray | None, m: int,
+                   knobs: SearchKnobs, allowed: Allowed | None = None) -> tuple[np.ndarray, np.ndarray]:
         ann = self.ann
         assert ann is not None
         kk = k * ann.refine_factor(knobs)
@@ -426,7 +519,7 @@ class FieldIndex:
     def exact_distances(self, q: np.ndarray, slots: np.ndarray) -> np.ndarray:
         """FAISS-space distances between each query and its candidate slots (-1 gives +-inf)."""
         valid = slots >= 0
-        v = self.xb()[np.where(valid, slots, 0)]
+        v = self.store.gather(np.where(valid, slots, 0))
         if self.is_l2:
             d = ((v - q[:, None, :]) ** 2).sum(axis=-1)
             return np.where(valid, d, np.inf).astype(np.float32)
@@ -457,16 +550,25 @@ class FieldIndex:
         usable = not (ann is None or knobs.exact or self.pending_build or not ann.is_trained)
         if usable and isinstance(ann, KdTreeIndex):
             return self._kdtree_within(q, bound, None if allowed is None else allowed.ok)
-        lists = None
-        if usable and isinstance(ann, IvfMixin) and ann.bounds_complete() and \
-                worth_probing(self.within_shape(len(q), allowed, None, None), CONFIG.db.planner):
-            lists = ann.probe(q, bound, self.is_l2)
-        path = plan_within(self.within_shape(len(q), allowed, ann if lists is not None else None, lists),
-                           CONFIG.db.planner)
-        if path == INDEX:
-            assert isinstance(ann, IvfMixin) and lists is not None
-            return self._ivf_within(q, bound, None if allowed is None else allowed.ok, ann, lists)
+        if usable and isinstance(ann, IvfMixin):
+            with self.ann_lock.read():  # the lists must not grow under the probe (a fold adds to them)
+                found = self._ivf_planned_within(q, bound, allowed, ann)
+            if found is not None:
+                return found
+        path = plan_within(self.within_shape(len(q), allowed, None, None), CONFIG.db.planner)
         return self._exact_within(q, bound, allowed, subset=path == SUBSET)
+
+    def _ivf_planned_within(self, q: np.ndarray, bound: float, allowed: Allowed | None,
+                            ann: IvfMixin) -> list[tuple[np.ndarray, np.ndarray]] | None:
+        """Range search through the IVF lists when the planner prefers it (None: it does not)."""
+        if not (ann.bounds_complete() and
+                worth_probing(self.within_shape(len(q), allowed, None, None), CONFIG.db.planner)):
+            return None
+        lists = ann.probe(q, bound, self.is_l2)
+        path = plan_within(self.within_shape(len(q), allowed, ann, lists), CONFIG.db.planner)
+        if path != INDEX:
+            return None
+        return self._ivf_within(q, bound, None if allowed is None else allowed.ok, ann, lists)
 
     def within_shape(self, nq: int, allowed: Allowed | None, ann: Any, lists: np.ndarray | None) -> WithinShape:
         """The planner's view of a range batch (``lists``: the IVF lists each query must visit)."""
@@ -484,6 +586,8 @@ class FieldIndex:
         one gathered block and one matrix product beat a Python step per list and query; rows a
         query did not need are re-checked like the others and simply fall outside its bound)."""
         slots = ann.members_of(np.flatnonzero(lists.any(axis=0)))
+        if self.indexed < self.n:  # the growing part is re-checked exactly as well
+            slots = np.concatenate([slots, np.arange(self.indexed, self.n, dtype=np.int64)])
         keep = ok if ok is not None else (self.slot_alive[: self.n] if self.n_dead else None)
         if keep is not None:
             slots = slots[keep[slots]]
@@ -589,10 +693,18 @@ class FieldIndex:
     def save(self, folder: Path, watermark: int) -> bool:
         """Snapshot the ann index; best effort, never raises (derived data: a missing or old
         snapshot only costs re-adding what came after it). A full disk must not turn an
-        acknowledged write into an error."""
+        acknowledged write into an error. Holds the slots the index holds; the growing part
+        after them is re-added at the next open (the watermark is its first row)."""
         ann = self.ann
         if ann is None or self.pending_build or not ann.is_trained or isinstance(ann, KdTreeIndex):
             return False
+        with self.ann_lock.read():  # no fold while the index is written out
+            return self._save_locked(ann, folder, watermark)
+
+    def _save_locked(self, ann: AnnIndex, folder: Path, watermark: int) -> bool:
+        n = self.indexed
+        if n < self.n:
+            watermark = int(self.slot_rids[n])  # slots ascend by row id: older rows are all inside
         index_path, slots_path, meta_path = self._paths(folder)
         temps = [p.with_name(p.name + ".tmp") for p in (index_path, slots_path, meta_path)]
         try:
@@ -600,9 +712,9 @@ class FieldIndex:
             meta_path.unlink(missing_ok=True)  # the snapshot is invalid while its files are replaced
             ann.save(temps[0])
             with open(temps[1], "wb") as fh:
-                np.save(fh, self.slot_rids[: self.n])
+                np.save(fh, self.slot_rids[:n])
             meta = {"format": FORMAT_VERSION, "spec": self.spec.to_dict(), "watermark": int(watermark),
-                    "ntotal": int(self.n), "trained_on": int(ann.trained_on)}
+                    "ntotal": int(n), "trained_on": int(ann.trained_on)}
             temps[2].write_text(json.dumps(meta))
             os.replace(temps[0], index_path)
             os.replace(temps[1], slots_path)
@@ -668,6 +780,7 @@ class FieldIndex:
         self.n_dead = int((~present).sum())
         self.slot_of = grow(self.slot_of, int(saved.max(initial=-1)) + 1, -1)
         self.slot_of[saved[present]] = np.flatnonzero(present)
+        self.indexed = len(saved)
         if isinstance(ann, IvfMixin):
             ann.restore_bounds(self.xb(), self.slot_alive[: self.n])
         newer = rids >= wm
