@@ -112,8 +112,6 @@ class EncoderConfig:
     text_batch_size: int = 32
     image_batch_size: int = 16
     torch_threads: int = 1  # $XMODAL_THREADS
-    chunk_tokens: int = 200  # words per text chunk
-    chunk_overlap: int = 40
     text_max_tokens: int = 256  # MiniLM's trained sequence length; longer inputs are truncated
     # Image tower: input side, resize side before the centre crop (224 / 0.875, as trained).
     image_input_size: int = 224
@@ -150,6 +148,9 @@ class MediaConfig:
     thumbnail_size: int = 256
     video_frame_interval_s: float = 2.0
     max_text_bytes: int = 20_000_000
+    # Text is cut into windows of this many words (a sentence encoder's reach), sharing chunk_overlap.
+    chunk_tokens: int = 200
+    chunk_overlap: int = 40
     svg_max_side: int = 2048  # SVGs are rendered so their longer side is at most this...
     svg_min_side: int = 256   # ...and at least this (icons declare tiny sizes)
     sniff_bytes: int = 4096  # leading bytes read to detect a file's kind
@@ -196,6 +197,7 @@ class DetectConfig:
     # "auto": ONNX Runtime on a graph exported once under the cache dir, else the torch interpreter.
     backend: str = "auto"  # $XMODAL_DETECT_BACKEND
     batch_size: int = 4  # images per forward pass of the detector backbone (1..16 cost the same per image)
+    threads: int = 1  # intra-op threads of the detector networks; $XMODAL_THREADS
     # CenterNet input side (multiple of 32). 512 is the graph's own (human's); the net is fully
     # convolutional: 384 costs ~60 % of the time, 320 ~40 % (small objects are lost first).
     input_size: int = 512  # $XMODAL_DETECT_SIZE
@@ -480,6 +482,7 @@ ENV_VARS: tuple[tuple[str, str, str, Callable[[str], Any]], ...] = (
     ("XMODAL_FAISS_THREADS", "db", "faiss_threads", _positive_int),
     ("XMODAL_THREADS", "encoders", "torch_threads", _positive_int),
     ("XMODAL_THREADS", "media", "asr_threads", _positive_int),
+    ("XMODAL_THREADS", "detect", "threads", _positive_int),
     ("XMODAL_IMAGE_BACKEND", "encoders", "image_backend", str),
     ("XMODAL_DETECT", "encoders", "detect", _flag),
     ("XMODAL_OCR_ENGINE", "media", "ocr_engine", str),
