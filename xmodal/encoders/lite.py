@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from xmodal._optional import require
-from xmodal.config import CONFIG
+from xmodal.config import Config
 from xmodal.encoders.base import AUDIO, IMAGE, TEXT, BaseEncoder, l2_normalise
 from xmodal.encoders.label_bridge import detection_phrases
 from xmodal.encoders.projection import load_heads
@@ -33,7 +33,9 @@ class XmodalLite(BaseEncoder):
     dim = TEXT_FEATURE_DIM
     modalities = frozenset({TEXT, IMAGE, AUDIO})
 
-    def __init__(self, weights: str | Path | None = None, detect: bool | None = None) -> None:
+    def __init__(self, weights: str | Path | None = None, detect: bool | None = None,
+                 settings: Config | None = None) -> None:
+        self.use_settings(settings)
         self._torch = require("torch", "models")
         path = Path(weights) if weights else WEIGHTS_DIR / self.weights_file
         if not path.is_file():
@@ -43,11 +45,11 @@ class XmodalLite(BaseEncoder):
         self.text_tower_name = self.meta.get("text_tower", self.default_text_tower)
         if weights:
             self.name = self.meta.get("name", path.stem)
-        self.text = text_tower(self.text_tower_name)
-        self.image = image_tower()
+        self.text = text_tower(self.text_tower_name, self.settings)
+        self.image = image_tower(self.settings, self.media_settings)
         # Detector words join the image vector where the heads were selected with them (meta).
         self.detect_weight = float(self.meta.get("detect_weight", 0.0))
-        self.use_detect = bool(self.detect_weight) and (CONFIG.encoders.detect if detect is None else detect)
+        self.use_detect = bool(self.detect_weight) and (self.settings.detect if detect is None else detect)
 
     def _encode_text(self, texts: list[str], mode: str) -> np.ndarray:
         feats = self.text.features(texts, mode=mode)
@@ -60,7 +62,7 @@ class XmodalLite(BaseEncoder):
         with torch.inference_mode():
             vectors = self.heads.image(torch.from_numpy(feats), torch.from_numpy(logits)).numpy()
         if self.use_detect:
-            phrases = detection_phrases(images)
+            phrases = detection_phrases(images, self.detect_settings)
             found = [i for i, p in enumerate(phrases) if p]
             if found:
                 vectors = vectors.copy()

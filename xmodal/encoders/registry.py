@@ -10,6 +10,7 @@ import importlib
 import threading
 from typing import Any, Callable, Union
 
+from xmodal.config import Config
 from xmodal.encoders.base import Encoder
 from xmodal.errors import AlreadyExists, InvalidInput, MissingDependency, NotFound
 
@@ -36,7 +37,7 @@ BUILTIN_PREFIXES: dict[str, str] = {
 _LOCK = threading.RLock()
 _factories: dict[str, Factory] = dict(BUILTIN)
 _prefixes: dict[str, Factory] = dict(BUILTIN_PREFIXES)
-_cache: dict[str, Encoder] = {}
+_cache: dict[tuple, Encoder] = {}  # (name, the settings sections an encoder reads) -> encoder
 
 
 def register_encoder(name: str, factory: Factory, *, prefix: bool = False, replace: bool = False) -> None:
@@ -54,7 +55,7 @@ def register_encoder(name: str, factory: Factory, *, prefix: bool = False, repla
         if name in table and not replace:
             raise AlreadyExists(f"encoder {name!r} is already registered (pass replace=True to override)")
         table[name] = factory
-        for key in [k for k in _cache if k == name or k.startswith(name + ":")]:
+        for key in [k for k in _cache if k[0] == name or k[0].startswith(name + ":")]:
             del _cache[key]
 
 
@@ -82,16 +83,27 @@ def _resolve(factory: Factory, name: str) -> Callable[..., Any]:
         raise NotFound(f"encoder {name!r}: {module_name} has no {attr!r}") from exc
 
 
-def get_encoder(name: str, **kwargs: Any) -> Encoder:
+def get_encoder(name: str, settings: Config | None = None, **kwargs: Any) -> Encoder:
     """The encoder called ``name``, loaded on first use and shared afterwards.
 
-    ``kwargs`` go to the factory and bypass the cache (a differently configured instance).
+    ``settings``: the encoder's own (its ``encoders`` section, and the ``media`` / ``detect``
+    sections for how it reads files); default ``Config()``, the environment not applied (the CLI
+    and the server pass ``Config.from_env()``). One encoder is shared per name and settings; a
+    factory is handed ``settings=`` only when settings are given. ``kwargs`` go to the factory and
+    bypass the cache (a differently configured instance).
     """
     if not isinstance(name, str) or not name:
         raise InvalidInput(f"encoder name must be a non-empty string, got {name!r}")
+    if settings is not None and not isinstance(settings, Config):
+        raise InvalidInput(f"encoder {name!r}: settings must be an xmodal.config.Config, got {type(settings).__name__}")
+    config = settings or Config()
+    key = (name, config.encoders, config.media, config.detect)
+    if settings is not None:
+        kwargs["settings"] = settings
     with _LOCK:
-        if not kwargs and name in _cache:
-            return _cache[name]
+        cached = len(kwargs) == (settings is not None)  # nothing but the settings: shared
+        if cached and key in _cache:
+            return _cache[key]
         if name in _factories:
             encoder = _resolve(_factories[name], name)(**kwargs)
         else:
@@ -101,6 +113,6 @@ def get_encoder(name: str, **kwargs: Any) -> Encoder:
             if not arg:
                 raise InvalidInput(f"encoder {name!r} needs an argument after '{prefix}:'")
             encoder = _resolve(_prefixes[prefix], name)(arg, **kwargs)
-        if not kwargs:
-            _cache[name] = encoder
+        if cached:
+            _cache[key] = encoder
         return encoder
