@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from xmodal.config import Config, IngestConfig, MilvusConfig, default_db_path
+from xmodal.config import IngestConfig, MilvusConfig, default_db_path
 
 
 def _transfer_options(p: argparse.ArgumentParser) -> None:
@@ -79,7 +79,7 @@ def _export(args) -> int:
     from xmodal.db.transfer import copy
 
     report = copy(_db(args), args.collection, args.to, args.as_name or args.collection, args.checkpoint,
-                  args.batch, args.restart, settings=Config.from_env())
+                  args.batch, args.restart, settings=args.settings)
     return _report(report, args.json)
 
 
@@ -88,5 +88,5 @@ def _import(args) -> int:
 
     report = copy(_source_uri(args.source, args.from_collection), args.from_collection, _db(args),
                   args.collection or args.from_collection, args.checkpoint, args.batch, args.restart,
-                  settings=Config.from_env())
+                  settings=args.settings)
     return _report(report, args.json)

@@ -117,7 +117,7 @@ class RayEncoder:
 
         self.opts = opts
         self.ship_files = ship_files
-        self.encoder = get_encoder(opts.model)
+        self.encoder = get_encoder(opts.model, settings=opts.settings)
 
     def __call__(self, rows: dict) -> dict:
         return {"outcomes": [pickle.dumps(self._one(pickle.loads(b))) for b in rows["batch"]]}
@@ -157,5 +157,6 @@ class RayEncoder:
 def ray_runner(library, address: str, workers: int | None = None, ocr: bool = True, speech: bool = True,
                ship_files: bool = True) -> RayRunner:
     """The runner for ``library.index(paths, runner=...)``: what ``xmodal index --ray ADDRESS`` builds."""
-    opts = Options(model=library.model, thumbs_dir=str(library.thumbs_dir), ocr=ocr, speech=speech)
+    opts = Options(model=library.model, thumbs_dir=str(library.thumbs_dir), ocr=ocr, speech=speech,
+                   settings=library.settings)
     return RayRunner(opts, address, workers, ship_files)

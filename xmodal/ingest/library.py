@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from xmodal.config import CONFIG, cache_dir
+from xmodal.config import CONFIG, Config, cache_dir
 from xmodal.errors import InvalidInput, ModelMismatch, NotFound
 from xmodal.ingest.encode import Encoded, fields_for
 from xmodal.ingest.failures import FailureLog
@@ -66,7 +66,8 @@ class Library:
     remembered in its metadata; opening it with another model raises :class:`ModelMismatch`.
     """
 
-    def __init__(self, db, uri: str, collection: str, model: str | None = None):
+    def __init__(self, db, uri: str, collection: str, model: str | None = None, settings: Config | None = None):
+        self.settings = settings or Config()  # passed on to the encoder and the media decoders
         self.db = db
         self.uri = uri
         self.collection_name = collection
@@ -86,16 +87,17 @@ class Library:
     # ----------------------------------------------------------------- opening
     @classmethod
     def open(cls, path: str | os.PathLike, collection: str | None = None, model: str | None = None,
-             mode: str = "auto") -> "Library":
+             mode: str = "auto", settings: Config | None = None) -> "Library":
         """``mode`` is the local database's: "auto" writes when no other process does, "r" only
         reads (never takes the writer lock, so readers never stand in a writer's way), "w" insists
-        on writing. Milvus URIs ignore it (the server arbitrates)."""
+        on writing. Milvus URIs ignore it (the server arbitrates). ``settings``: the database's,
+        the encoder's and the decoders' (default ``Config()``; the CLI passes ``Config.from_env()``)."""
         from xmodal.db import connect
 
         uri = str(path)
         local = not (uri.startswith("milvus-lite:") or "://" in uri)
-        db = connect(uri, mode=mode) if local else connect(uri)
-        return cls(db, uri, collection or CONFIG.ingest.default_collection, model)
+        db = connect(uri, settings, mode=mode) if local else connect(uri, settings)
+        return cls(db, uri, collection or CONFIG.ingest.default_collection, model, settings)
 
     def own_paths(self) -> list[Path]:
         """The files and folders this library keeps on the local disk (never indexed as media)."""
@@ -125,7 +127,7 @@ class Library:
         if self._encoder is None:
             from xmodal.encoders import get_encoder
 
-            self._encoder = get_encoder(self.model)
+            self._encoder = get_encoder(self.model, settings=self.settings)
         return self._encoder
 
     @property
@@ -249,7 +251,7 @@ class Library:
         size = CONFIG.ingest.batch_files
         batches = [jobs[i:i + size] for i in range(0, len(jobs), size)]
         tasks = {ph: bars.add_task(ph, total=len(jobs)) for ph in ("decode", "encode", "write")}
-        opts = Options(model=self.model, thumbs_dir=str(self.thumbs_dir), ocr=ocr, speech=speech)
+        opts = Options(model=self.model, thumbs_dir=str(self.thumbs_dir), ocr=ocr, speech=speech, settings=self.settings)
         n_workers = CONFIG.ingest.workers if workers is None else workers
         if runner is None:
             runner = LocalRunner(opts, n_workers, encoder=self.encoder if n_workers <= 1 else None)
@@ -487,7 +489,7 @@ class Library:
             raise NotFound(f"{image}: no such image file")
         from xmodal.media import load_image
 
-        return load_image(Path(image))
+        return load_image(Path(image), settings=self.settings.media)
 
     def _transcribe_query(self, audio: str | os.PathLike) -> tuple[str, str | None]:
         """What a speech query says, and the language it was said in."""
@@ -495,7 +497,7 @@ class Library:
             raise NotFound(f"{audio}: no such audio file")
         from xmodal.media import transcribe
 
-        segments = transcribe(Path(audio))
+        segments = transcribe(Path(audio), settings=self.settings.media)
         text = " ".join(s.text.strip() for s in segments).strip()
         if not text:
             raise InvalidInput(f"{audio}: no speech recognised in the clip")

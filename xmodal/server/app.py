@@ -8,7 +8,7 @@ from typing import Any
 
 from xmodal import __version__
 from xmodal._optional import require
-from xmodal.config import CONFIG, ServerConfig
+from xmodal.config import CONFIG, Config, ServerConfig
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -21,8 +21,10 @@ the key was granted. Errors are `{"error": {"code": ..., "message": ...}}`.
 """
 
 
-def create_app(settings: ServerConfig | None = None, *, db: Any = None):
-    """Build the app. ``db`` lets an embedder share an already-open database object."""
+def create_app(settings: ServerConfig | None = None, *, db: Any = None, config: Config | None = None):
+    """Build the app. ``db`` lets an embedder share an already-open database object. ``config``:
+    the settings of the database, encoders and decoders the server opens (default: read from the
+    environment once, here, with ``Config.from_env()``)."""
     require("fastapi", "server")
     from fastapi import FastAPI
     from fastapi.staticfiles import StaticFiles
@@ -34,7 +36,7 @@ def create_app(settings: ServerConfig | None = None, *, db: Any = None):
     from xmodal.server.state import ServerState
 
     settings = settings or CONFIG.server
-    state = ServerState(settings, db=db)
+    state = ServerState(settings, db=db, config=config or Config.from_env())
 
     @asynccontextmanager
     async def lifespan(_app):

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from xmodal.config import ServerConfig, cache_dir, default_db_path
+from xmodal.config import Config, ServerConfig, cache_dir, default_db_path
 from xmodal.errors import InvalidInput, NotFound
 from xmodal.server.auth import KeyRing
 from xmodal.server.jobs import JobRegistry
@@ -18,8 +18,9 @@ UPLOAD_KEY_CHARS = 16
 
 
 class ServerState:
-    def __init__(self, settings: ServerConfig, db: Any = None):
+    def __init__(self, settings: ServerConfig, db: Any = None, config: Config | None = None):
         self.settings = settings
+        self.config = config or Config()  # what the database, encoders and decoders are given
         self.db_location = str(settings.db or default_db_path())
         self.keyring = KeyRing(settings.keys)
         self.metrics = Metrics(settings.latency_window)
@@ -46,7 +47,7 @@ class ServerState:
                 if self._db is None:
                     from xmodal.db import connect
 
-                    self._db = connect(self.db_location)
+                    self._db = connect(self.db_location, settings=self.config)
         return self._db
 
     def physical(self, namespace: str, name: str) -> str:
@@ -74,7 +75,7 @@ class ServerState:
                 if lib is None:
                     from xmodal.ingest.library import Library
 
-                    lib = Library(self.db, self.db_location, phys, model=self.settings.model)
+                    lib = Library(self.db, self.db_location, phys, model=self.settings.model, settings=self.config)
                     self._libraries[phys] = lib
         return lib
 
