@@ -48,3 +48,17 @@ def test_vectors_do_not_depend_on_batching_settings():
     one = get_encoder("minilm").encode_text(texts)
     batched = get_encoder("minilm", settings=Config(encoders=EncoderConfig(text_batch_size=3))).encode_text(texts)
     np.testing.assert_allclose(one, batched, atol=1e-5)
+
+
+def test_a_registered_factory_without_a_settings_parameter_still_builds():
+    from xmodal.encoders import register_encoder
+    from xmodal.encoders.text import MiniLMEncoder
+
+    register_encoder("old-style-minilm", lambda: MiniLMEncoder(), replace=True)  # predates settings
+    takes = []
+    register_encoder("new-style-minilm", lambda settings=None: takes.append(settings) or MiniLMEncoder(settings),
+                     replace=True)
+    configured = Config(encoders=EncoderConfig(text_batch_size=5))
+    assert get_encoder("old-style-minilm", settings=configured).encode_text("a cat").shape == (1, 384)
+    get_encoder("new-style-minilm", settings=configured)
+    assert takes == [configured]

@@ -7,6 +7,7 @@ encoders are cached by name: one model per process, however many libraries use i
 from __future__ import annotations
 
 import importlib
+import inspect
 import threading
 from typing import Any, Callable, Union
 
@@ -89,8 +90,9 @@ def get_encoder(name: str, settings: Config | None = None, **kwargs: Any) -> Enc
     ``settings``: the encoder's own (its ``encoders`` section, and the ``media`` / ``detect``
     sections for how it reads files); default ``Config()``, the environment not applied (the CLI
     and the server pass ``Config.from_env()``). One encoder is shared per name and settings; a
-    factory is handed ``settings=`` only when settings are given. ``kwargs`` go to the factory and
-    bypass the cache (a differently configured instance).
+    factory is handed ``settings=`` when they are given and it takes them (a registered factory
+    without the parameter is built as before). ``kwargs`` go to the factory and bypass the cache
+    (a differently configured instance).
     """
     if not isinstance(name, str) or not name:
         raise InvalidInput(f"encoder name must be a non-empty string, got {name!r}")
@@ -98,21 +100,33 @@ def get_encoder(name: str, settings: Config | None = None, **kwargs: Any) -> Enc
         raise InvalidInput(f"encoder {name!r}: settings must be an xmodal.config.Config, got {type(settings).__name__}")
     config = settings or Config()
     key = (name, config.encoders, config.media, config.detect)
-    if settings is not None:
-        kwargs["settings"] = settings
     with _LOCK:
-        cached = len(kwargs) == (settings is not None)  # nothing but the settings: shared
+        cached = not kwargs  # nothing but the settings: shared
         if cached and key in _cache:
             return _cache[key]
         if name in _factories:
-            encoder = _resolve(_factories[name], name)(**kwargs)
+            factory = _resolve(_factories[name], name)
+            encoder = factory(**kwargs, **_settings_for(factory, settings))
         else:
             prefix, sep, arg = name.partition(":")
             if not sep or prefix not in _prefixes:
                 raise NotFound(f"unknown encoder {name!r}; available: {', '.join(list_encoders())}")
             if not arg:
                 raise InvalidInput(f"encoder {name!r} needs an argument after '{prefix}:'")
-            encoder = _resolve(_prefixes[prefix], name)(arg, **kwargs)
+            factory = _resolve(_prefixes[prefix], name)
+            encoder = factory(arg, **kwargs, **_settings_for(factory, settings))
         if cached:
             _cache[key] = encoder
         return encoder
+
+
+def _settings_for(factory: Callable[..., Any], settings: Config | None) -> dict[str, Any]:
+    """``{"settings": settings}`` when there are settings and ``factory`` accepts them, else ``{}``."""
+    if settings is None:
+        return {}
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: assume the old form
+        return {}
+    takes = any(p.name == "settings" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+    return {"settings": settings} if takes else {}
