@@ -190,7 +190,7 @@ def bench_images(folder: Path) -> dict:
     import torch
     from PIL import Image
 
-    from xmodal.config import CONFIG
+    from xmodal.config import CONFIG, Config
     from xmodal.encoders.efficientnet_lite import LITE_MEAN, LITE_STD, load_pretrained
     from xmodal.encoders.towers import image_tower
 
@@ -210,8 +210,9 @@ def bench_images(folder: Path) -> dict:
 
     # End to end with the default path (the backend "auto" picks, threads from config), against the
     # same backend's bare forward on pre-decoded tensors, measured right here.
-    tower = image_tower()
-    threads = CONFIG.encoders.torch_threads
+    settings = Config.from_env().encoders
+    tower = image_tower(settings)
+    threads = settings.torch_threads
     torch.set_num_threads(threads)
     bare, end_to_end = _bare_and_end_to_end(tower, paths, pixels)
 
@@ -262,6 +263,7 @@ def bench_images(folder: Path) -> dict:
 
 
 def bench_asr(folder: Path) -> dict:
+    from xmodal.config import Config
     from xmodal.media import decode_audio, transcribe
     from xmodal.media.speech import SAMPLE_RATE, whisper_model
 
@@ -270,13 +272,13 @@ def bench_asr(folder: Path) -> dict:
     wav = folder / "speech.wav"
     subprocess.run(["espeak-ng", "-s", "150", "-w", str(wav), text], check=True, capture_output=True)
     seconds = decode_audio(wav).size / SAMPLE_RATE
-    whisper_model()
+    media = Config.from_env().media
+    whisper_model(media.asr_model, media.asr_threads)
     t0 = time.perf_counter()
-    transcribe(wav)
+    transcribe(wav, settings=media)
     elapsed = time.perf_counter() - t0
-    from xmodal.config import CONFIG
 
-    return {"model": CONFIG.media.asr_model, "audio_seconds": round(seconds, 1), "transcribe_seconds": round(elapsed, 2),
+    return {"model": media.asr_model, "audio_seconds": round(seconds, 1), "transcribe_seconds": round(elapsed, 2),
             "real_time_factor": round(elapsed / seconds, 3)}
 
 

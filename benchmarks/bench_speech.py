@@ -69,15 +69,17 @@ def _speak(text: str, out: Path) -> Path:
 
 def _run(name: str, audio, overrides: dict | None, language: str | None = None):
     """One decode with ``name``'s short-clip options plus ``overrides``: (text, language, cpu s, wall s)."""
-    from xmodal.config import CONFIG
+    from xmodal.config import Config
     from xmodal.media.speech import SAMPLE_RATE, decoding_options, likeliest_language, whisper_model
     from xmodal.media.whisper_models import is_multilingual
 
+    media = Config.from_env().media
     c0, t0 = time.process_time(), time.perf_counter()
-    if is_multilingual(name) and language is None and CONFIG.media.asr_languages:  # as transcribe() does
-        language = likeliest_language(whisper_model(name), audio, CONFIG.media.asr_languages)
-    opts = {**decoding_options(audio.size / SAMPLE_RATE, is_multilingual(name), language), **(overrides or {})}
-    segments, info = whisper_model(name).transcribe(audio, **opts)
+    whisper = whisper_model(name, media.asr_threads)
+    if is_multilingual(name) and language is None and media.asr_languages:  # as transcribe() does
+        language = likeliest_language(whisper, audio, media.asr_languages)
+    opts = {**decoding_options(audio.size / SAMPLE_RATE, is_multilingual(name), language, media), **(overrides or {})}
+    segments, info = whisper.transcribe(audio, **opts)
     text = " ".join(s.text.strip() for s in segments)
     return text, info.language, time.process_time() - c0, time.perf_counter() - t0
 
@@ -184,12 +186,11 @@ PARTS = ("queries", "long", "tuxpaint")
 def run(results_dir: Path, per_language: int = 30, parts: tuple[str, ...] = PARTS,
         out_path: Path | None = None) -> dict:
     """Measure ``parts``; with ``out_path`` the JSON is rewritten after each part (runs are long)."""
-    os.environ.setdefault("XMODAL_THREADS", "1")
-    from xmodal.config import CONFIG
+    from xmodal.config import Config
 
-    assert CONFIG.media.asr_threads == 1, "the real-time factor is measured on one thread (XMODAL_THREADS=1)"
-    out = {"cpu_count": os.cpu_count(), "load_average_at_start": round(os.getloadavg()[0], 1),
-           "threads": CONFIG.media.asr_threads}
+    threads = Config.from_env().media.asr_threads
+    assert threads == 1, "the real-time factor is measured on one thread (XMODAL_THREADS=1)"
+    out = {"cpu_count": os.cpu_count(), "load_average_at_start": round(os.getloadavg()[0], 1), "threads": threads}
 
     def save() -> None:
         out["load_average_now"] = round(os.getloadavg()[0], 1)

@@ -18,7 +18,7 @@ import re
 import sys
 from typing import Any, NoReturn
 
-from xmodal.config import default_db_path
+from xmodal.config import Config, default_db_path
 from xmodal.errors import NotFound, XmodalError
 
 # Areas that contribute sub-commands (each module's add_commands adds its parsers).
@@ -139,6 +139,8 @@ def _main(argv: list[str] | None) -> int:
         parser.print_help()
         return 2
     try:
+        # The environment is read once, here; handlers pass args.settings down (issue 13).
+        args.settings = Config.from_env()
         if args.command in NEEDS_LIBRARY:
             require_library(getattr(args, "db", None), getattr(args, "collection", None))
         return int(args.handler(args) or 0)

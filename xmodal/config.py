@@ -1,14 +1,21 @@
 """All tunable numbers and defaults, in one typed place.
 
 Each layer reads its own section; nothing else in the code base hard-codes thresholds,
-batch sizes or paths. Environment variables override only what users set per machine
-(the database location, thread counts, the LLM endpoint).
+batch sizes or paths. Settings are per instance: ``Database``, ``connect``, ``get_encoder`` and
+``Library.open`` take a ``Config`` (``settings=``) and each object keeps its own section, so two
+databases in one process can be tuned differently. The defaults here never read the environment;
+``Config.from_env()`` applies the per-machine variables (thread counts, backends, ``ENV_VARS``)
+and is called once at start-up by the CLI and the server. ``default_db_path`` / ``cache_dir``
+read ``$XMODAL_DB`` / ``$XMODAL_CACHE`` when called.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from xmodal.errors import InvalidInput
 
 FORMAT_VERSION = 1  # on-disk format of the embedded database
 
@@ -65,9 +72,9 @@ class DBConfig:
     sqlite_busy_timeout_ms: int = 5000
     sqlite_page_size: int = 16_384  # set when a database is created: 1.6x faster vector inserts than 4096
     # "NORMAL" in WAL mode survives a killed process; "FULL" also survives power loss (slower).
-    sqlite_synchronous: str = os.environ.get("XMODAL_DB_SYNC", "NORMAL")
+    sqlite_synchronous: str = "NORMAL"  # $XMODAL_DB_SYNC
     # FAISS OpenMP threads: one was faster than two on the 2-core reference VM.
-    faiss_threads: int = int(os.environ.get("XMODAL_FAISS_THREADS", "1") or 1)
+    faiss_threads: int = 1  # $XMODAL_FAISS_THREADS
     # Guards against hostile filters.
     max_filter_depth: int = 32
     max_filter_nodes: int = 1000
@@ -112,17 +119,15 @@ class EncoderConfig:
     default_model: str = "xmodal-lite"
     text_batch_size: int = 32
     image_batch_size: int = 16
-    torch_threads: int = int(os.environ.get("XMODAL_THREADS", "1") or 1)
-    chunk_tokens: int = 200  # words per text chunk
-    chunk_overlap: int = 40
+    torch_threads: int = 1  # $XMODAL_THREADS
     text_max_tokens: int = 256  # MiniLM's trained sequence length; longer inputs are truncated
     # Image tower: input side, resize side before the centre crop (224 / 0.875, as trained).
     image_input_size: int = 224
     image_resize_size: int = 256
     # "auto" picks the fastest measured backend (see BENCHMARKS.md); or "onnx" / "torch".
-    image_backend: str = os.environ.get("XMODAL_IMAGE_BACKEND", "auto")
+    image_backend: str = "auto"  # $XMODAL_IMAGE_BACKEND
     # MiniLM's backend, the same way: "onnx" keeps torch out of a query's process (cold search).
-    text_backend: str = os.environ.get("XMODAL_TEXT_BACKEND", "auto")
+    text_backend: str = "auto"  # $XMODAL_TEXT_BACKEND
     decode_workers: int = 2  # threads decoding/resizing images ahead of the forward pass
     decode_batches_ahead: int = 2  # batches decoded ahead of the one in the model (bounds memory)
     # PIL's two-step downscale (box filter, then bicubic) for big photos: >= 3 is indistinguishable
@@ -140,7 +145,7 @@ class EncoderConfig:
     # Detector words ("two people and a dog") join photo-bridge / xmodal-lite image vectors (weight from
     # the model's metadata; photo-bridge's below). Off by default: on photos-val they moved R@10 by
     # less than one query at ~5x the encoding cost (MODEL_CARD.md). XMODAL_DETECT=1 turns them on.
-    detect: bool = os.environ.get("XMODAL_DETECT", "0") not in ("0", "false", "no", "")
+    detect: bool = False  # $XMODAL_DETECT
     detect_weight: float = 0.5
     clip_backend: str = "torch"  # "torch" or "onnx" (exported once under the cache dir) for clip:<model>
     clip_max_tokens: int = 77  # CLIP's context length; longer texts are truncated
@@ -153,6 +158,9 @@ class MediaConfig:
     thumbnail_size: int = 256
     video_frame_interval_s: float = 2.0
     max_text_bytes: int = 20_000_000
+    # Text is cut into windows of this many words (a sentence encoder's reach), sharing chunk_overlap.
+    chunk_tokens: int = 200
+    chunk_overlap: int = 40
     svg_max_side: int = 2048  # SVGs are rendered so their longer side is at most this...
     svg_min_side: int = 256   # ...and at least this (icons declare tiny sizes)
     sniff_bytes: int = 4096  # leading bytes read to detect a file's kind
@@ -162,7 +170,7 @@ class MediaConfig:
     pdf_max_pages: int = 2000
     ocr_languages: tuple[str, ...] = ("eng", "chi_sim")  # those installed are used, in this order
     # "auto": tesseract when installed, else RapidOCR (pip); or force "tesseract" / "rapidocr".
-    ocr_engine: str = os.environ.get("XMODAL_OCR_ENGINE", "auto")
+    ocr_engine: str = "auto"  # $XMODAL_OCR_ENGINE
     ocr_cache: bool = True  # remember OCR results per picture under the cache dir
     ocr_batch_size: int = 16  # pictures read by one tesseract process (it loads its models once)
     ocr_min_side: int = 1000  # smaller images are upscaled before OCR (tesseract wants ~30 px letters)
@@ -170,11 +178,10 @@ class MediaConfig:
     ocr_timeout_s: float = 120.0
     ocr_min_confidence: float = 30.0  # words tesseract is less sure of (0-100) are dropped
     # "base" (multilingual Whisper base, default) or "tiny.en" (English only, faster, mishears short queries).
-    asr_model: str = os.environ.get("XMODAL_ASR_MODEL", "base") or "base"
+    asr_model: str = "base"  # $XMODAL_ASR_MODEL
     # Languages speech may be in (comma-separated ISO codes, e.g. "en,fr,es,ru"); empty: any of Whisper's 99.
     # Whisper base guesses the language of a one-word clip poorly; naming the few a library holds helps.
-    asr_languages: tuple[str, ...] = tuple(x.strip() for x in os.environ.get("XMODAL_ASR_LANGUAGES", "").split(",")
-                                           if x.strip())
+    asr_languages: tuple[str, ...] = ()  # $XMODAL_ASR_LANGUAGES
     asr_beam_size: int = 5
     asr_vad: bool = True  # skip silence with the VAD model bundled in faster-whisper (long recordings)
     # Clips up to this long (spoken queries) are decoded whole, without timestamps: the VAD cuts off the
@@ -182,7 +189,7 @@ class MediaConfig:
     asr_short_clip_s: float = 5.0
     asr_no_speech_threshold: float = 0.6  # Whisper's no-speech probability above which a window is silence
     asr_silence_peak: float = 0.002  # audio whose loudest sample is quieter than this holds no speech
-    asr_threads: int = int(os.environ.get("XMODAL_THREADS", "1") or 1)
+    asr_threads: int = 1  # $XMODAL_THREADS
     video_seek_min_interval_s: float = 10.0  # sparser frame sampling seeks instead of decoding every frame
     video_frame_max_side: int = 1280  # larger video frames are scaled down while decoding
     # Frames differing from the last kept one by less than this mean intensity share are dropped (0: keep all).
@@ -196,16 +203,17 @@ class DetectConfig:
 
     human_version: str = "3.3.6"  # npm package fetched by scripts/setup.sh (pinned, with its sha1)
     # Folder holding the unpacked package (its models/); None = <cache dir>/human-<version>/package.
-    human_dir: str | None = os.environ.get("XMODAL_HUMAN_DIR") or None
+    human_dir: str | None = None  # $XMODAL_HUMAN_DIR
     # "auto": ONNX Runtime on a graph exported once under the cache dir, else the torch interpreter.
-    backend: str = os.environ.get("XMODAL_DETECT_BACKEND", "auto")
+    backend: str = "auto"  # $XMODAL_DETECT_BACKEND
     batch_size: int = 4  # images per forward pass of the detector backbone (1..16 cost the same per image)
+    threads: int = 1  # intra-op threads of the detector networks; $XMODAL_THREADS
     # CenterNet input side (multiple of 32). 512 is the graph's own (human's); the net is fully
     # convolutional: 384 costs ~60 % of the time, 320 ~40 % (small objects are lost first).
-    input_size: int = int(os.environ.get("XMODAL_DETECT_SIZE", "512") or 512)
+    input_size: int = 512  # $XMODAL_DETECT_SIZE
     # "letterbox" (aspect kept, centred on black: the CenterNet weights' upstream preprocessing) or
     # "stretch" (human's centernet.ts). Letterbox finds side-by-side people that stretching loses.
-    preprocess: str = os.environ.get("XMODAL_DETECT_PREPROCESS", "letterbox")
+    preprocess: str = "letterbox"  # $XMODAL_DETECT_PREPROCESS
     # human's own CenterNet defaults (src/config.ts, object.*): score > 0.2, NMS IoU 0.4, 10 boxes.
     min_confidence: float = 0.2
     iou_threshold: float = 0.4
@@ -257,6 +265,10 @@ class IngestConfig:
     # The model `make demo` indexes with: the multilingual twin of the default model, so Chinese
     # queries find the same images as English ones without a second index.
     demo_model: str = "xmodal-lite-multilingual"
+    # Ray encoding jobs (xmodal index --ray ADDRESS): CPUs reserved per encoder actor, and files up to
+    # this size travel to the workers inside the job (larger ones are read from a shared path).
+    ray_actor_cpus: float = 1.0
+    ray_max_ship_bytes: int = 64_000_000
 
 
 @dataclass(frozen=True)
@@ -371,7 +383,7 @@ class TrainConfig:
 
     tuxpaint_dir: str = "/usr/share/tuxpaint/stamps"
     openclipart_dir: str = "/usr/share/openclipart/svg"
-    data_dir: str = os.environ.get("XMODAL_DATA", "data")  # fetched data sets (gitignored)
+    data_dir: str = "data"  # fetched data sets (gitignored); $XMODAL_DATA
     split_fractions: tuple = (0.7, 0.1, 0.2)  # train / val / test share of images
     split_seed: int = 0
     seed: int = 0
@@ -428,10 +440,6 @@ class MilvusConfig:
     index_poll_s: float = 0.5
     # Rows per batch in export / import (and per Parquet part file).
     transfer_batch_rows: int = 2000
-    # Ray encoding jobs (xmodal index --ray ADDRESS): CPUs reserved per encoder actor, and files up to
-    # this size travel to the workers inside the job (larger ones are read from a shared path).
-    ray_actor_cpus: float = 1.0
-    ray_max_ship_bytes: int = 64_000_000
 
 
 @dataclass(frozen=True)
@@ -446,7 +454,67 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     milvus: MilvusConfig = field(default_factory=MilvusConfig)
 
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
+        """The defaults with the per-machine environment variables applied (``ENV_VARS``).
 
+        Read once, at start-up, by the CLI and the server, which pass the sections down; the
+        defaults themselves never look at the environment, so a variable set after ``import
+        xmodal`` takes effect on the next ``from_env()``, and two objects in one process can be
+        given different settings."""
+        env = os.environ if environ is None else environ
+        base = cls()
+        changes: dict[str, dict[str, Any]] = {}
+        for name, section, attr, parse in ENV_VARS:
+            text = env.get(name)
+            if text is None or text.strip() == "":
+                continue
+            try:
+                value = parse(text.strip())
+            except ValueError as exc:
+                raise InvalidInput(f"environment variable {name}={text!r}: {exc}") from exc
+            changes.setdefault(section, {})[attr] = value
+        return replace(base, **{section: replace(getattr(base, section), **values)
+                                for section, values in changes.items()})
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _flag(text: str) -> bool:
+    return text.lower() not in ("0", "false", "no")
+
+
+def _codes(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+# (environment variable, Config section, field, parser). XMODAL_THREADS sizes every intra-op pool.
+ENV_VARS: tuple[tuple[str, str, str, Callable[[str], Any]], ...] = (
+    ("XMODAL_DB_SYNC", "db", "sqlite_synchronous", str.upper),
+    ("XMODAL_FAISS_THREADS", "db", "faiss_threads", _positive_int),
+    ("XMODAL_THREADS", "encoders", "torch_threads", _positive_int),
+    ("XMODAL_THREADS", "media", "asr_threads", _positive_int),
+    ("XMODAL_THREADS", "detect", "threads", _positive_int),
+    ("XMODAL_IMAGE_BACKEND", "encoders", "image_backend", str),
+    ("XMODAL_TEXT_BACKEND", "encoders", "text_backend", str),
+    ("XMODAL_DETECT", "encoders", "detect", _flag),
+    ("XMODAL_OCR_ENGINE", "media", "ocr_engine", str),
+    ("XMODAL_ASR_MODEL", "media", "asr_model", str),
+    ("XMODAL_ASR_LANGUAGES", "media", "asr_languages", _codes),
+    ("XMODAL_HUMAN_DIR", "detect", "human_dir", str),
+    ("XMODAL_DETECT_BACKEND", "detect", "backend", str),
+    ("XMODAL_DETECT_SIZE", "detect", "input_size", _positive_int),
+    ("XMODAL_DETECT_PREPROCESS", "detect", "preprocess", str),
+    ("XMODAL_DATA", "train", "data_dir", str),
+)
+
+# The defaults, environment not applied: for the layers that do not yet get their settings passed
+# in (ingest, apps, train, eval). xmodal.db, xmodal.encoders and xmodal.media never read it.
 CONFIG = Config()
 
 

@@ -2,24 +2,24 @@
 reads and writes go on; the swapped-in index catches up with what changed meanwhile."""
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
 from tests.db.brute import clustered, knn, recall
-from xmodal.db import VectorField
+from xmodal.config import Config, DBConfig
+from xmodal.db import Database, VectorField
 from xmodal.db.indexes import SearchKnobs
 from xmodal.db.vectors import FieldIndex
 
 
-@pytest.fixture
-def background_always(monkeypatch):
-    import xmodal.db.collection as collection_module
+# Every field rebuilds in the background, however small: the database's own settings say so.
+BACKGROUND_ALWAYS = Config(db=DBConfig(background_rebuild_rows=1))
 
-    cfg = collection_module.CONFIG
-    monkeypatch.setattr(collection_module, "CONFIG",
-                        dataclasses.replace(cfg, db=dataclasses.replace(cfg.db, background_rebuild_rows=1)))
+
+@pytest.fixture
+def bg_db(tmp_path):
+    with Database(tmp_path / "bg", settings=BACKGROUND_ALWAYS) as database:
+        yield database
 
 
 def live_truth(x_by_id: dict, q: np.ndarray, k: int, metric: str) -> list[list]:
@@ -28,7 +28,8 @@ def live_truth(x_by_id: dict, q: np.ndarray, k: int, metric: str) -> list[list]:
 
 
 @pytest.mark.parametrize("kind, params", [("hnsw", {"M": 8}), ("ivf_flat", {"min_train": 300, "nprobe": 64})])
-def test_background_rebuild_with_concurrent_writes(db, background_always, kind, params):
+def test_background_rebuild_with_concurrent_writes(bg_db, kind, params):
+    db = bg_db
     rng = np.random.default_rng(0)
     x = clustered(rng, 3000, 8)
     col = db.create_collection("c", vectors={"v": VectorField(8, "l2", kind, params)})
@@ -75,7 +76,8 @@ def test_install_catches_up_with_changes_made_during_the_build():
     assert not {150, 160, 650} & set(field.slot_rids[I.ravel()].tolist())
 
 
-def test_untrained_field_trains_in_the_background(db, background_always):
+def test_untrained_field_trains_in_the_background(bg_db):
+    db = bg_db
     rng = np.random.default_rng(2)
     x = clustered(rng, 900, 8)
     col = db.create_collection("c", vectors={"v": VectorField(8, "l2", "ivf_pq", {"min_train": 600, "nlist": 4,
@@ -89,18 +91,16 @@ def test_untrained_field_trains_in_the_background(db, background_always):
                   knn(x[:30], x, list(range(900)), 5, "l2")) >= 0.85
 
 
-def test_big_field_without_snapshot_opens_at_once_and_builds_behind(tmp_path, background_always):
-    from xmodal.db import Database
-
+def test_big_field_without_snapshot_opens_at_once_and_builds_behind(tmp_path):
     rng = np.random.default_rng(3)
     x = clustered(rng, 1200, 8)
-    with Database(tmp_path / "d") as db:
+    with Database(tmp_path / "d", settings=BACKGROUND_ALWAYS) as db:
         db.create_collection("c", vectors={"v": VectorField(8, "l2", "hnsw", {"M": 8})}).upsert(
             list(range(1200)), {"v": x})
     import shutil
 
     shutil.rmtree(tmp_path / "d" / "indexes")  # as after a crash before the first snapshot
-    with Database(tmp_path / "d") as db:
+    with Database(tmp_path / "d", settings=BACKGROUND_ALWAYS) as db:
         col = db.collection("c")
         truth = knn(x[:20], x, list(range(1200)), 5, "l2")
         assert [[h.id for h in r] for r in col.search("v", x[:20], k=5)] == truth  # exact (or built): right

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tests.media.helpers import speak
+from xmodal.config import MediaConfig
 from xmodal.errors import InvalidInput, MediaError
 from xmodal.media import transcribe
 from xmodal.media.whisper_models import WHISPER_BASE, prepare_split, verify
@@ -110,18 +111,9 @@ def test_silent_or_corrupt_query_clips_are_refused_by_name_and_change_nothing(st
     assert stamps_library.info() == info
 
 
-def _languages(monkeypatch, codes: tuple[str, ...]) -> None:
-    import xmodal.media.speech as speech
-
-    cfg = speech.CONFIG
-    monkeypatch.setattr(speech, "CONFIG", dataclasses.replace(cfg, media=dataclasses.replace(cfg.media, asr_languages=codes)))
-
-
-def test_a_language_list_bounds_the_guess_and_unknown_codes_are_named(monkeypatch):
+def test_a_language_list_bounds_the_guess_and_unknown_codes_are_named():
     # Whisper alone hears this French "Un tee-shirt." as English; told the clip is French or Spanish, it picks French.
     clip = STAMPS / "clothes/t_tshirt_desc_fr.ogg"
-    _languages(monkeypatch, ("fr", "es"))
-    assert {s.language for s in transcribe(clip)} == {"fr"}
-    _languages(monkeypatch, ("fr", "klingon"))
+    assert {s.language for s in transcribe(clip, settings=MediaConfig(asr_languages=("fr", "es")))} == {"fr"}
     with pytest.raises(InvalidInput, match="klingon"):
-        transcribe(clip)
+        transcribe(clip, settings=MediaConfig(asr_languages=("fr", "klingon")))

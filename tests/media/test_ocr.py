@@ -59,8 +59,10 @@ def _ocr_in_subprocess(tmp_path: Path, engine: str, image: Path):
 
     empty_bin = tmp_path / "bin"
     empty_bin.mkdir(exist_ok=True)
-    code = ("import sys\nfrom xmodal.media import ocr\nfrom xmodal.errors import MissingDependency\n"
-            "try:\n    print('TEXT:' + ocr(sys.argv[1]).replace(chr(10), ' '))\n"
+    # The engine comes from the environment, read once at start-up as the CLI does.
+    code = ("import sys\nfrom xmodal.config import Config\nfrom xmodal.media import ocr\n"
+            "from xmodal.errors import MissingDependency\n"
+            "try:\n    print('TEXT:' + ocr(sys.argv[1], Config.from_env().media).replace(chr(10), ' '))\n"
             "except MissingDependency as exc:\n    print('MISSING:' + str(exc))\n")
     env = {**os.environ, "PATH": str(empty_bin), "XMODAL_OCR_ENGINE": engine}
     out = subprocess.run([sys.executable, "-c", code, str(image)], capture_output=True, text=True, env=env,

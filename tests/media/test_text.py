@@ -94,3 +94,18 @@ def test_chunk_parameters_are_validated():
         chunk_text("a b c", words=0)
     with pytest.raises(InvalidInput):
         chunk_text("a b c", words=3, overlap=3)
+
+
+def test_each_call_uses_the_settings_it_is_given(tmp_path: Path):
+    """Media settings are passed, not global: a small limit refuses what the defaults read."""
+    from xmodal.config import MediaConfig
+
+    doc = tmp_path / "doc.txt"
+    doc.write_text("one two three four five six seven", encoding="utf-8")
+    with pytest.raises(MediaError, match="doc.txt.*larger than the limit"):
+        load_text(doc, settings=MediaConfig(max_text_bytes=10))
+    assert load_text(doc).startswith("one two")
+    narrow = MediaConfig(chunk_tokens=3, chunk_overlap=1)
+    assert [c.text for c in chunk_text(load_text(doc), settings=narrow)] == \
+        ["one two three", "three four five", "five six seven"]
+    assert len(chunk_text(load_text(doc))) == 1

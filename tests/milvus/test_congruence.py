@@ -14,6 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.milvus.conftest import BACKENDS, clustered, on_all
+from xmodal.config import Config, MilvusConfig
+from xmodal.db import connect
 from xmodal.db.api import VectorField
 from xmodal.db.filters import evaluate, parse_filter
 from xmodal.db.backends.milvus import IndexMappingWarning, MilvusDatabase, field_search_defaults, search_params
@@ -343,18 +345,26 @@ def test_random_filters_select_what_the_reference_evaluator_selects(backends, lo
 
 
 @pytest.mark.parametrize("metric,radius", [("l2", 6.0), ("cosine", 0.6)])
-def test_range_search_pages_past_the_top_k_cap_with_ties(backends, monkeypatch, metric, radius):
-    """Milvus returns at most max_topk rows per request; with a tiny cap and many equal distances the
-    paging must still return every row exactly once."""
-    from dataclasses import replace
+def test_range_search_pages_past_the_top_k_cap_with_ties(tmp_path, milvus_uri, metric, radius):
+    """Milvus returns at most max_topk rows per request; with a tiny cap (this database's own
+    settings) and many equal distances the paging must still return every row exactly once."""
+    tiny_cap = Config(milvus=MilvusConfig(max_topk=7))
+    dbs = {"embedded": connect(tmp_path / "embedded", settings=tiny_cap),
+           "milvus-lite": connect(f"milvus-lite:{tmp_path / 'lite.db'}", settings=tiny_cap),
+           "milvus": connect(milvus_uri, settings=tiny_cap)}
+    try:
+        _check_range_paging(dbs, metric, radius)
+        with pytest.raises(UnsupportedByBackend, match="top-k limit of 7"):  # the cap in force is this db's
+            dbs["milvus-lite"].collection("c").search("v", np.ones((1, 6), np.float32), k=8)
+    finally:
+        for db in dbs.values():
+            db.close()
 
-    import xmodal.db.backends.milvus as milvus_backend
 
-    monkeypatch.setattr(milvus_backend, "CONFIG", replace(milvus_backend.CONFIG, milvus=replace(
-        milvus_backend.CONFIG.milvus, max_topk=7)))
+def _check_range_paging(dbs: dict, metric: str, radius: float) -> None:
     base = clustered(10, 6, seed=21)
     data = np.repeat(base, 6, axis=0)  # every distance occurs six times
-    name, cols = backends.create({"v": VectorField(6, metric)})
+    cols = {k: db.create_collection("c", {"v": VectorField(6, metric)}) for k, db in dbs.items()}
     for c in cols.values():
         c.upsert(list(range(len(data))), {"v": data})
     q = base[:2] + 0.05

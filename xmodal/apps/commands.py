@@ -47,7 +47,8 @@ def _open(args, mode: str = "auto"):
     import xmodal
     from xmodal.config import default_db_path
 
-    return xmodal.open(args.db or str(default_db_path()), collection=args.collection, mode=mode)
+    return xmodal.open(args.db or str(default_db_path()), collection=args.collection, mode=mode,
+                       settings=getattr(args, "settings", None))
 
 
 def _print_json(obj) -> None:

@@ -94,7 +94,7 @@ def retrieve_units(lib, question: str, image: Any = None, k: int | None = None,
     enc = lib.encoder
     qvecs = [enc.encode_text([question], mode="query")[0]]
     if image is not None:
-        picture = load_query_image(image)
+        picture = load_query_image(image, lib.settings.media)
         by_image = list(lib.search(image=picture, kind=kind_list, where=where, k=k))
         # Alternate the two rankings so neither the words nor the picture crowd the other out.
         merged = [r for pair in zip(by_image, results) for r in pair]

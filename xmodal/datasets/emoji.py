@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from xmodal.config import CONFIG
+from xmodal.config import Config
 from xmodal.errors import NotFound
 from xmodal.datasets.pairs import Pair
 
@@ -18,7 +18,8 @@ IMAGE_FOLDER = Path("img") / "twitter" / "64"
 
 
 def emoji_root(root: str | Path | None = None) -> Path:
-    return Path(root) if root else Path(CONFIG.train.data_dir) / "emoji" / "package"
+    """``root``, else the fetched copy under the data folder (``$XMODAL_DATA``, as fetch_datasets.sh uses)."""
+    return Path(root) if root else Path(Config.from_env().train.data_dir) / "emoji" / "package"
 
 
 def _readable(name: str) -> str:

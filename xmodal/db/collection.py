@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from xmodal.config import CONFIG
 from xmodal.db.api import BaseCollection, Filter, Hit, Id, Record, VectorField
 from xmodal.db.columns import PayloadColumns
 from xmodal.db.filters import Node, parse_filter
@@ -86,6 +85,7 @@ class Collection(BaseCollection):
                  next_rid: int, version: int = 0) -> None:
         self._db = db
         self._storage: Storage = db._storage
+        self._settings = db.settings
         self.name = name
         self._cid = cid
         self._vectors = {f: VectorField.from_dict(d) for f, d in spec["vectors"].items()}
@@ -108,9 +108,9 @@ class Collection(BaseCollection):
         self._rid_of: dict[Id, int] = {}
         self._columns = PayloadColumns(self._schema)
         arenas = None if self._storage.read_only else db.path / "indexes"
-        self._fields = {f: FieldIndex(f, s, arenas) for f, s in self._vectors.items()}
-        self._folder = Folder(name, self._lock, self._fields.values, lambda: CONFIG.db.fold_batch_rows,
-                              lambda: self._dropped or self._closed, self._after_folds, CONFIG.db.fold_nice)
+        self._fields = {f: FieldIndex(f, s, self._settings, arenas) for f, s in self._vectors.items()}
+        self._folder = Folder(name, self._lock, self._fields.values, lambda: self._settings.fold_batch_rows,
+                              lambda: self._dropped or self._closed, self._after_folds, self._settings.fold_nice)
         # (field, parsed filter) -> ((version, field epoch), Allowed): repeated filtered searches
         # skip re-evaluating the filter over every row; any write changes the stamp.
         self._filter_cache: OrderedDict[tuple, tuple[tuple[int, int], Allowed]] = OrderedDict()
@@ -158,7 +158,7 @@ class Collection(BaseCollection):
     def refresh(self) -> bool:
         """Catch a read-only handle up with what the writing process committed since (new and
         updated rows, deletions, metadata). Reads call it by themselves at most every
-        ``CONFIG.db.readonly_refresh_s``; True if anything changed. A no-op for the writer."""
+        ``DBConfig.readonly_refresh_s``; True if anything changed. A no-op for the writer."""
         if not self._storage.read_only:
             return False
         self._checked_at = time.monotonic()
@@ -192,7 +192,7 @@ class Collection(BaseCollection):
 
     def _fresh(self) -> None:
         """Read paths of a read-only handle look for the writer's changes now and then."""
-        if self._storage.read_only and time.monotonic() - self._checked_at >= CONFIG.db.readonly_refresh_s:
+        if self._storage.read_only and time.monotonic() - self._checked_at >= self._settings.readonly_refresh_s:
             self.refresh()
 
     # ------------------------------------------------------------------ schema
@@ -234,7 +234,7 @@ class Collection(BaseCollection):
     # ------------------------------------------------------------------ writes
     def upsert(self, ids: Sequence[Id], vectors: Mapping[str, np.ndarray],
                payloads: Sequence[Mapping[str, Any] | None] | None = None) -> None:
-        ids = check_ids(ids)
+        ids = check_ids(ids, limits=self._settings)
         n = len(ids)
         if not isinstance(vectors, Mapping) or not vectors:
             raise InvalidInput(f"upsert into {self.name!r}: vectors must be a non-empty dict of field -> array")
@@ -311,7 +311,7 @@ class Collection(BaseCollection):
         for fname, field in self._fields.items():
             why = field.wants_rebuild()
             if why is None or field.rebuilding:
-                if field.unsaved >= CONFIG.db.index_save_every and not field.rebuilding:
+                if field.unsaved >= self._settings.index_save_every and not field.rebuilding:
                     self._save(field)
                 continue
             retrain = why in ("build", "train", "retrain")
@@ -322,20 +322,19 @@ class Collection(BaseCollection):
                 self._rebuild_in_background(field, retrain)
         self._folder.kick()  # new rows are searchable already (exactly); the folder indexes them
 
-    @staticmethod
-    def _background_from(why: str) -> int:
+    def _background_from(self, why: str) -> int:
         """Rows from which a rebuild leaves the write path. Training is the costly part (k-means:
         seconds for IVF / PQ at a few thousand rows) and searches stay exact meanwhile, so it goes
         to the background sooner than a compaction."""
         if why in ("train", "retrain"):
-            return min(CONFIG.db.background_rebuild_rows, CONFIG.db.background_train_rows)
-        return CONFIG.db.background_rebuild_rows
+            return min(self._settings.background_rebuild_rows, self._settings.background_train_rows)
+        return self._settings.background_rebuild_rows
 
     def _after_folds(self) -> bool:
         """The folder ran out of rows: snapshot what it indexed, and start the rebuilds its folds
         made due (an HNSW for ip whose norm bound a new vector exceeded). True if work was made."""
         for field in self._fields.values():
-            if field.unsaved >= CONFIG.db.index_save_every and not field.rebuilding:
+            if field.unsaved >= self._settings.index_save_every and not field.rebuilding:
                 with self._lock.read():
                     if not (self._dropped or self._closed):
                         self._save(field)
@@ -387,8 +386,8 @@ class Collection(BaseCollection):
     def delete(self, ids: Sequence[Id] | None = None, where: Filter | None = None) -> int:
         if ids is None and where is None:
             raise InvalidInput(f"delete from {self.name!r}: give ids or where (where={{}} deletes every row)")
-        id_list = id_sequence(ids) if ids is not None else None
-        node = parse_filter(where, self._schema) if where is not None else None
+        id_list = id_sequence(ids, self._settings) if ids is not None else None
+        node = parse_filter(where, self._schema, self._settings) if where is not None else None
         with self._lock.write():
             self._check_open()
             self._storage.check_writable()
@@ -411,7 +410,7 @@ class Collection(BaseCollection):
             return int(len(rids))
 
     def update_payload(self, ids: Sequence[Id], patch: Mapping[str, Any]) -> int:
-        id_list = id_sequence(ids)
+        id_list = id_sequence(ids, self._settings)
         if not isinstance(patch, Mapping):
             raise InvalidInput(f"update_payload on {self.name!r}: patch must be a dict")
         clean_patch: dict[str, Any] = {}
@@ -459,12 +458,12 @@ class Collection(BaseCollection):
             return None
         key = filter_key(where)
         if key is None:
-            return parse_filter(where, self._schema)
+            return parse_filter(where, self._schema, self._settings)
         with self._filter_cache_lock:
             if key in self._parsed:
                 self._parsed.move_to_end(key)
                 return self._parsed[key]
-        node = parse_filter(where, self._schema)  # raises on a bad filter: nothing cached
+        node = parse_filter(where, self._schema, self._settings)  # raises on a bad filter: nothing cached
         with self._filter_cache_lock:
             self._parsed[key] = node
             while len(self._parsed) > 64:
@@ -497,7 +496,7 @@ class Collection(BaseCollection):
         return value
 
     def count(self, where: Filter | None = None) -> int:
-        node = parse_filter(where, self._schema)
+        node = parse_filter(where, self._schema, self._settings)
         self._fresh()
         with self._lock.read():
             self._check_open()
@@ -506,7 +505,7 @@ class Collection(BaseCollection):
             return int(np.count_nonzero(self._mask(node)))
 
     def get(self, ids: Sequence[Id], with_vectors: bool = False) -> list[Record]:
-        id_list = id_sequence(ids)
+        id_list = id_sequence(ids, self._settings)
         self._fresh()
         with self._lock.read():
             self._check_open()
@@ -536,7 +535,7 @@ class Collection(BaseCollection):
 
     def scroll(self, where: Filter | None = None, batch_size: int = 1000,
                with_vectors: bool = False) -> Iterator[Record]:
-        node = parse_filter(where, self._schema)
+        node = parse_filter(where, self._schema, self._settings)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
             raise InvalidInput(f"batch_size must be a positive integer, got {batch_size!r}")
         self._fresh()
@@ -668,7 +667,7 @@ class Collection(BaseCollection):
         self.flush()
         with self._lock.write():
             self._closed = True
-        self._folder.join(CONFIG.db.exit_flush_timeout_s)
+        self._folder.join(self._settings.exit_flush_timeout_s)
 
     def index_info(self) -> dict[str, dict]:
         """Per field: kind, whether it is trained, stored and deleted vectors (for dashboards and tests)."""

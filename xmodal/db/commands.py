@@ -10,12 +10,12 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from xmodal.config import CONFIG, default_db_path
+from xmodal.config import IngestConfig, MilvusConfig, default_db_path
 
 
 def _transfer_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--batch", type=int, default=CONFIG.milvus.transfer_batch_rows, metavar="N",
-                   help="rows per batch (and per Parquet part file) (default: %(default)s)")
+    p.add_argument("--batch", type=int, default=None, metavar="N",
+                   help=f"rows per batch (and per Parquet part file) (default: {MilvusConfig.transfer_batch_rows})")
     p.add_argument("--checkpoint", type=Path, default=None, metavar="FILE",
                    help="where to record progress (default: inside a Parquet export, else the user cache)")
     p.add_argument("--restart", action="store_true", help="ignore an earlier interrupted run and start over")
@@ -28,7 +28,8 @@ def add_commands(sub) -> None:
                                    "(a folder, milvus-lite:PATH.db, milvus://HOST:PORT/DB) or to parquet:FOLDER.")
     p.add_argument("--db", default=None, metavar="URI",
                    help="database to read (default: $XMODAL_DB or ./xmodal.db)")
-    p.add_argument("--collection", default=CONFIG.ingest.default_collection, metavar="NAME",
+    # The media library's collection: what `xmodal index` writes unless told otherwise.
+    p.add_argument("--collection", default=IngestConfig.default_collection, metavar="NAME",
                    help="collection to export (default: %(default)s)")
     p.add_argument("--to", required=True, metavar="DEST", help="parquet:FOLDER or a database uri")
     p.add_argument("--as", dest="as_name", default=None, metavar="NAME",
@@ -78,7 +79,7 @@ def _export(args) -> int:
     from xmodal.db.transfer import copy
 
     report = copy(_db(args), args.collection, args.to, args.as_name or args.collection, args.checkpoint,
-                  args.batch, args.restart)
+                  args.batch, args.restart, settings=args.settings)
     return _report(report, args.json)
 
 
@@ -86,5 +87,6 @@ def _import(args) -> int:
     from xmodal.db.transfer import copy
 
     report = copy(_source_uri(args.source, args.from_collection), args.from_collection, _db(args),
-                  args.collection or args.from_collection, args.checkpoint, args.batch, args.restart)
+                  args.collection or args.from_collection, args.checkpoint, args.batch, args.restart,
+                  settings=args.settings)
     return _report(report, args.json)

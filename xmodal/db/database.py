@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any, Mapping
 
-from xmodal.config import CONFIG
+from xmodal.config import Config, DBConfig
 from xmodal.db.api import BaseDatabase, VectorField
 from xmodal.db.collection import Collection, to_json
 from xmodal.db.indexes import configure_threads
@@ -36,7 +36,7 @@ def _close_all() -> None:
         # (the data is durable already; only the snapshot is lost).
         worker = threading.Thread(target=close, args=(db,), daemon=True)
         worker.start()
-        worker.join(CONFIG.db.exit_flush_timeout_s)
+        worker.join(db.settings.exit_flush_timeout_s)
 
 
 class Database(BaseDatabase):
@@ -47,11 +47,17 @@ class Database(BaseDatabase):
     one writes. Opening the same folder again in one process returns the same object (so two
     parts of a program never see different states); it closes when every opener has closed it.
     A read-only handle (another process writes) catches up with the writer's commits on its own
-    (see ``Collection.refresh``)."""
+    (see ``Collection.refresh``).
+
+    ``settings``: this database's tuning (its ``db`` section: index defaults such as HNSW M / ef,
+    SQLite pragmas, planner costs, limits); default ``Config()``, the environment not applied (the
+    CLI and the server pass ``Config.from_env()``). A folder already open in this process is handed
+    out with the settings it was first opened with."""
 
     _refs: int
+    settings: DBConfig
 
-    def __new__(cls, path: str | Path, mode: str = "auto") -> "Database":
+    def __new__(cls, path: str | Path, mode: str = "auto", settings: Config | None = None) -> "Database":
         key = Path(path).resolve()
         with _OPEN_LOCK:
             existing = _OPEN.get(key)
@@ -62,12 +68,13 @@ class Database(BaseDatabase):
             obj._refs = 0
             return obj
 
-    def __init__(self, path: str | Path, mode: str = "auto") -> None:
+    def __init__(self, path: str | Path, mode: str = "auto", settings: Config | None = None) -> None:
         if self._refs:  # an already open engine handed out again by __new__
             return
         self.path = Path(path)
-        configure_threads()
-        self._storage = Storage(self.path, mode)
+        self.settings = (settings or Config()).db
+        configure_threads(self.settings.faiss_threads)
+        self._storage = Storage(self.path, mode, self.settings)
         self._collections: dict[str, Collection] = {}
         self._lock = threading.RLock()
         self._closed = False
@@ -87,11 +94,11 @@ class Database(BaseDatabase):
                           payload_schema: Mapping[str, str] | None = None,
                           metadata: Mapping[str, Any] | None = None,
                           exist_ok: bool = False) -> Collection:
-        check_name(name, "collection")
+        check_name(name, "collection", self.settings)
         if not isinstance(vectors, Mapping) or not vectors:
             raise InvalidInput(f"collection {name!r}: declare at least one vector field")
-        fields = {f: check_vector_field(f, spec) for f, spec in vectors.items()}
-        schema = check_payload_schema(payload_schema)
+        fields = {f: check_vector_field(f, spec, self.settings) for f, spec in vectors.items()}
+        schema = check_payload_schema(payload_schema, self.settings)
         if metadata is not None and not isinstance(metadata, Mapping):
             raise InvalidInput(f"collection {name!r}: metadata must be a dict")
         spec = {"vectors": {f: s.to_dict() for f, s in fields.items()}, "payload": schema}

@@ -31,8 +31,8 @@ Semantics (the same as MongoDB's, so users' intuitions carry over):
 
 Parsing rejects, with :class:`~xmodal.errors.InvalidInput` naming the problem: unknown operators,
 undeclared fields, non-string keys, literals of the wrong type, NaN, nesting deeper than
-``CONFIG.db.max_filter_depth``, more than ``CONFIG.db.max_filter_nodes`` conditions and ``$in`` lists
-longer than ``CONFIG.db.max_filter_in_values``.
+``DBConfig.max_filter_depth``, more than ``DBConfig.max_filter_nodes`` conditions and ``$in`` lists
+longer than ``DBConfig.max_filter_in_values`` (the database's own settings, passed as ``limits``).
 
 The AST (``Cond``, ``And``, ``Or``, ``Not``) is what backends translate: the embedded engine turns it
 into a numpy mask over columnar payload arrays (:mod:`xmodal.db.columns`), the Milvus backend into a
@@ -44,7 +44,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Union
 
-from xmodal.config import CONFIG
+from xmodal.config import DBConfig
 from xmodal.errors import InvalidInput
 
 FIELD_OPS: tuple[str, ...] = ("$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte", "$exists")
@@ -88,40 +88,43 @@ class Not:
 
 
 Node = Union[Cond, And, Or, Not]
+_DEFAULT_LIMITS = DBConfig()
 
 
 class _Budget:
     """Counts conditions while parsing so a hostile filter cannot blow up memory or time."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: DBConfig) -> None:
         self.nodes = 0
+        self.limits = limits
 
     def spend(self) -> None:
         self.nodes += 1
-        if self.nodes > CONFIG.db.max_filter_nodes:
-            raise InvalidInput(f"filter has more than {CONFIG.db.max_filter_nodes} conditions")
+        if self.nodes > self.limits.max_filter_nodes:
+            raise InvalidInput(f"filter has more than {self.limits.max_filter_nodes} conditions")
+
+    def check_depth(self, depth: int) -> None:
+        if depth > self.limits.max_filter_depth:
+            raise InvalidInput(f"filter is nested deeper than {self.limits.max_filter_depth} levels")
 
 
-def parse_filter(where: Mapping[str, Any] | None, schema: Mapping[str, str]) -> Node | None:
+def parse_filter(where: Mapping[str, Any] | None, schema: Mapping[str, str],
+                 limits: DBConfig | None = None) -> Node | None:
     """Validate ``where`` against the declared payload ``schema`` and return its AST.
 
     ``None`` and ``{}`` return ``None`` (match everything), so callers can skip filtering cheaply.
+    ``limits``: the database's settings bounding a filter's size (default: ``DBConfig()``).
     """
     if where is None:
         return None
-    node = _parse_doc(where, schema, depth=0, budget=_Budget())
+    node = _parse_doc(where, schema, depth=0, budget=_Budget(limits or _DEFAULT_LIMITS))
     if isinstance(node, And) and not node.children:
         return None
     return node
 
 
-def _check_depth(depth: int) -> None:
-    if depth > CONFIG.db.max_filter_depth:
-        raise InvalidInput(f"filter is nested deeper than {CONFIG.db.max_filter_depth} levels")
-
-
 def _parse_doc(doc: Any, schema: Mapping[str, str], depth: int, budget: _Budget) -> Node:
-    _check_depth(depth)
+    budget.check_depth(depth)
     if not isinstance(doc, Mapping):
         raise InvalidInput(f"filter must be a dict, got {type(doc).__name__}")
     parts: list[Node] = []
@@ -143,7 +146,7 @@ def _parse_doc(doc: Any, schema: Mapping[str, str], depth: int, budget: _Budget)
 
 
 def _parse_field(name: str, spec: Any, schema: Mapping[str, str], depth: int, budget: _Budget) -> Node:
-    _check_depth(depth)
+    budget.check_depth(depth)
     if name not in schema:
         shown = name if len(name) <= 64 else name[:64] + "..."
         declared = ", ".join(sorted(schema)) or "none"
@@ -171,8 +174,8 @@ def _parse_field(name: str, spec: Any, schema: Mapping[str, str], depth: int, bu
         elif op in ("$in", "$nin"):
             if not isinstance(value, (list, tuple)):
                 raise InvalidInput(f"filter on {name!r}: {op} needs a list, got {type(value).__name__}")
-            if len(value) > CONFIG.db.max_filter_in_values:
-                raise InvalidInput(f"filter on {name!r}: {op} list longer than {CONFIG.db.max_filter_in_values}")
+            if len(value) > budget.limits.max_filter_in_values:
+                raise InvalidInput(f"filter on {name!r}: {op} list longer than {budget.limits.max_filter_in_values}")
             parts.append(Cond(name, op, tuple(_literal(name, ptype, op, v) for v in value)))
         else:
             parts.append(Cond(name, op, _literal(name, ptype, op, value)))

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import faiss
 import numpy as np
 
-from xmodal.config import CONFIG
+from xmodal.config import DBConfig
 from xmodal.db.api import VectorField
 
 
@@ -25,9 +25,10 @@ def faiss_metric(metric: str) -> int:
     return faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
 
 
-def default_pq_m(dim: int) -> int:
-    """The largest divisor of ``dim`` giving about CONFIG.db.pq_dims_per_subquantizer dims each."""
-    target = max(1, dim // CONFIG.db.pq_dims_per_subquantizer)
+def default_pq_m(dim: int, dims_per_subquantizer: int = DBConfig.pq_dims_per_subquantizer) -> int:
+    """The largest divisor of ``dim`` giving about ``dims_per_subquantizer`` dims each
+    (``DBConfig.pq_dims_per_subquantizer`` of the database)."""
+    target = max(1, dim // dims_per_subquantizer)
     for m in range(target, 0, -1):
         if dim % m == 0:
             return m
@@ -60,8 +61,9 @@ class AnnIndex:
     supports_selector = True
     needs_training = False
 
-    def __init__(self, spec: VectorField) -> None:
+    def __init__(self, spec: VectorField, settings: DBConfig | None = None) -> None:
         self.spec = spec
+        self.settings = settings or DBConfig()  # the database's defaults for what params leave out
         self.params = dict(spec.params)
         self.metric = faiss_metric(spec.metric)
         self.index: Any = None
@@ -119,8 +121,8 @@ class HnswIndex(AnnIndex):
     products, which is not a metric, missed 15% of a threshold query's results in our tests.
     Candidates are then re-scored exactly against the stored vectors."""
 
-    def __init__(self, spec: VectorField) -> None:
-        super().__init__(spec)
+    def __init__(self, spec: VectorField, settings: DBConfig | None = None) -> None:
+        super().__init__(spec, settings)
         self.mips = spec.metric == "ip"
         self.exact_scores = not self.mips
         self.bound2: float | None = None  # B: squared-norm bound of the augmentation (ip only)
@@ -130,9 +132,9 @@ class HnswIndex(AnnIndex):
 
     def reset(self) -> None:
         dim = self.spec.dim + (1 if self.mips else 0)
-        self.index = faiss.IndexHNSWFlat(dim, self.params.get("M", CONFIG.db.hnsw_m),
+        self.index = faiss.IndexHNSWFlat(dim, self.params.get("M", self.settings.hnsw_m),
                                          faiss.METRIC_L2 if self.mips else self.metric)
-        self.index.hnsw.efConstruction = self.params.get("ef_construction", CONFIG.db.hnsw_ef_construction)
+        self.index.hnsw.efConstruction = self.params.get("ef_construction", self.settings.hnsw_ef_construction)
         self.bound2 = None
         self.overflow = False
 
@@ -142,7 +144,7 @@ class HnswIndex(AnnIndex):
             return
         norms2 = np.einsum("ij,ij->i", x, x)
         if self.bound2 is None:
-            self.bound2 = max(float(norms2.max(initial=0.0)), 1e-12) * CONFIG.db.mips_norm_headroom ** 2
+            self.bound2 = max(float(norms2.max(initial=0.0)), 1e-12) * self.settings.mips_norm_headroom ** 2
         if norms2.max(initial=0.0) > self.bound2:
             self.overflow = True
         extra = np.sqrt(np.maximum(self.bound2 - norms2, 0.0)).astype(np.float32)
@@ -166,7 +168,7 @@ class HnswIndex(AnnIndex):
             self.bound2 = float(v @ v)  # every augmented vector has squared norm B
 
     def _search_params(self, k: int, sel: Any, knobs: SearchKnobs) -> Any:
-        ef = max(int(knobs.ef or self.params.get("ef_search", CONFIG.db.hnsw_ef_search)), k)
+        ef = max(int(knobs.ef or self.params.get("ef_search", self.settings.hnsw_ef_search)), k)
         if sel is None:  # reused: building SWIG parameter objects costs as much as a small search
             cached = self._params_cache.get(ef)
             if cached is None:
@@ -184,7 +186,7 @@ class TrainedIndex(AnnIndex):
     min_points_per_centroid = 1  # codebook size times this must be available for training
 
     def min_train(self) -> int:
-        return max(self.params.get("min_train", CONFIG.db.min_train_vectors), self._min_points())
+        return max(self.params.get("min_train", self.settings.min_train_vectors), self._min_points())
 
     def _min_points(self) -> int:
         return 1
@@ -198,7 +200,7 @@ class TrainedIndex(AnnIndex):
 
     def train(self, x: np.ndarray) -> None:
         index = faiss.index_factory(self.spec.dim, self.factory(len(x)), self.metric)
-        cap = CONFIG.db.max_train_vectors
+        cap = self.settings.max_train_vectors
         sample = x if len(x) <= cap else x[np.random.default_rng(0).choice(len(x), cap, replace=False)]
         index.train(np.ascontiguousarray(sample))
         self.index = index
@@ -207,7 +209,7 @@ class TrainedIndex(AnnIndex):
     def refine_factor(self, knobs: SearchKnobs) -> int:
         if self.exact_scores:
             return 1
-        return knobs.refine_factor or self.params.get("refine_factor", CONFIG.db.refine_factor)
+        return knobs.refine_factor or self.params.get("refine_factor", self.settings.refine_factor)
 
 
 class IvfMixin:
@@ -221,6 +223,7 @@ class IvfMixin:
     params: dict
     index: Any
     metric: int
+    settings: DBConfig
 
     def ivf(self) -> Any:
         """The IndexIVF part (inside the OPQ rotation for opq)."""
@@ -330,7 +333,7 @@ class IvfMixin:
         qi = np.asarray(self.to_ivf_space(q), dtype=np.float64)
         qc = qi @ c.T
         qn = np.sqrt(np.einsum("ij,ij->i", qi, qi))[:, None]
-        margin = CONFIG.db.range_rounding_margin
+        margin = self.settings.range_rounding_margin
         if is_l2:
             dist = np.sqrt(np.maximum(qn ** 2 + cn ** 2 - 2 * qc, 0.0))
             reach = math.sqrt(max(bound, 0.0))
@@ -340,26 +343,27 @@ class IvfMixin:
     def nlist(self, n: int) -> int:
         if "nlist" in self.params:
             return int(self.params["nlist"])
-        guess = int(round(CONFIG.db.ivf_nlist_per_sqrt_n * math.sqrt(max(n, 1))))
-        return max(1, min(guess, n // CONFIG.db.ivf_min_points_per_list))
+        guess = int(round(self.settings.ivf_nlist_per_sqrt_n * math.sqrt(max(n, 1))))
+        return max(1, min(guess, n // self.settings.ivf_min_points_per_list))
 
     def _ivf_params(self, sel: Any, knobs: SearchKnobs) -> Any:
         p = faiss.SearchParametersIVF()
-        p.nprobe = int(knobs.nprobe or self.params.get("nprobe", CONFIG.db.ivf_nprobe))
+        p.nprobe = int(knobs.nprobe or self.params.get("nprobe", self.settings.ivf_nprobe))
         if sel is not None:
             p.sel = sel
         return p
 
 
-def _pq_shape(spec: VectorField) -> tuple[int, int]:
-    return int(spec.params.get("m", default_pq_m(spec.dim))), int(spec.params.get("nbits", CONFIG.db.pq_bits))
+def _pq_shape(spec: VectorField, settings: DBConfig) -> tuple[int, int]:
+    return (int(spec.params.get("m", default_pq_m(spec.dim, settings.pq_dims_per_subquantizer))),
+            int(spec.params.get("nbits", settings.pq_bits)))
 
 
 class IvfTrainedIndex(IvfMixin, TrainedIndex):
     """Hooks keeping the radii in step with the index's life (train, add, reset, load)."""
 
-    def __init__(self, spec: VectorField) -> None:
-        super().__init__(spec)
+    def __init__(self, spec: VectorField, settings: DBConfig | None = None) -> None:
+        super().__init__(spec, settings)
         self._reset_bounds()
 
     def train(self, x: np.ndarray) -> None:
@@ -380,7 +384,7 @@ class IvfTrainedIndex(IvfMixin, TrainedIndex):
 
 class IvfFlatIndex(IvfTrainedIndex):
     def _min_points(self) -> int:
-        return self.params.get("nlist", 1) * CONFIG.db.ivf_min_points_per_list
+        return self.params.get("nlist", 1) * self.settings.ivf_min_points_per_list
 
     def factory(self, n: int) -> str:
         return f"IVF{self.nlist(n)},Flat"
@@ -393,11 +397,11 @@ class IvfPqIndex(IvfTrainedIndex):
     exact_scores = False
 
     def _min_points(self) -> int:
-        m, nbits = _pq_shape(self.spec)
-        return max(self.params.get("nlist", 1), 2**nbits) * CONFIG.db.ivf_min_points_per_list
+        m, nbits = _pq_shape(self.spec, self.settings)
+        return max(self.params.get("nlist", 1), 2**nbits) * self.settings.ivf_min_points_per_list
 
     def factory(self, n: int) -> str:
-        m, nbits = _pq_shape(self.spec)
+        m, nbits = _pq_shape(self.spec, self.settings)
         return f"IVF{self.nlist(n)},PQ{m}x{nbits}np"  # "np": no polysemous training (minutes at 384-d, unused)
 
     def _search_params(self, k: int, sel: Any, knobs: SearchKnobs) -> Any:
@@ -410,15 +414,15 @@ class OpqIndex(IvfPqIndex):
     ~10k training vectors) and a configurable number of iterations."""
 
     def train(self, x: np.ndarray) -> None:
-        m, nbits = _pq_shape(self.spec)
+        m, nbits = _pq_shape(self.spec, self.settings)
         dim = self.spec.dim
         opq = faiss.OPQMatrix(dim, m)
-        opq.niter = int(self.params.get("opq_niter", CONFIG.db.opq_niter))
+        opq.niter = int(self.params.get("opq_niter", self.settings.opq_niter))
         pq = faiss.ProductQuantizer(dim, m, nbits)
         opq.pq = pq
         inner = faiss.index_factory(dim, f"IVF{self.nlist(len(x))},PQ{m}x{nbits}np", self.metric)
         index = faiss.IndexPreTransform(opq, inner)
-        cap = CONFIG.db.max_train_vectors
+        cap = self.settings.max_train_vectors
         sample = x if len(x) <= cap else x[np.random.default_rng(0).choice(len(x), cap, replace=False)]
         index.train(np.ascontiguousarray(sample))
         opq.pq = None  # only needed while training; FAISS does not own it
@@ -447,10 +451,10 @@ class PqIndex(TrainedIndex):
     supports_selector = False  # FAISS IndexPQ accepts no search parameters
 
     def _min_points(self) -> int:
-        return 2 ** _pq_shape(self.spec)[1] * CONFIG.db.ivf_min_points_per_list
+        return 2 ** _pq_shape(self.spec, self.settings)[1] * self.settings.ivf_min_points_per_list
 
     def factory(self, n: int) -> str:
-        m, nbits = _pq_shape(self.spec)
+        m, nbits = _pq_shape(self.spec, self.settings)
         return f"PQ{m}x{nbits}np"  # "np": no polysemous training (27 s at 384-d for nothing we use)
 
     def _search_params(self, k: int, sel: Any, knobs: SearchKnobs) -> Any:
@@ -469,14 +473,14 @@ class LshIndex(TrainedIndex):
     supports_selector = False
 
     def train(self, x: np.ndarray) -> None:
-        nbits = self.params.get("nbits", CONFIG.db.lsh_bits_per_dim * self.spec.dim)
+        nbits = self.params.get("nbits", self.settings.lsh_bits_per_dim * self.spec.dim)
         index = faiss.IndexLSH(self.spec.dim, int(nbits), True)
-        index.train(np.ascontiguousarray(x[: CONFIG.db.max_train_vectors]))
+        index.train(np.ascontiguousarray(x[: self.settings.max_train_vectors]))
         self.index = index
         self.trained_on = len(x)
 
     def refine_factor(self, knobs: SearchKnobs) -> int:
-        return knobs.refine_factor or self.params.get("refine_factor", CONFIG.db.lsh_refine_factor)
+        return knobs.refine_factor or self.params.get("refine_factor", self.settings.lsh_refine_factor)
 
     def _search_params(self, k: int, sel: Any, knobs: SearchKnobs) -> Any:
         return None
@@ -488,8 +492,8 @@ class KdTreeIndex(AnnIndex):
 
     supports_selector = False
 
-    def __init__(self, spec: VectorField) -> None:
-        super().__init__(spec)
+    def __init__(self, spec: VectorField, settings: DBConfig | None = None) -> None:
+        super().__init__(spec, settings)
         self.tree: Any = None
         self.slots = np.empty(0, dtype=np.int64)
         self.dirty = True
@@ -517,7 +521,7 @@ class KdTreeIndex(AnnIndex):
 
         spatial = require("scipy.spatial", "kdtree", package="scipy")
         self.slots = live_slots
-        self.tree = spatial.cKDTree(xb[live_slots], leafsize=self.params.get("leaf_size", CONFIG.db.kdtree_leaf_size))
+        self.tree = spatial.cKDTree(xb[live_slots], leafsize=self.params.get("leaf_size", self.settings.kdtree_leaf_size))
         self.dirty = False
 
     def search(self, q: np.ndarray, k: int, sel: Any, knobs: SearchKnobs) -> tuple[np.ndarray, np.ndarray]:
@@ -551,11 +555,13 @@ KINDS: dict[str, type[AnnIndex]] = {
 }
 
 
-def make_index(spec: VectorField) -> AnnIndex | None:
-    """The approximate index for a field, or None for ``flat`` (the exact store answers)."""
+def make_index(spec: VectorField, settings: DBConfig | None = None) -> AnnIndex | None:
+    """The approximate index for a field, or None for ``flat`` (the exact store answers).
+    ``settings``: the database's, filling in what ``spec.params`` leaves out (M, ef, nprobe...)."""
     cls = KINDS.get(spec.index)
-    return cls(spec) if cls is not None else None
+    return cls(spec, settings) if cls is not None else None
 
 
-def configure_threads() -> None:
-    faiss.omp_set_num_threads(max(1, CONFIG.db.faiss_threads))
+def configure_threads(threads: int) -> None:
+    """FAISS's OpenMP pool is one per process: the last database opened sizes it."""
+    faiss.omp_set_num_threads(max(1, threads))

@@ -11,12 +11,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from xmodal.config import CONFIG
+from xmodal.config import DBConfig
 from xmodal.db.api import INDEX_KINDS, METRICS, PAYLOAD_TYPES, Id, VectorField
 from xmodal.errors import InvalidInput
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _INT64 = (-(2**63), 2**63 - 1)
+_DEFAULT_LIMITS = DBConfig()  # a caller that passes no settings gets the defaults
 
 # Index parameters each kind uses. Anything else is refused, never ignored: a typo, or a knob of
 # another kind that would silently change nothing (issue 16: refine_factor on ivf_flat).
@@ -60,25 +61,28 @@ QUERY_PARAMS: dict[str, tuple[str, ...]] = {
 }
 
 
-def check_name(name: Any, what: str) -> str:
-    """Names end up in file names and messages: keep them short and plain."""
-    if not isinstance(name, str) or not name or len(name) > CONFIG.db.max_name_length or not _NAME.match(name):
+def check_name(name: Any, what: str, limits: DBConfig | None = None) -> str:
+    """Names end up in file names and messages: keep them short and plain (``limits``: the
+    database's settings, default ``DBConfig()``)."""
+    most = (limits or _DEFAULT_LIMITS).max_name_length
+    if not isinstance(name, str) or not name or len(name) > most or not _NAME.match(name):
         raise InvalidInput(
-            f"{what} name {name!r} is invalid: use 1-{CONFIG.db.max_name_length} letters, digits, '_', '-', '.',"
+            f"{what} name {name!r} is invalid: use 1-{most} letters, digits, '_', '-', '.',"
             " starting with a letter or '_'"
         )
     return name
 
 
-def check_vector_field(name: str, spec: Any) -> VectorField:
-    check_name(name, "vector field")
+def check_vector_field(name: str, spec: Any, limits: DBConfig | None = None) -> VectorField:
+    limits = limits or _DEFAULT_LIMITS
+    check_name(name, "vector field", limits)
     if isinstance(spec, Mapping):
         spec = VectorField.from_dict(spec)
     if not isinstance(spec, VectorField):
         raise InvalidInput(f"vector field {name!r}: expected a VectorField, got {type(spec).__name__}")
     dim = spec.dim
-    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or not 1 <= dim <= CONFIG.db.max_dim:
-        raise InvalidInput(f"vector field {name!r}: dim must be an integer in 1..{CONFIG.db.max_dim}, got {dim!r}")
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or not 1 <= dim <= limits.max_dim:
+        raise InvalidInput(f"vector field {name!r}: dim must be an integer in 1..{limits.max_dim}, got {dim!r}")
     if spec.metric not in METRICS:
         raise InvalidInput(f"vector field {name!r}: unknown metric {spec.metric!r} (known: {', '.join(METRICS)})")
     if spec.index not in INDEX_KINDS:
@@ -105,20 +109,21 @@ def check_vector_field(name: str, spec: Any) -> VectorField:
     return VectorField(dim=int(dim), metric=spec.metric, index=spec.index, params=dict(spec.params))
 
 
-def check_payload_schema(schema: Mapping[str, str] | None) -> dict[str, str]:
+def check_payload_schema(schema: Mapping[str, str] | None, limits: DBConfig | None = None) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, ptype in dict(schema or {}).items():
-        check_name(key, "payload field")
+        check_name(key, "payload field", limits)
         if ptype not in PAYLOAD_TYPES:
             raise InvalidInput(f"payload field {key!r}: unknown type {ptype!r} (known: {', '.join(PAYLOAD_TYPES)})")
         out[key] = ptype
     return out
 
 
-def check_id(value: Any) -> Id:
-    """Ids are ints (int64) or non-empty strings; 1 and "1" are different ids."""
+def check_id(value: Any, max_length: int = DBConfig.max_id_length) -> Id:
+    """Ids are ints (int64) or non-empty strings of at most ``max_length`` characters (the
+    database's ``DBConfig.max_id_length``); 1 and "1" are different ids."""
     kind = type(value)
-    if kind is str and 0 < len(value) <= CONFIG.db.max_id_length:  # fast path (upsert speed)
+    if kind is str and 0 < len(value) <= max_length:  # fast path (upsert speed)
         return value
     if kind is int and _INT64[0] <= value <= _INT64[1]:
         return value
@@ -128,15 +133,16 @@ def check_id(value: Any) -> Id:
         raise InvalidInput(f"id {value!r} has type {type(value).__name__}; ids must be int or str")
     if isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]:
         raise InvalidInput(f"id {value} does not fit in a signed 64-bit integer")
-    if isinstance(value, str) and not 0 < len(value) <= CONFIG.db.max_id_length:
-        raise InvalidInput(f"id {value[:40]!r} must have 1..{CONFIG.db.max_id_length} characters")
+    if isinstance(value, str) and not 0 < len(value) <= max_length:
+        raise InvalidInput(f"id {value[:40]!r} must have 1..{max_length} characters")
     return value
 
 
-def check_ids(ids: Any, unique: bool = True) -> list[Id]:
+def check_ids(ids: Any, unique: bool = True, limits: DBConfig | None = None) -> list[Id]:
     if isinstance(ids, (str, bytes, int)) or ids is None:
         raise InvalidInput(f"ids must be a sequence of ids, got {type(ids).__name__}")
-    out = [check_id(i) for i in ids]
+    most = (limits or _DEFAULT_LIMITS).max_id_length
+    out = [check_id(i, most) for i in ids]
     if unique and len(set(map(_id_key, out))) != len(out):
         seen: set = set()
         for i in out:
@@ -270,6 +276,6 @@ def check_query_params(field: str, spec: VectorField, params: Mapping[str, Any] 
     return out
 
 
-def id_sequence(ids: Sequence[Id]) -> list[Id]:
+def id_sequence(ids: Sequence[Id], limits: DBConfig | None = None) -> list[Id]:
     """Lookup-side id check: duplicates allowed (get the same id twice)."""
-    return check_ids(ids, unique=False)
+    return check_ids(ids, unique=False, limits=limits)

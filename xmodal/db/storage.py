@@ -23,12 +23,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from xmodal.config import CONFIG, FORMAT_VERSION
+from xmodal.config import FORMAT_VERSION, DBConfig
 from xmodal.db.locks import ProcessLock
-from xmodal.errors import ReadOnlyError, StorageError
+from xmodal.errors import InvalidInput, ReadOnlyError, StorageError
 
 DB_FILE = "xmodal.sqlite"
 MODES = ("auto", "w", "r")
+SYNC_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")  # SQLite PRAGMA synchronous
 SQL_PARAM_CHUNK = 900  # stay under SQLite's bound-parameter limit
 
 
@@ -41,14 +42,17 @@ class Storage:
     """Owns the SQLite connection and the process lock of one database folder.
 
     ``mode``: ``"w"`` needs the write lock (StorageError if another process holds it), ``"r"``
-    opens read-only, ``"auto"`` writes when it can and otherwise opens read-only.
+    opens read-only, ``"auto"`` writes when it can and otherwise opens read-only. ``settings``:
+    the database's own (page size, busy timeout, synchronous level).
     """
 
-    def __init__(self, folder: Path, mode: str = "auto") -> None:
+    def __init__(self, folder: Path, mode: str = "auto", settings: DBConfig | None = None) -> None:
+        settings = settings or DBConfig()
         if mode not in MODES:
-            from xmodal.errors import InvalidInput
-
             raise InvalidInput(f"database mode {mode!r} is unknown (known: {', '.join(MODES)})")
+        if settings.sqlite_synchronous.upper() not in SYNC_LEVELS:
+            raise InvalidInput(f"DBConfig.sqlite_synchronous {settings.sqlite_synchronous!r} is unknown "
+                               f"(known: {', '.join(SYNC_LEVELS)})")
         self.folder = folder
         self.read_only = mode == "r"
         self.lock = threading.RLock()  # one thread at a time on the connection
@@ -76,11 +80,11 @@ class Storage:
             else:
                 self.conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
                 # Takes effect only when the file is created; big pages suit vector blobs.
-                self.conn.execute(f"PRAGMA page_size={int(CONFIG.db.sqlite_page_size)}")
-            self.conn.execute(f"PRAGMA busy_timeout={int(CONFIG.db.sqlite_busy_timeout_ms)}")
+                self.conn.execute(f"PRAGMA page_size={int(settings.sqlite_page_size)}")
+            self.conn.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
             if not self.read_only:
                 self.conn.execute("PRAGMA journal_mode=WAL")
-                self.conn.execute(f"PRAGMA synchronous={CONFIG.db.sqlite_synchronous}")
+                self.conn.execute(f"PRAGMA synchronous={settings.sqlite_synchronous.upper()}")
                 self._init_schema()
             self._check_format()
         except sqlite3.Error as exc:

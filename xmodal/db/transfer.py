@@ -27,7 +27,7 @@ from typing import Any, Iterator, Protocol
 import numpy as np
 
 from xmodal._optional import require
-from xmodal.config import CONFIG, cache_dir
+from xmodal.config import Config, MilvusConfig, cache_dir
 from xmodal.db.api import BaseCollection, BaseDatabase, Record, VectorField
 from xmodal.errors import InvalidInput, NotFound, StorageError
 
@@ -284,10 +284,11 @@ def default_checkpoint(source: Source, sink: Sink) -> Path:
 
 def transfer(source: Source, sink: Sink, checkpoint: Path | None = None, batch_size: int | None = None,
              restart: bool = False, show_progress: bool | None = None, _owned: bool = False) -> TransferReport:
-    """Copy ``source`` into ``sink``, resuming from ``checkpoint`` unless ``restart``."""
+    """Copy ``source`` into ``sink``, resuming from ``checkpoint`` unless ``restart``
+    (``batch_size`` default: ``MilvusConfig.transfer_batch_rows``)."""
     from xmodal.progress import progress
 
-    size = int(batch_size or CONFIG.milvus.transfer_batch_rows)
+    size = int(batch_size or MilvusConfig.transfer_batch_rows)
     if size <= 0:
         raise InvalidInput(f"batch size must be positive, got {size}")
     ckpt_path = checkpoint or default_checkpoint(source, sink)
@@ -359,20 +360,22 @@ def _parquet_folder(uri: str) -> Path | None:
     return Path(uri[len(PARQUET_PREFIX):]).expanduser() if uri.startswith(PARQUET_PREFIX) else None
 
 
-def _database(uri: str, collection: str | None, hint: str) -> BaseDatabase:
+def _database(uri: str, collection: str | None, hint: str, settings: Config | None) -> BaseDatabase:
     if not collection:
         raise InvalidInput(f"{uri!r}: name the collection ({hint})")
     from xmodal.db import connect
 
-    return connect(uri)
+    return connect(uri, settings=settings)
 
 
-def open_source(uri: str, collection: str | None) -> tuple[Source, BaseDatabase | None]:
-    """A source from ``parquet:FOLDER`` or a database uri + collection name (the db to close after)."""
+def open_source(uri: str, collection: str | None,
+                settings: Config | None = None) -> tuple[Source, BaseDatabase | None]:
+    """A source from ``parquet:FOLDER`` or a database uri + collection name (the db to close after),
+    opened with ``settings``."""
     folder = _parquet_folder(uri)
     if folder is not None:
         return ParquetSource(folder), None
-    db = _database(uri, collection, "--collection")
+    db = _database(uri, collection, "--collection", settings)
     try:
         return CollectionSource(db.collection(collection), f"{uri}#{collection}"), db
     except BaseException:
@@ -380,23 +383,27 @@ def open_source(uri: str, collection: str | None) -> tuple[Source, BaseDatabase 
         raise
 
 
-def open_sink(uri: str, collection: str | None) -> tuple[Sink, BaseDatabase | None]:
+def open_sink(uri: str, collection: str | None,
+              settings: Config | None = None) -> tuple[Sink, BaseDatabase | None]:
     folder = _parquet_folder(uri)
     if folder is not None:
         return ParquetSink(folder), None
-    db = _database(uri, collection, "--as")
+    db = _database(uri, collection, "--as", settings)
     return CollectionSink(db, collection, f"{uri}#{collection}"), db
 
 
 def copy(source_uri: str, source_collection: str | None, sink_uri: str, sink_collection: str | None,
          checkpoint: Path | None = None, batch_size: int | None = None, restart: bool = False,
-         show_progress: bool | None = None) -> TransferReport:
-    """The whole job from strings (what the CLI runs): open both ends, transfer, close."""
-    source, src_db = open_source(source_uri, source_collection)
+         show_progress: bool | None = None, settings: Config | None = None) -> TransferReport:
+    """The whole job from strings (what the CLI runs): open both ends with ``settings``, transfer
+    (``batch_size`` default: its ``milvus.transfer_batch_rows``), close."""
+    settings = settings or Config()
+    source, src_db = open_source(source_uri, source_collection, settings)
     try:
-        sink, dst_db = open_sink(sink_uri, sink_collection or source.schema.name)
+        sink, dst_db = open_sink(sink_uri, sink_collection or source.schema.name, settings)
         try:
-            return transfer(source, sink, checkpoint, batch_size, restart, show_progress)
+            return transfer(source, sink, checkpoint, batch_size or settings.milvus.transfer_batch_rows, restart,
+                            show_progress)
         finally:
             if dst_db is not None:
                 dst_db.close()

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import faiss
 import numpy as np
 
-from xmodal.config import CONFIG, FORMAT_VERSION
+from xmodal.config import FORMAT_VERSION, DBConfig
 from xmodal.db.api import VectorField
 from xmodal.db.arena import Arena
 from xmodal.db.indexes import AnnIndex, IvfMixin, KdTreeIndex, SearchKnobs, default_pq_m, faiss_metric, make_index
@@ -42,7 +42,7 @@ class RebuildPlan:
 
 
 # Searches cache each filter's allowed slots per data version (an LRU of FILTER_CACHE_ENTRIES
-# filters per collection), with a gathered copy of their vectors within CONFIG.db.filter_gather_max_bytes.
+# filters per collection), with a gathered copy of their vectors within DBConfig.filter_gather_max_bytes.
 FILTER_CACHE_ENTRIES = 8
 
 
@@ -72,13 +72,13 @@ class Allowed:
     def gathered(self) -> bool:
         return self._xs is not None
 
-    def vectors(self, xb: Callable[[], np.ndarray]) -> np.ndarray:
+    def vectors(self, xb: Callable[[], np.ndarray], max_bytes: int) -> np.ndarray:
         """The allowed rows of the store (``xb``: its view, asked for only when needed) as one
-        block, kept when within the gather budget."""
+        block, kept when within the gather budget ``max_bytes``."""
         xs = self._xs
         if xs is None:
             xs = np.ascontiguousarray(xb()[self.indices()])
-            if xs.nbytes <= CONFIG.db.filter_gather_max_bytes:
+            if xs.nbytes <= max_bytes:
                 self._xs = xs
         return xs
 
@@ -117,11 +117,13 @@ def first_allowed(D: np.ndarray, I: np.ndarray, good: np.ndarray, k: int) -> tup
 
 
 class FieldIndex:
-    def __init__(self, name: str, spec: VectorField, arena_dir: Path | None = None) -> None:
-        """``arena_dir``: where the exact store's (unlinked) arena file lives; None: the system's
-        temporary folder."""
+    def __init__(self, name: str, spec: VectorField, settings: DBConfig | None = None,
+                 arena_dir: Path | None = None) -> None:
+        """``settings``: the database's (index defaults, planner costs); ``arena_dir``: where the
+        exact store's (unlinked) arena file lives; None: the system's temporary folder."""
         self.name = name
         self.spec = spec
+        self.settings = settings or DBConfig()  # the database's (index defaults, planner costs)
         self.metric = faiss_metric(spec.metric)
         self.is_l2 = spec.metric == "l2"
         self.arena_dir = arena_dir
@@ -131,7 +133,7 @@ class FieldIndex:
         self.slot_rids = np.zeros(0, np.int64)
         self.slot_alive = np.zeros(0, bool)
         self.slot_of = np.zeros(0, np.int64)  # rid -> slot, -1 when absent
-        self.ann: AnnIndex | None = make_index(spec)
+        self.ann: AnnIndex | None = make_index(spec, self.settings)
         self.unsaved = 0  # vectors added to the ann index since its last snapshot
         self._live_sel: tuple[int, Any, np.ndarray] | None = None  # (n_dead at build, selector, bits)
         self.rebuilding = False  # a background rebuild is under way
@@ -145,7 +147,7 @@ class FieldIndex:
 
     # ------------------------------------------------------------------ storage of vectors
     def _new_store(self) -> Arena:
-        return Arena(self.spec.dim, self.metric, self.arena_dir, CONFIG.db.arena_gather_map_bytes)
+        return Arena(self.spec.dim, self.metric, self.arena_dir, self.settings.arena_gather_map_bytes)
 
     def prepare(self, x: np.ndarray) -> np.ndarray:
         """Vectors as the index holds them: cosine fields are normalised."""
@@ -254,7 +256,7 @@ class FieldIndex:
         if ann is not None and ann.needs_training:
             if not ann.is_trained:
                 return "train" if self.live >= ann.min_train() else None
-            if self.live > CONFIG.db.retrain_growth_factor * max(ann.trained_on, 1):
+            if self.live > self.settings.retrain_growth_factor * max(ann.trained_on, 1):
                 return "retrain"
         return "compact" if self.needs_compaction() else None
 
@@ -275,7 +277,7 @@ class FieldIndex:
         return len(slots)
 
     def needs_compaction(self) -> bool:
-        return self.n_dead > 0 and self.n_dead >= CONFIG.db.compact_tombstone_ratio * self.n
+        return self.n_dead > 0 and self.n_dead >= self.settings.compact_tombstone_ratio * self.n
 
     def rebuild(self, retrain: bool = False) -> None:
         """Drop tombstones and rebuild the index now (retraining it when asked)."""
@@ -299,7 +301,7 @@ class FieldIndex:
         """A fresh store and index over the plan's vectors. Touches nothing shared."""
         store = self._new_store()
         store.add(plan.x)
-        ann = make_index(self.spec)
+        ann = make_index(self.spec, self.settings)
         if ann is None:
             return store, None
         if ann.needs_training:
@@ -386,7 +388,7 @@ class FieldIndex:
             return self._exact_knn(q, k, None, m)
         # Repeated searches with one filter (its Allowed is cached per data version) re-use the
         # choice: the costs scale with the batch alike once the allowed rows are gathered.
-        key = (nq >= CONFIG.db.blas_min_queries if allowed.gathered else nq, k, usable, allowed.gathered,
+        key = (nq >= self.settings.blas_min_queries if allowed.gathered else nq, k, usable, allowed.gathered,
                knobs.ef, knobs.nprobe, knobs.refine_factor)
         path = allowed.plans.get(key)
         if path is None:
@@ -394,11 +396,11 @@ class FieldIndex:
         if path == INDEX:
             if self.spec.index == "hnsw":  # keep the beam's share of allowed nodes (as planned)
                 ef = self._plan_inputs(ann)[1]
-                knobs = replace(knobs, ef=filtered_ef(knobs.ef or ef, k, m, self.n, CONFIG.db.planner))
+                knobs = replace(knobs, ef=filtered_ef(knobs.ef or ef, k, m, self.n, self.settings.planner))
             return self._ann_knn(q, k, allowed.ok, m, knobs, allowed)
         if path == SUBSET:
             idx = allowed.indices()
-            D, I = faiss.knn(q, allowed.vectors(self.xb), k, self.metric)
+            D, I = faiss.knn(q, allowed.vectors(self.xb, self.settings.filter_gather_max_bytes), k, self.metric)
             return D, np.where(I >= 0, idx[np.maximum(I, 0)], -1)
         return self._exact_knn(q, k, allowed.ok, m, allowed)
 
@@ -408,10 +410,10 @@ class FieldIndex:
         fixed, ef, nprobe = self._plan_inputs(ann)
         shape = KnnShape(
             nq=nq, dim=self.spec.dim, k=k, rows=self.n, allowed=allowed.m, subset_ready=allowed.gathered,
-            batch=nq >= CONFIG.db.blas_min_queries, **fixed,
+            batch=nq >= self.settings.blas_min_queries, **fixed,
             ef=int((knobs.ef if knobs else None) or ef), nprobe=int((knobs.nprobe if knobs else None) or nprobe),
             refine=ann.refine_factor(knobs) if ann is not None and knobs is not None else 1)
-        return plan_knn(shape, CONFIG.db.planner)
+        return plan_knn(shape, self.settings.planner)
 
     def _plan_inputs(self, ann: AnnIndex | None) -> tuple[dict, int, int]:
         """What the planner needs from the field's index that only changes with the index object
@@ -422,10 +424,10 @@ class FieldIndex:
             return cached[1]
         p = self.spec.params
         fixed = {"kind": "flat" if ann is None else self.spec.index,
-                 "M": int(p.get("M", CONFIG.db.hnsw_m)),
+                 "M": int(p.get("M", self.settings.hnsw_m)),
                  "nlist": int(ann.ivf().nlist) if isinstance(ann, IvfMixin) else 1,
-                 "pq_m": int(p.get("m", default_pq_m(self.spec.dim)))}
-        inputs = (fixed, int(p.get("ef_search", CONFIG.db.hnsw_ef_search)), int(p.get("nprobe", CONFIG.db.ivf_nprobe)))
+                 "pq_m": int(p.get("m", default_pq_m(self.spec.dim, self.settings.pq_dims_per_subquantizer)))}
+        inputs = (fixed, int(p.get("ef_search", self.settings.hnsw_ef_search)), int(p.get("nprobe", self.settings.ivf_nprobe)))
         self._plan_cache = (ann, inputs)
         return inputs
 
@@ -433,11 +435,11 @@ class FieldIndex:
                    allowed: Allowed | None = None) -> tuple[np.ndarray, np.ndarray]:
         # FAISS's selector path skips BLAS: fine for a few queries, ~10x slower for a batch. Batches
         # therefore over-fetch past a few tombstones, or scan a gathered copy of the allowed rows.
-        batch = len(q) >= CONFIG.db.blas_min_queries
+        batch = len(q) >= self.settings.blas_min_queries
         if ok is None:
             if self.n_dead == 0:
                 return self.store.search(q, k)
-            if batch and self.n_dead <= CONFIG.db.exact_overfetch_max:
+            if batch and self.n_dead <= self.settings.exact_overfetch_max:
                 D, I = self.store.search(q, min(k + self.n_dead, self.n))
                 return first_allowed(D, I, (I >= 0) & self.slot_alive[np.maximum(I, 0)], k)
             ok = self.slot_alive[: self.n]
@@ -555,17 +557,17 @@ class FieldIndex:
                 found = self._ivf_planned_within(q, bound, allowed, ann)
             if found is not None:
                 return found
-        path = plan_within(self.within_shape(len(q), allowed, None, None), CONFIG.db.planner)
+        path = plan_within(self.within_shape(len(q), allowed, None, None), self.settings.planner)
         return self._exact_within(q, bound, allowed, subset=path == SUBSET)
 
     def _ivf_planned_within(self, q: np.ndarray, bound: float, allowed: Allowed | None,
                             ann: IvfMixin) -> list[tuple[np.ndarray, np.ndarray]] | None:
         """Range search through the IVF lists when the planner prefers it (None: it does not)."""
         if not (ann.bounds_complete() and
-                worth_probing(self.within_shape(len(q), allowed, None, None), CONFIG.db.planner)):
+                worth_probing(self.within_shape(len(q), allowed, None, None), self.settings.planner)):
             return None
         lists = ann.probe(q, bound, self.is_l2)
-        path = plan_within(self.within_shape(len(q), allowed, ann, lists), CONFIG.db.planner)
+        path = plan_within(self.within_shape(len(q), allowed, ann, lists), self.settings.planner)
         if path != INDEX:
             return None
         return self._ivf_within(q, bound, None if allowed is None else allowed.ok, ann, lists)
@@ -578,7 +580,7 @@ class FieldIndex:
         return WithinShape(nq=nq, dim=self.spec.dim, rows=self.n, dead=self.n_dead,
                            allowed=None if allowed is None else allowed.m,
                            subset_ready=allowed is not None and allowed.gathered,
-                           batch=nq >= CONFIG.db.blas_min_queries, list_sizes=sizes, list_queries=counts)
+                           batch=nq >= self.settings.blas_min_queries, list_sizes=sizes, list_queries=counts)
 
     def _ivf_within(self, q: np.ndarray, bound: float, ok: np.ndarray | None, ann: IvfMixin,
                     lists: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -598,10 +600,10 @@ class FieldIndex:
 
     def _exact_within(self, q: np.ndarray, bound: float, allowed: Allowed | None,
                       subset: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
-        if len(q) >= CONFIG.db.blas_min_queries:
+        if len(q) >= self.settings.blas_min_queries:
             if allowed is None:
                 return self._scan_within(q, bound, np.flatnonzero(self.slot_alive[: self.n]) if self.n_dead else None)
-            return self._scan_within(q, bound, allowed.indices(), allowed.vectors(self.xb))
+            return self._scan_within(q, bound, allowed.indices(), allowed.vectors(self.xb, self.settings.filter_gather_max_bytes))
         # A few queries: FAISS's range search (no BLAS needed). It keeps strictly-inside results;
         # nudge the bound one ulp so the boundary is included.
         radius = float(np.nextafter(np.float32(bound), np.float32(np.inf if self.is_l2 else -np.inf)))
@@ -612,7 +614,7 @@ class FieldIndex:
         elif subset:
             idx = allowed.indices()
             sub = faiss.IndexFlat(self.spec.dim, self.metric)
-            sub.add(allowed.vectors(self.xb))
+            sub.add(allowed.vectors(self.xb, self.settings.filter_gather_max_bytes))
             lims, D, I = sub.range_search(q, radius)
             I = idx[I]
         else:
@@ -634,12 +636,12 @@ class FieldIndex:
         dots = q @ block.T
         norms = np.einsum("ij,ij->i", block, block)
         if self.is_l2:
-            tol = CONFIG.db.range_rounding_margin * (qn[:, None] + norms[None, :])
+            tol = self.settings.range_rounding_margin * (qn[:, None] + norms[None, :])
             qi, j = np.nonzero(qn[:, None] + norms[None, :] - 2 * dots <= bound + tol)
             exact = ((q[qi] - block[j]) ** 2).sum(axis=1)
             keep = exact <= bound
         else:
-            tol = CONFIG.db.range_rounding_margin * np.sqrt(qn)[:, None] * np.sqrt(norms)[None, :]
+            tol = self.settings.range_rounding_margin * np.sqrt(qn)[:, None] * np.sqrt(norms)[None, :]
             qi, j = np.nonzero(dots >= bound - tol)
             exact = np.einsum("ij,ij->i", q[qi], block[j])
             keep = exact >= bound
@@ -654,7 +656,7 @@ class FieldIndex:
         qn = np.einsum("ij,ij->i", q, q)
         found: list[list[np.ndarray]] = [[] for _ in range(len(q))]
         dists: list[list[np.ndarray]] = [[] for _ in range(len(q))]
-        step = CONFIG.db.exact_block_rows
+        step = self.settings.exact_block_rows
         for lo in range(0, total, step):
             rows = np.arange(lo, min(lo + step, total)) if idx is None else idx[lo: lo + step]
             block = xb[lo: lo + step] if idx is None or gathered is not None else xb[rows]
@@ -759,17 +761,17 @@ class FieldIndex:
             saved = np.load(slots_path)
             ann.load(index_path, int(meta["trained_on"]))
         except (OSError, ValueError, KeyError, RuntimeError):
-            self.ann = make_index(self.spec)  # unreadable snapshot: start afresh
+            self.ann = make_index(self.spec, self.settings)  # unreadable snapshot: start afresh
             return False
         wm = int(meta["watermark"])
         if ann.ntotal != len(saved) or len(saved) != meta.get("ntotal"):
-            self.ann = make_index(self.spec)
+            self.ann = make_index(self.spec, self.settings)
             return False
         pos = np.searchsorted(rids, saved)
         present = (pos < len(rids)) & (rids[np.minimum(pos, max(len(rids) - 1, 0))] == saved) if len(rids) else \
             np.zeros(len(saved), bool)
         if int(present.sum()) != int((rids < wm).sum()):
-            self.ann = make_index(self.spec)  # a row older than the snapshot is missing from it: stale
+            self.ann = make_index(self.spec, self.settings)  # a row older than the snapshot is missing from it: stale
             return False
         full = np.zeros((len(saved), self.spec.dim), np.float32)
         full[present] = x[pos[present]]

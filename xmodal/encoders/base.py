@@ -11,6 +11,7 @@ from typing import FrozenSet, Protocol, Sequence, Union, runtime_checkable
 
 import numpy as np
 
+from xmodal.config import Config, DetectConfig, EncoderConfig, MediaConfig
 from xmodal.errors import InvalidInput, MediaError
 
 TEXT, IMAGE, AUDIO = "text", "image", "audio"
@@ -34,12 +35,23 @@ class Encoder(Protocol):
 class BaseEncoder:
     """Shared plumbing: input checks, unsupported-modality errors, normalisation, audio via ASR.
 
-    Subclasses implement ``_encode_text`` / ``_encode_image`` on already validated lists.
+    Subclasses implement ``_encode_text`` / ``_encode_image`` on already validated lists, and
+    take ``settings`` (a :class:`~xmodal.config.Config`) in their constructor, handing it to
+    :meth:`use_settings`: an encoder keeps the sections it reads (its own, and how media is
+    decoded and detected), so two encoders in one process can be configured differently.
     """
 
     name: str = ""
     dim: int = 0
     modalities: FrozenSet[str] = frozenset()
+    settings: EncoderConfig = EncoderConfig()
+    media_settings: MediaConfig = MediaConfig()
+    detect_settings: DetectConfig = DetectConfig()
+
+    def use_settings(self, settings: Config | None) -> None:
+        """Keep the sections of ``settings`` this encoder reads (default: ``Config()``)."""
+        config = settings or Config()
+        self.settings, self.media_settings, self.detect_settings = config.encoders, config.media, config.detect
 
     def encode_text(self, texts: Sequence[str] | str, mode: str = "query") -> np.ndarray:
         """(n, dim) float32, L2-normalised. ``mode``: "query" for what users type, "passage" for
@@ -72,7 +84,7 @@ class BaseEncoder:
         items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         texts = []
         for p in items:
-            text = " ".join(s.text.strip() for s in transcribe(p)).strip()
+            text = " ".join(s.text.strip() for s in transcribe(p, settings=self.media_settings)).strip()
             if not text:
                 raise MediaError(f"{Path(p)}: no speech recognised")
             texts.append(text)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from xmodal._optional import require
-from xmodal.config import CONFIG, cache_dir
+from xmodal.config import Config, cache_dir
 from xmodal.encoders.base import AUDIO, IMAGE, TEXT, BaseEncoder
 from xmodal.encoders.image_backends import ONNX_OPSET, ort_session
 from xmodal.encoders.towers import configure_threads
@@ -35,13 +35,14 @@ def _pooled(out):
 class ClipEncoder(BaseEncoder):
     modalities = frozenset({TEXT, IMAGE, AUDIO})
 
-    def __init__(self, ref: str, backend: str | None = None):
+    def __init__(self, ref: str, backend: str | None = None, settings: Config | None = None):
+        self.use_settings(settings)
         transformers = require("transformers", "clip")
         self.torch = require("torch", "clip")
-        configure_threads()
+        configure_threads(self.settings.torch_threads)
         self.ref = ref
         self.name = f"clip:{ref}"
-        backend = backend or CONFIG.encoders.clip_backend
+        backend = backend or self.settings.clip_backend
         if backend not in CLIP_BACKENDS:
             raise InvalidInput(f"unknown CLIP backend {backend!r}; choose one of {', '.join(CLIP_BACKENDS)}")
         local = Path(ref).expanduser()
@@ -71,9 +72,9 @@ class ClipEncoder(BaseEncoder):
     def _tokenize(self, texts: list[str]) -> dict:
         kw = {"padding": "max_length"} if self.model_type in _PAD_TO_MAX_LENGTH else {"padding": True}
         max_len = getattr(self.tokenizer, "model_max_length", None)
-        if not max_len or max_len > CONFIG.encoders.clip_max_tokens:
-            max_len = min(CONFIG.encoders.clip_max_tokens,
-                          getattr(self.model.config.text_config, "max_position_embeddings", CONFIG.encoders.clip_max_tokens))
+        most = self.settings.clip_max_tokens
+        if not max_len or max_len > most:
+            max_len = min(most, getattr(self.model.config.text_config, "max_position_embeddings", most))
         with self._tokenizer_lock:  # fast tokenizers are not safe to call from two threads at once
             enc = self.tokenizer(texts, truncation=True, max_length=max_len, return_tensors="np", **kw)
         return {k: v.astype(np.int64) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
@@ -81,7 +82,7 @@ class ClipEncoder(BaseEncoder):
     def _pixels(self, images: list) -> np.ndarray:
         from xmodal.media import load_image
 
-        pil = [load_image(im) for im in images]
+        pil = [load_image(im, settings=self.media_settings) for im in images]
         return np.asarray(self.image_processor(images=pil, return_tensors="np")["pixel_values"], dtype=np.float32)
 
     # -- torch ------------------------------------------------------------------------------
@@ -110,7 +111,7 @@ class ClipEncoder(BaseEncoder):
         with _EXPORT_LOCK:
             if not (text_path.exists() and image_path.exists()):
                 self._export(out_dir, text_path, image_path)
-        threads = CONFIG.encoders.torch_threads
+        threads = self.settings.torch_threads
         return ort_session(text_path, threads), ort_session(image_path, threads)
 
     def _export(self, out_dir: Path, text_path: Path, image_path: Path) -> None:
@@ -157,8 +158,9 @@ class ClipEncoder(BaseEncoder):
     # -- Encoder API ------------------------------------------------------------------------
     def _encode_text(self, texts: list[str], mode: str) -> np.ndarray:
         outs = []
-        for i in range(0, len(texts), CONFIG.encoders.text_batch_size):
-            enc = self._tokenize(texts[i:i + CONFIG.encoders.text_batch_size])
+        step = self.settings.text_batch_size
+        for i in range(0, len(texts), step):
+            enc = self._tokenize(texts[i:i + step])
             if self._sessions:
                 outs.append(self._sessions[0].run(["embeds"], enc)[0])
             else:
@@ -167,8 +169,9 @@ class ClipEncoder(BaseEncoder):
 
     def _encode_image(self, images: list) -> np.ndarray:
         outs = []
-        for i in range(0, len(images), CONFIG.encoders.image_batch_size):
-            pixels = self._pixels(images[i:i + CONFIG.encoders.image_batch_size])
+        step = self.settings.image_batch_size
+        for i in range(0, len(images), step):
+            pixels = self._pixels(images[i:i + step])
             if self._sessions:
                 outs.append(self._sessions[1].run(["embeds"], {"pixel_values": pixels})[0])
             else:

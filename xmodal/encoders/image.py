@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from xmodal.config import Config
 from xmodal.encoders.base import IMAGE, BaseEncoder
 from xmodal.encoders.towers import IMAGE_FEATURE_DIM, image_tower
 
@@ -16,8 +17,9 @@ class EfficientNetEncoder(BaseEncoder):
     dim = IMAGE_FEATURE_DIM
     modalities = frozenset({IMAGE})
 
-    def __init__(self):
-        self.tower = image_tower()
+    def __init__(self, settings: Config | None = None):
+        self.use_settings(settings)
+        self.tower = image_tower(self.settings, self.media_settings)
 
     def _encode_image(self, images: list) -> np.ndarray:
         return self.tower.features(images)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from xmodal._optional import require
-from xmodal.config import CONFIG, cache_dir
+from xmodal.config import EncoderConfig, cache_dir
 from xmodal.errors import InvalidInput
 
 BACKENDS = ("torch", "onnx")
@@ -61,11 +61,11 @@ def onnx_path() -> Path:
 _EXPORT_LOCK = threading.Lock()
 
 
-def export_onnx(path: Path | None = None) -> Path:
+def export_onnx(path: Path | None = None, size: int = EncoderConfig.image_input_size) -> Path:
     """Export the PyTorch model to ONNX (features and logits as two outputs, dynamic batch).
 
     Written to a temporary name and renamed, so a crash never leaves a half-written graph that a
-    later process would try to load.
+    later process would try to load. ``size``: the side of the (n, size, size, 3) input it is traced with.
     """
     from xmodal.encoders.efficientnet_lite import FromPixels, load_pretrained
 
@@ -76,7 +76,6 @@ def export_onnx(path: Path | None = None) -> Path:
             return path
         path.parent.mkdir(parents=True, exist_ok=True)
         model = FromPixels(load_pretrained()).eval()
-        size = CONFIG.encoders.image_input_size
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         with warnings.catch_warnings():  # tracer warnings about the shape-dependent SAME padding
             warnings.simplefilter("ignore")
@@ -101,9 +100,9 @@ def ort_session(path: Path, threads: int):
 class OnnxBackend:
     name = "onnx"
 
-    def __init__(self, threads: int | None = None):
+    def __init__(self, threads: int = EncoderConfig.torch_threads):
         path = onnx_path()  # exported already: nothing of torch is imported
-        self.session = ort_session(path if path.exists() else export_onnx(path), threads or CONFIG.encoders.torch_threads)
+        self.session = ort_session(path if path.exists() else export_onnx(path), threads)
 
     def run(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         f, lg = self.session.run(["features", "logits"], {"pixels": pixels})
@@ -120,8 +119,9 @@ def onnx_available() -> bool:
     return onnx_path().exists() or importlib.util.find_spec("onnx") is not None
 
 
-def make_backend(name: str, threads: int | None = None):
-    """``auto`` -> ONNX Runtime when installed (fastest measured), else eager PyTorch."""
+def make_backend(name: str, threads: int = EncoderConfig.torch_threads):
+    """``auto`` -> ONNX Runtime when installed (fastest measured), else eager PyTorch; ``threads``:
+    the ONNX session's intra-op threads (the encoder's ``EncoderConfig.torch_threads``)."""
     if name == "auto":
         name = "onnx" if onnx_available() else "torch"
     if name == "torch":

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xmodal.config import CONFIG, cache_dir
+from xmodal.config import Config, DetectConfig, EncoderConfig, cache_dir
 from xmodal.encoders.base import AUDIO, IMAGE, TEXT, BaseEncoder, l2_normalise, softmax
 from xmodal.encoders.towers import TEXT_FEATURE_DIM, image_tower, imagenet_classes, text_tower
 from xmodal.media import ocr_many
@@ -56,11 +56,12 @@ def basic_level_name(entry: dict) -> str | None:
     return None
 
 
-def class_phrases(vocabulary: str) -> list[list[tuple[str, float]]]:
-    """Per class, the (phrase, weight) pairs whose weighted embedding is the class's text vector."""
+def class_phrases(vocabulary: str, template: str = EncoderConfig.label_bridge_template) -> list[list[tuple[str, float]]]:
+    """Per class, the (phrase, weight) pairs whose weighted embedding is the class's text vector
+    (``template``: how the "imagenet" vocabulary phrases a class name, ``EncoderConfig.label_bridge_template``)."""
     names = imagenet_classes()
     if vocabulary == "imagenet":
-        return [[(CONFIG.encoders.label_bridge_template.format(n), 1.0)] for n in names]
+        return [[(template.format(n), 1.0)] for n in names]
     if vocabulary != "wordnet":
         raise ValueError(f"label vocabulary {vocabulary!r}: expected one of {VOCABULARIES}")
     out = []
@@ -74,9 +75,9 @@ def class_phrases(vocabulary: str) -> list[list[tuple[str, float]]]:
     return out
 
 
-def _embed_phrases(tower_name: str, phrases: list[list[tuple[str, float]]]) -> np.ndarray:
+def _embed_phrases(tower_name: str, phrases: list[list[tuple[str, float]]], settings: EncoderConfig) -> np.ndarray:
     flat = sorted({p for per_class in phrases for p, _ in per_class})
-    tower, step, parts = text_tower(tower_name), CONFIG.encoders.text_batch_size, []
+    tower, step, parts = text_tower(tower_name, settings), settings.text_batch_size, []
     with progress(None) as bar:  # once per machine: worth a progress bar on a terminal
         task = bar.add_task("labels", total=len(flat))
         for i in range(0, len(flat), step):
@@ -86,9 +87,12 @@ def _embed_phrases(tower_name: str, phrases: list[list[tuple[str, float]]]) -> n
     return l2_normalise(np.stack([sum(w * emb[p] for p, w in per_class) for per_class in phrases]).astype(np.float32))
 
 
-def class_text_vectors(tower_name: str, vocabulary: str = "imagenet") -> np.ndarray:
-    """(1000, 384) text vectors of the ImageNet classes in ``vocabulary``, computed once and cached on disk."""
-    phrases = class_phrases(vocabulary)
+def class_text_vectors(tower_name: str, vocabulary: str = "imagenet",
+                       settings: EncoderConfig | None = None) -> np.ndarray:
+    """(1000, 384) text vectors of the ImageNet classes in ``vocabulary``, computed once and cached on
+    disk (``settings``: the phrase template, and the text tower's)."""
+    settings = settings or EncoderConfig()
+    phrases = class_phrases(vocabulary, settings.label_bridge_template)
     key = json.dumps(phrases) + tower_name
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     with _CLASS_LOCK:
@@ -104,7 +108,7 @@ def class_text_vectors(tower_name: str, vocabulary: str = "imagenet") -> np.ndar
             if vectors is not None and vectors.shape != (len(phrases), TEXT_FEATURE_DIM):
                 vectors = None
         if vectors is None:
-            vectors = _embed_phrases(tower_name, phrases)
+            vectors = _embed_phrases(tower_name, phrases, settings)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp.npy")
             np.save(tmp, vectors)
@@ -123,11 +127,13 @@ def soft_label_weights(logits: np.ndarray, topk: int, temperature: float) -> np.
     return weights
 
 
-def detection_phrases(images: list) -> list[str]:
-    """"a photo of two people and a dog." per image ("" where nothing was found)."""
+def detection_phrases(images: list, settings: DetectConfig | None = None) -> list[str]:
+    """"a photo of two people and a dog." per image ("" where nothing was found), by the detectors
+    configured by ``settings``."""
     from xmodal.media.detect import describe_images  # torch + ONNX models: only when detection is on
 
-    return [f"a photo of {words}." if words else "" for words in describe_images(images, faces=True)]
+    return [f"a photo of {words}." if words else "" for words in describe_images(images, faces=True,
+                                                                                 settings=settings)]
 
 
 class LabelBridgeEncoder(BaseEncoder):
@@ -139,12 +145,13 @@ class LabelBridgeEncoder(BaseEncoder):
     dim = TEXT_FEATURE_DIM
     modalities = frozenset({TEXT, IMAGE, AUDIO})
 
-    def __init__(self, ocr: bool | None = None, detect: bool | None = None):
-        self.use_ocr = CONFIG.encoders.label_bridge_ocr if ocr is None else ocr
+    def __init__(self, ocr: bool | None = None, detect: bool | None = None, settings: Config | None = None):
+        self.use_settings(settings)
+        self.use_ocr = self.settings.label_bridge_ocr if ocr is None else ocr
         self.use_detect = self.default_detect() if detect is None else detect
-        self.text = text_tower(self.text_tower_name)
-        self.image = image_tower()
-        self.class_vectors = class_text_vectors(self.text_tower_name, self.vocabulary)
+        self.text = text_tower(self.text_tower_name, self.settings)
+        self.image = image_tower(self.settings, self.media_settings)
+        self.class_vectors = class_text_vectors(self.text_tower_name, self.vocabulary, self.settings)
 
     def default_detect(self) -> bool:
         return False
@@ -155,7 +162,7 @@ class LabelBridgeEncoder(BaseEncoder):
     def label_weights(self, logits: np.ndarray) -> np.ndarray:
         """(n, 1000) weights: top-k probabilities above the floor (the top label always kept),
         renormalised to sum to 1."""
-        cfg = CONFIG.encoders
+        cfg = self.settings
         probs = softmax(logits)
         weights = np.zeros_like(probs)
         top = np.argsort(-probs, axis=1)[:, :cfg.label_bridge_topk]
@@ -176,10 +183,11 @@ class LabelBridgeEncoder(BaseEncoder):
         _, logits = self.image.features_and_logits(images)
         vectors = l2_normalise(self.label_weights(logits) @ self.class_vectors)
         if self.use_detect:
-            vectors = l2_normalise(self._add_text(vectors, detection_phrases(images), CONFIG.encoders.detect_weight))
+            vectors = l2_normalise(self._add_text(vectors, detection_phrases(images, self.detect_settings),
+                                                  self.settings.detect_weight))
         if self.use_ocr:
-            texts = [" ".join(t.split()) for t in ocr_many(images)]
-            vectors = self._add_text(vectors, texts, CONFIG.encoders.label_bridge_ocr_weight)
+            texts = [" ".join(t.split()) for t in ocr_many(images, self.media_settings)]
+            vectors = self._add_text(vectors, texts, self.settings.label_bridge_ocr_weight)
         return vectors
 
 
@@ -197,10 +205,10 @@ class PhotoBridgeEncoder(LabelBridgeEncoder):
     vocabulary = "wordnet"
 
     def default_detect(self) -> bool:
-        return CONFIG.encoders.detect
+        return self.settings.detect
 
     def label_weights(self, logits: np.ndarray) -> np.ndarray:
-        cfg = CONFIG.encoders
+        cfg = self.settings
         return soft_label_weights(logits, cfg.photo_bridge_topk, cfg.photo_bridge_temperature)
 
 

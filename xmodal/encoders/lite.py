@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xmodal.config import CONFIG
+from xmodal.config import Config
 from xmodal.encoders.base import AUDIO, IMAGE, TEXT, BaseEncoder, l2_normalise
 from xmodal.encoders.heads import NumpyHeads
 from xmodal.encoders.label_bridge import detection_phrases
@@ -36,7 +36,9 @@ class XmodalLite(BaseEncoder):
     dim = TEXT_FEATURE_DIM
     modalities = frozenset({TEXT, IMAGE, AUDIO})
 
-    def __init__(self, weights: str | Path | None = None, detect: bool | None = None) -> None:
+    def __init__(self, weights: str | Path | None = None, detect: bool | None = None,
+                 settings: Config | None = None) -> None:
+        self.use_settings(settings)
         path = Path(weights) if weights else WEIGHTS_DIR / self.weights_file
         if not path.is_file():
             raise NotFound(f"{self.name}: projection weights {str(path)!r} not found (run `make train` to rebuild them)")
@@ -45,15 +47,15 @@ class XmodalLite(BaseEncoder):
         self.text_tower_name = self.meta.get("text_tower", self.default_text_tower)
         if weights:
             self.name = self.meta.get("name", path.stem)
-        self.text = text_tower(self.text_tower_name)
+        self.text = text_tower(self.text_tower_name, self.settings)
         # Detector words join the image vector where the heads were selected with them (meta).
         self.detect_weight = float(self.meta.get("detect_weight", 0.0))
-        self.use_detect = bool(self.detect_weight) and (CONFIG.encoders.detect if detect is None else detect)
+        self.use_detect = bool(self.detect_weight) and (self.settings.detect if detect is None else detect)
 
     @cached_property
     def image(self) -> ImageTower:
         """The image tower, loaded on the first image (text queries never need it)."""
-        return image_tower()
+        return image_tower(self.settings, self.media_settings)
 
     def _encode_text(self, texts: list[str], mode: str) -> np.ndarray:
         return self.heads.text(self.text.features(texts, mode=mode))
@@ -62,7 +64,7 @@ class XmodalLite(BaseEncoder):
         feats, logits = self.image.features_and_logits(images)
         vectors = self.heads.image(feats, logits)
         if self.use_detect:
-            phrases = detection_phrases(images)
+            phrases = detection_phrases(images, self.detect_settings)
             found = [i for i, p in enumerate(phrases) if p]
             if found:
                 vectors = vectors.copy()

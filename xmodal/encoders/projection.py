@@ -23,10 +23,9 @@ from typing import Mapping
 import numpy as np
 
 from xmodal._optional import require
-from xmodal.config import CONFIG
 from xmodal.encoders.heads import WEIGHTS_FORMAT, read_head_weights
 from xmodal.encoders.label_bridge import class_text_vectors
-from xmodal.errors import InvalidInput
+from xmodal.errors import InvalidInput, StorageError
 
 torch = require("torch", "models")
 nn = torch.nn
@@ -36,15 +35,14 @@ F = torch.nn.functional
 class LabelBridge(nn.Module):
     """ImageNet logits → softmax over the top-k labels → their names' text embeddings, mixed."""
 
-    def __init__(self, label_embeddings: np.ndarray, topk: int | None = None,
-                 temperature: float | None = None) -> None:
+    def __init__(self, label_embeddings: np.ndarray, topk: int, temperature: float) -> None:
         super().__init__()
         # Trainable: adapting what each ImageNet class "means" in text space generalises to
         # unseen folders better than a residual on raw features, which only covers what it saw.
         self.labels = nn.Parameter(torch.as_tensor(np.asarray(label_embeddings, np.float32)).clone())
         self.register_buffer("labels_init", self.labels.detach().clone())
-        self.topk = int(topk or CONFIG.train.bridge_topk)
-        self.temperature = float(temperature or CONFIG.train.bridge_temperature)
+        self.topk = int(topk)  # training chooses both (TrainConfig); saved weights carry them
+        self.temperature = float(temperature)
 
     def forward(self, logits: "torch.Tensor") -> "torch.Tensor":
         top, idx = (logits / self.temperature).topk(self.topk, dim=1)
@@ -69,7 +67,7 @@ class ImageHead(nn.Module):
     """
 
     def __init__(self, in_dim: int, out_dim: int, mean: np.ndarray, std: np.ndarray,
-                 bridge: LabelBridge | None = None, max_residual: float | None = None) -> None:
+                 bridge: LabelBridge | None = None, max_residual: float | None = None, dropout: float = 0.0) -> None:
         super().__init__()
         self.max_residual = None if max_residual is None else float(max_residual)
         self.register_buffer("mean", torch.as_tensor(np.asarray(mean, np.float32)))
@@ -83,8 +81,9 @@ class ImageHead(nn.Module):
             self.register_parameter("bridge_weight", None)
         nn.init.zeros_(self.residual.bias)
         # Dropout on the standardised features: with a few thousand images the 1280x384 residual
-        # otherwise memorises the training images within a couple of epochs.
-        self.dropout = nn.Dropout(CONFIG.train.feature_dropout)
+        # otherwise memorises the training images within a couple of epochs (TrainConfig.feature_dropout;
+        # inactive at inference, so loaded heads need none).
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, features: "torch.Tensor", logits: "torch.Tensor | None" = None) -> "torch.Tensor":
         z = self.residual(self.dropout((features - self.mean) / self.std))
@@ -119,12 +118,14 @@ class TextHead(nn.Module):
 class LogitScale(nn.Module):
     """CLIP's learnable inverse temperature: ``exp(s)`` with ``s`` initialised at ``log(1/T0)``.
 
-    Part of the model (it is saved with the heads: calibration reads it), fitted by the training package."""
+    Part of the model (it is saved with the heads: calibration reads it), fitted by the training
+    package, which passes its own ``TrainConfig.init_temperature`` / ``max_logit_scale``; the
+    defaults are CLIP's (T0 = 0.07, scale capped at 100)."""
 
-    def __init__(self, init_temperature: float | None = None, max_scale: float | None = None) -> None:
+    def __init__(self, init_temperature: float = 0.07, max_scale: float = 100.0) -> None:
         super().__init__()
-        t0 = init_temperature or CONFIG.train.init_temperature
-        self.max_log = math.log(max_scale or CONFIG.train.max_logit_scale)
+        t0 = init_temperature
+        self.max_log = math.log(max_scale)
         self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / t0)))
 
     def forward(self) -> "torch.Tensor":
@@ -134,11 +135,11 @@ class LogitScale(nn.Module):
 class DualHeads(nn.Module):
     """Both heads plus CLIP's temperature: everything that training changes."""
 
-    def __init__(self, image: ImageHead, text: TextHead) -> None:
+    def __init__(self, image: ImageHead, text: TextHead, scale: LogitScale | None = None) -> None:
         super().__init__()
         self.image = image
         self.text = text
-        self.scale = LogitScale()
+        self.scale = scale or LogitScale()
 
 
 def feature_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -185,7 +186,11 @@ def load_heads(path: str | Path) -> tuple[DualHeads, dict]:
     w = z["residual_weight"]
     bridge = None
     if meta.get("bridge"):
-        bridge = LabelBridge(z["label_embeddings"], topk=meta.get("bridge_topk"), temperature=meta.get("bridge_temperature"))
+        if meta.get("bridge_topk") is None or meta.get("bridge_temperature") is None:
+            raise StorageError(f"projection weights {str(path)!r} use the label bridge but do not say its "
+                               "bridge_topk / bridge_temperature")
+        bridge = LabelBridge(z["label_embeddings"].astype(np.float32),
+                             topk=meta["bridge_topk"], temperature=meta["bridge_temperature"])
     image = ImageHead(w.shape[1], w.shape[0], z["mean"], z["std"], bridge, meta.get("max_residual"))
     text = TextHead(w.shape[0], meta.get("text_head", "identity"))
     heads = DualHeads(image, text)

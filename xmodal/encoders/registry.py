@@ -7,9 +7,11 @@ encoders are cached by name: one model per process, however many libraries use i
 from __future__ import annotations
 
 import importlib
+import inspect
 import threading
 from typing import Any, Callable, Union
 
+from xmodal.config import Config
 from xmodal.encoders.base import Encoder
 from xmodal.errors import AlreadyExists, InvalidInput, MissingDependency, NotFound
 
@@ -36,7 +38,7 @@ BUILTIN_PREFIXES: dict[str, str] = {
 _LOCK = threading.RLock()
 _factories: dict[str, Factory] = dict(BUILTIN)
 _prefixes: dict[str, Factory] = dict(BUILTIN_PREFIXES)
-_cache: dict[str, Encoder] = {}
+_cache: dict[tuple, Encoder] = {}  # (name, the settings sections an encoder reads) -> encoder
 
 
 def register_encoder(name: str, factory: Factory, *, prefix: bool = False, replace: bool = False) -> None:
@@ -54,7 +56,7 @@ def register_encoder(name: str, factory: Factory, *, prefix: bool = False, repla
         if name in table and not replace:
             raise AlreadyExists(f"encoder {name!r} is already registered (pass replace=True to override)")
         table[name] = factory
-        for key in [k for k in _cache if k == name or k.startswith(name + ":")]:
+        for key in [k for k in _cache if k[0] == name or k[0].startswith(name + ":")]:
             del _cache[key]
 
 
@@ -82,25 +84,49 @@ def _resolve(factory: Factory, name: str) -> Callable[..., Any]:
         raise NotFound(f"encoder {name!r}: {module_name} has no {attr!r}") from exc
 
 
-def get_encoder(name: str, **kwargs: Any) -> Encoder:
+def get_encoder(name: str, settings: Config | None = None, **kwargs: Any) -> Encoder:
     """The encoder called ``name``, loaded on first use and shared afterwards.
 
-    ``kwargs`` go to the factory and bypass the cache (a differently configured instance).
+    ``settings``: the encoder's own (its ``encoders`` section, and the ``media`` / ``detect``
+    sections for how it reads files); default ``Config()``, the environment not applied (the CLI
+    and the server pass ``Config.from_env()``). One encoder is shared per name and settings; a
+    factory is handed ``settings=`` when they are given and it takes them (a registered factory
+    without the parameter is built as before). ``kwargs`` go to the factory and bypass the cache
+    (a differently configured instance).
     """
     if not isinstance(name, str) or not name:
         raise InvalidInput(f"encoder name must be a non-empty string, got {name!r}")
+    if settings is not None and not isinstance(settings, Config):
+        raise InvalidInput(f"encoder {name!r}: settings must be an xmodal.config.Config, got {type(settings).__name__}")
+    config = settings or Config()
+    key = (name, config.encoders, config.media, config.detect)
     with _LOCK:
-        if not kwargs and name in _cache:
-            return _cache[name]
+        cached = not kwargs  # nothing but the settings: shared
+        if cached and key in _cache:
+            return _cache[key]
         if name in _factories:
-            encoder = _resolve(_factories[name], name)(**kwargs)
+            factory = _resolve(_factories[name], name)
+            encoder = factory(**kwargs, **_settings_for(factory, settings))
         else:
             prefix, sep, arg = name.partition(":")
             if not sep or prefix not in _prefixes:
                 raise NotFound(f"unknown encoder {name!r}; available: {', '.join(list_encoders())}")
             if not arg:
                 raise InvalidInput(f"encoder {name!r} needs an argument after '{prefix}:'")
-            encoder = _resolve(_prefixes[prefix], name)(arg, **kwargs)
-        if not kwargs:
-            _cache[name] = encoder
+            factory = _resolve(_prefixes[prefix], name)
+            encoder = factory(arg, **kwargs, **_settings_for(factory, settings))
+        if cached:
+            _cache[key] = encoder
         return encoder
+
+
+def _settings_for(factory: Callable[..., Any], settings: Config | None) -> dict[str, Any]:
+    """``{"settings": settings}`` when there are settings and ``factory`` accepts them, else ``{}``."""
+    if settings is None:
+        return {}
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: assume the old form
+        return {}
+    takes = any(p.name == "settings" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+    return {"settings": settings} if takes else {}

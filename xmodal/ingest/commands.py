@@ -91,7 +91,7 @@ def _open(args, mode: str = "r"):
     from xmodal.ingest.library import Library
 
     return Library.open(args.db or default_db_path(), collection=args.collection,
-                        model=getattr(args, "model", None), mode=mode)
+                        model=getattr(args, "model", None), mode=mode, settings=getattr(args, "settings", None))
 
 
 def _open_for_writing(args):

@@ -8,7 +8,7 @@ One writer keeps the library's bookkeeping (keyword index, duplicate detection) 
 expensive part, the models, scales out.
 
 Each batch of files is one row of a Ray Dataset; ``map_batches`` runs it through a pool of encoder
-actors (each loads the model once). Files up to ``CONFIG.milvus.ray_max_ship_bytes`` travel inside
+actors (each loads the model once). Files up to ``IngestConfig.ray_max_ship_bytes`` travel inside
 the job, so workers need no shared filesystem; larger files are read at their path, which must then
 be visible on the workers (NFS, a mounted bucket). Thumbnails are made on the workers and written
 here. The cluster's Python environment needs xmodal with its ``models`` and ``media`` extras.
@@ -63,12 +63,12 @@ class RayRunner:
             rows = [{"batch": pickle.dumps(self._pack(b))} for b in batches]
             if not rows:
                 return
-            actors = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // CONFIG.milvus.ray_actor_cpus))
+            actors = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // CONFIG.ingest.ray_actor_cpus))
             actors = min(actors, len(rows))
             ds = ray.data.from_items(rows, override_num_blocks=len(rows))
             ds = ds.map_batches(RayEncoder, fn_constructor_args=(self.opts, self.ship_files), batch_size=1,
                                 compute=ray.data.ActorPoolStrategy(size=actors),
-                                num_cpus=CONFIG.milvus.ray_actor_cpus)
+                                num_cpus=CONFIG.ingest.ray_actor_cpus)
             for row in ds.iter_rows():
                 outcomes = self._unpack(pickle.loads(row["outcomes"]))
                 if on_progress:
@@ -86,7 +86,7 @@ class RayRunner:
             data = None
             if self.ship_files:
                 try:
-                    if os.path.getsize(job.path) <= CONFIG.milvus.ray_max_ship_bytes:
+                    if os.path.getsize(job.path) <= CONFIG.ingest.ray_max_ship_bytes:
                         data = Path(job.path).read_bytes()
                 except OSError:
                     data = None  # the worker reports the file's own error when it opens it
@@ -117,7 +117,7 @@ class RayEncoder:
 
         self.opts = opts
         self.ship_files = ship_files
-        self.encoder = get_encoder(opts.model)
+        self.encoder = get_encoder(opts.model, settings=opts.settings)
 
     def __call__(self, rows: dict) -> dict:
         return {"outcomes": [pickle.dumps(self._one(pickle.loads(b))) for b in rows["batch"]]}
@@ -157,5 +157,6 @@ class RayEncoder:
 def ray_runner(library, address: str, workers: int | None = None, ocr: bool = True, speech: bool = True,
                ship_files: bool = True) -> RayRunner:
     """The runner for ``library.index(paths, runner=...)``: what ``xmodal index --ray ADDRESS`` builds."""
-    opts = Options(model=library.model, thumbs_dir=str(library.store.thumbs_dir), ocr=ocr, speech=speech)
+    opts = Options(model=library.model, thumbs_dir=str(library.store.thumbs_dir), ocr=ocr, speech=speech,
+                   settings=library.settings)
     return RayRunner(opts, address, workers, ship_files)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from xmodal.config import CONFIG
+from xmodal.config import CONFIG, Config
 from xmodal.errors import MediaError
 
 VISUAL = "visual"  # vector field: image space (photos, drawings, video frames)
@@ -95,57 +95,59 @@ def _thumbnail(img, thumbs_dir: Path | None, digest: str) -> str | None:
     return str(out)
 
 
-def _text_units(text: str, role: str) -> list[Unit]:
+def _text_units(text: str, role: str, settings: Config) -> list[Unit]:
     from xmodal.media import chunk_text
 
     units = []
-    for chunk in chunk_text(text):
+    for chunk in chunk_text(text, settings=settings.media):
         if chunk.text.strip():
             units.append(Unit(role, TEXT, chunk.text, text=_evidence(chunk.text)))
     return units
 
 
-def _speech_units(path: Path) -> tuple[list[Unit], str | None]:
+def _speech_units(path: Path, settings: Config) -> tuple[list[Unit], str | None]:
     """Transcript segments as units, and the language the speech model heard (None: no speech)."""
     from xmodal.media import transcribe
 
-    segs = [s for s in transcribe(path) if s.text.strip()]
+    segs = [s for s in transcribe(path, settings=settings.media) if s.text.strip()]
     units = [Unit("speech", TEXT, s.text.strip(), time=float(s.start), end=float(s.end), text=_evidence(s.text),
                   asr_logprob=s.logprob) for s in segs]
     return units, (segs[0].language if segs else None)
 
 
 def decode(path: str, kind: str, digest: str, thumbs_dir: Path | None = None, ocr: bool = True,
-           speech: bool = True) -> Decoded:
-    """Decode ``path`` (whose kind the media layer detected) into units; raises MediaError."""
+           speech: bool = True, settings: Config | None = None) -> Decoded:
+    """Decode ``path`` (whose kind the media layer detected) into units; raises MediaError.
+    ``settings``: the library's (how media is decoded)."""
+    settings = settings or Config()
     p = Path(path)
     meta: dict = {"name": name_words(p)}
     units: list[Unit] = []
     if kind == "image":
         from xmodal.media import load_image
 
-        img = load_image(p)
+        img = load_image(p, settings=settings.media)
         meta.update(width=img.width, height=img.height, thumbnail=_thumbnail(img, thumbs_dir, digest))
         units.append(Unit("item", VISUAL, img))
         if ocr:
             from xmodal.media import ocr_lines
 
-            blocks = confident_ocr_blocks(ocr_lines(img), CONFIG.ingest.ocr_line_min_confidence)
+            blocks = confident_ocr_blocks(ocr_lines(img, settings.media), CONFIG.ingest.ocr_line_min_confidence)
             if blocks:
                 meta["language"] = guess_language("\n".join(blocks))
                 units += [Unit("ocr", TEXT, block, text=_evidence(block)) for block in blocks]
     elif kind == "text":
         from xmodal.media import load_text
 
-        text = load_text(p)
+        text = load_text(p, settings.media)
         meta["language"] = guess_language(text)
-        chunks = _text_units(text, "chunk")
+        chunks = _text_units(text, "chunk", settings)
         if chunks:
             first = chunks[0]
             units.append(Unit("item", TEXT, first.content, text=first.text))
             units += chunks[1:]
     elif kind == "audio":
-        segs, heard = _speech_units(p) if speech else ([], None)
+        segs, heard = _speech_units(p, settings) if speech else ([], None)
         meta["duration"] = _duration(p)
         if segs:
             meta["language"] = heard or guess_language(" ".join(u.content for u in segs))
@@ -156,17 +158,17 @@ def decode(path: str, kind: str, digest: str, thumbs_dir: Path | None = None, oc
         from xmodal.media import extract_frames
 
         meta["duration"] = _duration(p)
-        every = CONFIG.media.video_frame_interval_s
+        every = settings.media.video_frame_interval_s
         if meta["duration"]:
             every = max(every, meta["duration"] / CONFIG.ingest.video_max_frames)
-        frames = extract_frames(p, every)
+        frames = extract_frames(p, every, settings=settings.media)
         if frames:
             first = frames[0].image
             meta.update(width=first.width, height=first.height, thumbnail=_thumbnail(first, thumbs_dir, digest))
             units.append(Unit("item", VISUAL, first, time=float(frames[0].time)))
             units += [Unit("frame", VISUAL, f.image, time=float(f.time)) for f in frames]
         if speech:
-            segs, heard = _speech_units(p)
+            segs, heard = _speech_units(p, settings)
             if segs:
                 meta["language"] = heard or guess_language(" ".join(u.content for u in segs))
             units += segs

@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from xmodal.config import CONFIG
+from xmodal.config import CONFIG, Config
 from xmodal.errors import InvalidInput, NotFound
 from xmodal.ingest.encode import Encoded
 from xmodal.ingest.files import FileEntry, scan, under
@@ -44,8 +44,9 @@ class Indexer:
     ``encoder()`` loads the model only when something must be encoded."""
 
     def __init__(self, collection: Callable[[bool], object], store: SideStore, model: str,
-                 encoder: Callable[[], object]):
+                 encoder: Callable[[], object], settings: Config | None = None):
         self._collection = collection
+        self.settings = settings  # the library's: handed to the decoders and encoders of every worker
         self.store = store
         self.model = model
         self._encoder = encoder
@@ -131,7 +132,8 @@ class Indexer:
         size = CONFIG.ingest.batch_files
         batches = [jobs[i:i + size] for i in range(0, len(jobs), size)]
         tasks = {ph: bars.add_task(ph, total=len(jobs)) for ph in ("decode", "encode", "write")}
-        opts = Options(model=self.model, thumbs_dir=str(self.store.thumbs_dir), ocr=ocr, speech=speech)
+        opts = Options(model=self.model, thumbs_dir=str(self.store.thumbs_dir), ocr=ocr, speech=speech,
+                       settings=self.settings)
         n_workers = CONFIG.ingest.workers if workers is None else workers
         if runner is None:
             runner = LocalRunner(opts, n_workers, encoder=self._encoder() if n_workers <= 1 else None)

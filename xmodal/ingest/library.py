@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from xmodal.config import CONFIG
+from xmodal.config import CONFIG, Config
 from xmodal.db import VectorField, connect, locate
 from xmodal.db.api import BaseCollection
 from xmodal.encoders import get_encoder
@@ -39,8 +39,9 @@ class Library:
     remembered in its metadata; opening it with another model raises :class:`ModelMismatch`.
     """
 
-    def __init__(self, db, uri: str, collection: str, model: str | None = None):
+    def __init__(self, db, uri: str, collection: str, model: str | None = None, settings: Config | None = None):
         self.db = db
+        self.settings = settings or Config()  # passed on to the encoder and the media decoders
         self.uri = uri
         self.collection_name = collection
         stored = self._collection_or_none()
@@ -57,13 +58,14 @@ class Library:
 
     @classmethod
     def open(cls, path: str | os.PathLike, collection: str | None = None, model: str | None = None,
-             mode: str = "auto") -> "Library":
+             mode: str = "auto", settings: Config | None = None) -> "Library":
         """``mode`` is the local database's: "auto" writes when no other process does, "r" only
         reads (never takes the writer lock, so readers never stand in a writer's way), "w" insists
-        on writing. Milvus URIs ignore it (the server arbitrates)."""
+        on writing. Milvus URIs ignore it (the server arbitrates). ``settings``: the database's,
+        the encoder's and the decoders' (default ``Config()``; the CLI passes ``Config.from_env()``)."""
         uri = str(path)
-        db = connect(uri, mode=mode) if locate(uri).embedded else connect(uri)
-        return cls(db, uri, collection or CONFIG.ingest.default_collection, model)
+        db = connect(uri, settings, mode=mode) if locate(uri).embedded else connect(uri, settings)
+        return cls(db, uri, collection or CONFIG.ingest.default_collection, model, settings)
 
     def own_paths(self) -> list[Path]:
         """The files and folders this library keeps on the local disk (never indexed as media)."""
@@ -84,7 +86,7 @@ class Library:
     def encoder(self):
         """The encoder, loaded on first use (loading a model costs seconds; `info` never needs it)."""
         if self._encoder is None:
-            self._encoder = get_encoder(self.model)
+            self._encoder = get_encoder(self.model, settings=self.settings)
         return self._encoder
 
     @property
@@ -116,10 +118,11 @@ class Library:
         return col
 
     def _indexer(self) -> Indexer:
-        return Indexer(self._collection, self.store, self.model, lambda: self.encoder)
+        return Indexer(self._collection, self.store, self.model, lambda: self.encoder, self.settings)
 
     def _searcher(self, col) -> Searcher:
-        return Searcher(col, self.store, self.model, lambda: self.encoder, lambda: self.calibration)
+        return Searcher(col, self.store, self.model, lambda: self.encoder, lambda: self.calibration,
+                        self.settings.media)
 
     def index(self, paths: Iterable[str | os.PathLike], prune: bool = False, workers: int | None = None,
               ocr: bool = True, speech: bool = True, progress: bool | None = None, runner=None,

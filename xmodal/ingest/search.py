@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from xmodal.config import CONFIG
+from xmodal.config import CONFIG, MediaConfig
 from xmodal.db.api import Hit
 from xmodal.db.filters import evaluate, parse_filter
 from xmodal.errors import InvalidInput, ModelMismatch, NotFound
@@ -30,20 +30,22 @@ from xmodal.media import load_image, transcribe
 __all__ = ["Searcher", "load_query_image"]
 
 
-def load_query_image(image: Any) -> Image.Image:
-    """A PIL image as given (in RGB), or the file loaded the way indexing loads it (EXIF, SVG, bomb guard)."""
+def load_query_image(image: Any, media: MediaConfig | None = None) -> Image.Image:
+    """A PIL image as given (in RGB), or the file loaded the way indexing loads it (EXIF, SVG, bomb
+    guard; ``media``: the library's decoding settings)."""
     if isinstance(image, Image.Image):
         return image.convert("RGB")
     if not Path(image).is_file():
         raise NotFound(f"{image}: no such image file")
-    return load_image(Path(image))
+    return load_image(Path(image), settings=media)
 
 
-def transcribe_query(audio: str | os.PathLike) -> tuple[str, str | None]:
-    """What a speech query says, and the language it was said in."""
+def transcribe_query(audio: str | os.PathLike, media: MediaConfig | None = None) -> tuple[str, str | None]:
+    """What a speech query says, and the language it was said in (``media``: the library's
+    speech settings)."""
     if not Path(audio).is_file():
         raise NotFound(f"{audio}: no such audio file")
-    segments = transcribe(Path(audio))
+    segments = transcribe(Path(audio), settings=media)
     text = " ".join(s.text.strip() for s in segments).strip()
     if not text:
         raise InvalidInput(f"{audio}: no speech recognised in the clip")
@@ -60,8 +62,9 @@ class Searcher:
     for (``encoder()``, ``calibration()``) only when a query needs them."""
 
     def __init__(self, col, store: SideStore, model: str, encoder: Callable[[], Any],
-                 calibration: Callable[[], Calibration | None]):
+                 calibration: Callable[[], Calibration | None], media: MediaConfig | None = None):
         self.col = col
+        self.media = media  # the library's decoding / speech settings, for query files
         self.store = store
         self.model = model
         self._encoder = encoder
@@ -89,12 +92,12 @@ class Searcher:
             return out
         self._check_model()
         if audio is not None:
-            text, out.query_language = transcribe_query(audio)
+            text, out.query_language = transcribe_query(audio, self.media)
             out.query_text = text
             out.warning = language_warning(text, self.model)
         encoder = self._encoder()
         if image is not None:
-            vec = encoder.encode_image([load_query_image(image)])[0]
+            vec = encoder.encode_image([load_query_image(image, self.media)])[0]
             cal = self._calibration()
             if fusion == "calibrated" and cal is not None and all(f"image:{f}" in cal.fields
                                                                   for f in self.col.vector_fields):

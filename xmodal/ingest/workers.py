@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from xmodal.config import Config
 from xmodal.errors import XmodalError
 from xmodal.ingest.encode import Encoded, encode_decoded
 from xmodal.ingest.extract import Decoded, decode
@@ -40,6 +41,7 @@ class Options:
     thumbs_dir: str | None
     ocr: bool = True
     speech: bool = True
+    settings: Config | None = None  # the library's: the encoder's and the decoders' (travels to workers)
 
 
 def _reason(exc: BaseException) -> str:
@@ -49,11 +51,11 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _detect(path: str) -> str:
+def _detect(path: str, settings: Config | None) -> str:
     from xmodal.errors import MediaError
     from xmodal.media import detect_kind
 
-    kind = detect_kind(path)
+    kind = detect_kind(path, (settings or Config()).media)
     if kind is None:
         raise MediaError(f"{path}: not a recognised text, image, audio or video file")
     return kind
@@ -67,8 +69,9 @@ def process_batch(encoder, jobs: list[Job], opts: Options, on_progress: Progress
     for job in jobs:
         out = Outcome(job)
         try:
-            out.kind = _detect(job.path)
-            decoded.append((out, decode(job.path, out.kind, job.digest, thumbs, ocr=opts.ocr, speech=opts.speech)))
+            out.kind = _detect(job.path, opts.settings)
+            decoded.append((out, decode(job.path, out.kind, job.digest, thumbs, ocr=opts.ocr, speech=opts.speech,
+                                        settings=opts.settings)))
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # noqa: BLE001 - any decoder failure is this file's failure
@@ -113,7 +116,7 @@ class LocalRunner:
         if self._encoder is None:
             from xmodal.encoders import get_encoder
 
-            self._encoder = get_encoder(self.opts.model)
+            self._encoder = get_encoder(self.opts.model, settings=self.opts.settings)
         return self._encoder
 
     def _run_pool(self, batches: Iterable[list[Job]], on_progress: Progress | None) -> Iterator[list[Outcome]]:
@@ -160,7 +163,7 @@ def _init_worker(opts: Options) -> None:
     from xmodal.encoders import get_encoder
 
     _WORKER["opts"] = opts
-    _WORKER["encoder"] = get_encoder(opts.model)
+    _WORKER["encoder"] = get_encoder(opts.model, settings=opts.settings)
 
 
 def _work(jobs: list[Job]) -> list[Outcome]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from xmodal.config import CONFIG
+from xmodal.config import MediaConfig
 from xmodal.errors import InvalidInput
 
 # Chinese and Japanese are written without spaces: each character counts as a word there.
@@ -20,13 +20,16 @@ class Chunk:
     end: int    # exclusive; text == original[start:end]
 
 
-def chunk_text(text: str, words: int | None = None, overlap: int | None = None) -> list[Chunk]:
-    """Windows of ``words`` words, consecutive windows sharing ``overlap`` words.
+def chunk_text(text: str, words: int | None = None, overlap: int | None = None,
+               settings: MediaConfig | None = None) -> list[Chunk]:
+    """Windows of ``words`` words, consecutive windows sharing ``overlap`` words (defaults: the
+    ``chunk_tokens`` / ``chunk_overlap`` of ``settings``).
 
     Windows are cut at word boundaries and keep the original spacing between words.
     """
-    words = CONFIG.encoders.chunk_tokens if words is None else words
-    overlap = CONFIG.encoders.chunk_overlap if overlap is None else overlap
+    settings = settings or MediaConfig()
+    words = settings.chunk_tokens if words is None else words
+    overlap = settings.chunk_overlap if overlap is None else overlap
     if words <= 0:
         raise InvalidInput(f"chunk size must be positive, got {words} words")
     if not 0 <= overlap < words:

@@ -9,7 +9,7 @@ post-processing (src/object/centernet.ts of human 3.3.6):
 
 * input: the RGB image as float 0..255 (no mean/std: the graph takes raw pixels) at 512x512;
   human stretches it there with TFJS ``resizeBilinear``; by default we letterbox it as the
-  weights' upstream does (see :func:`prepare`, ``CONFIG.detect.preprocess``);
+  weights' upstream does (see :func:`prepare`, ``DetectConfig.preprocess``);
 * the graph decodes the 128x128x80 heatmap itself (3x3 max-pool peak test, top 100 peaks,
   boxes from the ``wh`` offsets, in 512-pixel units, class 0-based);
 * class-agnostic non-maximum suppression: score > 0.2, IoU >= 0.4 suppresses, at most 10 boxes,
@@ -35,7 +35,7 @@ import numpy as np
 from PIL import Image
 
 from xmodal._optional import require
-from xmodal.config import CONFIG, cache_dir
+from xmodal.config import DetectConfig, cache_dir
 from xmodal.errors import InvalidInput, NotFound
 from xmodal.media.images import ImageInput, load_image
 from xmodal.media.tfjs import TfjsGraph, crop_and_resize, resize_bilinear
@@ -78,23 +78,25 @@ class Detection:
         return max(0.0, x1 - x0) * max(0.0, y1 - y0)
 
 
-def human_models_dir(models_dir: str | os.PathLike | None = None) -> Path:
+def human_models_dir(models_dir: str | os.PathLike | None = None, settings: DetectConfig | None = None) -> Path:
     """The ``models/`` folder of the unpacked human package, or :class:`NotFound` naming the setup.
 
-    Looked up in order: the argument, ``$XMODAL_HUMAN_DIR`` (the unpacked ``package`` folder or its
-    ``models``), then ``<cache dir>/human-<version>/package/models`` where the setup puts it.
+    Looked up in order: the argument, ``settings.human_dir`` (``$XMODAL_HUMAN_DIR``: the unpacked
+    ``package`` folder or its ``models``), then ``<cache dir>/human-<version>/package/models`` where
+    the setup puts it.
     """
+    settings = settings or DetectConfig()
     if models_dir is not None:
         candidates = [Path(models_dir)]
-    elif CONFIG.detect.human_dir:
-        candidates = [Path(CONFIG.detect.human_dir)]
+    elif settings.human_dir:
+        candidates = [Path(settings.human_dir)]
     else:
-        candidates = [cache_dir() / f"human-{CONFIG.detect.human_version}" / "package"]
+        candidates = [cache_dir() / f"human-{settings.human_version}" / "package"]
     for base in candidates:
         for folder in (base, base / "models"):
             if (folder / "centernet.json").is_file():
                 return folder
-    raise NotFound(f"the @vladmandic/human {CONFIG.detect.human_version} models are not in "
+    raise NotFound(f"the @vladmandic/human {settings.human_version} models are not in "
                    f"{candidates[0]} (no centernet.json): run {SETUP_COMMAND}, or point XMODAL_HUMAN_DIR "
                    f"at an unpacked copy of the npm package")
 
@@ -206,7 +208,7 @@ class _Backbone:
     """Runs a graph from its input to some outputs, with ONNX Runtime when possible, else torch."""
 
     def __init__(self, graph: TfjsGraph, outputs: Sequence[str], input_shape: tuple[int, ...],
-                 files: Sequence[Path], backend: str) -> None:
+                 files: Sequence[Path], backend: str, threads: int) -> None:
         self.graph, self.outputs, self.session = graph, list(outputs), None
         if backend not in ("auto", "onnx", "torch"):
             raise InvalidInput(f"detector backend {backend!r}: use 'auto', 'onnx' or 'torch'")
@@ -221,7 +223,7 @@ class _Backbone:
                 path = cache_dir() / "onnx" / f"{files[0].stem}-{shape}-{_digest(files, 'tfjs-v1')}.onnx"
                 export_onnx(graph, self.outputs, input_shape, path)
                 opts = ort.SessionOptions()
-                opts.intra_op_num_threads = max(1, CONFIG.encoders.torch_threads)
+                opts.intra_op_num_threads = max(1, threads)
                 opts.inter_op_num_threads = 1
                 self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         self.backend = "onnx" if self.session is not None else "torch"
@@ -252,23 +254,24 @@ class ObjectDetector:
               "tower_0/strided_slice_6": lambda s: s // 4}
 
     def __init__(self, models_dir: str | os.PathLike | None = None, backend: str | None = None,
-                 input_size: int | None = None) -> None:
-        folder = human_models_dir(models_dir)
-        torch.set_num_threads(max(1, CONFIG.encoders.torch_threads))
+                 input_size: int | None = None, settings: DetectConfig | None = None) -> None:
+        self.settings = settings or DetectConfig()  # backend, size, thresholds, threads
+        folder = human_models_dir(models_dir, self.settings)
+        torch.set_num_threads(max(1, self.settings.threads))
         self.graph = TfjsGraph(folder / "centernet.json")
         dims = self.graph.signature["inputs"][self.INPUT]["tensorShape"]["dim"]
         native = int(dims[2]["size"])  # as human reads it: inputs[0].tensorShape.dim[2]
-        self.size = input_size or CONFIG.detect.input_size or native
+        self.size = input_size or self.settings.input_size or native
         if self.size != native:
             self._resize_graph(native, self.size)
         files = [folder / "centernet.json", folder / "centernet.bin"]
         self._backbone = _Backbone(self.graph, self.HEADS, (1, self.size, self.size, 3), files,
-                                   backend or CONFIG.detect.backend)
+                                   backend or self.settings.backend, self.settings.threads)
         self.backend = self._backbone.backend
         self._lock = threading.Lock()
 
     def _resize_graph(self, native: int, size: int) -> None:
-        """Run the fully convolutional graph at ``size`` instead of 512 (cheaper, see ``CONFIG.detect``)."""
+        """Run the fully convolutional graph at ``size`` instead of 512 (cheaper, see ``DetectConfig.input_size``)."""
         if size % 32 or not 128 <= size <= 1024:
             raise InvalidInput(f"detector input size {size}: must be a multiple of 32 in 128..1024")
         for name, rule in self._SIZED.items():
@@ -279,8 +282,8 @@ class ObjectDetector:
             self.graph.consts[name] = torch.tensor(rule(size), dtype=old.dtype).reshape(old.shape)
 
     def detect(self, images: Sequence[DetectInput]) -> list[list[Detection]]:
-        """Detections per image (best first), with human's thresholds from ``CONFIG.detect``."""
-        cfg = CONFIG.detect
+        """Detections per image (best first), with human's thresholds from the detector's settings."""
+        cfg = self.settings
         results: list[list[Detection]] = []
         with self._lock:
             for start in range(0, len(images), max(1, cfg.batch_size)):
@@ -296,7 +299,7 @@ class ObjectDetector:
 
     def _postprocess(self, det: np.ndarray, placed: tuple[int, int, int, int]) -> list[Detection]:
         """human's centernet.ts ``process``: NMS on (y, x) boxes, then boxes over the picture's size."""
-        cfg = CONFIG.detect
+        cfg = self.settings
         boxes = det[:, [1, 0, 3, 2]]
         keep = nms(boxes, det[:, 4], cfg.max_detected, cfg.iou_threshold, cfg.min_confidence)
         out: list[Detection] = []
@@ -318,7 +321,7 @@ class Face:
 
     ``gender`` is "male", "female" or "unknown" (FaceRes unsure or face too small to ask), with
     ``gender_score`` human's confidence ``|2 * (p - 0.5)|``; ``age`` in years as human computes it
-    (0 when not asked); ``child_prob`` the softmax mass of ages below ``CONFIG.detect.adult_age``
+    (0 when not asked); ``child_prob`` the softmax mass of ages below ``DetectConfig.adult_age``
     (the age peak alone is unreliable: a grey profile of a grown man peaks at 10).
     """
 
@@ -360,10 +363,13 @@ class FaceAnalyzer:
     BOXES = ("Identity", "Identity_1", "Identity_2", "Identity_3")
     ESTIMATES = ("gender_pred/Sigmoid", "age_pred/Softmax")
 
-    def __init__(self, models_dir: str | os.PathLike | None = None, backend: str | None = None) -> None:
-        folder = human_models_dir(models_dir)
-        torch.set_num_threads(max(1, CONFIG.encoders.torch_threads))
-        backend = backend or CONFIG.detect.backend
+    def __init__(self, models_dir: str | os.PathLike | None = None, backend: str | None = None,
+                 settings: DetectConfig | None = None) -> None:
+        self.settings = settings or DetectConfig()  # backend, thresholds, threads
+        folder = human_models_dir(models_dir, self.settings)
+        threads = max(1, self.settings.threads)
+        torch.set_num_threads(threads)
+        backend = backend or self.settings.backend
         self.detector = TfjsGraph(folder / "blazeface.json")
         self.describer = TfjsGraph(folder / "faceres.json")
         dims = self.detector.signature["inputs"]["input:0"]["tensorShape"]["dim"]
@@ -373,9 +379,9 @@ class FaceAnalyzer:
         self.res_size = (int(dims[1]["size"]), int(dims[2]["size"]))
         # BlazeFace's reshapes fix its batch to 1 (one picture per call); FaceRes batches the faces.
         self._boxes_net = _Backbone(self.detector, self.BOXES, (1, self.size, self.size, 3),
-                                    [folder / "blazeface.json", folder / "blazeface.bin"], backend)
+                                    [folder / "blazeface.json", folder / "blazeface.bin"], backend, threads)
         self._estimates_net = _Backbone(self.describer, self.ESTIMATES, (1, *self.res_size, 3),
-                                        [folder / "faceres.json", folder / "faceres.bin"], backend)
+                                        [folder / "faceres.json", folder / "faceres.bin"], backend, threads)
         self.backend = self._boxes_net.backend
         self._lock = threading.Lock()
 
@@ -385,7 +391,7 @@ class FaceAnalyzer:
             return [self._one(to_pixels(im)) for im in images]
 
     def _boxes(self, pixels: np.ndarray) -> list[tuple[float, tuple[float, float, float, float]]]:
-        cfg = CONFIG.detect
+        cfg = self.settings
         h, w = pixels.shape[:2]
         side = max(h, w)
         px, py = (side - w) // 2, (side - h) // 2
@@ -411,7 +417,7 @@ class FaceAnalyzer:
         return found
 
     def _one(self, pixels: np.ndarray) -> list[Face]:
-        cfg = CONFIG.detect
+        cfg = self.settings
         h, w = pixels.shape[:2]
         faces: list[Face] = []
         crops, asked = [], []
@@ -429,12 +435,12 @@ class FaceAnalyzer:
             with torch.inference_mode():
                 gender, ages = (t.numpy() for t in self._estimates_net(torch.cat(crops)))
             for j, idx in enumerate(asked):
-                faces[idx] = self._estimates(faces[idx], float(gender[j, 0]), ages[j])
+                faces[idx] = self._estimates(faces[idx], float(gender[j, 0]), ages[j], cfg.adult_age)
         faces.sort(key=lambda f: -f.area)
         return faces
 
     @staticmethod
-    def _estimates(face: Face, p: float, ages: np.ndarray) -> Face:
+    def _estimates(face: Face, p: float, ages: np.ndarray, adult_age: float) -> Face:
         """faceres.ts: gender and its confidence from the sigmoid, age interpolated around the argmax bin."""
         conf = int(200 * abs(p - 0.5)) / 100
         gender, gscore = "unknown", 0.0
@@ -444,45 +450,49 @@ class FaceAnalyzer:
         before = float(ages[i - 1]) if i > 0 else -1.0
         after = float(ages[i + 1]) if i + 1 < len(ages) else 0.0
         age = round(10 * i - 100 * before if before > after else 10 * i + 100 * after) / 10
-        child = float(ages[:int(np.ceil(CONFIG.detect.adult_age))].sum())
+        child = float(ages[:int(np.ceil(adult_age))].sum())
         return Face(face.score, face.box, age, gender, gscore, round(child, 3))
 
 
-_DEFAULT: ObjectDetector | None = None
-_DEFAULT_FACES: FaceAnalyzer | None = None
+_DEFAULTS: dict[DetectConfig, ObjectDetector] = {}
+_DEFAULT_FACES: dict[DetectConfig, FaceAnalyzer] = {}
 _DEFAULT_LOCK = threading.Lock()
 
 
-def default_detector() -> ObjectDetector:
-    """The process-wide detector (built on first use from the setup's cache folder)."""
-    global _DEFAULT
+def default_detector(settings: DetectConfig | None = None) -> ObjectDetector:
+    """The process-wide detector for ``settings`` (built on first use from the setup's cache folder)."""
+    settings = settings or DetectConfig()
     with _DEFAULT_LOCK:
-        if _DEFAULT is None:
-            _DEFAULT = ObjectDetector()
-        return _DEFAULT
+        if settings not in _DEFAULTS:
+            _DEFAULTS[settings] = ObjectDetector(settings=settings)
+        return _DEFAULTS[settings]
 
 
-def default_face_analyzer() -> FaceAnalyzer:
-    """The process-wide face analyzer (built on first use from the setup's cache folder)."""
-    global _DEFAULT_FACES
+def default_face_analyzer(settings: DetectConfig | None = None) -> FaceAnalyzer:
+    """The process-wide face analyzer for ``settings`` (built on first use from the setup's cache folder)."""
+    settings = settings or DetectConfig()
     with _DEFAULT_LOCK:
-        if _DEFAULT_FACES is None:
-            _DEFAULT_FACES = FaceAnalyzer()
-        return _DEFAULT_FACES
+        if settings not in _DEFAULT_FACES:
+            _DEFAULT_FACES[settings] = FaceAnalyzer(settings=settings)
+        return _DEFAULT_FACES[settings]
 
 
-def detect_faces(images: Sequence[DetectInput], analyzer: FaceAnalyzer | None = None) -> list[list[Face]]:
-    """Faces in each image with age and gender for the large ones: ``result[i]`` for image i."""
+def detect_faces(images: Sequence[DetectInput], analyzer: FaceAnalyzer | None = None,
+                 settings: DetectConfig | None = None) -> list[list[Face]]:
+    """Faces in each image with age and gender for the large ones: ``result[i]`` for image i
+    (``analyzer`` default: the process-wide one for ``settings``)."""
     if isinstance(images, (str, os.PathLike, Image.Image, np.ndarray)):
         raise InvalidInput("detect_faces takes a sequence of images; wrap a single image in a list")
-    return (analyzer or default_face_analyzer()).analyze(list(images))
+    return (analyzer or default_face_analyzer(settings)).analyze(list(images))
 
 
-def detect_objects(images: Sequence[DetectInput], detector: ObjectDetector | None = None) -> list[list[Detection]]:
-    """COCO-80 objects in each image: ``result[i]`` lists image i's detections, best score first."""
+def detect_objects(images: Sequence[DetectInput], detector: ObjectDetector | None = None,
+                   settings: DetectConfig | None = None) -> list[list[Detection]]:
+    """COCO-80 objects in each image: ``result[i]`` lists image i's detections, best score first
+    (``detector`` default: the process-wide one for ``settings``)."""
     if isinstance(images, (str, os.PathLike, Image.Image, np.ndarray)):
         raise InvalidInput("detect_objects takes a sequence of images; wrap a single image in a list")
-    return (detector or default_detector()).detect(list(images))
+    return (detector or default_detector(settings)).detect(list(images))
 
 
 # ------------------------------------------------------------------------------------------ words
@@ -506,11 +516,11 @@ def _plural(label: str) -> str:
     return label + "s"
 
 
-def _phrase(label: str, count: int) -> str:
-    """'a dog', 'an apple', 'two people', 'a group of people'."""
+def _phrase(label: str, count: int, group_count: int) -> str:
+    """'a dog', 'an apple', 'two people', 'a group of people' (from ``group_count`` on)."""
     if count == 1:
         return _SINGULARS.get(label) or ("an " if label[0] in "aeiou" else "a ") + label
-    if count >= CONFIG.detect.group_count:
+    if count >= group_count:
         return "a group of " + _plural(label)
     return f"{_NUMBERS.get(count, str(count))} {_plural(label)}"
 
@@ -523,9 +533,9 @@ _PERSON_WORDS = {("male", False): "man", ("female", False): "woman", ("male", Tr
 _PERSON_PLURALS = {"man": "men", "woman": "women", "boy": "boys", "girl": "girls"}
 
 
-def person_word(face: Face) -> str | None:
+def person_word(face: Face, settings: DetectConfig | None = None) -> str | None:
     """"man", "woman", "boy" or "girl" for a large face FaceRes is sure of, else None."""
-    cfg = CONFIG.detect
+    cfg = settings or DetectConfig()
     if face.gender == "unknown" or face.gender_score < cfg.face_min_gender_confidence or face.area < cfg.face_min_area:
         return None
     return _PERSON_WORDS[(face.gender, face.child_prob >= cfg.child_min_prob)]
@@ -536,14 +546,14 @@ def _inside(face: Face, box: tuple[float, float, float, float]) -> bool:
     return box[0] <= cx <= box[2] and box[1] <= cy <= box[3]
 
 
-def _people_phrase(people: Sequence[Detection], faces: Sequence[Face]) -> str:
+def _people_phrase(people: Sequence[Detection], faces: Sequence[Face], settings: DetectConfig) -> str:
     """"a woman", "two men", "a man and a girl" when every person box holds a face with a word."""
     words = []
     for person in people:
         inside = [f for f in faces if _inside(f, person.box)]
-        word = person_word(max(inside, key=lambda f: f.area)) if inside else None
+        word = person_word(max(inside, key=lambda f: f.area), settings) if inside else None
         if word is None:
-            return _phrase("person", len(people))
+            return _phrase("person", len(people), settings.group_count)
         words.append(word)
     counts = Counter(words)
     return _join([f"a {w}" if n == 1 else f"{_NUMBERS.get(n, str(n))} {_PERSON_PLURALS[w]}"
@@ -551,11 +561,12 @@ def _people_phrase(people: Sequence[Detection], faces: Sequence[Face]) -> str:
 
 
 def describe(detections: Sequence[Detection], faces: Sequence[Face] | None = None,
-             min_score: float | None = None, min_area: float | None = None) -> str:
+             min_score: float | None = None, min_area: float | None = None,
+             settings: DetectConfig | None = None) -> str:
     """Detections as a short caption fragment: "two people", "a person and a dog", "a person with a surfboard".
 
     Why words, not labels: the text tower embeds phrases, and captions count ("two girls") and
-    relate ("a man with a surfboard"). Low-score and tiny boxes are dropped (``CONFIG.detect``);
+    relate ("a man with a surfboard"). Low-score and tiny boxes are dropped (``settings``);
     people and animals come first, other things follow after "with"; at most
     ``describe_max_labels`` kinds are named, the most prominent (summed score x area) first.
     With ``faces`` (from :func:`detect_faces` on the same image), people become "a woman",
@@ -563,7 +574,7 @@ def describe(detections: Sequence[Detection], faces: Sequence[Face] | None = Non
     face FaceRes is sure of; a face outside every person box names no one (BlazeFace also finds
     cat faces). Returns "" when nothing is left.
     """
-    cfg = CONFIG.detect
+    cfg = settings or DetectConfig()
     floor = cfg.describe_min_score if min_score is None else min_score
     small = cfg.describe_min_area if min_area is None else min_area
     kept = [d for d in detections if d.score >= floor and d.area >= small]
@@ -578,34 +589,36 @@ def describe(detections: Sequence[Detection], faces: Sequence[Face] | None = Non
     subjects = []
     for lab in labels:
         if lab == "person" and faces and len(people) < cfg.group_count:
-            subjects.append(_people_phrase(people, faces))
+            subjects.append(_people_phrase(people, faces, cfg))
         elif lab in _LIVING:
-            subjects.append(_phrase(lab, counts[lab]))
-    things = [_phrase(lab, counts[lab]) for lab in labels if lab not in _LIVING]
+            subjects.append(_phrase(lab, counts[lab], cfg.group_count))
+    things = [_phrase(lab, counts[lab], cfg.group_count) for lab in labels if lab not in _LIVING]
     if subjects and things:
         return f"{_join(subjects)} with {_join(things)}"
     return _join(subjects or things)
 
 
-def _names_people(detections: Sequence[Detection]) -> bool:
+def _names_people(detections: Sequence[Detection], cfg: DetectConfig) -> bool:
     """Whether :func:`describe` could turn this image's people into men / women (worth the faces)."""
-    cfg = CONFIG.detect
     people = [d for d in detections
               if d.label == "person" and d.score >= cfg.describe_min_score and d.area >= cfg.describe_min_area]
     return 0 < len(people) < cfg.group_count
 
 
-def describe_images(images: Sequence[DetectInput], faces: bool = True) -> list[str]:
-    """:func:`describe` of each image's objects and, with ``faces``, its people's faces.
+def describe_images(images: Sequence[DetectInput], faces: bool = True,
+                    settings: DetectConfig | None = None) -> list[str]:
+    """:func:`describe` of each image's objects and, with ``faces``, its people's faces, by the
+    process-wide detectors for ``settings``.
 
     The face models run only on images where a few people were found (the only ones whose words
     they can change), so photos without people cost the object detector alone.
     """
+    settings = settings or DetectConfig()
     images = list(images)
-    objects = detect_objects(images)
+    objects = detect_objects(images, settings=settings)
     found: list[list[Face] | None] = [None] * len(images)
     if faces:
-        wanted = [i for i, dets in enumerate(objects) if _names_people(dets)]
-        for i, f in zip(wanted, detect_faces([images[i] for i in wanted]) if wanted else []):
+        wanted = [i for i, dets in enumerate(objects) if _names_people(dets, settings)]
+        for i, f in zip(wanted, detect_faces([images[i] for i in wanted], settings=settings) if wanted else []):
             found[i] = f
-    return [describe(o, f) for o, f in zip(objects, found)]
+    return [describe(o, f, settings=settings) for o, f in zip(objects, found)]

@@ -16,7 +16,7 @@ from typing import Union
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from xmodal._optional import require
-from xmodal.config import CONFIG
+from xmodal.config import MediaConfig
 from xmodal.errors import MediaError
 from xmodal.media.files import read_file
 
@@ -45,15 +45,15 @@ def _is_svg(path: Path, head: bytes) -> bool:
     return text.startswith(b"<svg") or (text.startswith(b"<?xml") and b"<svg" in head.lower())
 
 
-def _rasterise_svg(path: Path, data: bytes, max_side: int) -> Image.Image:
+def _rasterise_svg(path: Path, data: bytes, max_side: int, min_side: int) -> Image.Image:
     cairosvg = require("cairosvg", "media")
     try:
         png = cairosvg.svg2png(bytestring=data, output_width=None)
         img = Image.open(io.BytesIO(png))
-        if max(img.size) > max_side or min(img.size) < CONFIG.media.svg_min_side:
+        if max(img.size) > max_side or min(img.size) < min_side:
             # Re-render at a sensible size rather than resample a tiny or huge raster.
             w, h = img.size
-            scale = (max_side if max(img.size) > max_side else CONFIG.media.svg_min_side) / max(w, h)
+            scale = (max_side if max(img.size) > max_side else min_side) / max(w, h)
             png = cairosvg.svg2png(bytestring=data, output_width=max(1, round(w * scale)),
                                    output_height=max(1, round(h * scale)))
             img = Image.open(io.BytesIO(png))
@@ -75,13 +75,16 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img
 
 
-def load_image(source: ImageInput, *, min_side: int | None = None, max_pixels: int | None = None) -> Image.Image:
+def load_image(source: ImageInput, *, min_side: int | None = None, max_pixels: int | None = None,
+               settings: MediaConfig | None = None) -> Image.Image:
     """Open ``source`` as an upright RGB image.
 
     ``min_side``: the caller only needs the shorter side to be at least this many pixels (the
     towers need 256); JPEGs are then decoded at a reduced scale with ``draft()``, which is several
-    times faster than decoding full size and resizing.
+    times faster than decoding full size and resizing. ``settings``: the pixel limit (unless
+    ``max_pixels`` is given) and the sizes SVGs are rendered at.
     """
+    settings = settings or MediaConfig()
     if isinstance(source, Image.Image):
         img = source
         if getattr(img, "is_animated", False):
@@ -92,10 +95,10 @@ def load_image(source: ImageInput, *, min_side: int | None = None, max_pixels: i
     if not data:
         raise MediaError(f"{path}: empty file (0 bytes)")
     if _is_svg(path, data[:1024]):
-        return _to_rgb(_rasterise_svg(path, data, CONFIG.media.svg_max_side))
+        return _to_rgb(_rasterise_svg(path, data, settings.svg_max_side, settings.svg_min_side))
     if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
         _register_heif()
-    max_pixels = max_pixels or CONFIG.media.max_image_pixels
+    max_pixels = max_pixels or settings.max_image_pixels
     try:
         img = Image.open(io.BytesIO(data))
         w, h = img.size

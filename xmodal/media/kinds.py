@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Literal, Optional
 
-from xmodal.config import CONFIG
+from xmodal.config import MediaConfig
 from xmodal.media.files import read_file
 from xmodal.media.images import HEIF_BRANDS
 
@@ -34,7 +34,7 @@ def _by_extension(path: Path) -> Optional[str]:
     return None
 
 
-def _looks_like_text(head: bytes) -> bool:
+def _looks_like_text(head: bytes, max_control_ratio: float) -> bool:
     """Mostly printable UTF-8 / UTF-16 / single-byte text with no NUL bytes."""
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return True  # UTF-16 with BOM
@@ -47,7 +47,7 @@ def _looks_like_text(head: bytes) -> bool:
         if exc.start >= len(head) - 4:  # a multi-byte character cut by the read window
             return True
     control = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13, 27))
-    return control / max(1, len(head)) < CONFIG.media.text_max_control_ratio
+    return control / max(1, len(head)) < max_control_ratio
 
 
 def _has_video_stream(path: Path) -> Optional[bool]:
@@ -75,11 +75,13 @@ def _audio_or_video(path: Path, default: str) -> str:
     return ext_kind if ext_kind in ("audio", "video") else default
 
 
-def detect_kind(path: str | os.PathLike) -> Optional[str]:
+def detect_kind(path: str | os.PathLike, settings: MediaConfig | None = None) -> Optional[str]:
     """``"image" | "text" | "audio" | "video"`` from the file's leading bytes, or None when the
-    content is none of these (an archive, an executable, an empty file)."""
+    content is none of these (an archive, an executable, an empty file). ``settings``: how many
+    bytes to sniff and what share of control bytes still reads as text."""
+    settings = settings or MediaConfig()
     path = Path(path)
-    head = read_file(path, prefix=CONFIG.media.sniff_bytes)
+    head = read_file(path, prefix=settings.sniff_bytes)
     if not head:
         return None
 
@@ -122,7 +124,7 @@ def detect_kind(path: str | os.PathLike) -> Optional[str]:
         return "video"  # MPEG transport stream
     if head.startswith(b"%PDF"):
         return "text"
-    if _looks_like_text(head):
+    if _looks_like_text(head, settings.text_max_control_ratio):
         lowered = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
         if lowered.startswith(b"<svg") or (lowered.startswith(b"<?xml") and b"<svg" in lowered) \
                 or (lowered.startswith(b"<!doctype svg")):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from xmodal._optional import require, require_tool
-from xmodal.config import CONFIG, cache_dir
+from xmodal.config import MediaConfig, cache_dir
 from xmodal.errors import InvalidInput, MediaError, MissingDependency
 from xmodal.media.images import ImageInput, load_image
 
@@ -37,22 +37,22 @@ class OcrLine:
     block: int = 0                  # lines of one paragraph share a block number
 
 
-@functools.lru_cache(maxsize=1)
-def tesseract_languages() -> tuple[str, ...]:
-    """Configured OCR languages that this machine's tesseract actually has."""
+@functools.lru_cache(maxsize=8)
+def tesseract_languages(wanted: tuple[str, ...] = MediaConfig.ocr_languages) -> tuple[str, ...]:
+    """The OCR languages ``wanted`` (``MediaConfig.ocr_languages``) that this machine's tesseract has."""
     exe = require_tool("tesseract", TESSERACT_APT)
     out = subprocess.run([exe, "--list-langs"], capture_output=True, text=True, timeout=30)
     installed = {line.strip() for line in (out.stdout + out.stderr).splitlines()[1:]}
-    langs = tuple(lang for lang in CONFIG.media.ocr_languages if lang in installed)
+    langs = tuple(lang for lang in wanted if lang in installed)
     if not langs:
-        raise MissingDependency(f"tesseract has none of the OCR languages {CONFIG.media.ocr_languages}: "
+        raise MissingDependency(f"tesseract has none of the OCR languages {wanted}: "
                                 f"apt-get install {TESSERACT_APT}")
     return langs
 
 
-def _engine() -> str:
-    """``MediaConfig.ocr_engine``: "auto" prefers tesseract and falls back to RapidOCR."""
-    choice = CONFIG.media.ocr_engine
+def _engine(choice: str) -> str:
+    """The engine ``choice`` (``MediaConfig.ocr_engine``) names: "auto" prefers tesseract and
+    falls back to RapidOCR."""
     if choice == "tesseract":
         require_tool("tesseract", TESSERACT_APT)
         return "tesseract"
@@ -71,25 +71,25 @@ def _engine() -> str:
     return "rapidocr"
 
 
-def _prepared(image: ImageInput):
+def _prepared(image: ImageInput, settings: MediaConfig):
     """Upright RGB, upscaled when small (tesseract misses letters under ~20 px); returns the scale."""
     from PIL import Image
 
-    img = load_image(image)
+    img = load_image(image, settings=settings)
     scale = 1.0
     longest = max(img.size)
-    if longest < CONFIG.media.ocr_min_side:
+    if longest < settings.ocr_min_side:
         # Bounded: OCR time grows with pixels, and icons blown up 10x gain nothing readable.
-        scale = min(CONFIG.media.ocr_min_side / longest, CONFIG.media.ocr_max_upscale)
+        scale = min(settings.ocr_min_side / longest, settings.ocr_max_upscale)
         img = img.resize((round(img.width * scale), round(img.height * scale)), Image.LANCZOS)
     return img, scale
 
 
-def _run_tesseract(images: list) -> str:
+def _run_tesseract(images: list, settings: MediaConfig) -> str:
     """TSV for several pictures from one tesseract process: loading the language models costs
     more than reading a typical picture, so a batch pays it once (pages are numbered 1..n)."""
     exe = require_tool("tesseract", TESSERACT_APT)
-    langs = "+".join(tesseract_languages())
+    langs = "+".join(tesseract_languages(settings.ocr_languages))
     with tempfile.TemporaryDirectory(prefix="xmodal-ocr-") as tmp:
         paths = []
         for i, img in enumerate(images):
@@ -101,25 +101,25 @@ def _run_tesseract(images: list) -> str:
             source.write_text("\n".join(str(p) for p in paths) + "\n")
         try:
             out = subprocess.run([exe, str(source), "stdout", "-l", langs, "--psm", "3", "tsv"],
-                                 capture_output=True, timeout=CONFIG.media.ocr_timeout_s * len(paths),
+                                 capture_output=True, timeout=settings.ocr_timeout_s * len(paths),
                                  env={**os.environ, "OMP_THREAD_LIMIT": "1"})
         except subprocess.TimeoutExpired as exc:
-            raise MediaError(f"OCR took longer than {CONFIG.media.ocr_timeout_s} s per picture "
+            raise MediaError(f"OCR took longer than {settings.ocr_timeout_s} s per picture "
                              "(MediaConfig.ocr_timeout_s)") from exc
     if out.returncode != 0:
         raise MediaError(f"tesseract failed: {out.stderr.decode(errors='replace').strip()[:300]}")
     return out.stdout.decode("utf-8", errors="replace")
 
 
-def _tesseract_lines(prepared: list[tuple]) -> list[list[OcrLine]]:
+def _tesseract_lines(prepared: list[tuple], settings: MediaConfig) -> list[list[OcrLine]]:
     """Lines per picture of ``prepared`` [(image, scale)], from one tesseract run."""
-    tsv = _run_tesseract([img for img, _ in prepared])
+    tsv = _run_tesseract([img for img, _ in prepared], settings)
     rows = csv.DictReader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE)
     lines: dict[tuple, list[dict]] = {}
     for r in rows:
         if r.get("level") != "5" or not (r.get("text") or "").strip():
             continue  # also skips a header line repeated per page
-        if float(r["conf"]) < CONFIG.media.ocr_min_confidence:
+        if float(r["conf"]) < settings.ocr_min_confidence:
             continue
         key = (int(r["page_num"]), int(r["block_num"]), int(r["par_num"]), int(r["line_num"]))
         lines.setdefault(key, []).append(r)
@@ -159,7 +159,7 @@ def _is_cjk(ch: str) -> bool:
         or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef"
 
 
-def _rapidocr_lines(img, scale: float) -> list[OcrLine]:
+def _rapidocr_lines(img, scale: float, min_confidence: float) -> list[OcrLine]:
     """RapidOCR finds text boxes, sometimes several per line: boxes whose vertical centres lie
     within half a box height of each other are joined left to right into one line."""
     import numpy as np
@@ -167,7 +167,7 @@ def _rapidocr_lines(img, scale: float) -> list[OcrLine]:
     result, _ = _rapid_engine()(np.asarray(img))
     boxes = []
     for quad, text, conf in result or []:
-        if float(conf) * 100 < CONFIG.media.ocr_min_confidence or not str(text).strip():
+        if float(conf) * 100 < min_confidence or not str(text).strip():
             continue
         xs, ys = [p[0] for p in quad], [p[1] for p in quad]
         boxes.append((min(xs), min(ys), max(xs), max(ys), str(text).strip(), float(conf)))
@@ -196,11 +196,10 @@ def _rapid_engine():
     return rapidocr.RapidOCR()
 
 
-def _cache_path(img, scale: float, engine: str) -> Path:
+def _cache_path(img, scale: float, engine: str, cfg: MediaConfig) -> Path:
     """Results are keyed by the pixels and every setting that changes them: the same picture seen
     again (ingestion's OCR, then the label bridge's; a re-index) is read once."""
-    cfg = CONFIG.media
-    langs = "+".join(tesseract_languages()) if engine == "tesseract" else "rapidocr"
+    langs = "+".join(tesseract_languages(cfg.ocr_languages)) if engine == "tesseract" else "rapidocr"
     h = hashlib.sha256(f"{OCR_CACHE_VERSION}|{engine}|{langs}|{cfg.ocr_min_confidence}|{img.size}|{scale}".encode())
     h.update(img.tobytes())
     digest = h.hexdigest()
@@ -226,25 +225,27 @@ def _cache_write(path: Path, lines: list[OcrLine]) -> None:
         pass  # a read-only or full cache only costs speed
 
 
-def ocr_lines_many(images: Sequence[ImageInput]) -> list[list[OcrLine]]:
+def ocr_lines_many(images: Sequence[ImageInput], settings: MediaConfig | None = None) -> list[list[OcrLine]]:
     """``ocr_lines`` for many pictures at once (one tesseract process per batch of
-    ``MediaConfig.ocr_batch_size``): several times faster than one call per picture."""
-    engine = _engine()
-    prepared = [_prepared(im) for im in images]
+    ``MediaConfig.ocr_batch_size``): several times faster than one call per picture.
+    ``settings``: the engine, languages, thresholds and cache (default ``MediaConfig()``)."""
+    settings = settings or MediaConfig()
+    engine = _engine(settings.ocr_engine)
+    prepared = [_prepared(im, settings) for im in images]
     results: list[list[OcrLine] | None] = [None] * len(prepared)
     paths: list[Path | None] = [None] * len(prepared)
-    if CONFIG.media.ocr_cache:
+    if settings.ocr_cache:
         for i, (img, scale) in enumerate(prepared):
-            paths[i] = _cache_path(img, scale, engine)
+            paths[i] = _cache_path(img, scale, engine, settings)
             results[i] = _cache_read(paths[i])
     todo = [i for i, r in enumerate(results) if r is None]
-    step = max(1, CONFIG.media.ocr_batch_size)
+    step = max(1, settings.ocr_batch_size)
     for start in range(0, len(todo), step):
         chunk = todo[start:start + step]
         if engine == "tesseract":
-            found = _tesseract_lines([prepared[i] for i in chunk])
+            found = _tesseract_lines([prepared[i] for i in chunk], settings)
         else:
-            found = [_rapidocr_lines(*prepared[i]) for i in chunk]
+            found = [_rapidocr_lines(*prepared[i], settings.ocr_min_confidence) for i in chunk]
         for i, lines in zip(chunk, found):
             results[i] = lines
             if paths[i] is not None:
@@ -252,9 +253,9 @@ def ocr_lines_many(images: Sequence[ImageInput]) -> list[list[OcrLine]]:
     return [r or [] for r in results]
 
 
-def ocr_lines(image: ImageInput) -> list[OcrLine]:
+def ocr_lines(image: ImageInput, settings: MediaConfig | None = None) -> list[OcrLine]:
     """Text lines with boxes (original pixel coordinates) and confidences, in reading order."""
-    return ocr_lines_many([image])[0]
+    return ocr_lines_many([image], settings)[0]
 
 
 def lines_to_text(lines: list[OcrLine]) -> str:
@@ -269,12 +270,12 @@ def lines_to_text(lines: list[OcrLine]) -> str:
     return "\n\n".join("\n".join(p) for p in paragraphs)
 
 
-def ocr(image: ImageInput) -> str:
+def ocr(image: ImageInput, settings: MediaConfig | None = None) -> str:
     """All confidently read text: lines joined by newlines, paragraphs by blank lines ("" when
     the image holds no text)."""
-    return lines_to_text(ocr_lines(image))
+    return lines_to_text(ocr_lines(image, settings))
 
 
-def ocr_many(images: Sequence[ImageInput]) -> list[str]:
+def ocr_many(images: Sequence[ImageInput], settings: MediaConfig | None = None) -> list[str]:
     """``ocr`` for many pictures, batched (see :func:`ocr_lines_many`)."""
-    return [lines_to_text(lines) for lines in ocr_lines_many(images)]
+    return [lines_to_text(lines) for lines in ocr_lines_many(images, settings)]

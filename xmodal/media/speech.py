@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from xmodal._optional import require
-from xmodal.config import CONFIG
+from xmodal.config import MediaConfig
 from xmodal.errors import InvalidInput, MediaError
 from xmodal.media.whisper_models import is_multilingual, model_path
 
 SAMPLE_RATE = 16_000  # what Whisper models take
 _LOCK = threading.Lock()
-_MODELS: dict[str, object] = {}
+_MODELS: dict[tuple[str, int], object] = {}
 
 
 @dataclass(frozen=True)
@@ -35,19 +35,21 @@ class Segment:
 
 
 def whisper_model_path(name: str | None = None) -> Path:
-    """Folder of the Whisper model ``name`` (default: ``CONFIG.media.asr_model``)."""
-    return model_path(name or CONFIG.media.asr_model)
+    """Folder of the Whisper model ``name`` (default: ``MediaConfig.asr_model``)."""
+    return model_path(name or MediaConfig.asr_model)
 
 
-def whisper_model(name: str | None = None):
-    """The process-wide Whisper model ``name`` (loading takes a second; recognition reuses it)."""
-    name = name or CONFIG.media.asr_model
+def whisper_model(name: str | None = None, threads: int = MediaConfig.asr_threads):
+    """The process-wide Whisper model ``name`` on ``threads`` CPU threads (default: the
+    ``MediaConfig`` defaults); loading takes a second, recognition reuses it."""
+    name = name or MediaConfig.asr_model
+    key = (name, max(1, threads))
     with _LOCK:
-        if name not in _MODELS:
+        if key not in _MODELS:
             fw = require("faster_whisper", "media", "faster-whisper")
-            _MODELS[name] = fw.WhisperModel(str(whisper_model_path(name)), device="cpu", compute_type="int8",
-                                            cpu_threads=max(1, CONFIG.media.asr_threads))
-        return _MODELS[name]
+            _MODELS[key] = fw.WhisperModel(str(whisper_model_path(name)), device="cpu", compute_type="int8",
+                                           cpu_threads=key[1])
+        return _MODELS[key]
 
 
 def decode_audio(path: str | os.PathLike) -> np.ndarray:
@@ -89,15 +91,17 @@ def decode_audio(path: str | os.PathLike) -> np.ndarray:
     return (np.concatenate(chunks).astype(np.float32) / 32768.0)
 
 
-def decoding_options(seconds: float, multilingual: bool = True, language: str | None = None) -> dict:
-    """faster-whisper settings for a clip of ``seconds``.
+def decoding_options(seconds: float, multilingual: bool = True, language: str | None = None,
+                     settings: MediaConfig | None = None) -> dict:
+    """faster-whisper settings for a clip of ``seconds`` (``settings``: beam, VAD, thresholds).
 
     Short clips (spoken queries) are decoded whole, without the VAD and timestamps, with beam
     search: the VAD trims the edges of a 1-5 s clip, where a query's only content word often sits. Longer
     recordings keep the VAD, which skips silences and keeps Whisper from inventing text in them."""
-    short = seconds <= CONFIG.media.asr_short_clip_s
-    return {"language": language if multilingual else "en", "beam_size": CONFIG.media.asr_beam_size,
-            "vad_filter": CONFIG.media.asr_vad and not short, "condition_on_previous_text": False,
+    settings = settings or MediaConfig()
+    short = seconds <= settings.asr_short_clip_s
+    return {"language": language if multilingual else "en", "beam_size": settings.asr_beam_size,
+            "vad_filter": settings.asr_vad and not short, "condition_on_previous_text": False,
             # A short clip is one segment: decoding without timestamp tokens recovered 55 of 81 content
             # words of 50 espeak queries against 49-51 with them (BENCHMARKS.md, "Speech recognition").
             "without_timestamps": short,
@@ -108,7 +112,7 @@ def decoding_options(seconds: float, multilingual: bool = True, language: str | 
             # No sampling fallback: Whisper otherwise re-decodes a doubtful window at random
             # temperatures, so the same clip could be heard differently run to run.
             "temperature": 0.0,
-            "no_speech_threshold": CONFIG.media.asr_no_speech_threshold}
+            "no_speech_threshold": settings.asr_no_speech_threshold}
 
 
 SENTENCE_END = (".", "?", "!", "。", "？", "！")
@@ -145,31 +149,34 @@ def likeliest_language(whisper, audio: np.ndarray, allowed: tuple[str, ...]) -> 
     probs = dict(whisper.detect_language(audio)[2])
     unknown = [code for code in allowed if code not in probs]
     if unknown:
-        raise InvalidInput(f"XMODAL_ASR_LANGUAGES: Whisper knows no language {', '.join(unknown)}")
+        raise InvalidInput(f"MediaConfig.asr_languages ($XMODAL_ASR_LANGUAGES): Whisper knows no language {', '.join(unknown)}")
     return max(allowed, key=lambda code: probs[code])
 
 
 def transcribe(path: str | os.PathLike, show_progress: bool | None = False, model: str | None = None,
-               language: str | None = None) -> list[Segment]:
+               language: str | None = None, settings: MediaConfig | None = None) -> list[Segment]:
     """Timed transcript of the speech in an audio or video file ([] when there is none).
 
-    ``model``: ``base`` or ``tiny.en`` (default: ``CONFIG.media.asr_model``). ``language``: force a
+    ``settings``: the model, threads, languages and decoding options (default ``MediaConfig()``).
+    ``model``: ``base`` or ``tiny.en`` (default: ``settings.asr_model``). ``language``: force a
     language code instead of detecting it (multilingual models only). Each segment carries the
     language the model detected (or was given). ``show_progress``: a bar in seconds of audio
     (None: when stderr is a terminal)."""
     from xmodal.progress import progress
 
+    settings = settings or MediaConfig()
     audio = decode_audio(path)
-    if audio.size == 0 or float(np.abs(audio).max()) < CONFIG.media.asr_silence_peak:
+    if audio.size == 0 or float(np.abs(audio).max()) < settings.asr_silence_peak:
         return []  # no sound track, or digital silence: Whisper would only invent words
-    name = model or CONFIG.media.asr_model
-    whisper = whisper_model(name)
+    name = model or settings.asr_model
+    whisper = whisper_model(name, settings.asr_threads)
     multilingual = is_multilingual(name)
     out: list[Segment] = []
     try:
-        if multilingual and language is None and CONFIG.media.asr_languages:
-            language = likeliest_language(whisper, audio, CONFIG.media.asr_languages)
-        segments, info = whisper.transcribe(audio, **decoding_options(audio.size / SAMPLE_RATE, multilingual, language))
+        if multilingual and language is None and settings.asr_languages:
+            language = likeliest_language(whisper, audio, settings.asr_languages)
+        segments, info = whisper.transcribe(audio, **decoding_options(audio.size / SAMPLE_RATE, multilingual, language,
+                                                                      settings))
         lang = info.language if multilingual else "en"
         with progress(show_progress) as bar:
             task = bar.add_task("speech", total=round(audio.size / SAMPLE_RATE))

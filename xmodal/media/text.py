@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from xmodal._optional import require
-from xmodal.config import CONFIG
+from xmodal.config import MediaConfig
 from xmodal.errors import MediaError
 from xmodal.media.files import read_file
 
@@ -23,18 +23,19 @@ _BLOCK = frozenset("p div br li ul ol tr table h1 h2 h3 h4 h5 h6 section article
                    "blockquote pre hr dt dd figcaption title main aside".split())
 
 
-def decode_bytes(data: bytes, name: str = "<bytes>") -> str:
+def decode_bytes(data: bytes, name: str = "<bytes>", settings: MediaConfig | None = None) -> str:
     """Bytes -> str: BOM-marked UTF-8/16 first, then UTF-8, then Windows-1252 for legacy files;
     lone invalid bytes become U+FFFD rather than failing the whole document."""
+    settings = settings or MediaConfig()
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8", errors="replace")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", errors="replace")
-    if b"\x00" in data[: CONFIG.media.sniff_bytes]:
+    if b"\x00" in data[: settings.sniff_bytes]:
         raise MediaError(f"{name}: binary content (NUL bytes), not a text document")
     text = data.decode("utf-8", errors="replace")
     bad = text.count("\ufffd")
-    if bad and bad / max(1, len(text)) > CONFIG.media.text_max_replacement_ratio:
+    if bad and bad / max(1, len(text)) > settings.text_max_replacement_ratio:
         text = data.decode("cp1252", errors="replace")
     return text
 
@@ -107,7 +108,8 @@ def _tidy(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", out).strip()
 
 
-def pdf_to_text(data: bytes, name: str) -> str:
+def pdf_to_text(data: bytes, name: str, settings: MediaConfig | None = None) -> str:
+    settings = settings or MediaConfig()
     pypdf = require("pypdf", "media")
     try:
         reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
@@ -120,9 +122,9 @@ def pdf_to_text(data: bytes, name: str) -> str:
             except Exception as exc:  # noqa: BLE001 - unsupported crypto
                 raise MediaError(f"{name}: PDF is encrypted ({exc})") from exc
         pages = reader.pages
-        if len(pages) > CONFIG.media.pdf_max_pages:
+        if len(pages) > settings.pdf_max_pages:
             raise MediaError(f"{name}: PDF has {len(pages)} pages, more than the limit of "
-                             f"{CONFIG.media.pdf_max_pages} (MediaConfig.pdf_max_pages)")
+                             f"{settings.pdf_max_pages} (MediaConfig.pdf_max_pages)")
         texts = [(page.extract_text() or "") for page in pages]
     except MediaError:
         raise
@@ -131,15 +133,17 @@ def pdf_to_text(data: bytes, name: str) -> str:
     return _tidy("\n\n".join(texts))
 
 
-def load_text(path: str | os.PathLike) -> str:
-    """The readable text of a .txt / .md / .html / .pdf file (kind by content, not by name)."""
+def load_text(path: str | os.PathLike, settings: MediaConfig | None = None) -> str:
+    """The readable text of a .txt / .md / .html / .pdf file (kind by content, not by name);
+    ``settings``: its size limits and decoding thresholds."""
+    settings = settings or MediaConfig()
     path = Path(path)
-    data = read_file(path, max_bytes=CONFIG.media.max_text_bytes, limit_name="MediaConfig.max_text_bytes")
+    data = read_file(path, max_bytes=settings.max_text_bytes, limit_name="MediaConfig.max_text_bytes")
     if not data:
         return ""
     if data.startswith(b"%PDF"):
-        return pdf_to_text(data, str(path))
-    text = decode_bytes(data, str(path))
+        return pdf_to_text(data, str(path), settings)
+    text = decode_bytes(data, str(path), settings)
     head = text[:1024].lstrip().lower()
     if path.suffix.lower() in HTML_EXTS or head.startswith(("<!doctype html", "<html")):
         return html_to_text(text, str(path))

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from xmodal import __version__
-from xmodal.config import CONFIG, ServerConfig
+from xmodal.config import CONFIG, Config, ServerConfig
 from xmodal.server.http_errors import install_error_handlers
 from xmodal.server.limits import BodyLimitMiddleware
 from xmodal.server.metrics import MetricsMiddleware
@@ -28,10 +28,12 @@ the key was granted. Errors are `{"error": {"code": ..., "message": ...}}`.
 """
 
 
-def create_app(settings: ServerConfig | None = None, *, db: Any = None):
-    """Build the app. ``db`` lets an embedder share an already-open database object."""
+def create_app(settings: ServerConfig | None = None, *, db: Any = None, config: Config | None = None):
+    """Build the app. ``db`` lets an embedder share an already-open database object. ``config``:
+    the settings of the database, encoders and decoders the server opens (default: read from the
+    environment once, here, with ``Config.from_env()``)."""
     settings = settings or CONFIG.server
-    state = ServerState(settings, db=db)
+    state = ServerState(settings, db=db, config=config or Config.from_env())
 
     @asynccontextmanager
     async def lifespan(_app):

@@ -45,7 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_upload_bytes=int(args.max_upload_mb * 1e6), allow_open_public=args.allow_open_public)
     check_bind_safety(settings, args.host)
     uvicorn = require("uvicorn", "server")
-    app = create_app(settings)
+    app = create_app(settings, config=args.settings)
     print(f"xmodal: serving {settings.db or 'the default database'} on http://{args.host}:{args.port}/ "
           f"({'API keys required' if settings.keys else 'no authentication, loopback only'})", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)

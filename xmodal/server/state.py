@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from xmodal.config import ServerConfig, cache_dir, default_db_path
+from xmodal.config import Config, ServerConfig, cache_dir, default_db_path
 from xmodal.db import connect, locate
 from xmodal.errors import InvalidInput, NotFound
 from xmodal.ingest.library import Library
@@ -20,8 +20,9 @@ UPLOAD_KEY_CHARS = 16
 
 
 class ServerState:
-    def __init__(self, settings: ServerConfig, db: Any = None):
+    def __init__(self, settings: ServerConfig, db: Any = None, config: Config | None = None):
         self.settings = settings
+        self.config = config or Config()  # what the database, encoders and decoders are given
         self.db_location = str(settings.db or default_db_path())
         self.keyring = KeyRing(settings.keys)
         self.metrics = Metrics(settings.latency_window)
@@ -46,7 +47,7 @@ class ServerState:
         if self._db is None:
             with self._open_lock:
                 if self._db is None:
-                    self._db = connect(self.db_location)
+                    self._db = connect(self.db_location, settings=self.config)
         return self._db
 
     def physical(self, namespace: str, name: str) -> str:
@@ -72,7 +73,7 @@ class ServerState:
             with self._open_lock:
                 lib = self._libraries.get(phys)
                 if lib is None:
-                    lib = Library(self.db, self.db_location, phys, model=self.settings.model)
+                    lib = Library(self.db, self.db_location, phys, model=self.settings.model, settings=self.config)
                     self._libraries[phys] = lib
         return lib
 

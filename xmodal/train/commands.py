@@ -52,7 +52,6 @@ def add_commands(sub: "argparse._SubParsersAction") -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from xmodal.config import CONFIG
     from xmodal.train.trainer import with_overrides
 
     cfg = with_overrides(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed)
@@ -62,7 +61,7 @@ def _train(args: argparse.Namespace) -> int:
         from xmodal.encoders.lite import WEIGHTS_DIR
         from xmodal.train.recipes import train_recipe
 
-        out = args.out or str(Path(CONFIG.train.data_dir) / "runs" / args.recipe)
+        out = args.out or str(Path(args.settings.train.data_dir) / "runs" / args.recipe)
         weights = args.weights or str(WEIGHTS_DIR / f"{args.recipe}.npz")
         summary = train_recipe(args.recipe, out, weights, cfg, show, log, args.device)
     else:
@@ -130,9 +129,7 @@ def _eval(args: argparse.Namespace) -> int:
             print(f"evaluating {spec} on {name} ...", file=sys.stderr, flush=True)
             results.append(ev(load_model(spec), model_name=spec))
     print(format_table(results))
-    from xmodal.config import CONFIG
-
-    out = Path(args.out or Path(CONFIG.train.data_dir) / "runs" / "eval")
+    out = Path(args.out or Path(args.settings.train.data_dir) / "runs" / "eval")
     write_json(results, out / "results.json")
     plot(results, out / "plot.png")
     print(f"wrote {out / 'results.json'} and {out / 'plot.png'}", file=sys.stderr)

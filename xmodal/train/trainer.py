@@ -21,7 +21,7 @@ from xmodal._optional import require
 from xmodal.config import CONFIG, TrainConfig
 from xmodal.errors import InvalidInput
 from xmodal.eval.metrics import retrieval_metrics
-from xmodal.encoders.projection import DualHeads, ImageHead, LabelBridge, TextHead, feature_stats, save_heads
+from xmodal.encoders.projection import DualHeads, ImageHead, LabelBridge, LogitScale, TextHead, feature_stats, save_heads
 from xmodal.train.losses import distillation_loss, info_nce, reconstruction_loss
 from xmodal.datasets.pairs import Pair, items_of
 from xmodal.datasets.splits import normalize_text
@@ -150,7 +150,7 @@ class Trainer:
                  config: TrainConfig | None = None, text_head: str = "identity", out_dir: str | Path | None = None,
                  device: str | None = None, val_languages: Sequence[str] | None = None,
                  show_progress: bool | None = None, log: Callable[[str], None] | None = None) -> None:
-        configure_threads()  # one intra-op thread by default: faster than two fighting on small CPUs
+        configure_threads(CONFIG.encoders.torch_threads)  # one intra-op thread: faster than two fighting on small CPUs
         self.cfg = config or CONFIG.train
         if train.n_items < 2 or val.n_items < 2:
             raise InvalidInput(f"training needs at least 2 images in train and val, got {train.n_items} and {val.n_items}")
@@ -162,10 +162,12 @@ class Trainer:
         self.val_languages = set(val_languages) if val_languages else None
         self._seed_everything(self.cfg.seed)
         mean, std = feature_stats(train.image)
-        bridge = LabelBridge(label_embeddings) if label_embeddings is not None else None
+        bridge = (LabelBridge(label_embeddings, self.cfg.bridge_topk, self.cfg.bridge_temperature)
+                  if label_embeddings is not None else None)
         dim = train.text.shape[1]
-        self.heads = DualHeads(ImageHead(train.image.shape[1], dim, mean, std, bridge,
-                                                self.cfg.max_residual), TextHead(dim, text_head)).to(self.device)
+        self.heads = DualHeads(ImageHead(train.image.shape[1], dim, mean, std, bridge, self.cfg.max_residual,
+                                         self.cfg.feature_dropout), TextHead(dim, text_head),
+                               LogitScale(self.cfg.init_temperature, self.cfg.max_logit_scale)).to(self.device)
         self.decoders = None
         if self.cfg.reconstruction_weight > 0:
             self.decoders = torch.nn.ModuleDict({

@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from xmodal._optional import require
-from xmodal.config import CONFIG
+from xmodal.config import Config, DBConfig, MilvusConfig
 from xmodal.db.api import BaseCollection, BaseDatabase, Filter, Hit, Id, Record, VectorField
 from xmodal.db.backends.milvus_filters import Column, MilvusFilter
 from xmodal.db.schema import (check_id, check_ids, check_k, check_name, check_payload, check_payload_schema,
@@ -90,13 +90,14 @@ class IndexMappingWarning(UserWarning):
 
 # ---------------------------------------------------------------------------- ids
 
-def encode_id(id_: Id) -> str:
-    """The VARCHAR primary key for an xmodal id: the type survives, so 42 and "42" stay distinct."""
+def encode_id(id_: Id, max_length: int = MilvusConfig.max_id_length) -> str:
+    """The VARCHAR primary key for an xmodal id: the type survives, so 42 and "42" stay distinct.
+    ``max_length``: bytes of the key (the deployment's ``MilvusConfig.max_id_length``)."""
     id_ = check_id(id_)
     key = f"i:{id_}" if isinstance(id_, int) else f"s:{id_}"
-    if len(key.encode()) > CONFIG.milvus.max_id_length:
+    if len(key.encode()) > max_length:
         raise UnsupportedByBackend(f"id {str(id_)[:40]!r}...: longer than the Milvus backend's "
-                                   f"{CONFIG.milvus.max_id_length - 2}-byte key")
+                                   f"{max_length - 2}-byte key")
     return key
 
 
@@ -106,9 +107,12 @@ def decode_id(key: str) -> Id:
 
 # ---------------------------------------------------------------------------- index mapping
 
-def milvus_index(vf: VectorField, lite: bool, field: str) -> tuple[str, dict]:
+def milvus_index(vf: VectorField, lite: bool, field: str, settings: Config | None = None) -> tuple[str, dict]:
     """Milvus index type and build params for a vector field; unknown kinds raise, kinds the
-    deployment cannot build map to the nearest one with an :class:`IndexMappingWarning`."""
+    deployment cannot build map to the nearest one with an :class:`IndexMappingWarning`.
+    ``settings``: the database's; what the field leaves out comes from its ``db`` section, as in
+    the embedded engine, so both backends agree."""
+    settings = settings or Config()
     kind = vf.index.lower()
     if kind not in SERVER_INDEX:
         raise UnsupportedByBackend(f"vector field {field!r}: index kind {vf.index!r} is not supported by "
@@ -128,14 +132,14 @@ def milvus_index(vf: VectorField, lite: bool, field: str) -> tuple[str, dict]:
         warnings.warn(f"vector field {field!r}: Milvus has no counterpart for {', '.join(map(repr, unmatched))} "
                       f"of index {vf.index!r} (embedded-engine knobs); this backend does not use them",
                       IndexMappingWarning, stacklevel=4)
-    db = CONFIG.db
+    db = settings.db
     if itype == "HNSW":
         params = {"M": int(p.get("M", db.hnsw_m)),
                   "efConstruction": int(p.get("ef_construction", db.hnsw_ef_construction))}
     elif itype.startswith("IVF"):
-        params = {"nlist": int(p.get("nlist", CONFIG.milvus.ivf_default_nlist))}
+        params = {"nlist": int(p.get("nlist", settings.milvus.ivf_default_nlist))}
         if itype == "IVF_PQ":
-            m = int(p.get("m", 0) or _pq_subquantizers(vf.dim))
+            m = int(p.get("m", 0) or _pq_subquantizers(vf.dim, db.pq_dims_per_subquantizer))
             params.update(m=m, nbits=int(p.get("nbits", db.pq_bits)))
     else:
         params = {}
@@ -152,31 +156,32 @@ def field_search_defaults(vf: VectorField) -> dict:
     return {key: vf.params[key] for key in ("ef_search", "nprobe") if key in vf.params}
 
 
-def _pq_subquantizers(dim: int) -> int:
+def _pq_subquantizers(dim: int, dims_per_subquantizer: int) -> int:
     """The largest divisor of ``dim`` giving sub-vectors of at least ``pq_dims_per_subquantizer`` dims,
     the embedded engine's rule, so both backends compress alike."""
-    for m in range(max(1, dim // CONFIG.db.pq_dims_per_subquantizer), 0, -1):
+    for m in range(max(1, dim // dims_per_subquantizer), 0, -1):
         if dim % m == 0:
             return m
     return 1
 
 
-def search_params(itype: str, metric: str, params: Mapping[str, Any], k: int) -> dict:
+def search_params(itype: str, metric: str, params: Mapping[str, Any], k: int, settings: DBConfig | None = None) -> dict:
     """Milvus search params from already-checked xmodal query params (``refine_factor`` has no Milvus
     counterpart outside IVF_PQ refinement and is ignored: it tunes precision, not semantics). A Milvus
     server refuses an HNSW ``ef`` (DISKANN ``search_list``) below ``k``, so it is raised to ``k``."""
+    db = settings or DBConfig()  # the database's defaults for what the query and field leave out
     inner: dict[str, Any] = {}
     if itype.startswith("HNSW") or itype == "DISKANN":
-        ef = int(params.get("ef", params.get("ef_search", CONFIG.db.hnsw_ef_search)))
+        ef = int(params.get("ef", params.get("ef_search", db.hnsw_ef_search)))
         inner["ef" if itype != "DISKANN" else "search_list"] = max(ef, int(k))
     elif itype.startswith("IVF"):
-        inner["nprobe"] = int(params.get("nprobe", CONFIG.db.ivf_nprobe))
+        inner["nprobe"] = int(params.get("nprobe", db.ivf_nprobe))
     return {"metric_type": MILVUS_METRICS[metric], "params": inner}
 
 
 # ---------------------------------------------------------------------------- uri
 
-def client_kwargs(where: Location) -> dict:
+def client_kwargs(where: Location, token_env: str = MilvusConfig.token_env) -> dict:
     """``MilvusClient`` keyword arguments for a located Milvus URI (Lite file or server)."""
     if where.backend == "milvus-lite":
         path = where.path
@@ -192,7 +197,7 @@ def client_kwargs(where: Location) -> dict:
     kwargs: dict[str, Any] = {"uri": f"{where.scheme}://{where.address}"}
     if where.database:
         kwargs["db_name"] = where.database
-    token = os.environ.get(CONFIG.milvus.token_env)
+    token = os.environ.get(token_env)
     if token:
         kwargs["token"] = token
     return kwargs
@@ -223,7 +228,8 @@ class MilvusCollection(BaseCollection):
         self._schema: dict[str, str] = dict(doc["payload_schema"])
         self._pcol: dict[str, str] = dict(doc["payload_columns"])
         self._present: dict[str, str] = dict(doc.get("payload_flags") or {})  # {} in format 1 (nullable)
-        self._filter = MilvusFilter({k: Column(self._pcol[k], t, self._present.get(k)) for k, t in self._schema.items()})
+        self._filter = MilvusFilter({k: Column(self._pcol[k], t, self._present.get(k)) for k, t in self._schema.items()},
+                                    db.settings)
         # The Milvus collection holding each vector field's column: the main one, or one per field
         # on servers without multi-vector collections. Every home holds every row's payload columns.
         self._home: dict[str, str] = {f: d.get("home", self._mname) for f, d in doc["vectors"].items()}
@@ -263,7 +269,7 @@ class MilvusCollection(BaseCollection):
 
     def _write(self, rows: list[dict]) -> None:
         """Upsert whole rows into every home, each given the vector columns it holds."""
-        step = CONFIG.milvus.write_batch_rows
+        step = self._db.milvus_settings.write_batch_rows
         for home in self._homes:
             foreign = [c for f, h in self._home.items() if h != home for c in (self._vcol[f], self._flag[f])]
             part = [{k: v for k, v in r.items() if k not in foreign} for r in rows] if foreign else rows
@@ -273,9 +279,9 @@ class MilvusCollection(BaseCollection):
     def _build_rows(self, ids: Sequence[Id], vectors: Mapping[str, np.ndarray],
                     payloads: Sequence[Mapping[str, Any] | None] | None) -> list[dict]:
         """Validate the whole batch before anything is sent, so bad input changes nothing."""
-        ids = check_ids(ids)
+        ids = check_ids(ids, limits=self._db.settings)
         n = len(ids)
-        keys = [encode_id(i) for i in ids]
+        keys = [encode_id(i, self._db.milvus_settings.max_id_length) for i in ids]
         if not vectors:
             raise InvalidInput(f"upsert into {self.name!r}: give at least one vector field")
         arrays = {f: check_vectors(f, self._field(f), arr, n) for f, arr in vectors.items()}
@@ -315,10 +321,10 @@ class MilvusCollection(BaseCollection):
         where = f"payload of id {id_!r} in {self.name!r}"
         p = _json_copy(check_payload(self._schema, payload, where), where)
         for k, t in self._schema.items():
-            if not _fits_milvus(p.get(k), t):
+            if not _fits_milvus(p.get(k), t, self._db.milvus_settings):
                 raise UnsupportedByBackend(f"{where}: field {k!r} exceeds the Milvus backend's limits "
-                                           f"({CONFIG.milvus.max_varchar_length} bytes per string, "
-                                           f"{CONFIG.milvus.max_array_capacity} list elements)")
+                                           f"({self._db.milvus_settings.max_varchar_length} bytes per string, "
+                                           f"{self._db.milvus_settings.max_array_capacity} list elements)")
         return p
 
     def delete(self, ids: Sequence[Id] | None = None, where: Filter | None = None) -> int:
@@ -327,11 +333,12 @@ class MilvusCollection(BaseCollection):
         expr = self.expr(where) if where is not None else ""
         with _milvus_errors(f"delete from collection {self.name!r}"):
             if ids is not None:
-                keys = [encode_id(i) for i in ids]
+                keys = [encode_id(i, self._db.milvus_settings.max_id_length) for i in ids]
                 existing = [r[PK] for r in self._query_keys(keys, [PK], expr)]
                 for home in self._homes:
-                    for i in range(0, len(existing), CONFIG.milvus.write_batch_rows):
-                        self._client.delete(home, ids=existing[i:i + CONFIG.milvus.write_batch_rows])
+                    step = self._db.milvus_settings.write_batch_rows
+                    for i in range(0, len(existing), step):
+                        self._client.delete(home, ids=existing[i:i + step])
                 return len(existing)
             n = self.count(where)
             if n:
@@ -369,7 +376,7 @@ class MilvusCollection(BaseCollection):
         Milvus indexes sealed segments only, in the background; until then searches scan the rows
         exactly (correct, slower). Call after a bulk load, before serving latency-sensitive traffic.
         """
-        timeout = CONFIG.milvus.index_wait_s if timeout_s is None else timeout_s
+        timeout = self._db.milvus_settings.index_wait_s if timeout_s is None else timeout_s
         with _milvus_errors(f"flush collection {self.name!r}"):
             for home in self._homes:
                 self._client.flush(home)
@@ -383,7 +390,7 @@ class MilvusCollection(BaseCollection):
                     info = self._client.describe_index(self._home[f], col)
                     if not info or int(info.get("pending_index_rows", 0)) == 0:
                         break
-                    time.sleep(CONFIG.milvus.index_poll_s)
+                    time.sleep(self._db.milvus_settings.index_poll_s)
 
     # -- reads
     def _out_fields(self, with_payload: bool, with_vectors: bool) -> list[str]:
@@ -396,7 +403,7 @@ class MilvusCollection(BaseCollection):
 
     def _query_keys(self, keys: list[str], out: list[str], expr: str = "", home: str | None = None) -> list[dict]:
         found: list[dict] = []
-        step = CONFIG.milvus.read_batch_rows
+        step = self._db.milvus_settings.read_batch_rows
         for i in range(0, len(keys), step):
             chunk = keys[i:i + step]
             e = f"{PK} in {json.dumps(chunk, ensure_ascii=False)}"
@@ -423,7 +430,7 @@ class MilvusCollection(BaseCollection):
         return Record(id=decode_id(row[PK]), payload=dict(row.get(PAYLOAD) or {}), vectors=vecs)
 
     def get(self, ids: Sequence[Id], with_vectors: bool = False) -> list[Record]:
-        keys = [encode_id(i) for i in id_sequence(ids)]
+        keys = [encode_id(i, self._db.milvus_settings.max_id_length) for i in id_sequence(ids, self._db.settings)]
         with _milvus_errors(f"get from collection {self.name!r}"):
             found = self._query_keys(keys, self._out_fields(True, with_vectors))
             rows = {r[PK]: r for r in (self._add_side_vectors(found) if with_vectors else found)}
@@ -441,7 +448,7 @@ class MilvusCollection(BaseCollection):
             raise InvalidInput(f"scroll on {self.name!r}: batch_size must be positive, got {batch_size}")
         expr = self.expr(where)
         out = self._out_fields(True, with_vectors)
-        step = min(batch_size, CONFIG.milvus.max_topk)
+        step = min(batch_size, self._db.milvus_settings.max_topk)
         last: str | None = None
         # Keyset paging on the primary key. The "iterator" option makes Milvus (server and Lite)
         # return a page's smallest keys in key order. pymilvus' own query_iterator splices the last
@@ -492,11 +499,12 @@ class MilvusCollection(BaseCollection):
         vf = self._field(field)
         q = self._prepare_queries(field, queries)
         k = check_k(k)
-        if k > CONFIG.milvus.max_topk:
+        if k > self._db.milvus_settings.max_topk:
             raise UnsupportedByBackend(f"search on {self.name!r}: k={k} exceeds Milvus' top-k limit "
-                                       f"of {CONFIG.milvus.max_topk}; use scroll or range_search")
+                                       f"of {self._db.milvus_settings.max_topk}; use scroll or range_search")
         sp = search_params(self._itype[field], vf.metric,
-                           {**field_search_defaults(vf), **check_query_params(field, vf, params)}, k)
+                           {**field_search_defaults(vf), **check_query_params(field, vf, params)}, k,
+                           self._db.settings)
         expr = self._search_expr(field, where)
         if not len(q):
             return []
@@ -518,7 +526,7 @@ class MilvusCollection(BaseCollection):
         if not isinstance(radius, (int, float)) or not math.isfinite(radius) or radius < 0:
             raise InvalidInput(f"range_search on {self.name!r}: radius must be a finite number >= 0, "
                                f"got {radius!r}")
-        slack = CONFIG.milvus.range_slack
+        slack = self._db.milvus_settings.range_slack
         if vf.metric == "l2":
             return self._bounded(field, queries, where, with_payload, "range_search",
                                  bound=(radius + slack) ** 2, keep=lambda s: s <= radius)
@@ -539,7 +547,7 @@ class MilvusCollection(BaseCollection):
                                "similarity; use range_search")
         t = float(min_similarity)
         return self._bounded(field, queries, where, with_payload, "threshold_search",
-                             bound=t - CONFIG.milvus.range_slack, keep=lambda s: s >= t)
+                             bound=t - self._db.milvus_settings.range_slack, keep=lambda s: s >= t)
 
     def _bounded(self, field: str, queries: np.ndarray, where: Filter | None, with_payload: bool, what: str,
                  bound: float, keep: Callable[[float], bool]) -> list[list[Hit]]:
@@ -554,8 +562,8 @@ class MilvusCollection(BaseCollection):
         vf = self._field(field)
         q = self._prepare_queries(field, queries)
         base = self._search_expr(field, where)
-        cap = CONFIG.milvus.max_topk
-        sp = search_params(self._itype[field], vf.metric, field_search_defaults(vf), cap)
+        cap = self._db.milvus_settings.max_topk
+        sp = search_params(self._itype[field], vf.metric, field_search_defaults(vf), cap, self._db.settings)
         ascending = vf.metric == "l2"  # Milvus' raw L2 grows away from the query; COSINE / IP shrink
         out: list[list[Hit]] = []
         for qv in q:
@@ -579,7 +587,7 @@ class MilvusCollection(BaseCollection):
                 if len(page) < cap:
                     break
                 last = float(page[-1]["distance"])
-                slack = CONFIG.milvus.range_slack * max(1.0, abs(last))
+                slack = self._db.milvus_settings.range_slack * max(1.0, abs(last))
                 inner = last - slack if ascending else last + slack
                 excluded = [k for k, d in seen if (d >= inner if ascending else d <= inner)]
             kept = {h.id: h for h in hits if keep(h.score)}
@@ -600,12 +608,12 @@ def _create_indexed(client, name: str, schema, index_params) -> None:
     client.load_collection(name)
 
 
-def _check_field(name: str, spec: Any) -> VectorField:
+def _check_field(name: str, spec: Any, limits: DBConfig) -> VectorField:
     """The embedded engine's checks, plus the index kinds only Milvus has (DISKANN)."""
     if isinstance(spec, VectorField) and spec.index in MILVUS_ONLY_INDEXES:
-        check_vector_field(name, replace(spec, index="flat", params={}))
+        check_vector_field(name, replace(spec, index="flat", params={}), limits)
         return spec
-    return check_vector_field(name, spec)
+    return check_vector_field(name, spec, limits)
 
 
 def _homes(doc: dict) -> list[str]:
@@ -629,9 +637,8 @@ def _json_copy(value: Any, what: str) -> Any:
         raise InvalidInput(f"{what}: not JSON-serialisable ({exc})") from exc
 
 
-def _fits_milvus(value: Any, type_: str) -> bool:
+def _fits_milvus(value: Any, type_: str, m: MilvusConfig) -> bool:
     """Milvus column limits the embedded engine does not have."""
-    m = CONFIG.milvus
     if value is None:
         return True
     if type_ == "str":
@@ -647,10 +654,15 @@ def _fits_milvus(value: Any, type_: str) -> bool:
 class MilvusDatabase(BaseDatabase):
     """A Milvus deployment (Lite file or server) seen through xmodal's Database API."""
 
-    def __init__(self, uri: str | Location):
+    def __init__(self, uri: str | Location, settings: Config | None = None):
+        """``settings``: this database's own; its ``db`` section gives the index defaults (as in the
+        embedded engine) and its ``milvus`` section the request sizes and limits."""
         pymilvus = require("pymilvus", "milvus")
+        self._config = settings or Config()
+        self.settings = self._config.db
+        self.milvus_settings = self._config.milvus
         where = uri if isinstance(uri, Location) else locate(uri)
-        kwargs = client_kwargs(where)
+        kwargs = client_kwargs(where, self.milvus_settings.token_env)
         self.lite = where.backend == "milvus-lite"
         self.uri = where.uri
         self._lite_path = kwargs["uri"] if self.lite else None
@@ -689,7 +701,7 @@ class MilvusDatabase(BaseDatabase):
                 return
             schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
             schema.add_field(PK, pymilvus.DataType.VARCHAR, is_primary=True,
-                             max_length=CONFIG.milvus.max_id_length)
+                             max_length=self.milvus_settings.max_id_length)
             schema.add_field("doc", pymilvus.DataType.JSON)
             schema.add_field("v", pymilvus.DataType.FLOAT_VECTOR, dim=2)  # Milvus demands one vector column
             ip = c.prepare_index_params()
@@ -728,7 +740,7 @@ class MilvusDatabase(BaseDatabase):
                           payload_schema: Mapping[str, str] | None = None,
                           metadata: Mapping[str, Any] | None = None,
                           exist_ok: bool = False) -> MilvusCollection:
-        check_name(name, "collection")
+        check_name(name, "collection", self.settings)
         existing = self._read_meta(name).get(name)
         if existing is not None:
             if exist_ok:
@@ -748,11 +760,11 @@ class MilvusDatabase(BaseDatabase):
         mname = self._milvus_name(name)
         vdoc = {}
         for i, (f, vf) in enumerate(vectors.items()):
-            vf = _check_field(f, vf)
-            itype, params = milvus_index(vf, self.lite, f)
+            vf = _check_field(f, vf, self.settings)
+            itype, params = milvus_index(vf, self.lite, f, self._config)
             vdoc[f] = {**vf.to_dict(), "column": f"vec_{i}", "flag": f"has_{i}", "milvus_index": itype,
                        "milvus_params": params, "home": mname if i == 0 or self._multi_vector else f"{mname}__v{i}"}
-        payload_schema = check_payload_schema(payload_schema)
+        payload_schema = check_payload_schema(payload_schema, self.settings)
         pcols = {k: f"p_{i}" for i, k in enumerate(payload_schema)}
         return {"format": META_FORMAT, "milvus_name": mname, "vectors": vdoc,
                 "payload_schema": dict(payload_schema), "payload_columns": pcols,
@@ -765,7 +777,7 @@ class MilvusDatabase(BaseDatabase):
         c = self._require_client()
         for home in _homes(doc):
             schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
-            schema.add_field(PK, DataType.VARCHAR, is_primary=True, max_length=CONFIG.milvus.max_id_length)
+            schema.add_field(PK, DataType.VARCHAR, is_primary=True, max_length=self.milvus_settings.max_id_length)
             schema.add_field(PAYLOAD, DataType.JSON)
             ip = c.prepare_index_params()
             for d in doc["vectors"].values():
@@ -775,17 +787,16 @@ class MilvusDatabase(BaseDatabase):
                 schema.add_field(d["flag"], DataType.BOOL)
                 ip.add_index(d["column"], index_type=d["milvus_index"], metric_type=MILVUS_METRICS[d["metric"]],
                              params=d["milvus_params"])
-            self._add_payload_columns(schema, doc)
+            self._add_payload_columns(schema, doc, self.milvus_settings)
             with _milvus_errors(f"create Milvus collection {home!r}"):
                 if c.has_collection(home):  # left over by a create that crashed before its meta row
                     c.drop_collection(home)
                 _create_indexed(c, home, schema, ip)
 
     @staticmethod
-    def _add_payload_columns(schema, doc: dict) -> None:
+    def _add_payload_columns(schema, doc: dict, m: MilvusConfig) -> None:
         """One typed column per declared payload field, and its presence flag (format 2)."""
         DataType = require("pymilvus", "milvus").DataType
-        m = CONFIG.milvus
         for k, col in doc["payload_columns"].items():
             t = doc["payload_schema"][k]
             kw: dict[str, Any] = {}

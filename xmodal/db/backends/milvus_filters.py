@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from xmodal.config import DBConfig
 from xmodal.db.filters import And, Cond, Node, Not, Or, parse_filter
 from xmodal.errors import UnsupportedByBackend
 
@@ -62,13 +63,14 @@ def literal_list(values: Any) -> str:
 class MilvusFilter:
     """Compiles filters against one collection's declared payload columns."""
 
-    def __init__(self, columns: Mapping[str, Column]):
+    def __init__(self, columns: Mapping[str, Column], limits: DBConfig | None = None):
         self.columns = dict(columns)
         self.schema = {k: c.type for k, c in self.columns.items()}
+        self.limits = limits  # the database's bounds on a filter's size (see filters.parse_filter)
 
     def compile(self, where: Mapping[str, Any] | None) -> str:
         """The Milvus expression for ``where``; ``""`` when it matches everything."""
-        node = parse_filter(where, self.schema)
+        node = parse_filter(where, self.schema, self.limits)
         return MATCH_ALL if node is None else self.node(node)
 
     def node(self, node: Node) -> str:
