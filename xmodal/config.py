@@ -159,6 +159,15 @@ class MediaConfig:
     ocr_max_upscale: float = 2.0  # ...but by at most this factor
     ocr_timeout_s: float = 120.0
     ocr_min_confidence: float = 30.0  # words tesseract is less sure of (0-100) are dropped
+    # The text gate (xmodal/media/text_gate.py): tesseract reads only pictures in which RapidOCR's
+    # detector finds a region that its recogniser reads as a confident character. Off, or without
+    # rapidocr-onnxruntime, every picture is read. Chosen in benchmarks/bench_ocr_gate.py.
+    ocr_gate: bool = os.environ.get("XMODAL_OCR_GATE", "1") != "0"
+    ocr_gate_side: int = 480  # the detector sees the picture with its longer side this long
+    ocr_gate_pixel_threshold: float = 0.3  # a map pixel above this is text (RapidOCR's own threshold)
+    ocr_gate_min_score: float = 0.5  # ...and a region's mean score must reach this (RapidOCR's box_thresh)
+    ocr_gate_max_regions: int = 6  # strongest regions handed to the recogniser
+    ocr_gate_min_confidence: float = 0.6  # recogniser confidence (0..1) that makes a region text
     # "base" (multilingual Whisper base, default) or "tiny.en" (English only, faster, mishears short queries).
     asr_model: str = os.environ.get("XMODAL_ASR_MODEL", "base") or "base"
     # Languages speech may be in (comma-separated ISO codes, e.g. "en,fr,es,ru"); empty: any of Whisper's 99.
