@@ -92,6 +92,7 @@ class DBConfig:
     range_rounding_margin: float = 1e-4  # relative float32 error allowed before the exact re-check
     exit_flush_timeout_s: float = 30.0  # at interpreter exit, index snapshots get at most this long
     readonly_refresh_s: float = 1.0  # a read-only handle checks for the writer's changes this often
+    writer_poll_s: float = 0.1  # Database.writing() looks this often whether the writer lock is free
     # HNSW for ip augments vectors to norm B = (this x the largest norm seen at build)^2; a larger
     # vector later triggers a rebuild.
     mips_norm_headroom: float = 1.5
@@ -296,6 +297,7 @@ class ServerConfig:
     max_name_chars: int = 64                # collection and namespace names
     latency_window: int = 2_000             # recent requests kept for the p50 / p99 in /v1/metrics
     jobs_kept: int = 200                    # finished background jobs remembered for polling
+    writer_wait_s: float = 60.0             # a write waits this long for another process's writer
     upload_chunk_bytes: int = 1 << 20
 
 
