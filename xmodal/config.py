@@ -164,7 +164,11 @@ class MediaConfig:
     # detector finds a region that its recogniser reads as a confident character. Off, or without
     # rapidocr-onnxruntime, every picture is read. Chosen in benchmarks/bench_ocr_gate.py.
     ocr_gate: bool = os.environ.get("XMODAL_OCR_GATE", "1") != "0"
-    ocr_gate_side: int = 480  # the detector sees the picture with its longer side this long
+    # The detector sees the picture with its longer side ocr_gate_scale of its own, but at least
+    # ocr_gate_side and at most ocr_gate_max_side pixels (480 flat lost 14-20 px text on 1600 px pictures).
+    ocr_gate_side: int = 480
+    ocr_gate_scale: float = 0.5
+    ocr_gate_max_side: int = 960
     ocr_gate_pixel_threshold: float = 0.3  # a map pixel above this is text (RapidOCR's own threshold)
     ocr_gate_min_score: float = 0.5  # ...and a region's mean score must reach this (RapidOCR's box_thresh)
     ocr_gate_max_regions: int = 6  # strongest regions handed to the recogniser

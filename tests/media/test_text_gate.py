@@ -54,6 +54,16 @@ def test_photos_without_text_do_not_pass_and_text_does():
     assert not gate.has_text(Image.new("RGB", (640, 480), "white"))
 
 
+def test_small_print_on_a_wide_picture_is_seen(tesseract_log):
+    """A detector looking at every picture at 480 px misses 16 px letters on a 1600 px page (they
+    shrink to 5 px) although tesseract reads them: big pictures are looked at with more pixels."""
+    page = text_image(["Terms apply to all orders placed before Friday", "Call 555 0199 for the opening hours"],
+                      size=(1600, 40), font_size=16)
+    assert text_gate().has_text(page)
+    assert "Terms apply to all orders placed before Friday" in ocr_many([page])[0]
+    assert _runs(tesseract_log) == 1
+
+
 def test_gate_skips_tesseract_on_photos_and_keeps_what_it_reads(tesseract_log):
     photo = Image.fromarray(skimage_data.coffee()).convert("RGB")
     assert ocr_lines(photo) == []

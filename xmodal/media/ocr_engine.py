@@ -210,7 +210,8 @@ def _cache_key(img, engine: str, gate: str = "") -> str:
 
 def _gate_label() -> str:
     cfg = CONFIG.media
-    return (f"gate:{cfg.ocr_gate_side}:{cfg.ocr_gate_pixel_threshold}:{cfg.ocr_gate_min_score}:"
+    return (f"gate:{cfg.ocr_gate_side}:{cfg.ocr_gate_scale}:{cfg.ocr_gate_max_side}:"
+            f"{cfg.ocr_gate_pixel_threshold}:{cfg.ocr_gate_min_score}:"
             f"{cfg.ocr_gate_max_regions}:{cfg.ocr_gate_min_confidence}")
 
 

@@ -45,9 +45,11 @@ def _models_dir() -> Path:
 class TextGate:
     """``has_text(image)``: the detector's map, then recognition of the strongest regions."""
 
-    def __init__(self, side: int | None = None):
+    def __init__(self, side: int | None = None, scale: float | None = None, max_side: int | None = None):
         cfg = CONFIG.media
         self.side = int(side or cfg.ocr_gate_side)
+        self.scale = cfg.ocr_gate_scale if scale is None else float(scale)
+        self.max_side = int(max_side or cfg.ocr_gate_max_side)
         folder = _models_dir()
         ort = require("onnxruntime", _EXTRA, "onnxruntime")
         opts = ort.SessionOptions()
@@ -74,10 +76,14 @@ class TextGate:
 
         cfg = CONFIG.media
         img = image.convert("RGB")
-        scale = self.side / max(img.size)
+        longest = max(img.size)
+        # Small print must stay a few pixels tall for the detector: big pictures are looked at
+        # with more pixels (``ocr_gate_scale`` of their size), within [side, max_side].
+        scale = min(self.max_side, max(self.side, self.scale * longest)) / longest
         w = max(32, round(img.width * scale / 32) * 32)  # the network wants multiples of 32
         h = max(32, round(img.height * scale / 32) * 32)
-        small = np.asarray(img.resize((w, h), Image.BILINEAR), dtype=np.float32)[:, :, ::-1]  # BGR, as trained
+        small = img.resize((w, h), Image.BILINEAR, reducing_gap=2.0)
+        small = np.asarray(small, dtype=np.float32)[:, :, ::-1]  # BGR, as the network was trained
         x = ((small / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)[None]
         prob = self._det.run(None, {self._input: np.ascontiguousarray(x)})[0][0, 0]
         mask = (prob > cfg.ocr_gate_pixel_threshold).astype(np.uint8)
