@@ -107,6 +107,7 @@ class DBConfig:
     range_rounding_margin: float = 1e-4  # relative float32 error allowed before the exact re-check
     exit_flush_timeout_s: float = 30.0  # at interpreter exit, index snapshots get at most this long
     readonly_refresh_s: float = 1.0  # a read-only handle checks for the writer's changes this often
+    writer_poll_s: float = 0.1  # Database.writing() looks this often whether the writer lock is free
     # HNSW for ip augments vectors to norm B = (this x the largest norm seen at build)^2; a larger
     # vector later triggers a rebuild.
     mips_norm_headroom: float = 1.5
@@ -177,6 +178,19 @@ class MediaConfig:
     ocr_max_upscale: float = 2.0  # ...but by at most this factor
     ocr_timeout_s: float = 120.0
     ocr_min_confidence: float = 30.0  # words tesseract is less sure of (0-100) are dropped
+    # The text gate (xmodal/media/text_gate.py): tesseract reads only pictures in which RapidOCR's
+    # detector finds a region that its recogniser reads as a confident character. Off, or without
+    # rapidocr-onnxruntime, every picture is read. Chosen in benchmarks/bench_ocr_gate.py.
+    ocr_gate: bool = True  # $XMODAL_OCR_GATE=0 turns it off
+    # The detector sees the picture with its longer side ocr_gate_scale of its own, but at least
+    # ocr_gate_side and at most ocr_gate_max_side pixels (480 flat lost 14-20 px text on 1600 px pictures).
+    ocr_gate_side: int = 480
+    ocr_gate_scale: float = 0.5
+    ocr_gate_max_side: int = 960
+    ocr_gate_pixel_threshold: float = 0.3  # a map pixel above this is text (RapidOCR's own threshold)
+    ocr_gate_min_score: float = 0.5  # ...and a region's mean score must reach this (RapidOCR's box_thresh)
+    ocr_gate_max_regions: int = 6  # strongest regions handed to the recogniser
+    ocr_gate_min_confidence: float = 0.6  # recogniser confidence (0..1) that makes a region text
     # "base" (multilingual Whisper base, default) or "tiny.en" (English only, faster, mishears short queries).
     asr_model: str = "base"  # $XMODAL_ASR_MODEL
     # Languages speech may be in (comma-separated ISO codes, e.g. "en,fr,es,ru"); empty: any of Whisper's 99.
@@ -309,6 +323,7 @@ class ServerConfig:
     max_name_chars: int = 64                # collection and namespace names
     latency_window: int = 2_000             # recent requests kept for the p50 / p99 in /v1/metrics
     jobs_kept: int = 200                    # finished background jobs remembered for polling
+    writer_wait_s: float = 60.0             # a write waits this long for another process's writer
     upload_chunk_bytes: int = 1 << 20
 
 
@@ -504,6 +519,7 @@ ENV_VARS: tuple[tuple[str, str, str, Callable[[str], Any]], ...] = (
     ("XMODAL_TEXT_BACKEND", "encoders", "text_backend", str),
     ("XMODAL_DETECT", "encoders", "detect", _flag),
     ("XMODAL_OCR_ENGINE", "media", "ocr_engine", str),
+    ("XMODAL_OCR_GATE", "media", "ocr_gate", _flag),
     ("XMODAL_ASR_MODEL", "media", "asr_model", str),
     ("XMODAL_ASR_LANGUAGES", "media", "asr_languages", _codes),
     ("XMODAL_HUMAN_DIR", "detect", "human_dir", str),

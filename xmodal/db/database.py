@@ -7,7 +7,7 @@ import json
 import shutil
 import threading
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from xmodal.config import Config, DBConfig
 from xmodal.db.api import BaseDatabase, VectorField
@@ -78,6 +78,9 @@ class Database(BaseDatabase):
         self._collections: dict[str, Collection] = {}
         self._lock = threading.RLock()
         self._closed = False
+        self._writer_guard = threading.RLock()  # one thread at a time turns this handle into the writer
+        self._writing_depth = 0
+        self._promoted = False
         self._refs = 1
         with _OPEN_LOCK:
             _OPEN[self.path.resolve()] = self
@@ -85,6 +88,41 @@ class Database(BaseDatabase):
     @property
     def read_only(self) -> bool:
         return self._storage.read_only
+
+    @contextlib.contextmanager
+    def writing(self, timeout: float | None = None) -> Iterator["Database"]:
+        """Make a read-only handle this folder's one writer for the block, then a reader again.
+
+        For a long-lived reader that writes now and then (``xmodal serve``): it holds the writer
+        lock only while it writes, so ``xmodal index`` in another process can write in between.
+        Waits up to ``timeout`` s (None: for ever) for another writer process to finish, then
+        raises :class:`ReadOnlyError` naming it. Loaded collections catch up with that writer's
+        commits before the block runs. Nested blocks and a handle that already writes: no-op."""
+        with self._writer_guard:
+            self._check_open()
+            outermost = self._writing_depth == 0 and self._storage.read_only
+            if outermost:
+                self._storage.take_writer_lock(timeout)  # waiting here blocks no reader
+                with self._lock:
+                    try:
+                        for col in list(self._collections.values()):
+                            col.refresh()  # still flagged read-only: catches up with the last writer
+                    except BaseException:
+                        self._storage.drop_writer_lock()
+                        raise
+                    self._storage.read_only = False
+                    self._promoted = True
+            self._writing_depth += 1
+            try:
+                yield self
+            finally:
+                self._writing_depth -= 1
+                if self._writing_depth == 0 and self._promoted:
+                    with self._lock:
+                        for col in list(self._collections.values()):
+                            col.flush()  # snapshots for the next writer, while the lock is still ours
+                        self._storage.drop_writer_lock()
+                        self._promoted = False
 
     def _check_open(self) -> None:
         if self._closed:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -47,7 +48,7 @@ class Storage:
     """
 
     def __init__(self, folder: Path, mode: str = "auto", settings: DBConfig | None = None) -> None:
-        settings = settings or DBConfig()
+        settings = self.settings = settings or DBConfig()
         if mode not in MODES:
             raise InvalidInput(f"database mode {mode!r} is unknown (known: {', '.join(MODES)})")
         if settings.sqlite_synchronous.upper() not in SYNC_LEVELS:
@@ -120,6 +121,42 @@ class Storage:
                 f"database {self.folder} is open read-only (writer: pid {self._plock.holder()})"
             )
 
+    def take_writer_lock(self, timeout: float | None) -> None:
+        """A read-only handle waits (up to ``timeout`` s; None: for ever) for the process lock,
+        then writes through a read-write connection until :meth:`drop_writer_lock`."""
+        if not self.read_only:
+            return
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._plock.try_acquire():
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ReadOnlyError(f"database {self.folder} is being written by another process "
+                                    f"(pid {self._plock.holder()}); waited {timeout:g} s, try again when it finishes")
+            time.sleep(self.settings.writer_poll_s)  # flock has no timeout; a poll bounds the wait
+        try:
+            conn = sqlite3.connect(str(self.folder / DB_FILE), isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout={int(self.settings.sqlite_busy_timeout_ms)}")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.settings.sqlite_synchronous.upper()}")
+        except sqlite3.Error as exc:
+            self._plock.release()
+            raise StorageError(f"cannot open database {self.folder} for writing: {exc}") from exc
+        with self.lock:  # the caller flips ``read_only`` once its readers caught up
+            self._ro_conn, self.conn = self.conn, conn
+
+    def drop_writer_lock(self) -> None:
+        """Back to reading only (after :meth:`take_writer_lock`): another process may write now."""
+        ro = getattr(self, "_ro_conn", None)
+        if ro is None:
+            return
+        with self.lock:
+            rw, self.conn, self._ro_conn = self.conn, ro, None
+            self.read_only = True
+            try:
+                rw.close()
+            except sqlite3.Error:
+                pass
+            self._plock.release()
+
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One transaction: committed whole when the block ends, rolled back on any error."""
@@ -159,6 +196,7 @@ class Storage:
                 raise StorageError(f"database {self.folder}: read failed: {exc}") from exc
 
     def close(self) -> None:
+        self.drop_writer_lock()
         with self.lock:
             try:
                 self.conn.close()

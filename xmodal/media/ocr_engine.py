@@ -24,9 +24,10 @@ from xmodal._optional import require, require_tool
 from xmodal.config import MediaConfig, cache_dir
 from xmodal.errors import InvalidInput, MediaError, MissingDependency
 from xmodal.media.images import ImageInput, load_image
+from xmodal.media.text_gate import gate_available, text_gate
 
 TESSERACT_APT = "tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim"
-OCR_CACHE_VERSION = 1  # bump when the line grouping or cleaning changes
+OCR_CACHE_VERSION = 2  # bump when the line grouping or cleaning changes
 
 
 @dataclass(frozen=True)
@@ -71,11 +72,10 @@ def _engine(choice: str) -> str:
     return "rapidocr"
 
 
-def _prepared(image: ImageInput, settings: MediaConfig):
-    """Upright RGB, upscaled when small (tesseract misses letters under ~20 px); returns the scale."""
+def _upscaled(img, settings: MediaConfig):
+    """Upscaled when small (tesseract misses letters under ~20 px); returns the scale."""
     from PIL import Image
 
-    img = load_image(image, settings=settings)
     scale = 1.0
     longest = max(img.size)
     if longest < settings.ocr_min_side:
@@ -196,25 +196,37 @@ def _rapid_engine():
     return rapidocr.RapidOCR()
 
 
-def _cache_path(img, scale: float, engine: str, cfg: MediaConfig) -> Path:
+def _cache_key(img, engine: str, cfg: MediaConfig, gate: str = "") -> str:
     """Results are keyed by the pixels and every setting that changes them: the same picture seen
-    again (ingestion's OCR, then the label bridge's; a re-index) is read once."""
+    again (ingestion's OCR, then an encoder's; a re-index) is read once. ``gate`` names the gate's
+    settings for its "no text here" answers, so a result read without the gate serves both."""
     langs = "+".join(tesseract_languages(cfg.ocr_languages)) if engine == "tesseract" else "rapidocr"
-    h = hashlib.sha256(f"{OCR_CACHE_VERSION}|{engine}|{langs}|{cfg.ocr_min_confidence}|{img.size}|{scale}".encode())
+    h = hashlib.sha256(f"{OCR_CACHE_VERSION}|{engine}|{langs}|{cfg.ocr_min_confidence}|{cfg.ocr_min_side}|"
+                       f"{cfg.ocr_max_upscale}|{img.size}|{img.mode}|{gate}".encode())
     h.update(img.tobytes())
-    digest = h.hexdigest()
-    return cache_dir() / "ocr" / digest[:2] / f"{digest}.json"
+    return h.hexdigest()
 
 
-def _cache_read(path: Path) -> list[OcrLine] | None:
+def _gate_label(cfg: MediaConfig) -> str:
+    return (f"gate:{cfg.ocr_gate_side}:{cfg.ocr_gate_scale}:{cfg.ocr_gate_max_side}:"
+            f"{cfg.ocr_gate_pixel_threshold}:{cfg.ocr_gate_min_score}:"
+            f"{cfg.ocr_gate_max_regions}:{cfg.ocr_gate_min_confidence}")
+
+
+def _cache_file(key: str) -> Path:
+    return cache_dir() / "ocr" / key[:2] / f"{key}.json"
+
+
+def _cache_read(key: str) -> list[OcrLine] | None:
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
+        rows = json.loads(_cache_file(key).read_text(encoding="utf-8"))
         return [OcrLine(r[0], tuple(r[1]), float(r[2]), int(r[3])) for r in rows]
     except (OSError, ValueError, IndexError, TypeError):
         return None  # absent or damaged: recompute
 
 
-def _cache_write(path: Path, lines: list[OcrLine]) -> None:
+def _cache_write(key: str, lines: list[OcrLine]) -> None:
+    path = _cache_file(key)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
@@ -225,37 +237,55 @@ def _cache_write(path: Path, lines: list[OcrLine]) -> None:
         pass  # a read-only or full cache only costs speed
 
 
-def ocr_lines_many(images: Sequence[ImageInput], settings: MediaConfig | None = None) -> list[list[OcrLine]]:
+def ocr_lines_many(images: Sequence[ImageInput], settings: MediaConfig | None = None,
+                   gate: bool | None = None) -> list[list[OcrLine]]:
     """``ocr_lines`` for many pictures at once (one tesseract process per batch of
     ``MediaConfig.ocr_batch_size``): several times faster than one call per picture.
-    ``settings``: the engine, languages, thresholds and cache (default ``MediaConfig()``)."""
+    ``settings``: the engine, languages, thresholds, gate and cache (default ``MediaConfig()``).
+
+    With the text gate (``gate``, default ``MediaConfig.ocr_gate``; needs rapidocr-onnxruntime)
+    pictures in which the detector finds no text are not read: their answer is no lines."""
     settings = settings or MediaConfig()
     engine = _engine(settings.ocr_engine)
-    prepared = [_prepared(im, settings) for im in images]
-    results: list[list[OcrLine] | None] = [None] * len(prepared)
-    paths: list[Path | None] = [None] * len(prepared)
+    use_gate = (settings.ocr_gate if gate is None else gate) and gate_available()
+    loaded = [load_image(im, settings=settings) for im in images]  # upright RGB
+    results: list[list[OcrLine] | None] = [None] * len(loaded)
+    keys: list[str] = [""] * len(loaded)
+    gate_keys: list[str] = [""] * len(loaded)
     if settings.ocr_cache:
-        for i, (img, scale) in enumerate(prepared):
-            paths[i] = _cache_path(img, scale, engine, settings)
-            results[i] = _cache_read(paths[i])
+        for i, img in enumerate(loaded):
+            keys[i] = _cache_key(img, engine, settings)
+            results[i] = _cache_read(keys[i])
+            if results[i] is None and use_gate:
+                gate_keys[i] = _cache_key(img, engine, settings, _gate_label(settings))
+                results[i] = _cache_read(gate_keys[i])
     todo = [i for i, r in enumerate(results) if r is None]
+    if use_gate and todo:
+        detector = text_gate(settings)
+        for i in list(todo):
+            if not detector.has_text(loaded[i]):
+                results[i] = []
+                if settings.ocr_cache:
+                    _cache_write(gate_keys[i], [])
+        todo = [i for i in todo if results[i] is None]
     step = max(1, settings.ocr_batch_size)
     for start in range(0, len(todo), step):
         chunk = todo[start:start + step]
+        prepared = [_upscaled(loaded[i], settings) for i in chunk]
         if engine == "tesseract":
-            found = _tesseract_lines([prepared[i] for i in chunk], settings)
+            found = _tesseract_lines(prepared, settings)
         else:
-            found = [_rapidocr_lines(*prepared[i], settings.ocr_min_confidence) for i in chunk]
+            found = [_rapidocr_lines(*p, settings.ocr_min_confidence) for p in prepared]
         for i, lines in zip(chunk, found):
             results[i] = lines
-            if paths[i] is not None:
-                _cache_write(paths[i], lines)
+            if settings.ocr_cache:
+                _cache_write(keys[i], lines)
     return [r or [] for r in results]
 
 
-def ocr_lines(image: ImageInput, settings: MediaConfig | None = None) -> list[OcrLine]:
+def ocr_lines(image: ImageInput, settings: MediaConfig | None = None, gate: bool | None = None) -> list[OcrLine]:
     """Text lines with boxes (original pixel coordinates) and confidences, in reading order."""
-    return ocr_lines_many([image], settings)[0]
+    return ocr_lines_many([image], settings, gate=gate)[0]
 
 
 def lines_to_text(lines: list[OcrLine]) -> str:

@@ -27,10 +27,12 @@ class Job:
     finished: float | None = None
     result: dict | None = None
     error: dict | None = None
+    progress: dict = field(default_factory=dict)  # filled in by the work while it runs (e.g. items written)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "state": self.state, "created": self.created,
-                "finished": self.finished, "result": self.result, "error": self.error}
+                "finished": self.finished, "result": self.result, "error": self.error,
+                "progress": dict(self.progress)}
 
 
 class JobRegistry:
@@ -40,8 +42,11 @@ class JobRegistry:
         self.keep = keep
 
     def start(self, namespace: str, kind: str, work: Callable[[], dict],
-              describe_error: Callable[[Exception], str] = str) -> Job:
+              describe_error: Callable[[Exception], str] = str, progress: dict | None = None) -> Job:
+        """Run ``work`` in a thread; ``progress`` (a dict the work updates) is shown while it runs."""
         job = Job(id=secrets.token_hex(JOB_ID_BYTES), namespace=namespace, kind=kind)
+        if progress is not None:
+            job.progress = progress
         with self._lock:
             self._jobs[job.id] = job
             while len(self._jobs) > self.keep:

@@ -3,13 +3,15 @@ libraries (each with its encoder, loaded once), the key ring, metrics and the up
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from xmodal.config import Config, ServerConfig, cache_dir, default_db_path
 from xmodal.db import connect, locate
-from xmodal.errors import InvalidInput, NotFound
+from xmodal.errors import InvalidInput, NotFound, StorageError
 from xmodal.ingest.library import Library
 from xmodal.server.auth import KeyRing
 from xmodal.server.jobs import JobRegistry
@@ -38,8 +40,10 @@ class ServerState:
         # search of a cold model waits for it to load (seconds), and stops warning once it is warm.
         self.warm_models: set[str] = set()
         self._open_lock = threading.RLock()
-        # Writes are serialised; reads (search, get) run concurrently in the worker threads.
-        self.write_lock = threading.RLock()
+        # Writes are serialised; reads (search, get) run concurrently in the worker threads. A local
+        # database is opened read-only and becomes this process's to write only inside write_lock,
+        # so `xmodal index` in another process can write while the server runs (and it sees that).
+        self.write_lock = WriteLease(self)
 
     # --- database -------------------------------------------------------------------------
     @property
@@ -47,7 +51,7 @@ class ServerState:
         if self._db is None:
             with self._open_lock:
                 if self._db is None:
-                    self._db = connect(self.db_location, settings=self.config)
+                    self._db = open_shared(self.db_location, self.config)
         return self._db
 
     def physical(self, namespace: str, name: str) -> str:
@@ -106,6 +110,70 @@ class ServerState:
         self._libraries.clear()
 
 
+
+
+def open_shared(location: str, settings: Config | None = None):
+    """The server's handle: a local database read-only (created first when it does not exist),
+    written through :class:`WriteLease`; a Milvus URI as it is (the server arbitrates writers)."""
+    if not locate(location).embedded:
+        return connect(location, settings)
+    try:
+        return connect(location, settings, mode="r")
+    except StorageError:
+        if Path(location).exists() and any(Path(location).iterdir()):
+            raise  # something else than a missing database: say what
+    connect(location, settings, mode="w").close()  # a new, empty database; the lock is released at once
+    return connect(location, settings, mode="r")
+
+
+class WriteLease:
+    """``with state.write_lock:`` serialises this process's writers (re-entrant) and, for a local
+    database, holds the writer lock only for the block (``Database.writing``), waiting at most
+    ``ServerConfig.writer_wait_s`` for another process's writer to finish."""
+
+    def __init__(self, state: "ServerState"):
+        self._state = state
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._writing: Any = None
+
+    def __enter__(self) -> None:
+        self._enter(self._state.settings.writer_wait_s)
+
+    @contextmanager
+    def patient(self) -> Iterator[None]:
+        """The same for a background job: it waits for another process's writer as long as that
+        takes (its client polls the job and sees it waiting)."""
+        self._enter(None)
+        try:
+            yield
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
+        self.__exit__(None, None, None)
+
+    def _enter(self, timeout: float | None) -> None:
+        self._lock.acquire()
+        try:
+            if self._depth == 0:
+                writing = getattr(self._state.db, "writing", None)
+                if writing is not None:
+                    ctx = writing(timeout)
+                    ctx.__enter__()
+                    self._writing = ctx
+            self._depth += 1
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self._depth -= 1
+            if self._depth == 0 and self._writing is not None:
+                ctx, self._writing = self._writing, None
+                ctx.__exit__(*exc)
+        finally:
+            self._lock.release()
 
 
 def default_upload_dir(db_location: str) -> Path:

@@ -113,9 +113,13 @@ def _search(state: ServerState, lib: Any, k: int, min_score: Optional[float], **
 
 
 def _index(state: ServerState, lib: Any, paths: list[str], prune: bool = False, ocr: bool = True,
-           speech: bool = True) -> dict:
+           speech: bool = True, progress: Optional[dict] = None) -> dict:
+    def on_batch(report: Any) -> None:  # a background job shows how far it got
+        if progress is not None:
+            progress.update(state="indexing", items_written=report.encoded, failed=len(report.failed))
+
     # One worker: the encoder already loaded in this process is shared instead of forking more.
-    report = lib.index(paths, prune=prune, workers=1, progress=False, ocr=ocr, speech=speech)
+    report = lib.index(paths, prune=prune, workers=1, progress=False, ocr=ocr, speech=speech, on_batch=on_batch)
     state.warm_models.add(lib.model)
     state.metrics.add_indexed(report.encoded)
     return report.to_dict()
@@ -183,17 +187,22 @@ def index_folder(body: IndexFolder, namespace: Optional[str] = NamespaceQuery,
     state.physical(ns, name)
     target = resolve_under(body.path, state.roots, what="path")
 
+    progress: dict = {"state": "waiting for the writer lock"}  # another process may be writing
+
     def work() -> dict:
-        with state.write_lock:
+        with state.write_lock.patient() if body.background else state.write_lock:
+            progress.update(state="indexing", items_written=0, failed=0)
             lib = state.library(ns, name, create=True)
-            report = _index(state, lib, [str(target)], prune=body.prune, ocr=body.ocr, speech=body.speech)
+            report = _index(state, lib, [str(target)], prune=body.prune, ocr=body.ocr, speech=body.speech,
+                            progress=progress)
+            progress["state"] = "written"
         for f in report.get("failed", []):
             f["path"] = relative_display(Path(f["path"]), state.roots)
         return {"path": relative_display(target, state.roots), "report": report}
 
     if not body.background:
         return work()
-    job = state.jobs.start(ns, "index", work, describe_error=lambda exc: state.scrub(str(exc)))
+    job = state.jobs.start(ns, "index", work, describe_error=lambda exc: state.scrub(str(exc)), progress=progress)
     return JSONResponse(job.to_dict(), status_code=202)
 
 
