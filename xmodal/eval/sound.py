@@ -20,8 +20,7 @@ from xmodal.datasets.tuxpaint import tuxpaint_sound_splits
 from xmodal.encoders.sound import TAG_WEIGHT, embed_heard
 from xmodal.eval.metrics import chance_recall, retrieval_metrics
 from xmodal.media.images import load_image
-from xmodal.media.sound import listen
-from xmodal.media.speech import decode_audio
+from xmodal.media.sound import hear_files
 
 # (name, head weight, caption weight): the shipped mix, and each half alone.
 VARIANTS = (("head + caption", 1.0, TAG_WEIGHT), ("head only", 1.0, 0.0), ("caption only", 0.0, 1.0))
@@ -52,9 +51,10 @@ def evaluate_sound_head(encoder, split: str = "test", ks: Sequence[int] | None =
     ks = tuple(ks or CONFIG.train.recall_ks)
     splits = tuxpaint_sound_splits()
     every = {**_by_item(splits["train"]), **_by_item(splits["val"]), **_by_item(splits["test"])}
-    items = list(every)
-    held = list(_by_item(splits[split]))
-    heard = [listen(decode_audio(every[i][0].speech), every[i][0].speech) for i in items]
+    by_path = hear_files([ps[0].speech for ps in every.values()])  # silent clips (a giraffe) left out
+    items = [i for i, ps in every.items() if ps[0].speech in by_path]
+    held = [i for i in _by_item(splits[split]) if i in items]
+    heard = [by_path[every[i][0].speech] for i in items]
     index = {i: n for n, i in enumerate(items)}
     english = [next((p.text for p in every[i] if p.language == "en"), every[i][0].text) for i in held]
     queries = encoder.encode_text(english, mode="query")

@@ -13,14 +13,16 @@ a vector of silence would match arbitrary things.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
 from xmodal.config import CONFIG
 from xmodal.errors import MediaError
-from xmodal.media.speech import SAMPLE_RATE, whisper_model
+from xmodal.media.speech import SAMPLE_RATE, decode_audio, whisper_model
 
 SOUND_MODEL = "base"  # the Whisper model whose encoder the sound head was trained on
 ENCODER_DIM = 512  # Whisper base's encoder width
@@ -28,6 +30,7 @@ FEATURE_DIM = 2 * ENCODER_DIM  # mean and standard deviation of the frames
 WINDOW_S = 30.0  # Whisper's window
 MAX_SECONDS = 120.0  # a sound's character shows in its first minutes; longer files cost no more
 MIN_SECONDS = 0.1  # Whisper's convolutions need a few frames: shorter clips are padded with silence
+CAPTION_PADDED = True  # chosen on the train + val clips (zero-shot), see MODEL_CARD.md "Sounds"
 TAG_MAX_TOKENS = 16  # a sound tag is a few words ("dog barking", "water splashing")
 _LETTERS = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
 
@@ -94,19 +97,48 @@ def whisper_tag(encoded, model: str = SOUND_MODEL) -> str:
     return clean_tag(tok.decode(result[0].sequences_ids[0]))
 
 
-def listen(audio: np.ndarray, name: str = "audio", tag: bool = True) -> Heard:
+def _padded_first_window(audio: np.ndarray, model: str = SOUND_MODEL):
+    """Encoder output of the first 30 s padded to a full window, as Whisper hears for transcription."""
+    whisper = whisper_model(model)
+    feats = whisper.feature_extractor(audio[: int(WINDOW_S * SAMPLE_RATE)])
+    frames = whisper.feature_extractor.nb_max_frames
+    feats = feats[:, :frames] if feats.shape[-1] >= frames else np.pad(feats, ((0, 0), (0, frames - feats.shape[-1])))
+    return whisper.encode(np.ascontiguousarray(feats))
+
+
+def listen(audio: np.ndarray, name: str = "audio", tag: bool = True, padded_caption: bool | None = None) -> Heard:
     """Pooled features of decoded ``audio`` and (``tag``) Whisper's caption of its first window;
-    MediaError naming ``name`` when the audio is silent."""
+    MediaError naming ``name`` when the audio is silent.
+
+    ``padded_caption`` (default ``CAPTION_PADDED``): caption the first window padded to 30 s, as
+    Whisper was trained to hear it, at the cost of one full encoder pass for a clip shorter than
+    that; otherwise caption the clip-length encoding the features already come from (free)."""
     if is_silent(audio):
         raise MediaError(f"{name}: silent (no sound to describe)")
     windows = _windows(audio, SOUND_MODEL, MAX_SECONDS)
     if not windows:
         raise MediaError(f"{name}: too short to hear")
     frames = np.concatenate([f for f, _ in windows])
-    return Heard(pool_frames(frames), whisper_tag(windows[0][1]) if tag else "")
+    caption = ""
+    if tag:
+        padded = CAPTION_PADDED if padded_caption is None else padded_caption
+        short = windows[0][0].shape[0] < whisper_model(SOUND_MODEL).feature_extractor.nb_max_frames // 2
+        caption = whisper_tag(_padded_first_window(audio) if padded and short else windows[0][1])
+    return Heard(pool_frames(frames), caption)
 
 
 def pool_frames(frames: np.ndarray) -> np.ndarray:
     """Mean and standard deviation of the frames, (FEATURE_DIM,) float32."""
     frames = np.asarray(frames, np.float32)
     return np.concatenate([frames.mean(axis=0), frames.std(axis=0)]).astype(np.float32)
+
+
+def hear_files(paths: Sequence[str | os.PathLike], tag: bool = True) -> dict[str, Heard]:
+    """``{path: Heard}`` for the files that hold sound; silent ones (Tux Paint's giraffe makes no
+    sound) and files without an audio track are left out, damaged ones raise MediaError."""
+    out = {}
+    for p in paths:
+        audio = decode_audio(p)
+        if audio.size and not is_silent(audio):
+            out[str(p)] = listen(audio, str(p), tag)
+    return out

@@ -35,7 +35,7 @@ from xmodal.datasets.tuxpaint import tuxpaint_sound_splits
 from xmodal.encoders import get_encoder
 from xmodal.encoders.sound import SoundHead, save_sound_head, weights_path
 from xmodal.eval.metrics import ranks
-from xmodal.media.sound import FEATURE_DIM, SOUND_MODEL, encoder_frames, pool_frames
+from xmodal.media.sound import FEATURE_DIM, SOUND_MODEL, encoder_frames, is_silent, pool_frames
 from xmodal.media.speech import SAMPLE_RATE, decode_audio
 
 AUG_VERSION = 1  # bump when the augmentations change: the feature cache is keyed by it
@@ -60,12 +60,14 @@ class Clip:
 
 
 def clips_of(pairs: Sequence[Pair], english_only: bool) -> list[Clip]:
-    """Group a split's pairs by stamp: its sound, picture, descriptions and name."""
+    """Group a split's pairs by stamp: its sound, picture, descriptions and name (silent clips left out)."""
     by_item: dict[str, list[Pair]] = {}
     for p in pairs:
         by_item.setdefault(p.item_id, []).append(p)
     out = []
     for item, ps in by_item.items():
+        if is_silent(decode_audio(ps[0].speech)):
+            continue  # nothing to hear (Tux Paint's giraffe)
         english = next((p.text for p in ps if p.language == "en"), ps[0].text)
         texts = [p.text for p in ps if not english_only or p.language == "en"]
         name = Path(ps[0].image).stem.replace("_", " ").replace("-", " ")
