@@ -9,6 +9,7 @@ sound stamps; text -> image on the same queries is printed beside it as the type
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -24,6 +25,12 @@ from xmodal.media.sound import hear_files
 
 # (name, head weight, caption weight): the shipped mix, and each half alone.
 VARIANTS = (("head + caption", 1.0, TAG_WEIGHT), ("head only", 1.0, 0.0), ("caption only", 0.0, 1.0))
+
+
+@lru_cache(maxsize=4)
+def _heard(paths: tuple[str, ...]) -> dict:
+    """Each clip is heard once per process, whatever number of models is measured on it."""
+    return hear_files(paths)
 
 
 def _by_item(pairs: Sequence[Pair]) -> dict[str, list[Pair]]:
@@ -51,7 +58,7 @@ def evaluate_sound_head(encoder, split: str = "test", ks: Sequence[int] | None =
     ks = tuple(ks or CONFIG.train.recall_ks)
     splits = tuxpaint_sound_splits()
     every = {**_by_item(splits["train"]), **_by_item(splits["val"]), **_by_item(splits["test"])}
-    by_path = hear_files([ps[0].speech for ps in every.values()])  # silent clips (a giraffe) left out
+    by_path = _heard(tuple(ps[0].speech for ps in every.values()))  # silent clips (a giraffe) left out
     items = [i for i, ps in every.items() if ps[0].speech in by_path]
     held = [i for i in _by_item(splits[split]) if i in items]
     heard = [by_path[every[i][0].speech] for i in items]
