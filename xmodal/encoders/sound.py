@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -86,7 +87,7 @@ def load_sound_head(path: str | Path) -> SoundHead:
         with np.load(Path(path)) as npz:
             meta = json.loads(str(npz["meta"]))
             arrays = {k: np.asarray(npz[k], np.float32) for k in _ARRAYS}
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise StorageError(f"{path}: not a sound head ({exc})") from exc
     if meta.get("format") != SOUND_FORMAT or arrays["mean"].shape[0] != FEATURE_DIM:
         raise StorageError(f"{path}: sound head format {meta.get('format')!r} with "

@@ -77,7 +77,7 @@ def _windows(audio: np.ndarray, model: str, max_seconds: float):
 def clean_tag(text: str) -> str:
     """Whisper's caption cut to its first parenthesis, or "" when it is no words (a run of "(",
     digits, or a word repeated as if spoken)."""
-    tag = text.split(")")[0].split("(")[0].strip(" .,!?-")
+    tag = text.strip().removeprefix("(").split(")")[0].split("(")[0].strip(" .,!?-")  # the result repeats the prompt's "("
     words = tag.lower().split()
     if not _LETTERS.search(tag) or (len(words) > 2 and len(set(words)) * 2 <= len(words)):
         return ""
