@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from xmodal.encoders.sound import embed_heard, encode_sounds, has_sound_head
+from xmodal.encoders.sound import embed_heard, has_sound_head
 from xmodal.errors import InvalidInput
 from xmodal.media.sound import Heard, is_silent, listen
 from xmodal.media.speech import decode_audio
@@ -58,9 +58,12 @@ def is_speech(transcript: str) -> bool:
 def query_sound_vector(encoder, path: str | os.PathLike) -> np.ndarray:
     """The query vector of a clip without speech (a bark, a bell), in ``encoder``'s text space.
 
-    Raises MediaError naming the clip when it is silent or cannot be decoded, and InvalidInput
-    when the library's model has no sound head (only speech can be searched there)."""
+    Raises MediaError naming the clip when it cannot be decoded, and InvalidInput when it is
+    silent or the library's model has no sound head (only speech can be searched there)."""
     if not library_has_sounds(encoder):
         raise InvalidInput(f"{path}: no speech recognised in the clip, and model {encoder.name!r} has no sound "
                            "head to search by what it sounds like")
-    return encode_sounds(encoder, [path])[0]
+    audio = decode_audio(path)  # a damaged clip raises MediaError naming it
+    if audio.size == 0 or is_silent(audio):
+        raise InvalidInput(f"{path}: no speech recognised and no sound to search by (the clip is silent)")
+    return embed_heard(encoder, [listen(audio, str(Path(path)))])[0]
