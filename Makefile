@@ -51,6 +51,12 @@ train: setup
 	  xmodal/encoders/weights/xmodal-lite-multilingual.npz --max-residual 0.1
 	$(PY) -m xmodal.cli eval --set photos-val,tuxpaint-test --languages en,zh-CN --no-speech --out data/runs/eval \
 	  --models random,label-bridge,photo-bridge,xmodal-lite-v1,xmodal-lite,label-bridge-multilingual,xmodal-lite-multilingual
+	# The sound heads (Tux Paint's sound effects) and their relevance mapping, then their held-out numbers.
+	$(PY) -m xmodal.train.sound --model xmodal-lite
+	$(PY) -m xmodal.train.sound --model xmodal-lite-multilingual
+	$(PY) -m xmodal.ingest.calibrate --model xmodal-lite --fields sound
+	$(PY) -m xmodal.ingest.calibrate --model xmodal-lite-multilingual --fields sound
+	$(PY) -m xmodal.cli eval --set tuxpaint-sounds --models xmodal-lite,xmodal-lite-multilingual
 
 clean:
 	rm -rf .venv .stamps .pytest_cache .hypothesis

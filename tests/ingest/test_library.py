@@ -28,7 +28,7 @@ def test_first_run_indexes_every_good_file_and_lists_each_failure(mixed):
     info = lib.info()
     assert info["items"] == sum(EXPECTED.values())
     assert info["by_kind"] == EXPECTED
-    assert info["model"] == MODEL and set(info["fields"]) == {"visual", "text"}
+    assert info["model"] == MODEL and set(info["fields"]) == {"visual", "text", "sound"}
 
 
 def test_second_run_over_unchanged_folder_encodes_nothing(mixed):

@@ -130,8 +130,8 @@ def _row_units(result, row, text: str | None, qmat: np.ndarray, refs: np.ndarray
         source = "image" if result.kind == "image" else "frame"
         z = specificity(qmat, visual, refs, query_stats)
         return [Unit(result.path, result.kind, source, z, None, row.time, row.end, None, thumb)]
-    if row.role is Role.ITEM and result.kind == "audio":
-        return []  # the whole transcript: its segments (with times) are the units
+    if (row.role is Role.ITEM and result.kind == "audio") or row.role is Role.SOUND:
+        return []  # the whole transcript: its segments (with times) are the units; a sound says no words
     if not text:
         return []
     tvec = row.vectors.get("text")

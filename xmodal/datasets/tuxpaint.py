@@ -106,3 +106,35 @@ ANCHOR_LANGUAGES = ("en", "zh-CN")
 def tuxpaint_splits() -> dict[str, list[Pair]]:
     """The Tux Paint train / val / test split every shipped number refers to."""
     return split_pairs(load_tuxpaint(), anchor_languages=ANCHOR_LANGUAGES)
+
+
+# Sound effects: ``name.ogg`` / ``name.wav`` beside a stamp's picture (spoken descriptions end in
+# ``_desc*.ogg`` and spoken names in ``_<lang>.ogg``; neither is a sound effect).
+_SOUND_SUFFIXES = (".ogg", ".wav")
+# Sound splits deal the stamps' folders on their own (the picture split keeps too few sound folders
+# out of training to measure anything): a larger held-out share, whole folders, its own seed.
+SOUND_SPLIT_FRACTIONS = (0.6, 0.15, 0.25)
+
+
+def load_tuxpaint_sounds(root: str | Path | None = None, languages: list[str] | None = None) -> list[Pair]:
+    """One :class:`Pair` per (stamp with a sound effect, language), ``speech`` = the sound file.
+
+    The sound is what the stamp plays when it is chosen (a dog's bark, a cymbal crash, a number
+    said aloud); the text is the stamp's description and the picture its image, so sounds can be
+    paired with both. Same order and fields as :func:`load_tuxpaint`."""
+    out = []
+    for p in load_tuxpaint(root, languages):
+        stem = Path(p.image).with_suffix("")
+        sound = next((stem.with_suffix(s) for s in _SOUND_SUFFIXES if stem.with_suffix(s).is_file()), None)
+        if sound is not None:
+            out.append(Pair(image=p.image, text=p.text, language=p.language, speech=str(sound), group=p.group,
+                            category=p.category, item=p.item))
+    return out
+
+
+def tuxpaint_sound_splits(root: str | Path | None = None) -> dict[str, list[Pair]]:
+    """The train / val / test split of Tux Paint's sound effects every sound number refers to:
+    whole folders held out (``animals/mammals/dogs`` is in one split only), no description shared
+    between splits (see :func:`xmodal.datasets.splits.split_pairs`)."""
+    return split_pairs(load_tuxpaint_sounds(root), fractions=SOUND_SPLIT_FRACTIONS,
+                       anchor_languages=ANCHOR_LANGUAGES)

@@ -16,6 +16,10 @@ never trained on) gives three labelled sets, one per signal:
 - ``image:visual`` / ``image:text`` (queries by picture, ``search(image=...)``): each validation
   picture, mirrored and cropped, as the query against every validation picture (relevant: the
   same item) and against the English descriptions (relevant: its own).
+- ``sound`` (models with a sound head): each validation sound effect's English description and name
+  as queries (``tuxpaint_sound_splits()["val"]``, folders the head never trained on), every Tux
+  Paint sound of the train and val folders as a candidate (relevant: its own clip);
+  ``--fields sound`` refits it alone and keeps the other mappings.
 
 Vector fields are fitted on the z-score of a similarity against the query's similarities to all
 candidates, and those candidates' vectors are stored (``<model>.npz``, float16) as the background
@@ -35,10 +39,16 @@ from typing import Sequence
 
 import numpy as np
 
+from xmodal.datasets.tuxpaint import tuxpaint_sound_splits
+from xmodal.encoders import get_encoder
+from xmodal.encoders.sound import embed_heard
+from xmodal.errors import InvalidInput
 from xmodal.ingest.extract import name_words
 from xmodal.ingest.keywords import KeywordIndex
 from xmodal.ingest.ranking import (KEYWORD, Calibration, brier, calibration_path, content_terms, fit_logistic,
-                                   keyword_match, model_reads_only_english, zscores)
+                                   keyword_match, load_calibration, model_reads_only_english, zscores)
+from xmodal.ingest.sound import SOUND, library_has_sounds
+from xmodal.media.sound import hear_files
 
 
 PASSAGES_MAX = 1500  # multilingual: every English description plus others, evenly over the languages
@@ -68,7 +78,6 @@ def _spread(pairs: Sequence, n: int) -> list:
 
 def fit(model: str, log=print) -> tuple[Calibration, dict]:
     """Fit the ``visual`` / ``text`` / ``keyword`` mappings of ``model``; returns them and a report."""
-    from xmodal.encoders import get_encoder
     from xmodal.media import load_image
     from xmodal.datasets.tuxpaint import tuxpaint_splits
 
@@ -119,6 +128,9 @@ def fit(model: str, log=print) -> tuple[Calibration, dict]:
     if "image" in enc.modalities:
         originals = [load_image(Path(image_of[i])) for i in items]
         _fit_image_queries(enc, items, originals, english, fields, backgrounds, floors, report, log)
+    if library_has_sounds(enc):
+        for into, part in zip((fields, report, backgrounds, floors), fit_sound(enc, log)):
+            into.update(part)
     return Calibration(model, fields, backgrounds, floors), report
 
 
@@ -156,15 +168,63 @@ def _fit_image_queries(enc, items, originals, english, fields, backgrounds, floo
         log(f"image:text: {report['image:text']}")
 
 
+def _refit(model: str, names: set[str], stored_at: Path, log) -> tuple[Calibration, dict]:
+    """Refit the signals ``names`` (only ``sound`` so far) into the stored calibration of ``model``."""
+    if names != {SOUND}:
+        raise InvalidInput(f"--fields: only 'sound' can be refitted alone, not {', '.join(sorted(names - {SOUND}))}")
+    old = load_calibration(model, stored_at)
+    if old is None:
+        raise InvalidInput(f"{stored_at}: no stored calibration to add the sound mapping to (run without --fields)")
+    enc = get_encoder(model)
+    if not library_has_sounds(enc):
+        raise InvalidInput(f"model {model!r} has no sound head to calibrate")
+    fields, report, backgrounds, floors = fit_sound(enc, log)
+    previous = json.loads(stored_at.read_text(encoding="utf-8")).get("report", {})
+    return (Calibration(model, {**old.fields, **fields}, {**old.backgrounds, **backgrounds},
+                        {**old.sd_floors, **floors}), {**previous, **report})
+
+
+def fit_sound(enc, log=print) -> tuple[dict, dict, dict, dict]:
+    """The ``sound`` mapping of ``enc``'s sound head: (fields, report, backgrounds, floors)."""
+    splits = tuxpaint_sound_splits()
+    by_item: dict[str, list] = {}
+    for name in ("val", "train"):  # val first: its clips are the queries' answers
+        for p in splits[name]:
+            by_item.setdefault(p.item_id, []).append(p)
+    heard = hear_files([ps[0].speech for ps in by_item.values()])
+    items = [i for i, ps in by_item.items() if ps[0].speech in heard]
+    val_items = [i for i in dict.fromkeys(p.item_id for p in splits["val"]) if i in items]
+    sounds = embed_heard(enc, [heard[by_item[i][0].speech] for i in items])
+    texts, owners = [], []
+    for i in val_items:
+        english = next((p.text for p in by_item[i] if p.language == "en"), by_item[i][0].text)
+        for t in dict.fromkeys([english, name_words(Path(by_item[i][0].image))]):
+            texts.append(t)
+            owners.append(i)
+    qv = enc.encode_text(texts, mode="query")
+    xs, ys, floor = _labelled(qv @ sounds.T, owners, items)
+    mapping = fit_logistic(xs, ys)
+    report = {"queries": len(texts), "candidates": len(items), "positives": sum(ys),
+              "brier": round(brier([mapping(x) for x in xs], ys), 5)}
+    log(f"sound: {report}")
+    return {SOUND: mapping}, {SOUND: report}, {SOUND: sounds}, {SOUND: floor}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m xmodal.ingest.calibrate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True)
     ap.add_argument("--out", default=None, help="JSON to write (default: xmodal/ingest/calibration/<model>.json)")
+    ap.add_argument("--fields", default=None, help="refit only these signals (e.g. sound), keeping the stored others")
     args = ap.parse_args(argv)
-    cal, report = fit(args.model, log=lambda m: print(m, file=sys.stderr))
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     out = Path(args.out) if args.out else calibration_path(args.model)
+    if args.fields:
+        cal, report = _refit(args.model, set(args.fields.split(",")), out, log)
+    else:
+        cal, report = fit(args.model, log=log)
     out.parent.mkdir(parents=True, exist_ok=True)
-    data = {**cal.to_json(), "fitted_on": "Tux Paint validation split (xmodal.datasets.tuxpaint.tuxpaint_splits)",
+    data = {**cal.to_json(), "fitted_on": "Tux Paint validation split (xmodal.datasets.tuxpaint.tuxpaint_splits; "
+                                        "sound: tuxpaint_sound_splits)",
             "report": report, "command": f"python -m xmodal.ingest.calibrate --model {args.model}"}
     out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     np.savez_compressed(out.with_suffix(".npz"), **{f: np.asarray(v, np.float16) for f, v in cal.backgrounds.items()})

@@ -41,14 +41,14 @@ def add_commands(sub) -> None:
                    help="decode and encode on a Ray cluster ('local' starts one here); this process writes")
     p.add_argument("--prune", action="store_true", help="forget files under PATH that no longer exist")
     p.add_argument("--no-ocr", action="store_true", help="do not read text in images")
-    p.add_argument("--no-speech", action="store_true", help="do not transcribe audio and video")
+    p.add_argument("--no-speech", action="store_true", help="do not listen to audio and video (no transcript, no sound vector)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(handler=_index)
 
     p = sub.add_parser("search", help="search by text, image or speech across every kind of media")
     p.add_argument("query", nargs="?", help="text query (any language the model knows)")
     p.add_argument("--image", metavar="FILE", help="query by an image")
-    p.add_argument("--audio", metavar="FILE", help="query by a speech clip")
+    p.add_argument("--audio", metavar="FILE", help="query by a clip: its words when it holds speech, else what it sounds like")
     _search_options(p)
     p.add_argument("--no-keyword", action="store_true", help="vectors only (no BM25 keyword matching)")
     p.add_argument("--min-relevance", type=float, default=None, metavar="R",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from xmodal.ingest.extract import TEXT, VISUAL, Decoded, Unit
+from xmodal.ingest.sound import SOUND, library_has_sounds, sound_vectors
 
 
 @dataclass
@@ -30,9 +31,11 @@ class Encoded:
 
 
 def fields_for(encoder) -> tuple[str, ...]:
-    """The vector fields a library built on ``encoder`` has: image space and/or text space."""
+    """The vector fields a library built on ``encoder`` has: image space and/or text space, and
+    ``sound`` where a sound head maps audio into that space."""
     mods = set(encoder.modalities)
-    return tuple(f for f, m in ((VISUAL, "image"), (TEXT, "text")) if m in mods)
+    fields = tuple(f for f, m in ((VISUAL, "image"), (TEXT, "text")) if m in mods)
+    return fields + ((SOUND,) if TEXT in fields and library_has_sounds(encoder) else ())
 
 
 def encode_decoded(encoder, batch: list[Decoded]) -> list[Encoded]:
@@ -43,18 +46,21 @@ def encode_decoded(encoder, batch: list[Decoded]) -> list[Encoded]:
     """
     fields = fields_for(encoder)
     for dec in batch:
-        if not any(u.field in fields for u in dec.units) and TEXT in fields:
+        if not any(u.field in fields and u.field != SOUND for u in dec.units) and TEXT in fields:
             dec.units.insert(0, Unit("item", TEXT, dec.meta.get("name") or dec.kind))
-    images, texts = [], []
+    images, texts, sounds = [], [], []
     for dec in batch:
         for u in dec.units:
             if u.field == VISUAL and VISUAL in fields:
                 images.append(u.content)
             elif u.field == TEXT and TEXT in fields:
                 texts.append(u.content)
+            elif u.field == SOUND and SOUND in fields:
+                sounds.append(u)
     img_vecs = encoder.encode_image(images) if images else np.zeros((0, encoder.dim), np.float32)
     txt_vecs = encoder.encode_text(texts, mode="passage") if texts else np.zeros((0, encoder.dim), np.float32)
-    ii = ti = 0
+    snd_vecs = sound_vectors(encoder, sounds)
+    ii = ti = si = 0
     out = []
     for dec in batch:
         enc = Encoded(dec.kind, dec.mime, dict(dec.meta))
@@ -63,6 +69,8 @@ def encode_decoded(encoder, batch: list[Decoded]) -> list[Encoded]:
                 vec, ii = img_vecs[ii], ii + 1
             elif u.field == TEXT and TEXT in fields:
                 vec, ti = txt_vecs[ti], ti + 1
+            elif u.field == SOUND and SOUND in fields:
+                vec, si = snd_vecs[si], si + 1
             else:
                 continue
             enc.rows.append(Row(u.role, {u.field: np.asarray(vec, np.float32)}, u.time, u.end, u.text, u.asr_logprob))

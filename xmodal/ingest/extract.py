@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from xmodal.config import CONFIG, Config
 from xmodal.errors import MediaError
+from xmodal.ingest.sound import SOUND, sound_content
 
 VISUAL = "visual"  # vector field: image space (photos, drawings, video frames)
 TEXT = "text"  # vector field: text space (documents, OCR text, transcripts)
@@ -33,9 +34,9 @@ _ENGLISH = {"the", "and", "of", "to", "a", "in", "is", "it", "with", "for", "on"
 class Unit:
     """One thing to encode. ``role`` is ``item`` for the item's own row, else the child's kind."""
 
-    role: str  # item | chunk | ocr | frame | speech | name
-    field: str  # VISUAL or TEXT
-    content: Any  # a PIL image for VISUAL, a string for TEXT
+    role: str  # item | chunk | ocr | frame | speech | sound | name
+    field: str  # VISUAL, TEXT or SOUND
+    content: Any  # a PIL image for VISUAL, a string for TEXT, pooled audio features for SOUND
     time: float | None = None
     end: float | None = None
     text: str = ""  # evidence text (the passage, OCR line or transcript span)
@@ -174,6 +175,10 @@ def decode(path: str, kind: str, digest: str, thumbs_dir: Path | None = None, oc
             units += segs
     else:
         raise MediaError(f"{path}: unsupported kind {kind!r}")
+    if kind in ("audio", "video") and speech:
+        heard = sound_content(p)  # what it sounds like (see xmodal.ingest.sound); None: silent
+        if heard is not None:
+            units.append(Unit(SOUND, SOUND, heard))
     if not any(u.role == "item" for u in units):
         # Nothing to see or read (silent audio, empty document): findable by its name at least.
         units.insert(0, Unit("item", TEXT, meta["name"] or p.name, text=""))

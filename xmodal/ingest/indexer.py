@@ -171,12 +171,16 @@ class Indexer:
         now = time.time()
         groups: dict[tuple, tuple[list, dict, list]] = {}
         kw_rows = []
+        stored_fields = set(col.vector_fields)
         for digest, enc, entries in items:
             files = {e.path: {"size": e.size, "mtime": e.mtime} for e in entries}
             base = base_payload(digest, [e.path for e in entries], entries[0].size, entries[0].mtime, enc.kind,
                                 enc.mime, enc.meta)
             child_n = 0
             for row, kw in zip(enc.rows, enc.keywords):
+                row.vectors = {f: v for f, v in row.vectors.items() if f in stored_fields}
+                if not row.vectors:  # a field this collection predates (a sound row in an older library)
+                    continue
                 evidence = {"time": row.time, "end": row.end, "text": row.text}
                 if row.role == Role.ITEM:
                     rid = digest

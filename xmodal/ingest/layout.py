@@ -36,6 +36,7 @@ class Role(enum.StrEnum):
     OCR = "ocr"        # a block of text read off a picture
     FRAME = "frame"    # a video frame
     SPEECH = "speech"  # a transcript segment
+    SOUND = "sound"    # what an audio file or a video's sound track sounds like (xmodal.ingest.sound)
 
 
 ROLE = "role"  # payload key: the row's Role

@@ -324,10 +324,10 @@ def fuse(signals: Mapping[str, Mapping[str, float]], weights: Mapping[str, float
 
 # ----------------------------------------------------------------------------- signals of one search
 def signal_name(field_name: str, role: str) -> str:
-    """The kind of evidence a row gives: its picture (visual), or text read (ocr), heard (speech)
-    or written (text)."""
-    if field_name == "visual":
-        return "visual"
+    """The kind of evidence a row gives: its picture (visual), its sound (sound), or text read
+    (ocr), heard (speech) or written (text)."""
+    if field_name in ("visual", "sound"):
+        return field_name
     return role if role in ("ocr", "speech") else "text"
 
 

@@ -24,6 +24,7 @@ from xmodal.ingest.ranking import (KEYWORD_LIST, Calibration, best_rows, content
                                    evidence_order, field_signal, floor, fuse, keyword_signal, language_warning,
                                    list_preference, list_weight, signal_name, vector_lists)
 from xmodal.ingest.results import SearchResult, SearchResults
+from xmodal.ingest.sound import is_speech, query_sound_vector
 from xmodal.ingest.store import SideStore
 from xmodal.media import load_image, transcribe
 
@@ -47,9 +48,7 @@ def transcribe_query(audio: str | os.PathLike, media: MediaConfig | None = None)
         raise NotFound(f"{audio}: no such audio file")
     segments = transcribe(Path(audio), settings=media)
     text = " ".join(s.text.strip() for s in segments).strip()
-    if not text:
-        raise InvalidInput(f"{audio}: no speech recognised in the clip")
-    return text, segments[0].language
+    return text, (segments[0].language if segments else None)  # "": no words (a sound, or silence)
 
 
 def row_budget(k: int) -> int:
@@ -91,11 +90,15 @@ class Searcher:
         if self.col is None:
             return out
         self._check_model()
+        encoder = self._encoder()
+        sound = None
         if audio is not None:
             text, out.query_language = transcribe_query(audio, self.media)
-            out.query_text = text
-            out.warning = language_warning(text, self.model)
-        encoder = self._encoder()
+            if is_speech(text):
+                out.query_text = text
+                out.warning = language_warning(text, self.model)
+            else:  # a bark, a bell: searched by what it sounds like (xmodal.ingest.sound)
+                sound, keyword, out.query_language = query_sound_vector(encoder, audio), False, None
         if image is not None:
             vec = encoder.encode_image([load_query_image(image, self.media)])[0]
             cal = self._calibration()
@@ -108,7 +111,7 @@ class Searcher:
         else:
             if "text" not in encoder.modalities:
                 raise InvalidInput(f"model {self.model!r} cannot encode text queries")
-            vec = encoder.encode_text([text], mode="query")[0]
+            vec = encoder.encode_text([text], mode="query")[0] if sound is None else sound
             if fusion == "calibrated" and self._calibration() is not None:
                 results = self._calibrated(vec, text, kinds, where, k, keyword)
                 out.calibrated = True

@@ -4,6 +4,7 @@
     xmodal train --recipe xmodal-lite                      # rebuild a shipped model (make train)
     xmodal eval --models random,label-bridge,xmodal-lite --set tuxpaint-test --out runs/eval
     xmodal eval --set photos-val --no-speech     # real photographs (GCompris, scikit-image): model selection
+    xmodal eval --set tuxpaint-sounds --models xmodal-lite   # sound head: text->sound, sound->image (held-out folders)
     xmodal eval --pairs my_test.jsonl --models xmodal-lite,runs/mine/model.npz,clip:/path/to/clip
 
 Heavy imports happen inside the handlers so `xmodal --help` stays instant.
@@ -14,7 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-EVAL_SETS = ("tuxpaint-test", "tuxpaint-val", "photos-val")
+EVAL_SETS = ("tuxpaint-test", "tuxpaint-val", "photos-val", "tuxpaint-sounds")
+SOUND_SET = "tuxpaint-sounds"  # Tux Paint's sound effects, held-out folders (xmodal.eval.sound)
 
 
 def add_commands(sub: "argparse._SubParsersAction") -> None:
@@ -103,6 +105,19 @@ def eval_pairs(set_name: str, languages: list[str] | None) -> list:
     return tuxpaint_splits()[set_name.split("-")[1]]
 
 
+def _eval_sounds(models: list[str]) -> None:
+    """Text -> sound and sound -> image of each model's sound head (models without one are skipped)."""
+    from xmodal.encoders.sound import has_sound_head
+    from xmodal.eval.sound import evaluate_sound_head, format_sound_table
+
+    for spec in models:
+        if not has_sound_head(spec):
+            print(f"{spec}: no sound head, skipped on {SOUND_SET}", file=sys.stderr)
+            continue
+        print(f"evaluating {spec} on {SOUND_SET} ...", file=sys.stderr, flush=True)
+        print(format_sound_table(spec, evaluate_sound_head(load_model(spec))))
+
+
 def _eval(args: argparse.Namespace) -> int:
     from xmodal.errors import InvalidInput
     from xmodal.eval.evaluator import CrossModalEvaluator
@@ -119,9 +134,13 @@ def _eval(args: argparse.Namespace) -> int:
         if unknown or not names:
             raise InvalidInput(f"--set {args.set!r}: unknown set(s) {', '.join(unknown) or '(none)'}; "
                                f"known: {', '.join(EVAL_SETS)}")
-        sets = [(n, eval_pairs(n, languages)) for n in names]
+        sets = [(n, eval_pairs(n, languages)) for n in names if n != SOUND_SET]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not args.pairs and SOUND_SET in names:
+        _eval_sounds(models)
     results = []
+    if not sets:
+        return 0
     for name, pairs in sets:  # every model on the same images and queries, set by set
         ev = CrossModalEvaluator(pairs, name=name, languages=languages, speech=not args.no_speech,
                                  max_speech=args.max_speech)

@@ -1,0 +1,152 @@
+"""Sounds in the shared space: a small trained head over Whisper encoder statistics.
+
+Speech is searchable through its transcript; a bark, a cymbal or a kettle has none. The sound head
+maps what :func:`xmodal.media.sound.listen` computes (the mean and spread of Whisper base's
+encoder frames) into a text model's space, where a typed "a dog barking" and a picture of a dog
+already live, so a sound is found by words and finds pictures through the ordinary fusion. One head
+per text space (``sound-<model>.npz`` in ``xmodal/encoders/weights``), trained by
+``python -m xmodal.train.sound --model <model>`` on Tux Paint's sound effects.
+
+The head is plain numpy (standardise, a ReLU layer with a linear skip, L2-normalise): it adds well under
+a millisecond to the encoder pass, and needs no torch at query time. Whisper's own caption of the
+sound ("dog barking", see :func:`xmodal.media.sound.whisper_tag`), encoded as text, is added to
+the head's vector with weight ``TAG_WEIGHT``: two views of one encoder pass, trained and
+untrained, that err differently (MODEL_CARD.md has each alone and together).
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from xmodal.encoders.base import l2_normalise
+from xmodal.errors import InvalidInput, MediaError, StorageError
+from xmodal.media.sound import FEATURE_DIM, SOUND_MODEL, Heard, listen
+from xmodal.media.speech import decode_audio
+
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+SOUND_FORMAT = 1
+TAG_WEIGHT = 1.0  # the caption's text vector beside the head's (both unit length)
+_ARRAYS = ("mean", "scale", "w_hidden", "b_hidden", "w_out", "w_skip", "b_out")
+_LOCK = threading.Lock()
+_HEADS: dict[str, "SoundHead | None"] = {}
+
+
+@dataclass(frozen=True)
+class SoundHead:
+    """``x -> normalise(relu(z @ w_hidden + b_hidden) @ w_out + z @ w_skip + b_out)``, ``z`` the
+    standardised features; ``meta`` records the text space (``model``), the Whisper model and the
+    command that trained it."""
+
+    arrays: Mapping[str, np.ndarray]
+    meta: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        return int(self.arrays["w_out"].shape[1])
+
+    def project(self, features: np.ndarray) -> np.ndarray:
+        """(n, FEATURE_DIM) pooled encoder features -> (n, dim) unit vectors in the text space."""
+        x = np.asarray(features, np.float32)
+        if x.ndim == 1:
+            x = x[None, :]
+        a = self.arrays
+        if x.shape[1] != a["mean"].shape[0]:
+            raise InvalidInput(f"sound head: features have {x.shape[1]} numbers, the head takes {a['mean'].shape[0]}")
+        z = (x - a["mean"]) / a["scale"]
+        hidden = np.maximum(z @ a["w_hidden"] + a["b_hidden"], 0.0)
+        return l2_normalise(hidden @ a["w_out"] + z @ a["w_skip"] + a["b_out"])
+
+
+def weights_path(model: str) -> Path:
+    """Where the shipped head for the text space of ``model`` lives."""
+    return WEIGHTS_DIR / f"sound-{model}.npz"
+
+
+def save_sound_head(head: SoundHead, path: str | Path) -> Path:
+    """Write a head as float16 arrays plus its JSON metadata (a few hundred KB)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {**head.meta, "format": SOUND_FORMAT}
+    arrays = {k: np.asarray(head.arrays[k], np.float16) for k in _ARRAYS}
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def load_sound_head(path: str | Path) -> SoundHead:
+    """Read a head written by :func:`save_sound_head`; a damaged file raises StorageError naming it."""
+    try:
+        with np.load(Path(path)) as npz:
+            meta = json.loads(str(npz["meta"]))
+            arrays = {k: np.asarray(npz[k], np.float32) for k in _ARRAYS}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise StorageError(f"{path}: not a sound head ({exc})") from exc
+    if meta.get("format") != SOUND_FORMAT or arrays["mean"].shape[0] != FEATURE_DIM:
+        raise StorageError(f"{path}: sound head format {meta.get('format')!r} with "
+                           f"{arrays['mean'].shape[0]} inputs; this version reads format {SOUND_FORMAT} "
+                           f"with {FEATURE_DIM}")
+    return SoundHead(arrays, meta)
+
+
+def sound_head(model: str) -> SoundHead | None:
+    """The shipped head for ``model``'s text space (loaded once per process), or None when no head
+    was trained for that model: its libraries simply have no sound field."""
+    with _LOCK:
+        if model not in _HEADS:
+            path = weights_path(model)
+            _HEADS[model] = load_sound_head(path) if path.is_file() else None
+        return _HEADS[model]
+
+
+def has_sound_head(model: str) -> bool:
+    """Whether sounds can be placed in ``model``'s space."""
+    return weights_path(model).is_file()
+
+
+def project_sounds(model: str, features: np.ndarray) -> np.ndarray:
+    """Pooled features (see :mod:`xmodal.media.sound`) -> vectors in ``model``'s space."""
+    head = sound_head(model)
+    if head is None:
+        raise InvalidInput(f"no sound head for model {model!r} (known: "
+                           f"{', '.join(sorted(p.stem[6:] for p in WEIGHTS_DIR.glob('sound-*.npz')))})")
+    return head.project(features)
+
+
+def embed_heard(encoder, heard: Sequence[Heard], tag_weight: float = TAG_WEIGHT, head_weight: float = 1.0
+                ) -> np.ndarray:
+    """What clips sound like (:func:`xmodal.media.sound.listen`) -> (n, dim) unit vectors in
+    ``encoder``'s space: the head's projection plus ``tag_weight`` times the caption's text vector
+    (clips without a caption keep the head's vector alone)."""
+    if not heard:
+        return np.zeros((0, getattr(encoder, "dim", 0)), np.float32)
+    vectors = head_weight * project_sounds(encoder.name, np.stack([h.features for h in heard]))
+    tagged = [i for i, h in enumerate(heard) if h.tag]
+    if tagged and tag_weight:
+        vectors[tagged] += tag_weight * encoder.encode_text([f"({heard[i].tag})" for i in tagged], mode="passage")
+    return l2_normalise(vectors)
+
+
+def encode_sounds(encoder, paths: Sequence[str | os.PathLike]) -> np.ndarray:
+    """Audio files (or videos' sound tracks) -> (n, dim) vectors in ``encoder``'s space. Raises
+    MediaError naming the file that is silent, has no sound, or cannot be decoded."""
+    if not paths:
+        raise MediaError("encode_sounds: no files given")
+    heard = []
+    for p in paths:
+        audio = decode_audio(p)
+        if audio.size == 0:
+            raise MediaError(f"{Path(p)}: no audio track")
+        heard.append(listen(audio, str(Path(p))))
+    return embed_heard(encoder, heard)
+
+
+__all__ = ["SOUND_MODEL", "TAG_WEIGHT", "SoundHead", "embed_heard", "encode_sounds", "has_sound_head", "load_sound_head", "project_sounds",
+           "save_sound_head", "sound_head", "weights_path"]
