@@ -16,9 +16,11 @@ import json
 import sys
 from pathlib import Path
 
+from xmodal.ingest.arguments import parse_kinds, parse_where
+
 
 def _kind_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--kind", default=None, metavar="KINDS", type=lambda s: [k.strip() for k in s.split(",") if k.strip()],
+    p.add_argument("--kind", default=None, metavar="KINDS",
                    help="comma-separated: image,text,audio,video (as in `xmodal search`)")
 
 
@@ -27,9 +29,7 @@ def _where_arg(p: argparse.ArgumentParser) -> None:
                    help='payload filter as JSON, e.g. \'{"size": {"$lt": 100000}}\'')
 
 
-def _where(args):
-    from xmodal.ingest.commands import parse_where  # one parser for every command's --where
-
+def _where(args) -> dict | None:
     return parse_where(args.where)
 
 
@@ -101,7 +101,7 @@ def _ask(args) -> int:
     from xmodal.apps.qa import ask
 
     with _open(args, mode="r") as lib:
-        ans = ask(lib, args.question, image=args.image, k=args.k, kinds=args.kind, where=_where(args),
+        ans = ask(lib, args.question, image=args.image, k=args.k, kinds=parse_kinds(args.kind), where=_where(args),
                   llm=None if args.no_llm else "auto")
     if ans.warning:
         print(f"xmodal: warning: {ans.warning}", file=sys.stderr)
@@ -141,10 +141,10 @@ def _recommend(args) -> int:
         raise InvalidInput("give either a USER or --item PATH")
     with _open(args) as lib:
         if args.item is not None:
-            recs = more_like_this(lib, args.item, args.k, across_kinds=args.across_kinds, kinds=args.kind,
+            recs = more_like_this(lib, args.item, args.k, across_kinds=args.across_kinds, kinds=parse_kinds(args.kind),
                                   where=_where(args), diversity=args.diversity or 0.0)
         else:
-            recs = recommend(lib, args.user, args.k, kinds=args.kind, where=_where(args), diversity=args.diversity,
+            recs = recommend(lib, args.user, args.k, kinds=parse_kinds(args.kind), where=_where(args), diversity=args.diversity,
                              exclude_seen=not args.include_seen)
     if args.json:
         _print_json([r.to_dict() for r in recs])
