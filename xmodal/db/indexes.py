@@ -562,6 +562,6 @@ def make_index(spec: VectorField, settings: DBConfig | None = None) -> AnnIndex 
     return cls(spec, settings) if cls is not None else None
 
 
-def configure_threads(threads: int) -> None:
+def configure_faiss_threads(threads: int) -> None:
     """FAISS's OpenMP pool is one per process: the last database opened sizes it."""
     faiss.omp_set_num_threads(max(1, threads))

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from xmodal.ingest.extract import TEXT, VISUAL, Decoded, Unit
+from xmodal.ingest.extract import TEXT, VISUAL, Decoded, ExtractedUnit
 
 
 @dataclass
@@ -44,7 +44,7 @@ def encode_decoded(encoder, batch: list[Decoded]) -> list[Encoded]:
     fields = fields_for(encoder)
     for dec in batch:
         if not any(u.field in fields for u in dec.units) and TEXT in fields:
-            dec.units.insert(0, Unit("item", TEXT, dec.meta.get("name") or dec.kind))
+            dec.units.insert(0, ExtractedUnit("item", TEXT, dec.meta.get("name") or dec.kind))
     images, texts = [], []
     for dec in batch:
         for u in dec.units:

@@ -119,7 +119,7 @@ def upload(files: list[UploadFile] = File(..., description="images, audio, video
     if len(files) > s.max_files_per_upload:
         raise TooLarge(f"upload: {len(files)} files exceed the limit of {s.max_files_per_upload} per request")
     dest = state.upload_dir(ns, name)
-    stored: list[uploads.StoredFile] = []
+    stored: list[uploads.SavedUpload] = []
     fresh: list[Path] = []
     with state.write_lock:
         try:
