@@ -18,6 +18,8 @@ from pathlib import Path
 
 from xmodal.ingest.arguments import parse_kinds, parse_where
 
+__all__ = ["add_commands"]
+
 
 def _kind_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kind", default=None, metavar="KINDS",

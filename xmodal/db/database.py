@@ -17,6 +17,8 @@ from xmodal.db.schema import check_name, check_payload_schema, check_vector_fiel
 from xmodal.db.storage import Storage
 from xmodal.errors import AlreadyExists, InvalidInput, NotFound
 
+__all__ = ["Database"]
+
 _OPEN: dict[Path, "Database"] = {}  # one engine per folder per process
 _OPEN_LOCK = threading.Lock()
 

@@ -19,6 +19,10 @@ import numpy as np
 from xmodal.config import DBConfig
 from xmodal.db.api import VectorField
 
+__all__ = ["faiss_metric", "default_pq_m", "SearchKnobs", "AnnIndex", "HnswIndex", "TrainedIndex", "IvfMixin",
+           "IvfTrainedIndex", "IvfFlatIndex", "IvfPqIndex", "OpqIndex", "PqIndex", "Sq8Index", "LshIndex",
+           "KdTreeIndex", "KINDS", "make_index", "configure_faiss_threads"]
+
 
 def faiss_metric(metric: str) -> int:
     """cosine is inner product over normalised vectors."""

@@ -22,6 +22,8 @@ from xmodal.encoders.image_backends import ONNX_OPSET, ort_session
 from xmodal.encoders.towers import configure_torch_threads
 from xmodal.errors import InvalidInput, NotFound
 
+__all__ = ["CLIP_BACKENDS", "ClipEncoder"]
+
 CLIP_BACKENDS = ("torch", "onnx")
 # Families whose text tower was trained on fixed-length padded input (padding changes the output).
 _PAD_TO_MAX_LENGTH = ("siglip", "siglip2")

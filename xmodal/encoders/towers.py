@@ -21,6 +21,10 @@ from xmodal.encoders.text_backends import make_text_backend
 from xmodal.errors import InvalidInput, NotFound
 from xmodal.media.images import ImageInput, load_image
 
+__all__ = ["TextMode", "TEXT_MODES", "IMAGE_FEATURE_DIM", "TEXT_FEATURE_DIM", "configure_torch_threads",
+           "imagenet_classes", "preprocess_image", "ImageTower", "image_tower", "TextTower", "MiniLMTower", "E5Tower",
+           "TEXT_TOWERS", "text_tower"]
+
 TextMode = Literal["query", "passage"]
 TEXT_MODES = ("query", "passage")
 IMAGE_FEATURE_DIM = 1280

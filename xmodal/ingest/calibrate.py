@@ -40,6 +40,8 @@ from xmodal.ingest.keywords import KeywordIndex
 from xmodal.ingest.ranking import (KEYWORD, Calibration, brier, calibration_path, content_terms, fit_logistic,
                                    keyword_match, model_reads_only_english, zscores)
 
+__all__ = ["PASSAGES_MAX", "BACKGROUND_MAX", "fit", "query_view"]
+
 
 PASSAGES_MAX = 1500  # multilingual: every English description plus others, evenly over the languages
 BACKGROUND_MAX = 400  # reference vectors kept per field (spread over languages for multilingual models)

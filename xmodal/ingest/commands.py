@@ -18,6 +18,8 @@ from xmodal.config import CONFIG, default_db_path
 from xmodal.errors import InvalidInput, NotFound, StorageError, XmodalError
 from xmodal.ingest.arguments import parse_where
 
+__all__ = ["add_commands", "format_evidence"]
+
 
 def _common(p: argparse.ArgumentParser, model: bool = True) -> None:
     p.add_argument("--db", default=None, metavar="DIR",

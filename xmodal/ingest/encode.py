@@ -7,6 +7,8 @@ import numpy as np
 
 from xmodal.ingest.extract import TEXT, VISUAL, Decoded, ExtractedUnit
 
+__all__ = ["Row", "Encoded", "fields_for", "encode_decoded"]
+
 
 @dataclass
 class Row:

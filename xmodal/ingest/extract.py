@@ -15,6 +15,9 @@ from typing import Any, Sequence
 from xmodal.config import CONFIG, Config
 from xmodal.errors import MediaError
 
+__all__ = ["VISUAL", "TEXT", "ExtractedUnit", "Decoded", "guess_language", "name_words", "decode",
+           "confident_ocr_blocks"]
+
 VISUAL = "visual"  # vector field: image space (photos, drawings, video frames)
 TEXT = "text"  # vector field: text space (documents, OCR text, transcripts)
 
