@@ -1,8 +1,9 @@
-"""The one parser of ``where`` filters and ``kind`` lists that the CLI, the server and the API share."""
+"""The one parser of ``where`` filters (and of ``kind`` lists) that the CLI, the server and the API share."""
 import pytest
 
 from xmodal.errors import InvalidInput
-from xmodal.ingest.arguments import parse_kinds, parse_where
+from xmodal.ingest.arguments import parse_where
+from xmodal.ingest.layout import parse_kinds
 
 
 def test_where_parses_a_json_object_and_names_the_argument_in_errors():

@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from xmodal.ingest.arguments import parse_kinds, parse_where
+from xmodal.ingest.arguments import parse_where
 
 __all__ = ["add_commands"]
 
@@ -103,7 +103,7 @@ def _ask(args) -> int:
     from xmodal.apps.qa import ask
 
     with _open(args, mode="r") as lib:
-        ans = ask(lib, args.question, image=args.image, k=args.k, kinds=parse_kinds(args.kind), where=_where(args),
+        ans = ask(lib, args.question, image=args.image, k=args.k, kinds=args.kind, where=_where(args),
                   llm=None if args.no_llm else "auto")
     if ans.warning:
         print(f"xmodal: warning: {ans.warning}", file=sys.stderr)
@@ -143,10 +143,10 @@ def _recommend(args) -> int:
         raise InvalidInput("give either a USER or --item PATH")
     with _open(args) as lib:
         if args.item is not None:
-            recs = more_like_this(lib, args.item, args.k, across_kinds=args.across_kinds, kinds=parse_kinds(args.kind),
+            recs = more_like_this(lib, args.item, args.k, across_kinds=args.across_kinds, kinds=args.kind,
                                   where=_where(args), diversity=args.diversity or 0.0)
         else:
-            recs = recommend(lib, args.user, args.k, kinds=parse_kinds(args.kind), where=_where(args), diversity=args.diversity,
+            recs = recommend(lib, args.user, args.k, kinds=args.kind, where=_where(args), diversity=args.diversity,
                              exclude_seen=not args.include_seen)
     if args.json:
         _print_json([r.to_dict() for r in recs])

@@ -33,8 +33,7 @@ from xmodal.apps.interactions import Interaction, InteractionStore
 from xmodal.apps.profile import Profile, decay_factor
 from xmodal.config import CONFIG
 from xmodal.errors import InvalidInput, NotFound
-from xmodal.ingest.arguments import parse_kinds
-from xmodal.ingest.layout import positive_k
+from xmodal.ingest.layout import parse_kinds, positive_k
 from xmodal.ingest.results import Item
 
 __all__ = ["Recommendation", "more_like_this", "recommend", "record_interaction", "interactions", "score_candidates"]

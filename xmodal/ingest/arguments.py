@@ -1,17 +1,16 @@
-"""The checks every face (CLI commands, REST routes, the Python API) applies to a search's
-``where`` filter and ``kind`` list, so one spelling is accepted and one error is given everywhere.
+"""The one parser of a search's ``where`` filter given as JSON text, for every face that takes it
+as text (the CLI's ``--where``, the server's ``where`` query and form fields).
 
-Kept free of numpy, the database and the models: the CLI imports it while listing its commands.
+Kept free of numpy, the database, the media loaders and the models: the CLI imports it while
+listing its commands. (Kind lists are checked by :func:`xmodal.ingest.layout.parse_kinds`.)
 """
 from __future__ import annotations
 
 import json
-from typing import Sequence
 
 from xmodal.errors import InvalidInput
-from xmodal.media.kinds import KINDS
 
-__all__ = ["parse_where", "parse_kinds"]
+__all__ = ["parse_where"]
 
 
 def parse_where(text: str | None, name: str = "--where") -> dict | None:
@@ -26,16 +25,3 @@ def parse_where(text: str | None, name: str = "--where") -> dict | None:
     if not isinstance(where, dict):
         raise InvalidInput(f"{name} must be a JSON object, e.g. '{{\"kind\": \"image\"}}'")
     return where
-
-
-def parse_kinds(kind: str | Sequence[str] | None) -> list[str] | None:
-    """``"image,text"``, ``["image"]`` or ``["image,text", "audio"]`` (a repeated query parameter)
-    -> a checked list of kinds (None: every kind)."""
-    if kind is None:
-        return None
-    items = [kind] if isinstance(kind, str) else [str(k) for k in kind]
-    kinds = [k.strip() for item in items for k in item.split(",") if k.strip()]
-    bad = [k for k in kinds if k not in KINDS]
-    if bad:
-        raise InvalidInput(f"kind {bad[0]!r} is not one of {', '.join(KINDS)}")
-    return kinds or None

@@ -20,10 +20,11 @@ import numpy as np
 from xmodal.config import cache_dir
 from xmodal.db import locate
 from xmodal.errors import InvalidInput
+from xmodal.ingest.files import KINDS
 
 __all__ = ["Role", "ROLE", "PARENT", "PAYLOAD_SCHEMA", "INHERITED", "SIDE_FOLDER", "TRUNCATION_MARK",
            "ROW_MODEL_FIELDS", "child_id", "item_of", "role_of", "is_item", "ITEM_ROWS", "children_of", "row_filter",
-           "item_filter", "positive_k", "base_payload", "item_payload", "child_payload", "files_patch",
+           "item_filter", "parse_kinds", "positive_k", "base_payload", "item_payload", "child_payload", "files_patch",
            "side_folder", "main_field"]
 
 
@@ -106,6 +107,19 @@ def item_filter(kinds: Sequence[str] | None = None, where: Mapping | None = None
 
 
 # ----------------------------------------------------------------------------- argument checks
+def parse_kinds(kind: str | Sequence[str] | None) -> list[str] | None:
+    """``"image,text"``, ``["image"]`` or ``["image,text", "audio"]`` (a repeated query parameter)
+    -> a checked list of kinds (None: every kind)."""
+    if kind is None:
+        return None
+    items = [kind] if isinstance(kind, str) else [str(k) for k in kind]
+    kinds = [k.strip() for item in items for k in item.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in KINDS]
+    if bad:
+        raise InvalidInput(f"kind {bad[0]!r} is not one of {', '.join(KINDS)}")
+    return kinds or None
+
+
 def positive_k(k: Any) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
         raise InvalidInput(f"k must be a positive integer, got {k!r}")

@@ -19,8 +19,7 @@ from xmodal.db.api import Hit
 from xmodal.db.filters import evaluate, parse_filter
 from xmodal.errors import InvalidInput, ModelMismatch, NotFound
 from xmodal.ingest.fusion import rrf
-from xmodal.ingest.arguments import parse_kinds
-from xmodal.ingest.layout import positive_k, role_of, row_filter
+from xmodal.ingest.layout import parse_kinds, positive_k, role_of, row_filter
 from xmodal.ingest.ranking import (KEYWORD_LIST, Calibration, best_rows, content_terms, evidence,
                                    evidence_order, field_signal, floor, fuse, keyword_signal, language_warning,
                                    list_preference, list_weight, signal_name, vector_lists)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Path as PathParam, Query
 
 from xmodal.apps import qa, recommend
 from xmodal.errors import InvalidInput
-from xmodal.ingest.arguments import parse_kinds
+from xmodal.ingest.layout import parse_kinds
 from xmodal.server.auth import Principal
 from xmodal.server.deps import get_state, principal
 from xmodal.server.routes.collections import NamespaceQuery

@@ -18,10 +18,10 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from xmodal.config import CONFIG
 from xmodal.errors import Forbidden, InvalidInput, MediaError, NotFound, TooLarge
-from xmodal.ingest.arguments import parse_kinds, parse_where
+from xmodal.ingest.arguments import parse_where
 from xmodal.ingest.files import KINDS
 from xmodal.ingest.hashing import content_hash
-from xmodal.ingest.layout import ROW_MODEL_FIELDS
+from xmodal.ingest.layout import ROW_MODEL_FIELDS, parse_kinds
 from xmodal.ingest.results import Item
 from xmodal.server import uploads
 from xmodal.server.auth import Principal
