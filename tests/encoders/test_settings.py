@@ -7,7 +7,7 @@ import pytest
 
 from xmodal.config import Config, EncoderConfig
 from xmodal.encoders import get_encoder
-from xmodal.encoders.towers import configure_threads
+from xmodal.encoders.towers import configure_torch_threads
 from xmodal.errors import InvalidInput
 
 # Two passages that differ only after their fourth word.
@@ -35,7 +35,7 @@ def test_environment_set_after_import_reaches_the_encoder(monkeypatch):
         assert torch.get_num_threads() == 2  # torch's pool, sized when the tower loaded
         assert encoder.encode_text("a cat").shape == (1, encoder.dim)
     finally:
-        configure_threads(1)  # the pool is process-wide: leave it as the other tests expect
+        configure_torch_threads(1)  # the pool is process-wide: leave it as the other tests expect
 
 
 def test_settings_of_the_wrong_type_are_refused():

@@ -31,6 +31,10 @@ import numpy as np
 from xmodal.apps.sentences import split_lines, split_sentences
 from xmodal.config import CONFIG
 
+__all__ = ["Scored", "text_confidence", "media_confidence", "sentence_quality", "PASSAGE_CACHE_SIZE",
+           "passage_vectors", "FAQ_ANSWER_CHARS", "answer_spans", "asr_factor", "relevance_factor", "compose_answer",
+           "recalibrate", "answer_type_factor", "unit_confidence", "SIGN_MAX_CHARS", "whole_signs"]
+
 
 class Scored(Protocol):
     """What the answer rule reads of a piece of evidence (``xmodal.apps.qa.Evidence`` is one)."""

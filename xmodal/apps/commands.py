@@ -16,9 +16,13 @@ import json
 import sys
 from pathlib import Path
 
+from xmodal.ingest.arguments import parse_where
+
+__all__ = ["add_commands"]
+
 
 def _kind_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--kind", default=None, metavar="KINDS", type=lambda s: [k.strip() for k in s.split(",") if k.strip()],
+    p.add_argument("--kind", default=None, metavar="KINDS",
                    help="comma-separated: image,text,audio,video (as in `xmodal search`)")
 
 
@@ -27,9 +31,7 @@ def _where_arg(p: argparse.ArgumentParser) -> None:
                    help='payload filter as JSON, e.g. \'{"size": {"$lt": 100000}}\'')
 
 
-def _where(args):
-    from xmodal.ingest.commands import parse_where  # one parser for every command's --where
-
+def _where(args) -> dict | None:
     return parse_where(args.where)
 
 

@@ -12,6 +12,8 @@ import numpy as np
 
 from xmodal.errors import InvalidInput
 
+__all__ = ["mmr", "intra_list_diversity"]
+
 
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:
     v = np.asarray(vectors, dtype=np.float32)

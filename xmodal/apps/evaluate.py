@@ -30,6 +30,10 @@ from xmodal.apps.simulate import SimulationSpec, leave_last_out, simulate_log
 from xmodal.ingest.ranking import fit_logistic
 from xmodal.progress import progress
 
+__all__ = ["TIME_TOLERANCE_S", "answer_bearing", "evaluate_qa", "summarise_qa", "rank_metrics",
+           "evaluate_recommender", "is_path_answer", "judge_answers", "answer_outcome", "answer_report",
+           "fit_answer_threshold", "reliability", "fit_answer_rescaling"]
+
 TIME_TOLERANCE_S = 1.5
 
 

@@ -14,6 +14,8 @@ from typing import Sequence
 
 from xmodal.config import CONFIG
 
+__all__ = ["STOPWORDS", "tokenize", "coverage", "bm25_scores", "keyword_scores"]
+
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 STOPWORDS = frozenset("""

@@ -28,6 +28,9 @@ from typing import Sequence
 from xmodal.config import CONFIG
 from xmodal.errors import InvalidInput, LLMError
 
+__all__ = ["ENV_URL", "ENV_MODEL", "ENV_KEY", "SYSTEM_PROMPT", "CitedPassage", "GeneratedAnswer", "chat_url",
+           "build_messages", "parse_citations", "ChatClient"]
+
 ENV_URL = "XMODAL_LLM_URL"
 ENV_MODEL = "XMODAL_LLM_MODEL"
 ENV_KEY = "XMODAL_LLM_API_KEY"

@@ -16,6 +16,8 @@ import numpy as np
 from xmodal.config import CONFIG
 from xmodal.errors import InvalidInput
 
+__all__ = ["SECONDS_PER_DAY", "decay_factor", "Profile"]
+
 SECONDS_PER_DAY = 86_400.0
 
 

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from xmodal.config import CONFIG
-from xmodal.ingest.layout import Role
+from xmodal.ingest.layout import Role, parse_kinds
 from xmodal.ingest.search import load_query_image
 
 __all__ = ["Unit", "retrieve_units", "specificity", "reference_captions", "SOURCE_OF_ROLE"]
@@ -87,7 +87,7 @@ def retrieve_units(lib, question: str, image: Any = None, k: int | None = None,
     specificity (see :func:`specificity`) as retrieval score; text rows their cosine.
     """
     k = CONFIG.apps.qa_items if k is None else k
-    kind_list = list(kinds) if kinds else None
+    kind_list = parse_kinds(kinds)
     found = lib.search(text=question, kind=kind_list, where=where, k=k)
     relevance = {r.id: r.relevance for r in found} if getattr(found, "calibrated", False) else {}
     results = list(found)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+__all__ = ["Span", "split_sentences", "split_lines"]
+
 # A sentence ends at . ! ? (or their CJK forms) followed by space, or at a blank line.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+|(?<=[。！？])\s*|\n\s*\n")
 # Abbreviations whose period does not end a sentence.

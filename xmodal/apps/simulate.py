@@ -15,6 +15,8 @@ import numpy as np
 from xmodal.errors import InvalidInput
 from xmodal.apps.profile import SECONDS_PER_DAY
 
+__all__ = ["SimEvent", "SimUser", "SimulationSpec", "simulate_log", "leave_last_out"]
+
 
 @dataclass(frozen=True)
 class SimEvent:

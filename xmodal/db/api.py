@@ -13,6 +13,9 @@ from typing import Any, Iterator, Literal, Mapping, Sequence, Union
 
 import numpy as np
 
+__all__ = ["Metric", "METRICS", "INDEX_KINDS", "PAYLOAD_TYPES", "Id", "Filter", "VectorField", "Hit", "Record",
+           "BaseCollection", "BaseDatabase"]
+
 Metric = Literal["l2", "cosine", "ip"]
 METRICS: tuple[str, ...] = ("l2", "cosine", "ip")
 INDEX_KINDS: tuple[str, ...] = ("flat", "hnsw", "ivf_flat", "ivf_pq", "pq", "opq", "sq8", "lsh", "kdtree")

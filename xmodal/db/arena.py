@@ -26,6 +26,8 @@ from typing import Any
 import faiss
 import numpy as np
 
+__all__ = ["M_MMAP_THRESHOLD", "return_big_frees_to_the_os", "Arena"]
+
 _MALLOC_TUNED = False
 M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
 

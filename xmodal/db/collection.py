@@ -32,6 +32,8 @@ from xmodal.errors import InvalidInput, NotFound
 if TYPE_CHECKING:
     from xmodal.db.database import Database
 
+__all__ = ["objects", "to_json", "filter_key", "Collection"]
+
 
 def objects(values: Sequence[Any]) -> np.ndarray:
     """A 1-d object array of ``values`` (numpy would otherwise turn lists of lists into 2-d arrays)."""

@@ -13,6 +13,8 @@ import numpy as np
 from xmodal.db.filters import And, Cond, Node, Not, Or, evaluate
 from xmodal.db.vectors import grow
 
+__all__ = ["PayloadColumns"]
+
 _DTYPES = {"int": np.int64, "float": np.float64, "bool": np.bool_}
 
 

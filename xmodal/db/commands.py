@@ -12,6 +12,8 @@ from pathlib import Path
 
 from xmodal.config import IngestConfig, MilvusConfig, default_db_path
 
+__all__ = ["add_commands"]
+
 
 def _transfer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=None, metavar="N",

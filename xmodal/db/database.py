@@ -12,10 +12,12 @@ from typing import Any, Iterator, Mapping
 from xmodal.config import Config, DBConfig
 from xmodal.db.api import BaseDatabase, VectorField
 from xmodal.db.collection import Collection, to_json
-from xmodal.db.indexes import configure_threads
+from xmodal.db.indexes import configure_faiss_threads
 from xmodal.db.schema import check_name, check_payload_schema, check_vector_field
 from xmodal.db.storage import Storage
 from xmodal.errors import AlreadyExists, InvalidInput, NotFound
+
+__all__ = ["Database"]
 
 _OPEN: dict[Path, "Database"] = {}  # one engine per folder per process
 _OPEN_LOCK = threading.Lock()
@@ -73,7 +75,7 @@ class Database(BaseDatabase):
             return
         self.path = Path(path)
         self.settings = (settings or Config()).db
-        configure_threads(self.settings.faiss_threads)
+        configure_faiss_threads(self.settings.faiss_threads)
         self._storage = Storage(self.path, mode, self.settings)
         self._collections: dict[str, Collection] = {}
         self._lock = threading.RLock()

@@ -47,6 +47,9 @@ from typing import Any, Mapping, Union
 from xmodal.config import DBConfig
 from xmodal.errors import InvalidInput
 
+__all__ = ["FIELD_OPS", "LOGICAL_OPS", "ORDER_OPS", "EQUALITY_OPS", "ALLOWED_OPS", "Cond", "And", "Or", "Not", "Node",
+           "parse_filter", "evaluate"]
+
 FIELD_OPS: tuple[str, ...] = ("$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte", "$exists")
 LOGICAL_OPS: tuple[str, ...] = ("$and", "$or", "$not")
 ORDER_OPS: tuple[str, ...] = ("$gt", "$gte", "$lt", "$lte")

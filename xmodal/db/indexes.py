@@ -19,6 +19,10 @@ import numpy as np
 from xmodal.config import DBConfig
 from xmodal.db.api import VectorField
 
+__all__ = ["faiss_metric", "default_pq_m", "SearchKnobs", "AnnIndex", "HnswIndex", "TrainedIndex", "IvfMixin",
+           "IvfTrainedIndex", "IvfFlatIndex", "IvfPqIndex", "OpqIndex", "PqIndex", "Sq8Index", "LshIndex",
+           "KdTreeIndex", "KINDS", "make_index", "configure_faiss_threads"]
+
 
 def faiss_metric(metric: str) -> int:
     """cosine is inner product over normalised vectors."""
@@ -562,6 +566,6 @@ def make_index(spec: VectorField, settings: DBConfig | None = None) -> AnnIndex 
     return cls(spec, settings) if cls is not None else None
 
 
-def configure_threads(threads: int) -> None:
+def configure_faiss_threads(threads: int) -> None:
     """FAISS's OpenMP pool is one per process: the last database opened sizes it."""
     faiss.omp_set_num_threads(max(1, threads))

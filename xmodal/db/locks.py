@@ -9,6 +9,8 @@ from typing import IO, Iterator
 
 from xmodal.errors import StorageError
 
+__all__ = ["ReadWriteLock", "ProcessLock"]
+
 
 class ReadWriteLock:
     """Readers share, a writer is alone; waiting writers block new readers so writes are not starved.

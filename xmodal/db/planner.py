@@ -20,6 +20,9 @@ import numpy as np
 
 from xmodal.config import PlannerCosts
 
+__all__ = ["Path", "INDEX", "EXACT", "SUBSET", "matmul_ns", "WithinShape", "worth_probing", "within_costs",
+           "KnnShape", "filtered_ef", "index_knn_ns", "knn_costs", "cheapest", "plan_within", "plan_knn"]
+
 Path = Literal["index", "exact", "subset"]
 INDEX: Path = "index"  # the approximate index (for range: IVF lists that can still qualify, re-checked exactly)
 EXACT: Path = "exact"  # an exact scan of every slot (a filter applied on the way)

@@ -15,6 +15,10 @@ from xmodal.config import DBConfig
 from xmodal.db.api import INDEX_KINDS, METRICS, PAYLOAD_TYPES, Id, VectorField
 from xmodal.errors import InvalidInput
 
+__all__ = ["INDEX_PARAMS", "PARAM_DOES_NOT_APPLY", "QUERY_PARAMS", "check_name", "check_vector_field",
+           "check_payload_schema", "check_id", "check_ids", "check_vectors", "check_payload_value", "check_payload",
+           "check_k", "check_queries", "check_query_params", "id_sequence"]
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _INT64 = (-(2**63), 2**63 - 1)
 _DEFAULT_LIMITS = DBConfig()  # a caller that passes no settings gets the defaults

@@ -28,6 +28,8 @@ from xmodal.config import FORMAT_VERSION, DBConfig
 from xmodal.db.locks import ProcessLock
 from xmodal.errors import InvalidInput, ReadOnlyError, StorageError
 
+__all__ = ["DB_FILE", "MODES", "SYNC_LEVELS", "SQL_PARAM_CHUNK", "chunks", "Storage"]
+
 DB_FILE = "xmodal.sqlite"
 MODES = ("auto", "w", "r")
 SYNC_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")  # SQLite PRAGMA synchronous

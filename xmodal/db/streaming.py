@@ -27,6 +27,8 @@ from typing import Callable, Iterable, Protocol
 
 import numpy as np
 
+__all__ = ["FOLD_HOOKS", "run_fold_hooks", "merge_knn", "Foldable", "Folder"]
+
 # Test hooks, called as hook(field_name, first_slot, end_slot, phase) by the folder thread:
 # phase "start" after it copied the rows and before it touches the index (no lock held, so a
 # hook may block to hold a fold open), "added" once the index holds them but before the growing

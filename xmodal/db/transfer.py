@@ -31,6 +31,10 @@ from xmodal.config import Config, MilvusConfig, cache_dir
 from xmodal.db.api import BaseCollection, BaseDatabase, Record, VectorField
 from xmodal.errors import InvalidInput, NotFound, StorageError
 
+__all__ = ["PARQUET_PREFIX", "MANIFEST", "CHECKPOINT", "VECTOR_PREFIX", "FORMAT", "Schema", "TransferReport",
+           "Source", "Sink", "CollectionSource", "CollectionSink", "ParquetSink", "ParquetSource",
+           "default_checkpoint", "transfer", "open_source", "open_sink", "copy"]
+
 PARQUET_PREFIX = "parquet:"
 MANIFEST = "_manifest.json"
 CHECKPOINT = "_checkpoint.json"

@@ -12,6 +12,8 @@ from typing import Literal
 
 from xmodal.errors import InvalidInput
 
+__all__ = ["LITE_PREFIX", "SERVER_SCHEMES", "FORMS", "Backend", "Location", "locate"]
+
 LITE_PREFIX = "milvus-lite:"
 SERVER_SCHEMES = {"milvus://": "http", "milvus+https://": "https"}
 FORMS = "a folder path, milvus-lite:PATH.db, milvus://HOST:PORT[/DB] or milvus+https://HOST:PORT[/DB]"

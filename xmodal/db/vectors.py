@@ -31,6 +31,8 @@ from xmodal.db.planner import (INDEX, SUBSET, KnnShape, WithinShape, filtered_ef
 from xmodal.db.planner import Path as PlanPath
 from xmodal.db.streaming import merge_knn, run_fold_hooks
 
+__all__ = ["RebuildPlan", "FILTER_CACHE_ENTRIES", "Allowed", "grow", "bitmap_selector", "first_allowed", "FieldIndex"]
+
 @dataclass
 class RebuildPlan:
     x: np.ndarray  # live vectors at planning time

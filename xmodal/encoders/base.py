@@ -14,6 +14,8 @@ import numpy as np
 from xmodal.config import Config, DetectConfig, EncoderConfig, MediaConfig
 from xmodal.errors import InvalidInput, MediaError
 
+__all__ = ["MODALITIES", "PathLike", "Encoder", "BaseEncoder", "as_image_list", "softmax", "l2_normalise"]
+
 TEXT, IMAGE, AUDIO = "text", "image", "audio"
 MODALITIES = (TEXT, IMAGE, AUDIO)
 PathLike = Union[str, os.PathLike]

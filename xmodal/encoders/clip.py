@@ -19,8 +19,10 @@ from xmodal._optional import require
 from xmodal.config import Config, cache_dir
 from xmodal.encoders.base import AUDIO, IMAGE, TEXT, BaseEncoder
 from xmodal.encoders.image_backends import ONNX_OPSET, ort_session
-from xmodal.encoders.towers import configure_threads
+from xmodal.encoders.towers import configure_torch_threads
 from xmodal.errors import InvalidInput, NotFound
+
+__all__ = ["CLIP_BACKENDS", "ClipEncoder"]
 
 CLIP_BACKENDS = ("torch", "onnx")
 # Families whose text tower was trained on fixed-length padded input (padding changes the output).
@@ -39,7 +41,7 @@ class ClipEncoder(BaseEncoder):
         self.use_settings(settings)
         transformers = require("transformers", "clip")
         self.torch = require("torch", "clip")
-        configure_threads(self.settings.torch_threads)
+        configure_torch_threads(self.settings.torch_threads)
         self.ref = ref
         self.name = f"clip:{ref}"
         backend = backend or self.settings.clip_backend

@@ -13,6 +13,9 @@ import math
 from xmodal._optional import require
 from xmodal.encoders.image_backends import weights_path
 
+__all__ = ["LITE0_STAGES", "STEM_CHANNELS", "HEAD_CHANNELS", "NUM_CLASSES", "BN_EPS", "BN_MOMENTUM", "LITE_MEAN",
+           "LITE_STD", "SameConv2d", "MBConv", "EfficientNetLite0", "FromPixels", "load_pretrained"]
+
 torch = require("torch", "models")
 nn = torch.nn
 F = torch.nn.functional

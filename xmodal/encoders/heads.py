@@ -16,6 +16,8 @@ import numpy as np
 
 from xmodal.errors import InvalidInput, StorageError
 
+__all__ = ["WEIGHTS_FORMAT", "NORM_EPS", "read_head_weights", "NumpyHeads"]
+
 WEIGHTS_FORMAT = 1
 # torch.nn.functional.normalize's floor on the norm (the heads were trained with it).
 NORM_EPS = 1e-12

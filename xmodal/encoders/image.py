@@ -11,6 +11,8 @@ from xmodal.config import Config
 from xmodal.encoders.base import IMAGE, BaseEncoder
 from xmodal.encoders.towers import IMAGE_FEATURE_DIM, image_tower
 
+__all__ = ["EfficientNetEncoder"]
+
 
 class EfficientNetEncoder(BaseEncoder):
     name = "efficientnet-lite0"

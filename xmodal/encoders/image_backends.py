@@ -20,6 +20,9 @@ from xmodal._optional import require
 from xmodal.config import EncoderConfig, cache_dir
 from xmodal.errors import InvalidInput
 
+__all__ = ["BACKENDS", "ONNX_OPSET", "TorchBackend", "weights_path", "onnx_path", "export_onnx", "ort_session",
+           "OnnxBackend", "onnx_available", "make_backend"]
+
 BACKENDS = ("torch", "onnx")
 ONNX_OPSET = 17
 

@@ -28,6 +28,11 @@ from xmodal.encoders.towers import TEXT_FEATURE_DIM, image_tower, imagenet_class
 from xmodal.media import ocr_many
 from xmodal.progress import progress
 
+__all__ = ["VOCABULARIES", "WORDS_FILE", "ABSTRACT", "BASIC_MIN_COUNT", "BASIC_MAX_DEPTH", "BASIC_WEIGHT",
+           "imagenet_words", "basic_level_name", "class_phrases", "class_text_vectors", "soft_label_weights",
+           "detection_phrases", "LabelBridgeEncoder", "LabelBridgeMultilingualEncoder", "PhotoBridgeEncoder",
+           "PhotoBridgeMultilingualEncoder"]
+
 _CLASS_LOCK = threading.Lock()
 _CLASS_VECTORS: dict[str, np.ndarray] = {}
 VOCABULARIES = ("imagenet", "wordnet")

@@ -24,6 +24,8 @@ from xmodal.encoders.label_bridge import detection_phrases
 from xmodal.encoders.towers import TEXT_FEATURE_DIM, ImageTower, image_tower, text_tower
 from xmodal.errors import NotFound
 
+__all__ = ["WEIGHTS_DIR", "XmodalLite", "XmodalLiteV1", "XmodalLiteMultilingual", "XmodalLiteMultilingualV1"]
+
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 
 

@@ -27,6 +27,9 @@ from xmodal.encoders.heads import WEIGHTS_FORMAT, read_head_weights
 from xmodal.encoders.label_bridge import class_text_vectors
 from xmodal.errors import InvalidInput, StorageError
 
+__all__ = ["LabelBridge", "label_embeddings", "ImageHead", "TextHead", "LogitScale", "DualHeads", "feature_stats",
+           "save_heads", "load_heads"]
+
 torch = require("torch", "models")
 nn = torch.nn
 F = torch.nn.functional

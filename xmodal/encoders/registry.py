@@ -15,6 +15,8 @@ from xmodal.config import Config
 from xmodal.encoders.base import Encoder
 from xmodal.errors import AlreadyExists, InvalidInput, MissingDependency, NotFound
 
+__all__ = ["Factory", "BUILTIN", "BUILTIN_PREFIXES", "register_encoder", "list_encoders", "get_encoder"]
+
 Factory = Union[str, Callable[..., Any]]
 
 BUILTIN: dict[str, str] = {

@@ -7,6 +7,8 @@ from xmodal.config import Config
 from xmodal.encoders.base import AUDIO, TEXT, BaseEncoder
 from xmodal.encoders.towers import TEXT_FEATURE_DIM, text_tower
 
+__all__ = ["TextTowerEncoder", "MiniLMEncoder", "E5Encoder"]
+
 
 class TextTowerEncoder(BaseEncoder):
     """Encodes text with one frozen text tower; the tower itself is shared process-wide."""

@@ -29,6 +29,9 @@ from xmodal.config import EncoderConfig, cache_dir
 from xmodal.encoders.image_backends import ort_session
 from xmodal.errors import InvalidInput
 
+__all__ = ["TEXT_BACKENDS", "ONNX_OPSET", "GRAPH_VERSION", "INPUTS", "TextBackend", "minilm_dir", "TorchMiniLM",
+           "onnx_path", "export_onnx", "OnnxMiniLM", "onnx_available", "make_text_backend"]
+
 TEXT_BACKENDS = ("torch", "onnx")
 ONNX_OPSET = 17
 GRAPH_VERSION = "minilm-meanpool-v2-external-data"  # bump when the exported graph changes (new cache file)

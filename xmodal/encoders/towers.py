@@ -21,6 +21,10 @@ from xmodal.encoders.text_backends import make_text_backend
 from xmodal.errors import InvalidInput, NotFound
 from xmodal.media.images import ImageInput, load_image
 
+__all__ = ["TextMode", "TEXT_MODES", "IMAGE_FEATURE_DIM", "TEXT_FEATURE_DIM", "configure_torch_threads",
+           "imagenet_classes", "preprocess_image", "ImageTower", "image_tower", "TextTower", "MiniLMTower", "E5Tower",
+           "TEXT_TOWERS", "text_tower"]
+
 TextMode = Literal["query", "passage"]
 TEXT_MODES = ("query", "passage")
 IMAGE_FEATURE_DIM = 1280
@@ -33,7 +37,7 @@ _TEXT_TOWERS: dict[tuple[str, EncoderConfig], "TextTower"] = {}
 _THREADS: int | None = None
 
 
-def configure_threads(threads: int = EncoderConfig.torch_threads) -> None:
+def configure_torch_threads(threads: int = EncoderConfig.torch_threads) -> None:
     """Size torch's intra-op pool (``EncoderConfig.torch_threads``): on small CPUs one thread per
     model is faster than two fighting over the cores (see BENCHMARKS.md). The pool is one per
     process, so the last model loaded with a different count sizes it."""
@@ -93,7 +97,7 @@ class ImageTower:
         self.media = media or MediaConfig()  # how image files are decoded
         self.backend = make_backend(backend or self.settings.image_backend, self.settings.torch_threads)
         if self.backend.name == "torch":  # ONNX Runtime sets its own threads; torch stays unimported
-            configure_threads(self.settings.torch_threads)
+            configure_torch_threads(self.settings.torch_threads)
         self.classes = imagenet_classes()
 
     def _preprocess(self, img: ImageInput) -> np.ndarray:
@@ -225,7 +229,7 @@ class MiniLMTower(TextTower):
         self.backend = make_text_backend(backend or self.settings.text_backend, self.settings.torch_threads,
                                          self.settings.text_max_tokens)
         if self.backend.name == "torch":
-            configure_threads(self.settings.torch_threads)
+            configure_torch_threads(self.settings.torch_threads)
         self.tokenizer = self.backend.tokenizer
 
     def _encode(self, texts: list[str], mode: TextMode) -> np.ndarray:

@@ -50,6 +50,8 @@ from xmodal.ingest.ranking import (KEYWORD, Calibration, brier, calibration_path
 from xmodal.ingest.sound import SOUND, library_has_sounds
 from xmodal.media.sound import hear_files
 
+__all__ = ["PASSAGES_MAX", "BACKGROUND_MAX", "fit", "query_view"]
+
 
 PASSAGES_MAX = 1500  # multilingual: every English description plus others, evenly over the languages
 BACKGROUND_MAX = 400  # reference vectors kept per field (spread over languages for multilingual models)

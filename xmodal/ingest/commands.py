@@ -16,6 +16,9 @@ from pathlib import Path
 
 from xmodal.config import CONFIG, default_db_path
 from xmodal.errors import InvalidInput, NotFound, StorageError, XmodalError
+from xmodal.ingest.arguments import parse_where
+
+__all__ = ["add_commands", "format_evidence"]
 
 
 def _common(p: argparse.ArgumentParser, model: bool = True) -> None:
@@ -217,18 +220,6 @@ def _pause_hook():
             sys.stdin.readline()
 
     return on_batch
-
-
-def parse_where(text: str | None):
-    if not text:
-        return None
-    try:
-        where = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"--where is not valid JSON: {exc}") from exc
-    if not isinstance(where, dict):
-        raise InvalidInput("--where must be a JSON object, e.g. '{\"kind\": \"image\"}'")
-    return where
 
 
 def _search(args) -> int:

@@ -27,6 +27,8 @@ from xmodal.config import CONFIG
 from xmodal.errors import InvalidInput
 from xmodal.ingest.workers import Job, Options, Outcome, Progress
 
+__all__ = ["LOCAL", "RayRunner", "RayEncoder", "ray_runner"]
+
 LOCAL = "local"  # start a private Ray instance on this machine
 
 

@@ -5,8 +5,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from xmodal.ingest.extract import TEXT, VISUAL, Decoded, Unit
+from xmodal.ingest.extract import TEXT, VISUAL, Decoded, ExtractedUnit
 from xmodal.ingest.sound import SOUND, library_has_sounds, sound_vectors
+
+__all__ = ["Row", "Encoded", "fields_for", "encode_decoded"]
 
 
 @dataclass
@@ -47,7 +49,7 @@ def encode_decoded(encoder, batch: list[Decoded]) -> list[Encoded]:
     fields = fields_for(encoder)
     for dec in batch:
         if not any(u.field in fields and u.field != SOUND for u in dec.units) and TEXT in fields:
-            dec.units.insert(0, Unit("item", TEXT, dec.meta.get("name") or dec.kind))
+            dec.units.insert(0, ExtractedUnit("item", TEXT, dec.meta.get("name") or dec.kind))
     images, texts, sounds = [], [], []
     for dec in batch:
         for u in dec.units:

@@ -16,6 +16,9 @@ from xmodal.config import CONFIG, Config
 from xmodal.errors import MediaError
 from xmodal.ingest.sound import SOUND, sound_content
 
+__all__ = ["VISUAL", "TEXT", "ExtractedUnit", "Decoded", "guess_language", "name_words", "decode",
+           "confident_ocr_blocks"]
+
 VISUAL = "visual"  # vector field: image space (photos, drawings, video frames)
 TEXT = "text"  # vector field: text space (documents, OCR text, transcripts)
 
@@ -31,7 +34,7 @@ _ENGLISH = {"the", "and", "of", "to", "a", "in", "is", "it", "with", "for", "on"
 
 
 @dataclass
-class Unit:
+class ExtractedUnit:
     """One thing to encode. ``role`` is ``item`` for the item's own row, else the child's kind."""
 
     role: str  # item | chunk | ocr | frame | speech | sound | name
@@ -47,7 +50,7 @@ class Unit:
 class Decoded:
     kind: str
     mime: str
-    units: list[Unit]
+    units: list[ExtractedUnit]
     meta: dict = field(default_factory=dict)  # width, height, duration, language, title, thumbnail
 
 
@@ -96,22 +99,22 @@ def _thumbnail(img, thumbs_dir: Path | None, digest: str) -> str | None:
     return str(out)
 
 
-def _text_units(text: str, role: str, settings: Config) -> list[Unit]:
+def _text_units(text: str, role: str, settings: Config) -> list[ExtractedUnit]:
     from xmodal.media import chunk_text
 
     units = []
     for chunk in chunk_text(text, settings=settings.media):
         if chunk.text.strip():
-            units.append(Unit(role, TEXT, chunk.text, text=_evidence(chunk.text)))
+            units.append(ExtractedUnit(role, TEXT, chunk.text, text=_evidence(chunk.text)))
     return units
 
 
-def _speech_units(path: Path, settings: Config) -> tuple[list[Unit], str | None]:
+def _speech_units(path: Path, settings: Config) -> tuple[list[ExtractedUnit], str | None]:
     """Transcript segments as units, and the language the speech model heard (None: no speech)."""
     from xmodal.media import transcribe
 
     segs = [s for s in transcribe(path, settings=settings.media) if s.text.strip()]
-    units = [Unit("speech", TEXT, s.text.strip(), time=float(s.start), end=float(s.end), text=_evidence(s.text),
+    units = [ExtractedUnit("speech", TEXT, s.text.strip(), time=float(s.start), end=float(s.end), text=_evidence(s.text),
                   asr_logprob=s.logprob) for s in segs]
     return units, (segs[0].language if segs else None)
 
@@ -123,20 +126,20 @@ def decode(path: str, kind: str, digest: str, thumbs_dir: Path | None = None, oc
     settings = settings or Config()
     p = Path(path)
     meta: dict = {"name": name_words(p)}
-    units: list[Unit] = []
+    units: list[ExtractedUnit] = []
     if kind == "image":
         from xmodal.media import load_image
 
         img = load_image(p, settings=settings.media)
         meta.update(width=img.width, height=img.height, thumbnail=_thumbnail(img, thumbs_dir, digest))
-        units.append(Unit("item", VISUAL, img))
+        units.append(ExtractedUnit("item", VISUAL, img))
         if ocr:
             from xmodal.media import ocr_lines
 
             blocks = confident_ocr_blocks(ocr_lines(img, settings.media), CONFIG.ingest.ocr_line_min_confidence)
             if blocks:
                 meta["language"] = guess_language("\n".join(blocks))
-                units += [Unit("ocr", TEXT, block, text=_evidence(block)) for block in blocks]
+                units += [ExtractedUnit("ocr", TEXT, block, text=_evidence(block)) for block in blocks]
     elif kind == "text":
         from xmodal.media import load_text
 
@@ -145,7 +148,7 @@ def decode(path: str, kind: str, digest: str, thumbs_dir: Path | None = None, oc
         chunks = _text_units(text, "chunk", settings)
         if chunks:
             first = chunks[0]
-            units.append(Unit("item", TEXT, first.content, text=first.text))
+            units.append(ExtractedUnit("item", TEXT, first.content, text=first.text))
             units += chunks[1:]
     elif kind == "audio":
         segs, heard = _speech_units(p, settings) if speech else ([], None)
@@ -153,7 +156,7 @@ def decode(path: str, kind: str, digest: str, thumbs_dir: Path | None = None, oc
         if segs:
             meta["language"] = heard or guess_language(" ".join(u.content for u in segs))
             whole = " ".join(u.content for u in segs)
-            units.append(Unit("item", TEXT, whole, time=segs[0].time, text=_evidence(whole)))
+            units.append(ExtractedUnit("item", TEXT, whole, time=segs[0].time, text=_evidence(whole)))
             units += segs
     elif kind == "video":
         from xmodal.media import extract_frames
@@ -166,8 +169,8 @@ def decode(path: str, kind: str, digest: str, thumbs_dir: Path | None = None, oc
         if frames:
             first = frames[0].image
             meta.update(width=first.width, height=first.height, thumbnail=_thumbnail(first, thumbs_dir, digest))
-            units.append(Unit("item", VISUAL, first, time=float(frames[0].time)))
-            units += [Unit("frame", VISUAL, f.image, time=float(f.time)) for f in frames]
+            units.append(ExtractedUnit("item", VISUAL, first, time=float(frames[0].time)))
+            units += [ExtractedUnit("frame", VISUAL, f.image, time=float(f.time)) for f in frames]
         if speech:
             segs, heard = _speech_units(p, settings)
             if segs:
@@ -178,10 +181,10 @@ def decode(path: str, kind: str, digest: str, thumbs_dir: Path | None = None, oc
     if kind in ("audio", "video") and speech:
         heard = sound_content(p)  # what it sounds like (see xmodal.ingest.sound); None: silent
         if heard is not None:
-            units.append(Unit(SOUND, SOUND, heard))
+            units.append(ExtractedUnit(SOUND, SOUND, heard))
     if not any(u.role == "item" for u in units):
         # Nothing to see or read (silent audio, empty document): findable by its name at least.
-        units.insert(0, Unit("item", TEXT, meta["name"] or p.name, text=""))
+        units.insert(0, ExtractedUnit("item", TEXT, meta["name"] or p.name, text=""))
     return Decoded(kind=kind, mime=_mime(p, kind), units=units, meta=meta)
 
 

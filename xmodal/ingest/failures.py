@@ -12,6 +12,8 @@ from typing import Iterable
 from xmodal.ingest.files import FileEntry
 from xmodal.ingest.sidecar import open_sidecar
 
+__all__ = ["FailureLog"]
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS failures (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime REAL NOT NULL, kind TEXT, reason TEXT NOT NULL

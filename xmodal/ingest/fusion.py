@@ -6,6 +6,8 @@ from typing import Hashable, Mapping, Sequence
 
 from xmodal.config import CONFIG
 
+__all__ = ["rrf"]
+
 
 def rrf(rankings: Mapping[str, Sequence[Hashable]], weights: Mapping[str, float] | None = None,
         k: int | None = None) -> list[tuple[Hashable, float]]:

@@ -6,6 +6,8 @@ import os
 
 from xmodal.config import CONFIG
 
+__all__ = ["HASH_HEX_CHARS", "content_hash"]
+
 HASH_HEX_CHARS = 32  # 128-bit BLAKE2b: collisions are not a practical concern for a media library
 
 

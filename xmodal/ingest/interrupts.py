@@ -6,6 +6,8 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
+__all__ = ["deferred_interrupt"]
+
 
 @contextmanager
 def deferred_interrupt() -> Iterator[None]:

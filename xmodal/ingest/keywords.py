@@ -15,6 +15,8 @@ from typing import Iterable, Sequence
 from xmodal.ingest.ranking import code_terms, content_terms
 from xmodal.ingest.sidecar import open_sidecar
 
+__all__ = ["KeywordHit", "KeywordIndex"]
+
 _SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(
     row_id UNINDEXED, item_id UNINDEXED, kind UNINDEXED, body, tokenize = 'unicode61 remove_diacritics 2'

@@ -109,11 +109,12 @@ def item_filter(kinds: Sequence[str] | None = None, where: Mapping | None = None
 
 # ----------------------------------------------------------------------------- argument checks
 def parse_kinds(kind: str | Sequence[str] | None) -> list[str] | None:
-    """``"image,text"`` or ``["image"]`` -> a checked list of kinds (None: every kind)."""
+    """``"image,text"``, ``["image"]`` or ``["image,text", "audio"]`` (a repeated query parameter)
+    -> a checked list of kinds (None: every kind)."""
     if kind is None:
         return None
-    kinds = [k.strip() for k in kind.split(",")] if isinstance(kind, str) else [str(k) for k in kind]
-    kinds = [k for k in kinds if k]
+    items = [kind] if isinstance(kind, str) else [str(k) for k in kind]
+    kinds = [k.strip() for item in items for k in item.split(",") if k.strip()]
     bad = [k for k in kinds if k not in KINDS]
     if bad:
         raise InvalidInput(f"kind {bad[0]!r} is not one of {', '.join(KINDS)}")

@@ -12,6 +12,8 @@ from typing import Callable, Iterable, Mapping
 
 from xmodal.ingest.files import FileEntry, under
 
+__all__ = ["StoredFile", "StoredState", "Plan", "make_plan"]
+
 
 @dataclass(frozen=True)
 class StoredFile:

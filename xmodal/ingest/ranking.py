@@ -24,6 +24,14 @@ import numpy as np
 from xmodal.errors import InvalidInput
 from xmodal.ingest.layout import item_of, role_of
 
+__all__ = ["CALIBRATION_DIR", "KEYWORD", "ENGLISH_ONLY_PREFIXES", "MULTILINGUAL_MODEL", "STOPWORDS",
+           "MIN_TOKEN_CHARS", "fold", "content_terms", "code_terms", "idf", "weighted_coverage", "is_rare",
+           "passage_tokens", "holds_sequence", "KeywordMatch", "keyword_match", "best_window", "Logistic",
+           "fit_logistic", "brier", "Calibration", "query_background", "zscores", "calibration_path",
+           "load_calibration", "prob_or", "fuse", "signal_name", "field_signal", "keyword_signal", "evidence_order",
+           "non_latin_share", "model_reads_only_english", "language_warning", "KEYWORD_LIST", "BACKFILL", "OCR_LIST",
+           "floor", "vector_lists", "best_rows", "list_weight", "list_preference", "same_moment", "evidence"]
+
 CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
 KEYWORD = "keyword"  # the calibration field of keyword evidence
 # Models that read English only; a query in another script is mostly noise to them.

@@ -7,6 +7,8 @@ from pathlib import Path
 from xmodal.config import CONFIG
 from xmodal.errors import StorageError
 
+__all__ = ["open_sidecar"]
+
 
 def open_sidecar(path: Path, schema: str, what: str, wal: bool = False) -> sqlite3.Connection:
     """Open (creating folder and tables) a connection shared across threads; the caller locks.

@@ -18,6 +18,8 @@ from xmodal.errors import XmodalError
 from xmodal.ingest.encode import Encoded, encode_decoded
 from xmodal.ingest.extract import Decoded, decode
 
+__all__ = ["Progress", "Job", "Outcome", "Options", "process_batch", "LocalRunner"]
+
 Progress = Callable[[str, int], None]  # (phase, n) with phase "decode" | "encode"
 
 

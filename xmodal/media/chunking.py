@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from xmodal.config import MediaConfig
 from xmodal.errors import InvalidInput
 
+__all__ = ["Chunk", "chunk_text"]
+
 # Chinese and Japanese are written without spaces: each character counts as a word there.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")

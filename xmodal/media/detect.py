@@ -40,6 +40,10 @@ from xmodal.errors import InvalidInput, NotFound
 from xmodal.media.images import ImageInput, load_image
 from xmodal.media.tfjs import TfjsGraph, crop_and_resize, resize_bilinear
 
+__all__ = ["SETUP_COMMAND", "COCO_LABELS", "DetectInput", "Detection", "human_models_dir", "to_pixels", "prepare",
+           "nms", "export_onnx", "ObjectDetector", "Face", "FaceAnalyzer", "default_detector",
+           "default_face_analyzer", "detect_faces", "detect_objects", "person_word", "describe", "describe_images"]
+
 torch = require("torch", "models")
 
 SETUP_COMMAND = "scripts/fetch_human.sh (also run by scripts/setup.sh)"

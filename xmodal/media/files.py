@@ -6,6 +6,8 @@ from pathlib import Path
 
 from xmodal.errors import MediaError
 
+__all__ = ["read_file"]
+
 
 def read_file(path: str | os.PathLike, *, prefix: int | None = None, max_bytes: int | None = None,
               limit_name: str = "") -> bytes:

@@ -20,6 +20,8 @@ from xmodal.config import MediaConfig
 from xmodal.errors import MediaError
 from xmodal.media.files import read_file
 
+__all__ = ["ImageInput", "SVG_SIGNATURES", "HEIF_BRANDS", "load_image"]
+
 ImageInput = Union[str, os.PathLike, Image.Image]
 
 SVG_SIGNATURES = (b"<svg", b"<?xml")

@@ -13,6 +13,8 @@ from xmodal.config import MediaConfig
 from xmodal.media.files import read_file
 from xmodal.media.images import HEIF_BRANDS
 
+__all__ = ["Kind", "KINDS", "IMAGE_EXTS", "TEXT_EXTS", "AUDIO_EXTS", "VIDEO_EXTS", "detect_kind"]
+
 Kind = Literal["image", "text", "audio", "video"]
 KINDS: tuple[str, ...] = ("image", "text", "audio", "video")
 

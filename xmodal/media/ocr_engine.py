@@ -26,6 +26,9 @@ from xmodal.errors import InvalidInput, MediaError, MissingDependency
 from xmodal.media.images import ImageInput, load_image
 from xmodal.media.text_gate import gate_available, text_gate
 
+__all__ = ["TESSERACT_APT", "OCR_CACHE_VERSION", "OcrLine", "tesseract_languages", "ocr_lines_many", "ocr_lines",
+           "lines_to_text", "ocr", "ocr_many"]
+
 TESSERACT_APT = "tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim"
 OCR_CACHE_VERSION = 2  # bump when the line grouping or cleaning changes
 

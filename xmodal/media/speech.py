@@ -20,6 +20,9 @@ from xmodal.config import MediaConfig
 from xmodal.errors import InvalidInput, MediaError
 from xmodal.media.whisper_models import is_multilingual, model_path
 
+__all__ = ["SAMPLE_RATE", "Segment", "whisper_model_path", "whisper_model", "decode_audio", "decoding_options",
+           "SENTENCE_END", "sentences", "likeliest_language", "transcribe"]
+
 SAMPLE_RATE = 16_000  # what Whisper models take
 _LOCK = threading.Lock()
 _MODELS: dict[tuple[str, int], object] = {}

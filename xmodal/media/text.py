@@ -14,6 +14,9 @@ from xmodal.config import MediaConfig
 from xmodal.errors import MediaError
 from xmodal.media.files import read_file
 
+__all__ = ["HTML_EXTS", "MARKDOWN_EXTS", "decode_bytes", "html_to_text", "markdown_to_text", "pdf_to_text",
+           "load_text"]
+
 HTML_EXTS = frozenset({".html", ".htm", ".xhtml"})
 MARKDOWN_EXTS = frozenset({".md", ".markdown"})
 # Elements whose content a reader never sees.

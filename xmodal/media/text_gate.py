@@ -21,6 +21,8 @@ from pathlib import Path
 from xmodal._optional import require
 from xmodal.config import MediaConfig
 
+__all__ = ["gate_available", "TextGate", "text_gate"]
+
 _EXTRA, _PACKAGE = "media", "rapidocr-onnxruntime"
 
 

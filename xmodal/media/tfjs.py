@@ -29,6 +29,8 @@ import torch.nn.functional as F
 
 from xmodal.errors import InvalidInput, MediaError, NotFound
 
+__all__ = ["Tensor", "decode_weights", "Node", "resize_bilinear", "crop_and_resize", "TfjsGraph", "SUPPORTED_OPS"]
+
 Tensor = torch.Tensor
 
 # TFJS weight dtypes -> numpy dtypes of the stored (unquantised) bytes.

@@ -16,6 +16,8 @@ from xmodal.errors import InvalidInput, MediaError
 if TYPE_CHECKING:
     from PIL import Image
 
+__all__ = ["Frame", "extract_frames"]
+
 
 @dataclass
 class Frame:

@@ -25,6 +25,9 @@ from xmodal._optional import require
 from xmodal.config import cache_dir
 from xmodal.errors import MediaError, NotFound
 
+__all__ = ["SplitModel", "WHISPER_BASE", "MODELS", "SIDE_FILES", "is_multilingual", "models_dir", "prepare_split",
+           "verify", "model_path"]
+
 _CHUNK = 1 << 20
 
 

@@ -18,7 +18,7 @@ JOB_ID_BYTES = 12
 
 
 @dataclass
-class Job:
+class BackgroundJob:
     id: str
     namespace: str
     kind: str
@@ -37,14 +37,14 @@ class Job:
 
 class JobRegistry:
     def __init__(self, keep: int):
-        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._jobs: OrderedDict[str, BackgroundJob] = OrderedDict()
         self._lock = threading.Lock()
         self.keep = keep
 
     def start(self, namespace: str, kind: str, work: Callable[[], dict],
-              describe_error: Callable[[Exception], str] = str, progress: dict | None = None) -> Job:
+              describe_error: Callable[[Exception], str] = str, progress: dict | None = None) -> BackgroundJob:
         """Run ``work`` in a thread; ``progress`` (a dict the work updates) is shown while it runs."""
-        job = Job(id=secrets.token_hex(JOB_ID_BYTES), namespace=namespace, kind=kind)
+        job = BackgroundJob(id=secrets.token_hex(JOB_ID_BYTES), namespace=namespace, kind=kind)
         if progress is not None:
             job.progress = progress
         with self._lock:
@@ -70,7 +70,7 @@ class JobRegistry:
         threading.Thread(target=run, name=f"xmodal-job-{job.id[:8]}", daemon=True).start()
         return job
 
-    def get(self, namespace: str, job_id: str) -> Job:
+    def get(self, namespace: str, job_id: str) -> BackgroundJob:
         job = self._jobs.get(job_id)
         if job is None or job.namespace != namespace:
             raise NotFound(f"job {job_id!r} does not exist in namespace {namespace!r}")

@@ -24,7 +24,7 @@ _MAX_STEM_CHARS = 100
 
 
 @dataclass
-class StoredFile:
+class SavedUpload:
     """An upload kept as ``<dest>/<content hash>/<sanitised client name>``: unique by content, and
     the library still shows the name the user gave it."""
 
@@ -40,7 +40,7 @@ def detect(path: Path) -> str | None:
 
 
 def receive(stream: BinaryIO, filename: str | None, dest_dir: Path, max_bytes: int, chunk: int,
-            allowed_kinds: Iterable[str], existing_ok: bool = True, for_indexing: bool = True) -> StoredFile:
+            allowed_kinds: Iterable[str], existing_ok: bool = True, for_indexing: bool = True) -> SavedUpload:
     """Copy an upload to ``dest_dir/<sha256><suffix>``, refusing oversize or unrecognised content."""
     display = (filename or "upload").replace("\x00", "")[-255:]
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -78,11 +78,11 @@ def receive(stream: BinaryIO, filename: str | None, dest_dir: Path, max_bytes: i
         folder = dest_dir / digest.hexdigest()[:_HASH_DIR_CHARS]
         existing = sorted(folder.glob("*")) if folder.is_dir() else []
         if existing and existing_ok:
-            return StoredFile(name=display, path=existing[0], kind=kind, size=size, new=False)
+            return SavedUpload(name=display, path=existing[0], kind=kind, size=size, new=False)
         folder.mkdir(exist_ok=True)
         final = folder / (_safe_stem(display) + suffix)
         os.replace(tmp, final)
-        return StoredFile(name=display, path=final, kind=kind, size=size)
+        return SavedUpload(name=display, path=final, kind=kind, size=size)
     finally:
         if tmp.exists():
             tmp.unlink()

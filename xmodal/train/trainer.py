@@ -25,7 +25,7 @@ from xmodal.encoders.projection import DualHeads, ImageHead, LabelBridge, LogitS
 from xmodal.train.losses import distillation_loss, info_nce, reconstruction_loss
 from xmodal.datasets.pairs import Pair, items_of
 from xmodal.datasets.splits import normalize_text
-from xmodal.encoders.towers import configure_threads
+from xmodal.encoders.towers import configure_torch_threads
 from xmodal.progress import progress
 from xmodal.train.features import image_features, text_features
 
@@ -150,7 +150,7 @@ class Trainer:
                  config: TrainConfig | None = None, text_head: str = "identity", out_dir: str | Path | None = None,
                  device: str | None = None, val_languages: Sequence[str] | None = None,
                  show_progress: bool | None = None, log: Callable[[str], None] | None = None) -> None:
-        configure_threads(CONFIG.encoders.torch_threads)  # one intra-op thread: faster than two fighting on small CPUs
+        configure_torch_threads(CONFIG.encoders.torch_threads)  # one intra-op thread: faster than two fighting on small CPUs
         self.cfg = config or CONFIG.train
         if train.n_items < 2 or val.n_items < 2:
             raise InvalidInput(f"training needs at least 2 images in train and val, got {train.n_items} and {val.n_items}")

@@ -12,10 +12,11 @@ from fastapi import APIRouter, Depends, Path as PathParam, Query
 
 from xmodal.apps import qa, recommend
 from xmodal.errors import InvalidInput
+from xmodal.ingest.layout import parse_kinds
 from xmodal.server.auth import Principal
 from xmodal.server.deps import get_state, principal
 from xmodal.server.routes.collections import NamespaceQuery
-from xmodal.server.routes.media import KindQuery, LibraryQuery, check_k, parse_kinds, stored_item
+from xmodal.server.routes.media import KindQuery, LibraryQuery, limit_k, stored_item
 from xmodal.server.schemas import (AskRequest, AskResponse, EvidenceOut, InteractionIn, RecommendationOut)
 from xmodal.server.state import ServerState
 
@@ -77,7 +78,7 @@ def recommendations(user: str = UserPath, k: int = Query(10), kind: Optional[lis
                     state: ServerState = Depends(get_state)) -> list[RecommendationOut]:
     ns = who.namespace_for(namespace, "read")
     lib = state.library(ns, library)
-    recs = recommend.recommend(lib, user, check_k(state, k), kinds=parse_kinds(kind), diversity=diversity,
+    recs = recommend.recommend(lib, user, limit_k(state, k), kinds=parse_kinds(kind), diversity=diversity,
                                exclude_seen=not include_seen)
     refs = _refs(lib, [r.path for r in recs] + [r.because for r in recs if r.because])
     out = []

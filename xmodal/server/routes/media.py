@@ -18,8 +18,10 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from xmodal.config import CONFIG
 from xmodal.errors import Forbidden, InvalidInput, MediaError, NotFound, TooLarge
+from xmodal.ingest.arguments import parse_where
+from xmodal.ingest.files import KINDS
 from xmodal.ingest.hashing import content_hash
-from xmodal.ingest.layout import ROW_MODEL_FIELDS
+from xmodal.ingest.layout import ROW_MODEL_FIELDS, parse_kinds
 from xmodal.ingest.results import Item
 from xmodal.server import uploads
 from xmodal.server.auth import Principal
@@ -33,7 +35,6 @@ router = APIRouter(prefix="/v1/media", tags=["media"])
 LibraryQuery = Query(None, max_length=64, description="media library (collection); default: the server's")
 KindQuery = Query(None, description="image, text, audio, video (repeat or comma-separate)")
 RefQuery = Query(..., max_length=128, description="an item's ref, as returned by search or upload")
-INDEXABLE_KINDS = ("image", "text", "audio", "video")
 QUERY_KINDS = ("image", "audio", "video")  # a video query is searched by what is said in it
 _REF_RE = re.compile(r"^[0-9a-f]{8,128}$")
 # Payload fields that name server paths (clients get the display name and ref instead), and the
@@ -55,29 +56,7 @@ def _result(state: ServerState, r: Any) -> MediaResult:
                        signals={k: float(v) for k, v in (getattr(r, "signals", None) or {}).items()})
 
 
-def parse_kinds(kind: Optional[list[str]]) -> Optional[list[str]]:
-    if not kind:
-        return None
-    out = [k.strip() for item in kind for k in item.split(",") if k.strip()]
-    bad = sorted(set(out) - set(INDEXABLE_KINDS))
-    if bad:
-        raise InvalidInput(f"kind {bad} is unknown: use {', '.join(INDEXABLE_KINDS)}")
-    return out or None
-
-
-def parse_where(where: Optional[str]) -> Optional[dict]:
-    if not where:
-        return None
-    try:
-        parsed = json.loads(where)
-    except ValueError as exc:
-        raise InvalidInput(f"where: not valid JSON ({exc})") from exc
-    if not isinstance(parsed, dict):
-        raise InvalidInput("where: expected a JSON object filter")
-    return parsed
-
-
-def check_k(state: ServerState, k: int) -> int:
+def limit_k(state: ServerState, k: int) -> int:
     if k < 1 or k > state.settings.max_k:
         raise InvalidInput(f"k={k} must be between 1 and {state.settings.max_k}")
     return k
@@ -140,13 +119,13 @@ def upload(files: list[UploadFile] = File(..., description="images, audio, video
     if len(files) > s.max_files_per_upload:
         raise TooLarge(f"upload: {len(files)} files exceed the limit of {s.max_files_per_upload} per request")
     dest = state.upload_dir(ns, name)
-    stored: list[uploads.StoredFile] = []
+    stored: list[uploads.SavedUpload] = []
     fresh: list[Path] = []
     with state.write_lock:
         try:
             for f in files:
                 sf = uploads.receive(f.file, f.filename, dest, s.max_upload_bytes, s.upload_chunk_bytes,
-                                     INDEXABLE_KINDS, existing_ok=True)
+                                     KINDS, existing_ok=True)
                 if sf.new:
                     fresh.append(sf.path)
                 stored.append(sf)
@@ -222,7 +201,8 @@ def search_text(q: str = Query(..., min_length=1, max_length=CONFIG.server.max_q
                 who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> MediaSearchResponse:
     ns = who.namespace_for(namespace, "read")
     lib = state.library(ns, library)
-    return _search(state, lib, check_k(state, k), min_score, text=q, kind=parse_kinds(kind), where=parse_where(where))
+    return _search(state, lib, limit_k(state, k), min_score, text=q, kind=parse_kinds(kind),
+                   where=parse_where(where, "where"))
 
 
 @router.post("/search", response_model=MediaSearchResponse,
@@ -239,8 +219,8 @@ def search_form(text: Optional[str] = Form(None, max_length=CONFIG.server.max_qu
     if (file is None) == (not has_text):
         raise InvalidInput("search: give either 'text' or a query 'file' (image or audio), not both or neither")
     lib = state.library(ns, library)
-    query: dict[str, Any] = {"kind": parse_kinds(kind), "where": parse_where(where)}
-    k = check_k(state, k)
+    query: dict[str, Any] = {"kind": parse_kinds(kind), "where": parse_where(where, "where")}
+    k = limit_k(state, k)
     if file is None:
         return _search(state, lib, k, min_score, text=text, **query)
     qdir = state.upload_root / ".queries"
@@ -260,7 +240,7 @@ def similar(ref: str = RefQuery, k: int = Query(CONFIG.server.default_k), kind: 
     stored_item(state, ns, library, ref)
     lib = state.library(ns, library)
     t0 = time.perf_counter()
-    results = lib.similar(ref, k=check_k(state, k), kind=parse_kinds(kind))
+    results = lib.similar(ref, k=limit_k(state, k), kind=parse_kinds(kind))
     state.warm_models.add(lib.model)
     return MediaSearchResponse(results=[_result(state, r) for r in results],
                                took_ms=round((time.perf_counter() - t0) * 1000, 2))
