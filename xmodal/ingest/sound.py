@@ -23,6 +23,8 @@ from xmodal.errors import InvalidInput
 from xmodal.media.sound import Heard, is_silent, listen
 from xmodal.media.speech import decode_audio
 
+__all__ = ["SOUND", "library_has_sounds", "sound_content", "sound_vectors", "is_speech", "query_sound_vector"]
+
 SOUND = "sound"  # vector field (text space) and child-row role of a file's sound
 # What Whisper writes when it hears no words: a bracketed tag ("[dog barking]", "(applause)"),
 # music notes, or one of its bare tags. Such a transcript is no speech query.

@@ -24,6 +24,9 @@ from xmodal.config import CONFIG
 from xmodal.errors import MediaError
 from xmodal.media.speech import SAMPLE_RATE, decode_audio, whisper_model
 
+__all__ = ["SOUND_MODEL", "FEATURE_DIM", "Heard", "is_silent", "encoder_frames", "clean_tag", "whisper_tag", "listen",
+           "pool_frames", "hear_files"]
+
 SOUND_MODEL = "base"  # the Whisper model whose encoder the sound head was trained on
 ENCODER_DIM = 512  # Whisper base's encoder width
 FEATURE_DIM = 2 * ENCODER_DIM  # mean and standard deviation of the frames
