@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 import importlib  # noqa: E402
 from typing import TYPE_CHECKING, Any  # noqa: E402
 
+from xmodal.config import Config  # noqa: E402
 from xmodal.errors import XmodalError  # noqa: E402
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,12 +26,14 @@ __all__ = ["__version__", "XmodalError", "open", "Library", "SearchResult", "Sea
            "Database", "connect", "get_encoder"]
 
 
-def open(path, **kwargs) -> "Library":  # noqa: A001 - mirrors xmodal.open("media.xmdb") in the docs
+def open(path, settings: Config | None = None, **kwargs) -> "Library":  # noqa: A001 - xmodal.open("media.xmdb")
     """Open (or create) a media library: ``db = xmodal.open("media.xmdb")``.
 
-    Accepts a folder path, ``milvus-lite:PATH`` or ``milvus://HOST:PORT[/DB]``.
+    Accepts a folder path, ``milvus-lite:PATH`` or ``milvus://HOST:PORT[/DB]``. This is a program's
+    start-up, like the CLI's: without ``settings`` the machine's environment variables apply
+    (``Config.from_env()``, read now); ``Library.open`` itself takes only what it is given.
     """
-    return __getattr__("Library").open(path, **kwargs)
+    return __getattr__("Library").open(path, settings=settings or Config.from_env(), **kwargs)
 
 
 def __getattr__(name: str) -> Any:

@@ -33,6 +33,8 @@ def test_two_databases_in_one_process_use_their_own_hnsw_settings(tmp_path):
     for name, db in (("wide", wide), ("greedy", greedy)):
         col = db.create_collection("c", vectors={"v": VectorField(DIM, "l2", "hnsw")})
         col.upsert(list(range(N)), {"v": x})
+        col.wait_for_maintenance()  # the rows are in the graph, not only in the exact growing part
+        assert col.index_info()["v"]["growing"] == 0
         found[name] = recall([[h.id for h in r] for r in col.search("v", q, k=K)], truth)
     wide.close()
     greedy.close()  # both write their index snapshots: the FAISS graphs they built

@@ -32,8 +32,15 @@ def test_environment_set_after_import_reaches_the_encoder(monkeypatch):
     try:
         encoder = get_encoder("minilm", settings=Config.from_env())
         assert encoder.settings.torch_threads == 2
-        assert torch.get_num_threads() == 2  # torch's pool, sized when the tower loaded
+        backend = encoder.tower.backend  # ONNX Runtime by default (queries never import torch)
+        if backend.name == "onnx":
+            assert backend.session.get_session_options().intra_op_num_threads == 2
+        else:
+            assert torch.get_num_threads() == 2  # torch's pool, sized when the tower loaded
         assert encoder.encode_text("a cat").shape == (1, encoder.dim)
+        monkeypatch.setenv("XMODAL_TEXT_BACKEND", "torch")
+        get_encoder("minilm", settings=Config.from_env())
+        assert torch.get_num_threads() == 2  # the torch backend sizes torch's pool
     finally:
         configure_torch_threads(1)  # the pool is process-wide: leave it as the other tests expect
 
