@@ -14,7 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import xmodal
 from xmodal.config import CONFIG
+from xmodal.encoders import get_encoder
+from xmodal.errors import ModelMismatch, XmodalError
+from xmodal.ingest.commands import format_evidence
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -55,9 +59,6 @@ def queries() -> list[DemoQuery]:
 
 def pick_model(requested: str | None) -> str:
     """The first demo model this installation can load (the trained one may not be built yet)."""
-    from xmodal.encoders import get_encoder
-    from xmodal.errors import XmodalError
-
     candidates = [requested] if requested else [CONFIG.ingest.demo_model, *FALLBACK_MODELS]
     last: Exception | None = None
     for name in candidates:
@@ -81,9 +82,7 @@ def check(q: DemoQuery, results) -> tuple[bool, str]:
 
 
 def run(db: Path, model: str | None, say: Callable[[str], None] = print) -> int:
-    import xmodal
 
-    from xmodal.errors import ModelMismatch
 
     model = pick_model(model)
     say(f"[demo] model {model}; library {db}")
@@ -105,7 +104,6 @@ def run(db: Path, model: str | None, say: Callable[[str], None] = print) -> int:
         if report.interrupted:
             return 130
         say(f"[demo] indexed in {time.perf_counter() - t0:.1f} s\n")
-        from xmodal.ingest.commands import format_evidence
 
         failures = 0
         for q in queries():

@@ -37,7 +37,8 @@ from xmodal.db import connect
 README = ROOT / "README.md"
 SAMPLES = ROOT / "samples"
 LITE_URI = "milvus-lite:./media.db"
-TUXPAINT_ANIMALS = Path("/usr/share/tuxpaint/stamps/animals")  # Debian tuxpaint-stamps-default (setup)
+TUXPAINT_STAMPS = Path("/usr/share/tuxpaint/stamps")  # Debian tuxpaint-stamps-default (setup)
+TUXPAINT_ANIMALS = TUXPAINT_STAMPS / "animals"
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,9 @@ def run_index_python(block: Block, scratch: Path, request) -> None:
 
 def run_index_shell(block: Block, scratch: Path, request) -> None:
     _library_copy(request.getfixturevalue("mixed"), scratch)
+    # The reader's own bark: Tux Paint's dog (a folder the sound head never trained on), as WAV.
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(TUXPAINT_STAMPS / "animals/mammals/dogs/dog.ogg"),
+                    str(scratch / "bark.wav")], check=True)
     for env, argv in _shell_lines(block.code):
         assert argv[0] == "xmodal" and not env
         code, out = _cli(argv[1:])

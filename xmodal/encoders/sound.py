@@ -5,7 +5,7 @@ maps what :func:`xmodal.media.sound.listen` computes (the mean and spread of Whi
 encoder frames) into a text model's space, where a typed "a dog barking" and a picture of a dog
 already live, so a sound is found by words and finds pictures through the ordinary fusion. One head
 per text space (``sound-<model>.npz`` in ``xmodal/encoders/weights``), trained by
-``python -m xmodal.train.sound --model <model>`` on Tux Paint's sound effects.
+the training package's sound recipe (``make train``) on Tux Paint's sound effects.
 
 The head is plain numpy (standardise, a ReLU layer with a linear skip, L2-normalise): it adds well under
 a millisecond to the encoder pass, and needs no torch at query time. Whisper's own caption of the

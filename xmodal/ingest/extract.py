@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from xmodal._optional import require
 from xmodal.config import CONFIG, Config
 from xmodal.errors import MediaError
 from xmodal.ingest.sound import SOUND, sound_content
+from xmodal.media import chunk_text, extract_frames, load_image, load_text, ocr_lines, transcribe
 
 __all__ = ["VISUAL", "TEXT", "ExtractedUnit", "Decoded", "guess_language", "name_words", "decode",
            "confident_ocr_blocks"]
@@ -100,8 +102,6 @@ def _thumbnail(img, thumbs_dir: Path | None, digest: str) -> str | None:
 
 
 def _text_units(text: str, role: str, settings: Config) -> list[ExtractedUnit]:
-    from xmodal.media import chunk_text
-
     units = []
     for chunk in chunk_text(text, settings=settings.media):
         if chunk.text.strip():
@@ -111,8 +111,6 @@ def _text_units(text: str, role: str, settings: Config) -> list[ExtractedUnit]:
 
 def _speech_units(path: Path, settings: Config) -> tuple[list[ExtractedUnit], str | None]:
     """Transcript segments as units, and the language the speech model heard (None: no speech)."""
-    from xmodal.media import transcribe
-
     segs = [s for s in transcribe(path, settings=settings.media) if s.text.strip()]
     units = [ExtractedUnit("speech", TEXT, s.text.strip(), time=float(s.start), end=float(s.end), text=_evidence(s.text),
                   asr_logprob=s.logprob) for s in segs]
@@ -128,21 +126,15 @@ def decode(path: str, kind: str, digest: str, thumbs_dir: Path | None = None, oc
     meta: dict = {"name": name_words(p)}
     units: list[ExtractedUnit] = []
     if kind == "image":
-        from xmodal.media import load_image
-
         img = load_image(p, settings=settings.media)
         meta.update(width=img.width, height=img.height, thumbnail=_thumbnail(img, thumbs_dir, digest))
         units.append(ExtractedUnit("item", VISUAL, img))
         if ocr:
-            from xmodal.media import ocr_lines
-
             blocks = confident_ocr_blocks(ocr_lines(img, settings.media), CONFIG.ingest.ocr_line_min_confidence)
             if blocks:
                 meta["language"] = guess_language("\n".join(blocks))
                 units += [ExtractedUnit("ocr", TEXT, block, text=_evidence(block)) for block in blocks]
     elif kind == "text":
-        from xmodal.media import load_text
-
         text = load_text(p, settings.media)
         meta["language"] = guess_language(text)
         chunks = _text_units(text, "chunk", settings)
@@ -159,8 +151,6 @@ def decode(path: str, kind: str, digest: str, thumbs_dir: Path | None = None, oc
             units.append(ExtractedUnit("item", TEXT, whole, time=segs[0].time, text=_evidence(whole)))
             units += segs
     elif kind == "video":
-        from xmodal.media import extract_frames
-
         meta["duration"] = _duration(p)
         every = settings.media.video_frame_interval_s
         if meta["duration"]:
@@ -201,8 +191,6 @@ def confident_ocr_blocks(lines: Sequence[Any], min_confidence: float) -> list[st
 
 def _duration(path: Path) -> float | None:
     """Container duration in seconds (PyAV), or None when the container does not say."""
-    from xmodal._optional import require
-
     av = require("av", "media")
     try:
         with av.open(str(path)) as c:

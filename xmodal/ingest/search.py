@@ -102,7 +102,7 @@ class Searcher:
         if image is not None:
             vec = encoder.encode_image([load_query_image(image, self.media)])[0]
             cal = self._calibration()
-            if fusion == "calibrated" and cal is not None and all(f"image:{f}" in cal.fields
+            if fusion == "calibrated" and cal is not None and any(f"image:{f}" in cal.fields
                                                                   for f in self.col.vector_fields):
                 results = self._calibrated(vec, None, kinds, where, k, False, source="image:")
                 out.calibrated = True
@@ -195,6 +195,8 @@ class Searcher:
         signals: dict[str, dict[str, float]] = {}
         rows: dict[str, dict[str, Any]] = {}
         for field in self.col.vector_fields:
+            if source + field not in cal.fields:
+                continue  # no mapping for this kind of query on this field (a picture against sounds)
             hits = self.col.search(field, q, k=row_budget(k), where=flt)[0]
             signals[field], rows[field] = field_signal(field, hits, cal.mapping(source + field, q[0]),
                                                        CONFIG.ingest.ocr_weight)

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from xmodal.config import Config
-from xmodal.errors import XmodalError
+from xmodal.encoders import get_encoder
+from xmodal.errors import MediaError, XmodalError
 from xmodal.ingest.encode import Encoded, encode_decoded
 from xmodal.ingest.extract import Decoded, decode
+from xmodal.media import detect_kind
 
 __all__ = ["Progress", "Job", "Outcome", "Options", "process_batch", "LocalRunner"]
 
@@ -54,9 +56,6 @@ def _reason(exc: BaseException) -> str:
 
 
 def _detect(path: str, settings: Config | None) -> str:
-    from xmodal.errors import MediaError
-    from xmodal.media import detect_kind
-
     kind = detect_kind(path, (settings or Config()).media)
     if kind is None:
         raise MediaError(f"{path}: not a recognised text, image, audio or video file")
@@ -116,8 +115,6 @@ class LocalRunner:
 
     def _get_encoder(self):
         if self._encoder is None:
-            from xmodal.encoders import get_encoder
-
             self._encoder = get_encoder(self.opts.model, settings=self.opts.settings)
         return self._encoder
 
@@ -162,8 +159,6 @@ def _init_worker(opts: Options) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and cancels work
-    from xmodal.encoders import get_encoder
-
     _WORKER["opts"] = opts
     _WORKER["encoder"] = get_encoder(opts.model, settings=opts.settings)
 
