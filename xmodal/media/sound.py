@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from xmodal.config import CONFIG
+from xmodal.config import MediaConfig
 from xmodal.errors import MediaError
 from xmodal.media.speech import SAMPLE_RATE, decode_audio, whisper_model
 
@@ -47,9 +47,9 @@ class Heard:
     tag: str = ""
 
 
-def is_silent(audio: np.ndarray) -> bool:
+def is_silent(audio: np.ndarray, peak: float = MediaConfig.asr_silence_peak) -> bool:
     """No samples, or none louder than the speech recogniser's silence threshold."""
-    return audio.size == 0 or float(np.abs(audio).max()) < CONFIG.media.asr_silence_peak
+    return audio.size == 0 or float(np.abs(audio).max()) < peak
 
 
 def encoder_frames(audio: np.ndarray, model: str = SOUND_MODEL, max_seconds: float = MAX_SECONDS) -> np.ndarray:
