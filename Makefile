@@ -26,7 +26,7 @@ lint: setup
 LOCAL_IMPORTS_MAX := 15
 
 test: setup lint
-	$(PY) -m pytest -q -n 2 --dist loadgroup tests
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 bench: setup-data
 	@bash scripts/setup_bench.sh

@@ -36,18 +36,3 @@ def milvus_uri(milvus_server) -> str:
     """A fresh Milvus database on the session's server, so tests never see each other's collections."""
     return f"milvus://{milvus_server}/t{next(_databases)}"
 
-
-MILVUS_GROUP = "milvus-standalone"
-
-
-def pytest_collection_modifyitems(config, items):
-    """``make test`` runs two pytest-xdist workers with ``--dist loadgroup``: one group per test file
-    (as ``--dist loadfile``: module fixtures are built once), except that every test that talks to
-    the Milvus standalone server is in one group, so one worker starts one server (two servers
-    starting at once on one machine crash)."""
-    for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        path = item.nodeid.split("::")[0]
-        milvus = path.startswith("tests/milvus/") or "milvus_server" in item.fixturenames
-        item.add_marker(pytest.mark.xdist_group(MILVUS_GROUP if milvus else path))

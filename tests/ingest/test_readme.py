@@ -28,7 +28,6 @@ from PIL import Image
 
 import xmodal
 from tests.apps.chat_server import EchoChatServer
-from tests.conftest import MILVUS_GROUP
 from tests.ingest.conftest import MODEL, ROOT
 from xmodal.apps.qa import ask
 from xmodal.cli import main as cli_main
@@ -388,13 +387,7 @@ def test_every_readme_block_has_a_runner():
     assert not missing, f"README blocks that no test runs: {missing}"
 
 
-def _params() -> list:
-    """The blocks; those that start the Milvus standalone server share its test group (conftest)."""
-    return [pytest.param(b, marks=[pytest.mark.xdist_group(MILVUS_GROUP)] if b.section == "Milvus and scale-out" else [])
-            for b in readme_blocks()]
-
-
-@pytest.mark.parametrize("block", _params(), ids=lambda b: f"{b.section}-{b.index}")
+@pytest.mark.parametrize("block", readme_blocks(), ids=lambda b: f"{b.section}-{b.index}")
 def test_readme_block_runs(block: Block, scratch, request):
     if block.key not in RUNNERS:
         pytest.fail(f"no runner for README block {block.key}")

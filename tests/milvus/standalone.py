@@ -90,6 +90,7 @@ class StandaloneMilvus:
         for key, value in self.settings.items():
             config.set(key, value)
         config.resolve()  # picks free ports for etcd and the coordinators, writes configs/milvus.yaml
+        self._own_etcd_ports(config.configurable_items["etcd_port"][1])
         health_port = free_port()
         env = dict(os.environ, DEPLOY_MODE="STANDALONE", METRICS_PORT=str(health_port),
                    MILVUS_RUN_DIR=str(self.folder / "run"),
@@ -106,6 +107,25 @@ class StandaloneMilvus:
             self.stop()
             raise
         return self.address
+
+    def _own_etcd_ports(self, client_port: int) -> None:
+        """The embedded etcd's peer port is 2380 unless a config file says otherwise, so a second
+        server on the machine (another test session, another xdist worker) could not start: give it
+        a config file with its own client and peer ports."""
+        peer = free_port()
+        etcd_yaml = self.folder / "configs" / "embedEtcd.yaml"
+        etcd_yaml.write_text(
+            f"name: default\n"
+            f"listen-client-urls: http://127.0.0.1:{client_port}\n"
+            f"advertise-client-urls: http://127.0.0.1:{client_port}\n"
+            f"listen-peer-urls: http://127.0.0.1:{peer}\n"
+            f"initial-advertise-peer-urls: http://127.0.0.1:{peer}\n"
+            f"initial-cluster: default=http://127.0.0.1:{peer}\n", encoding="utf-8")
+        milvus_yaml = self.folder / "configs" / "milvus.yaml"
+        text = milvus_yaml.read_text(encoding="utf-8")
+        assert "\netcd:\n" in text, "the milvus.yaml template changed: no top-level etcd section"
+        milvus_yaml.write_text(text.replace("\netcd:\n", f"\netcd:\n  config:\n    path: {etcd_yaml}\n", 1),
+                               encoding="utf-8")
 
     def _wait_ready(self, health_url: str) -> None:
         from pymilvus import MilvusClient
