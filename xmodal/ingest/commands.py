@@ -17,6 +17,7 @@ from pathlib import Path
 from xmodal.config import CONFIG, default_db_path
 from xmodal.errors import InvalidInput, NotFound, StorageError, XmodalError
 from xmodal.ingest.arguments import parse_where
+from xmodal.ingest.interrupts import wait_readable
 
 __all__ = ["add_commands", "format_evidence"]
 
@@ -217,6 +218,7 @@ def _pause_hook():
         if count[0] == after:
             print(f"xmodal: paused after batch {after} ({report.encoded} items written); press Enter to go on",
                   file=sys.stderr, flush=True)
+            wait_readable(sys.stdin)
             sys.stdin.readline()
 
     return on_batch
