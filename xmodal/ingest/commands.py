@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 from xmodal.config import CONFIG, default_db_path
@@ -137,8 +138,25 @@ def _wait_for_writer(folder: Path) -> None:
     lock = ProcessLock(folder)
     print(f"xmodal: {folder} is being written by another process (pid {lock.holder()}); "
           "waiting for it to finish (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    with open(lock.path, "a+") as fh:  # blocks until the writer closes or dies; Ctrl-C interrupts
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+    # A thread blocks on the lock (until the writer closes or dies) and says so through a pipe; the
+    # main thread waits on the pipe, where Ctrl-C always ends the wait (see wait_readable).
+    r, w = os.pipe()
+
+    def take_and_release() -> None:
+        with open(lock.path, "a+") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            os.write(w, b"1")
+        except OSError:  # the main thread stopped waiting (Ctrl-C)
+            pass
+        finally:
+            os.close(w)
+
+    threading.Thread(target=take_and_release, name="xmodal-wait-writer", daemon=True).start()
+    try:
+        wait_readable(r)
+    finally:
+        os.close(r)
 
 
 def _console():

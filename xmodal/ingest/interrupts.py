@@ -32,8 +32,8 @@ def deferred_interrupt() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def wait_readable(stream: IO) -> None:
-    """Block until ``stream`` has input to read; Ctrl-C ends the wait with KeyboardInterrupt.
+def wait_readable(stream: IO | int) -> None:
+    """Block until ``stream`` (a file or a descriptor) has input to read; Ctrl-C ends the wait with KeyboardInterrupt.
 
     Why not a plain ``readline()``: the kernel may hand SIGINT to any thread of the process (rich's
     refresh thread, FAISS / ONNX Runtime pools). Python then only sets a flag, and a main thread
