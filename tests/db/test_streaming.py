@@ -111,3 +111,49 @@ def test_deletes_and_payload_updates_during_a_fold_apply_to_both_parts(db, held)
     assert col.wait_for_maintenance(timeout=120)
     assert col.index_info()["v"]["growing"] == 0
     check()  # folded: the fold's deleted rows are tombstones of the index
+
+
+class HeldAfterAdd:
+    """Holds the next fold open right after it added its rows to the index (lock still held)."""
+
+    def __init__(self) -> None:
+        self.added = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, field: str, lo: int, hi: int, phase: str) -> None:
+        if phase != "added" or self.added.is_set():
+            return
+        self.added.set()
+        self.release.wait(20)
+
+
+def test_ip_hnsw_past_its_norm_bound_is_searched_exactly_until_rebuilt(db):
+    """An ip HNSW searches over vectors augmented up to a norm bound fixed by its first rows; a
+    later row past the bound makes the index stale (its answers are wrong near that row). While
+    stale, searches must not use it -- the exact store answers -- and the folder's idle step
+    rebuilds it with a bound that covers every row."""
+    rng = np.random.default_rng(3)
+    x = clustered(rng, 1000, DIM)
+    x[500:] *= 4.0  # the second batch is far past the first batch's norms (and its 1.5x headroom)
+    ids = list(range(1000))
+    col = db.create_collection("c", vectors={"v": VectorField(DIM, "ip", "hnsw", {"M": 16})})
+    col.upsert(ids[:500], {"v": x[:500] * 0.25})
+    assert col.wait_for_maintenance(timeout=120)
+    x[:500] *= 0.25
+    hook = HeldAfterAdd()
+    FOLD_HOOKS.append(hook)
+    try:
+        col.upsert(ids[500:], {"v": x[500:]})
+        assert hook.added.wait(60)  # the fold added the big rows: the index is stale, not yet rebuilt
+        q = x[rng.integers(0, 1000, 30)] + rng.standard_normal((30, DIM)).astype(np.float32)
+        got = [[h.id for h in r] for r in col.search("v", q, k=10)]
+        stale_answer_done = not hook.release.is_set()
+        hook.release.set()
+    finally:
+        hook.release.set()
+        FOLD_HOOKS.remove(hook)
+    assert stale_answer_done  # answered while the fold was still held (no wait on the stale index)
+    assert got == knn(q, x, ids, 10, "ip")
+    assert col.wait_for_maintenance(timeout=120)
+    rebuilt = [[h.id for h in r] for r in col.search("v", q, k=10)]
+    assert recall(rebuilt, knn(q, x, ids, 10, "ip")) >= 0.95

@@ -146,6 +146,8 @@ class HnswIndex(AnnIndex):
         if not self.mips:
             self.index.add(x)
             return
+        if len(x) == 0:  # an empty build must not fix the bound at zero (every later row would overflow)
+            return
         norms2 = np.einsum("ij,ij->i", x, x)
         if self.bound2 is None:
             self.bound2 = max(float(norms2.max(initial=0.0)), 1e-12) * self.settings.mips_norm_headroom ** 2

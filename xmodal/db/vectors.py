@@ -197,8 +197,11 @@ class FieldIndex:
         return ann is not None and not isinstance(ann, KdTreeIndex) and ann.is_trained and not self.pending_build
 
     def fold_pending(self) -> bool:
-        """Rows wait to be folded into the index (not while a rebuild will replace it anyway)."""
-        return self.streams() and not self.rebuilding and self.indexed < self.n
+        """Rows wait to be folded into the index (not while a rebuild will replace it anyway, nor
+        into a stale index: the folder stops, and its idle step starts the rebuild)."""
+        ann = self.ann
+        return (self.streams() and not self.rebuilding and self.indexed < self.n
+                and not (ann is not None and ann.stale()))  # a stale index is rebuilt with every row
 
     def fold_step(self, lock: ReadWriteLock, max_rows: int) -> int:
         """Add the next ``max_rows`` growing slots to the index; the rows folded (0: nothing to do
@@ -369,6 +372,12 @@ class FieldIndex:
         return self._live_sel[1], self._live_sel[2]
 
     # ------------------------------------------------------------------ k nearest
+    def index_usable(self, ann: AnnIndex | None, knobs: SearchKnobs) -> bool:
+        """Whether a search may go through the index: not when asked to be exact, not before it is
+        built or trained, and not while it is stale (an ip HNSW whose norm bound a vector exceeded
+        answers wrongly for that vector and its neighbours until rebuilt: the exact store answers)."""
+        return not (ann is None or knobs.exact or self.pending_build or not ann.is_trained or ann.stale())
+
     def knn(self, q: np.ndarray, k: int, ok: np.ndarray | Allowed | None,
             knobs: SearchKnobs) -> tuple[np.ndarray, np.ndarray]:
         """(distances, slots), each (nq, k'), padded with -1 slots. ``ok``: allowed slots or None.
@@ -383,7 +392,7 @@ class FieldIndex:
             return np.zeros((nq, 0), np.float32), np.zeros((nq, 0), np.int64)
         k = min(k, m)
         ann = self.ann
-        usable = not (ann is None or knobs.exact or self.pending_build or not ann.is_trained)
+        usable = self.index_usable(ann, knobs)
         if allowed is None:
             if usable:
                 return self._ann_knn(q, k, None, m, knobs)
@@ -551,7 +560,7 @@ class FieldIndex:
         if m == 0:
             return [(_EMPTY_I, _EMPTY_D) for _ in range(len(q))]
         ann = self.ann
-        usable = not (ann is None or knobs.exact or self.pending_build or not ann.is_trained)
+        usable = self.index_usable(ann, knobs)
         if usable and isinstance(ann, KdTreeIndex):
             return self._kdtree_within(q, bound, None if allowed is None else allowed.ok)
         if usable and isinstance(ann, IvfMixin):
