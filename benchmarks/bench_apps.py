@@ -121,11 +121,12 @@ def bench_qa(work: Path, fit: bool = False) -> dict:
         # Before: one feature (the product's logit), as the Platt rescaling was; nearly unpenalised.
         platt, _ = fit_answer_confidence(val, features=("score",), l2=ONE_FEATURE_L2)
         fitted, l2 = fit_answer_confidence(val)
-        candidates = {"one_feature": (platt, ("score",), ONE_FEATURE_L2), "features": (fitted, ANSWER_FEATURES, l2)}
-        for name, (m, feats, lam) in candidates.items():
+        candidates = {"one_feature": (platt, ("score",), ONE_FEATURE_L2, ONE_FEATURE_L2),
+                      "features": (fitted, ANSWER_FEATURES, l2, None)}  # None: the ridge is re-chosen per fold
+        for name, (m, feats, lam, loo_l2) in candidates.items():
             scored = model_confidences(rows, m)
             out[name] = {"model": [list(p) for p in m], "l2": lam,
-                         "validation_loo_brier": round(loo_brier(val, feats, lam), 4),
+                         "validation_loo_brier": round(loo_brier(val, feats, loo_l2), 4),
                          **_halves(scored, fit_answer_threshold(validation_rows(scored)))}
         # The richer model is kept only when it forecasts held-out validation questions better.
         chosen = min(candidates, key=lambda n: out[n]["validation_loo_brier"])
@@ -153,20 +154,30 @@ def _plot_reliability(results_dir: Path, qa: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from xmodal.apps.evaluate import answer_outcome, reliability
+    from xmodal.apps.evaluate import answer_outcome, model_confidences, reliability
 
+    chosen = qa.get("chosen_model", "configured")
+    lines = {chosen: qa["rows"]}
+    other = {"one_feature": "features", "features": "one_feature"}.get(chosen)
+    if other in qa:  # the model --fit did not choose, on the same answers
+        lines[other] = model_confidences(qa["rows"], [tuple(p) for p in qa[other]["model"]])
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
     for ax, split in zip(axes, ("val", "test")):
-        rows = [r for r in qa["rows"] if r["split"] == split and r["expect"] != "evidence"]
-        table = reliability([r["confidence"] for r in rows], [answer_outcome(r) for r in rows], bins=5)
         ax.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
-        ax.plot([b["mean_confidence"] for b in table], [b["observed"] for b in table], "o-", label="xmodal ask")
-        for b in table:
-            ax.annotate(str(b["n"]), (b["mean_confidence"], b["observed"]), fontsize=7,
-                        textcoords="offset points", xytext=(4, -10))
-        ax.axvline(qa["threshold_from_validation"], color="tab:red", lw=0.8, label="abstain below")
-        rep = qa["validation" if split == "val" else "test"]
-        ax.set_title(f"{'validation' if split == 'val' else 'test'} half: Brier {rep['brier']}", fontsize=9)
+        title = []
+        for (name, all_rows), style in zip(lines.items(), ("o-", "s--")):
+            rows = [r for r in all_rows if r["split"] == split and r["expect"] != "evidence"]
+            table = reliability([r["confidence"] for r in rows], [answer_outcome(r) for r in rows], bins=5)
+            label = {"one_feature": "one feature (chosen)" if name == chosen else "one feature",
+                     "features": "all features" + (" (chosen)" if name == chosen else " (not chosen)")}.get(name, name)
+            ax.plot([b["mean_confidence"] for b in table], [b["observed"] for b in table], style, label=label)
+            for b in table:
+                ax.annotate(str(b["n"]), (b["mean_confidence"], b["observed"]), fontsize=7,
+                            textcoords="offset points", xytext=(4, -10))
+            rep = (qa[name] if name in ("one_feature", "features") else qa)["validation" if split == "val" else "test"]
+            title.append(f"{name.replace('_', ' ')} {rep['brier']}")
+        ax.axvline(qa["threshold_from_validation"], color="tab:red", lw=0.8, label="abstain below (chosen)")
+        ax.set_title(f"{'validation' if split == 'val' else 'test'} half, Brier: {', '.join(title)}", fontsize=8)
         ax.set_xlabel("confidence")
         ax.set_ylabel("share right")
         ax.set_xlim(0, 1)

@@ -16,8 +16,9 @@ candidate units; this module judges them as answers, with no access to the libra
   rivals (:func:`answer_features`: the product above, its factors one by one, the margin over the
   next unit and how many of the next units come from the same file; :func:`answer_confidence`),
   whose weights (``qa_conf_model``) are fitted on the validation half of the QA set by ``python -m
-  benchmarks.bench_apps --only qa --fit`` and passed in by the caller: one product of factors
-  cannot weigh, say, a garbled transcript against a heading, a model over the factors can;
+  benchmarks.bench_apps --only qa --fit`` and passed in by the caller. The default weighs the
+  product alone (the one-feature rescaling): on ~50 validation questions the nine-feature model
+  forecast held-out questions no better (BENCHMARKS.md), so it is there to refit on more;
 - a question asking for a number or a time is not answered by a unit that has none
   (:func:`answer_type_factor`); a short sign's OCR lines also answer as a whole (:func:`whole_signs`);
 - below ``qa_not_found_below`` (chosen on the same validation half) the answer is None: abstain.

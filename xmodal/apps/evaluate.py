@@ -404,11 +404,12 @@ def model_confidences(rows: Sequence[Mapping[str, Any]], model: Sequence[tuple[s
             for r in rows]
 
 
-def loo_brier(rows: Sequence[Mapping[str, Any]], features: Sequence[str], l2: float) -> float:
-    """Leave-one-out Brier score of :func:`fit_answer_confidence` (these ``features``, ridge ``l2``)
-    on ``rows`` with features: each row forecast by the model fitted on the others. How a richer
-    model is judged against a simpler one on the validation half alone -- the in-sample Brier of
-    nine weights fitted to ~50 questions flatters it."""
+def loo_brier(rows: Sequence[Mapping[str, Any]], features: Sequence[str], l2: float | None) -> float:
+    """Leave-one-out Brier score of :func:`fit_answer_confidence` (these ``features``, ridge ``l2``;
+    None: chosen again inside each fold, so the choice of the ridge is held out too) on ``rows``
+    with features: each row forecast by the model fitted on the others. How a richer model is
+    judged against a simpler one on the validation half alone -- the in-sample Brier of nine
+    weights fitted to ~50 questions flatters it, and so does the best of a grid of ridges."""
     judged = [r for r in rows if r.get("features")]
     errs = []
     for i, r in enumerate(judged):
