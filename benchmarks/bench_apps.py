@@ -2,8 +2,8 @@
 
 QA: the mixed offline folder of benchmarks/mixed_media.py (bundled samples, Debian documentation,
 OCR-only signs, Tux Paint spoken descriptions, named stamps) is indexed, then every question of
-benchmarks/apps_questions.json is asked. The abstention threshold (and with ``--fit`` a logistic
-rescaling of the confidence) is chosen on the validation half and reported on the test half:
+benchmarks/apps_questions.json is asked. The abstention threshold (and with ``--fit`` the logistic
+answer-confidence model over several features of the answer) is chosen on the validation half and reported on the test half:
 top-1 answer accuracy on answerable questions, abstention on unanswerable ones, picture requests
 answered by the picture (never a path), Brier score, and a reliability plot (qa_reliability.png).
 
@@ -30,6 +30,7 @@ SKIP_DIRS = ("symbols/alphabets",)  # hundreds of near-identical letters would s
 DIVERSITY_SWEEP = (0.0, 0.1, 0.2, 0.3, 0.4, 0.6)
 SIM_USERS = 200  # enough held-out likes for a hit-rate standard error of about 0.03
 FALLBACK_MODEL = "label-bridge"  # needs no training run
+ONE_FEATURE_L2 = 1e-3  # the one-feature rescaling of before: two parameters, next to no penalty
 NO_OCR_MODEL = "label-bridge-no-ocr"  # stamps hold no text: skip the bridge's OCR pass (3x faster)
 
 
@@ -80,26 +81,24 @@ def qa_library(work: Path, model: str):
     return lib, manifest, report, time.perf_counter() - t0
 
 
-def _identity(p: float) -> float:
-    return p
+def _halves(rows: list[dict], threshold: float) -> dict:
+    from xmodal.apps.evaluate import answer_report
 
-
-def _rescaler(slope: float, bias: float):
-    """The confidence rescaling ``sigmoid(slope * logit(p) + bias)`` (as xmodal.apps.answers applies it)."""
-    import math
-
-    def rescale(p: float) -> float:
-        p = min(1 - 1e-6, max(1e-6, p))
-        return 1 / (1 + math.exp(-(slope * math.log(p / (1 - p)) + bias)))
-    return rescale
+    return {"threshold_from_validation": round(threshold, 4),
+            "validation": answer_report([r for r in rows if r["split"] == "val"], threshold),
+            "test": answer_report([r for r in rows if r["split"] == "test"], threshold)}
 
 
 def bench_qa(work: Path, fit: bool = False) -> dict:
-    """Ask every question, choose the abstention threshold (and with ``fit`` the confidence
-    rescaling) on the validation half, report both halves; the reliability plot's data."""
-    from xmodal.apps.answers import recalibrate
-    from xmodal.apps.evaluate import (answer_outcome, answer_report, fit_answer_rescaling, fit_answer_threshold,
-                                      judge_answers, reliability)
+    """Ask every question, choose the abstention threshold (and with ``fit`` the answer-confidence
+    model) on the validation half, report both halves; the reliability plot's data. With ``fit``,
+    two models are fitted on the validation half and reported: the one-feature rescaling of
+    before (a logistic on the logit of the product of the answer factors, the baseline) and the
+    logistic over every answer feature; the one with the lower leave-one-out Brier score on the
+    validation half is chosen (its values go to ``qa_conf_model``)."""
+    from xmodal.apps.answers import ANSWER_FEATURES
+    from xmodal.apps.evaluate import (answer_outcome, answer_report, fit_answer_confidence, fit_answer_threshold,
+                                      judge_answers, loo_brier, model_confidences, reliability, validation_rows)
     from xmodal.config import CONFIG
 
     model = pick_model()
@@ -111,36 +110,41 @@ def bench_qa(work: Path, fit: bool = False) -> dict:
     for q in kept:
         if q.get("image"):
             q["image"] = str(ROOT / q["image"])
-    saved = (CONFIG.apps.qa_conf_platt_slope, CONFIG.apps.qa_conf_platt_bias)
     t0 = time.perf_counter()
     rows = judge_answers(lib, kept, show_progress=False)
-    if fit:  # back to the raw product of the answer factors, before the configured rescaling
-        raw = _rescaler(1 / saved[0], -saved[1] / saved[0])
-        rows = [{**r, "confidence": raw(r["confidence"])} for r in rows]
     ask_s = (time.perf_counter() - t0) / max(1, len(kept))
     lib.close()
-    val = [r for r in rows if r["split"] == "val"]
-    test = [r for r in rows if r["split"] == "test"]
-    rescale = _identity
-    out: dict = {}
+    out: dict = {"configured_model": [list(p) for p in CONFIG.apps.qa_conf_model]}
     if fit:
-        slope, bias = fit_answer_rescaling(val)
-        out["fitted_rescaling"] = {"qa_conf_platt_slope": round(slope, 4), "qa_conf_platt_bias": round(bias, 4)}
-        rescale = _rescaler(slope, bias)
-    else:
-        out["rescaling"] = {"qa_conf_platt_slope": saved[0], "qa_conf_platt_bias": saved[1],
-                            "check": round(recalibrate(0.5), 4)}
-    threshold = fit_answer_threshold(val, rescale=rescale)
+        val = validation_rows(rows)
+        out["configured"] = _halves(rows, CONFIG.apps.qa_not_found_below)  # the defaults, as shipped
+        # Before: one feature (the product's logit), as the Platt rescaling was; nearly unpenalised.
+        platt, _ = fit_answer_confidence(val, features=("score",), l2=ONE_FEATURE_L2)
+        fitted, l2 = fit_answer_confidence(val)
+        candidates = {"one_feature": (platt, ("score",), ONE_FEATURE_L2, ONE_FEATURE_L2),
+                      "features": (fitted, ANSWER_FEATURES, l2, None)}  # None: the ridge is re-chosen per fold
+        for name, (m, feats, lam, loo_l2) in candidates.items():
+            scored = model_confidences(rows, m)
+            out[name] = {"model": [list(p) for p in m], "l2": lam,
+                         "validation_loo_brier": round(loo_brier(val, feats, loo_l2), 4),
+                         **_halves(scored, fit_answer_threshold(validation_rows(scored)))}
+        # The richer model is kept only when it forecasts held-out validation questions better.
+        chosen = min(candidates, key=lambda n: out[n]["validation_loo_brier"])
+        out["chosen_model"] = chosen
+        rows = model_confidences(rows, candidates[chosen][0])
+    val = validation_rows(rows)
+    test = [r for r in rows if r["split"] == "test"]
+    threshold = fit_answer_threshold(val)
     judged_test = [r for r in test if r["expect"] != "evidence"]
     out.update(model=model, questions=len(kept), questions_skipped=len(questions) - len(kept),
                items_indexed=report.encoded, index_seconds=round(index_s, 1),
                seconds_per_question=round(ask_s, 3), configured_threshold=CONFIG.apps.qa_not_found_below,
                threshold_from_validation=round(threshold, 4),
-               validation=answer_report(val, threshold, rescale), test=answer_report(test, threshold, rescale),
-               all=answer_report(rows, threshold, rescale),
-               reliability_test=reliability([rescale(r["confidence"]) for r in judged_test],
+               validation=answer_report(val, threshold), test=answer_report(test, threshold),
+               all=answer_report(rows, threshold),
+               reliability_test=reliability([r["confidence"] for r in judged_test],
                                             [answer_outcome(r) for r in judged_test], bins=5),
-               rows=[{**r, "confidence": round(rescale(r["confidence"]), 4)} for r in rows])
+               rows=[{**r, "confidence": round(r["confidence"], 4)} for r in rows])
     return out
 
 
@@ -150,20 +154,30 @@ def _plot_reliability(results_dir: Path, qa: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from xmodal.apps.evaluate import answer_outcome, reliability
+    from xmodal.apps.evaluate import answer_outcome, model_confidences, reliability
 
+    chosen = qa.get("chosen_model", "configured")
+    lines = {chosen: qa["rows"]}
+    other = {"one_feature": "features", "features": "one_feature"}.get(chosen)
+    if other in qa:  # the model --fit did not choose, on the same answers
+        lines[other] = model_confidences(qa["rows"], [tuple(p) for p in qa[other]["model"]])
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
     for ax, split in zip(axes, ("val", "test")):
-        rows = [r for r in qa["rows"] if r["split"] == split and r["expect"] != "evidence"]
-        table = reliability([r["confidence"] for r in rows], [answer_outcome(r) for r in rows], bins=5)
         ax.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
-        ax.plot([b["mean_confidence"] for b in table], [b["observed"] for b in table], "o-", label="xmodal ask")
-        for b in table:
-            ax.annotate(str(b["n"]), (b["mean_confidence"], b["observed"]), fontsize=7,
-                        textcoords="offset points", xytext=(4, -10))
-        ax.axvline(qa["threshold_from_validation"], color="tab:red", lw=0.8, label="abstain below")
-        rep = qa["validation" if split == "val" else "test"]
-        ax.set_title(f"{'validation' if split == 'val' else 'test'} half: Brier {rep['brier']}", fontsize=9)
+        title = []
+        for (name, all_rows), style in zip(lines.items(), ("o-", "s--")):
+            rows = [r for r in all_rows if r["split"] == split and r["expect"] != "evidence"]
+            table = reliability([r["confidence"] for r in rows], [answer_outcome(r) for r in rows], bins=5)
+            label = {"one_feature": "one feature (chosen)" if name == chosen else "one feature",
+                     "features": "all features" + (" (chosen)" if name == chosen else " (not chosen)")}.get(name, name)
+            ax.plot([b["mean_confidence"] for b in table], [b["observed"] for b in table], style, label=label)
+            for b in table:
+                ax.annotate(str(b["n"]), (b["mean_confidence"], b["observed"]), fontsize=7,
+                            textcoords="offset points", xytext=(4, -10))
+            rep = (qa[name] if name in ("one_feature", "features") else qa)["validation" if split == "val" else "test"]
+            title.append(f"{name.replace('_', ' ')} {rep['brier']}")
+        ax.axvline(qa["threshold_from_validation"], color="tab:red", lw=0.8, label="abstain below (chosen)")
+        ax.set_title(f"{'validation' if split == 'val' else 'test'} half, Brier: {', '.join(title)}", fontsize=8)
         ax.set_xlabel("confidence")
         ax.set_ylabel("share right")
         ax.set_xlim(0, 1)
@@ -283,7 +297,7 @@ if __name__ == "__main__":
     ap.add_argument("--only", default="qa,rec")
     ap.add_argument("--work", type=Path, default=None, help="keep the indexed libraries here (reused next time)")
     ap.add_argument("--fit", action="store_true",
-                    help="QA: fit the confidence rescaling on the validation half (else the configured one)")
+                    help="QA: fit the answer-confidence model on the validation half (else the configured one)")
     args = ap.parse_args()
     results = Path(__file__).resolve().parent / "results"
     results.mkdir(exist_ok=True)

@@ -372,6 +372,11 @@ class AppsConfig:
     # Logistic rescaling of the product of the answer factors (xmodal.apps.answers.recalibrate).
     qa_conf_platt_slope: float = 0.942
     qa_conf_platt_bias: float = -0.572
+    # The answer's confidence (xmodal.apps.answers.answer_confidence): a logistic model over features of
+    # the best text unit and its rivals, (feature, weight) pairs, "bias" the intercept. Fitted on the
+    # validation half of the QA set (python -m benchmarks.bench_apps --only qa --fit, which keeps the
+    # nine-feature model only if it beats this one-feature one there, held out question by question).
+    qa_conf_model: tuple = (("bias", -0.572), ("score", 0.942))
     qa_thumbnail_size: int = 128
     llm_timeout_s: float = 60.0
     llm_max_tokens: int = 512

@@ -10,9 +10,15 @@ candidate units; this module judges them as answers, with no access to the libra
 - a unit's confidence multiplies what the words say (dense similarity and keyword coverage,
   :func:`text_confidence`) by its sentence quality, the calibrated retrieval relevance of its item
   (:func:`relevance_factor`) and, for speech, how sure the recogniser was (:func:`asr_factor`, from
-  faster-whisper's average log-probability stored at ingest); a final logistic rescaling
-  (``qa_conf_platt_*``, fitted on the validation half of the QA set by ``python -m
-  benchmarks.bench_apps --only qa --fit``) turns that product into a probability;
+  faster-whisper's average log-probability stored at ingest); a logistic rescaling
+  (``qa_conf_platt_*``) turns that product into each unit's score, which orders the evidence;
+- the answer's confidence is a small logistic model over features of the best text unit and its
+  rivals (:func:`answer_features`: the product above, its factors one by one, the margin over the
+  next unit and how many of the next units come from the same file; :func:`answer_confidence`),
+  whose weights (``qa_conf_model``) are fitted on the validation half of the QA set by ``python -m
+  benchmarks.bench_apps --only qa --fit`` and passed in by the caller. The default weighs the
+  product alone (the one-feature rescaling): on ~50 validation questions the nine-feature model
+  forecast held-out questions no better (BENCHMARKS.md), so it is there to refit on more;
 - a question asking for a number or a time is not answered by a unit that has none
   (:func:`answer_type_factor`); a short sign's OCR lines also answer as a whole (:func:`whole_signs`);
 - below ``qa_not_found_below`` (chosen on the same validation half) the answer is None: abstain.
@@ -24,16 +30,18 @@ import math
 import re
 import threading
 from collections import OrderedDict
-from typing import Protocol, Sequence, TypeVar
+from typing import Mapping, Protocol, Sequence, TypeVar
 
 import numpy as np
 
 from xmodal.apps.sentences import split_lines, split_sentences
 from xmodal.config import CONFIG
+from xmodal.errors import InvalidInput
 
 __all__ = ["Scored", "text_confidence", "media_confidence", "sentence_quality", "PASSAGE_CACHE_SIZE",
            "passage_vectors", "FAQ_ANSWER_CHARS", "answer_spans", "asr_factor", "relevance_factor", "compose_answer",
-           "recalibrate", "answer_type_factor", "unit_confidence", "SIGN_MAX_CHARS", "whole_signs"]
+           "recalibrate", "answer_type_factor", "unit_confidence", "unit_factors", "SIGN_MAX_CHARS", "whole_signs",
+           "ANSWER_FEATURES", "answer_features", "factor_score", "answer_confidence", "check_confidence_model"]
 
 
 class Scored(Protocol):
@@ -43,6 +51,7 @@ class Scored(Protocol):
     source: str
     score: float
     text: str | None
+    factors: Mapping[str, float]  # a text unit's answer factors (:func:`unit_factors`); empty otherwise
 
 
 E = TypeVar("E", bound=Scored)
@@ -174,22 +183,31 @@ def relevance_factor(relevance: float | None) -> float:
     return 1.0 - w + w * min(1.0, max(0.0, float(relevance)))
 
 
-def compose_answer(evidence: Sequence[E]) -> tuple[str | None, float, list[E], int]:
+def compose_answer(evidence: Sequence[E], model: Sequence[tuple[str, float]] | None = None,
+                   threshold: float | None = None) -> tuple[str | None, float, list[E], int]:
     """The extractive answer, its confidence, the evidence re-ordered so the units the answer cites
     come first (the answer's ``[n]`` markers are their 1-based positions), and how many it cites.
 
     Only text is ever the answer (a sentence, OCR line or transcript segment): a picture or frame
-    can be evidence, never "the answer" -- a file path answers no question. When no text unit
-    reaches ``qa_not_found_below`` the answer is None (abstain) and the confidence is the best text
-    unit's. Picture units of a file whose text is cited are dropped as redundant.
+    can be evidence, never "the answer" -- a file path answers no question. The confidence is
+    ``model`` (``qa_conf_model``: :func:`answer_confidence` of :func:`answer_features`) or, with no
+    model or a lead without factors, the best text unit's own score. Below ``threshold``
+    (``qa_not_found_below`` when None) the answer is None: abstain. Picture units of a file whose
+    text is cited are dropped as redundant.
     """
     cfg = CONFIG.apps
+    threshold = cfg.qa_not_found_below if threshold is None else threshold
     if not evidence:
         return None, 0.0, [], 0
     texts = [e for e in evidence if e.text]
     lead = texts[0] if texts else None
-    if lead is None or lead.score < cfg.qa_not_found_below:
-        return None, (lead.score if lead else 0.0), list(evidence), 0
+    if lead is None:
+        return None, 0.0, list(evidence), 0
+    confidence = lead.score
+    if model and lead.factors:
+        confidence = answer_confidence(answer_features(evidence), model)
+    if confidence < threshold:
+        return None, confidence, list(evidence), 0
     cited = []
     for e in texts:
         if len(cited) >= cfg.qa_answer_units:
@@ -199,7 +217,75 @@ def compose_answer(evidence: Sequence[E]) -> tuple[str | None, float, list[E], i
     quoted_paths = {c.path for c in cited}
     rest = [e for e in evidence if e not in cited and not (e.source == "image" and e.path in quoted_paths)]
     answer = " ".join(f"{c.text} [{i}]" for i, c in enumerate(cited, 1))
-    return answer, lead.score, cited + rest, len(cited)
+    return answer, confidence, cited + rest, len(cited)
+
+
+# What the answer-confidence model reads (see answer_features); qa_conf_model weighs these plus "bias".
+ANSWER_FEATURES = ("score", "dense", "keyword", "quality", "type", "relevance", "asr", "margin", "agreement")
+AGREEMENT_UNITS = 4  # text units after the best one that can agree with it (come from the same file)
+MARGIN_CAP = 6.0     # logits: a lone candidate is not infinitely sure
+
+
+def answer_features(evidence: Sequence[Scored]) -> dict[str, float]:
+    """Features of the best text unit as an answer, for :func:`answer_confidence`: ``score`` the
+    logit of its product of factors; ``dense`` and ``keyword`` what the words say; the log of each
+    further factor (``quality``, ``type``, ``relevance``, ``asr``: 0 when it does not apply);
+    ``margin`` how far (logits) it leads the next different text unit -- two rival sentences close
+    together mean the words alone cannot tell which answers; ``agreement`` the share of the next
+    ``AGREEMENT_UNITS`` text units from the same file. Empty when there is no text unit with factors."""
+    texts = [e for e in evidence if e.text]
+    if not texts or not texts[0].factors:
+        return {}
+    lead, f = texts[0], texts[0].factors
+    score = _logit(_product(f))
+    rival = next((e for e in texts[1:] if e.text != lead.text and e.factors), None)
+    margin = MARGIN_CAP if rival is None else score - _logit(_product(rival.factors))
+    nxt = texts[1:1 + AGREEMENT_UNITS]
+    return {"score": score, "dense": float(f["dense"]), "keyword": float(f["keyword"]),
+            "quality": math.log(max(1e-6, f["quality"])), "type": math.log(max(1e-6, f["type"])),
+            "relevance": math.log(max(1e-6, f["relevance"])), "asr": math.log(max(1e-6, f["asr"])),
+            "margin": min(MARGIN_CAP, max(0.0, margin)),
+            "agreement": sum(e.path == lead.path for e in nxt) / len(nxt) if nxt else 0.0}
+
+
+def check_confidence_model(model: Sequence[tuple[str, float]]) -> dict[str, float]:
+    """``model`` (pairs of feature name and weight, "bias" the intercept) as a dict; an unknown
+    name or a non-number weight is refused, naming it."""
+    out: dict[str, float] = {}
+    for pair in model:
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+            raise InvalidInput(f"qa_conf_model: expected (feature, weight) pairs, got {pair!r}")
+        name, weight = pair
+        if name != "bias" and name not in ANSWER_FEATURES:
+            raise InvalidInput(f"qa_conf_model: unknown feature {name!r} (known: bias, {', '.join(ANSWER_FEATURES)})")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
+            raise InvalidInput(f"qa_conf_model: weight of {name!r} must be a finite number, got {weight!r}")
+        out[name] = float(weight)
+    return out
+
+
+def answer_confidence(features: Mapping[str, float], model: Sequence[tuple[str, float]]) -> float:
+    """Probability that the best text unit is a right answer: ``sigmoid(bias + sum(w * feature))``
+    with ``model`` (``qa_conf_model``, fitted on the validation half of the QA set). A feature the
+    model weighs but ``features`` lacks is refused, naming it."""
+    weights = check_confidence_model(model)
+    z = weights.get("bias", 0.0)
+    for name, w in weights.items():
+        if name == "bias":
+            continue
+        if name not in features:
+            raise InvalidInput(f"answer features lack {name!r}, which qa_conf_model weighs")
+        z += w * float(features[name])
+    return _sigmoid(max(-30.0, min(30.0, z)))
+
+
+def _product(factors: Mapping[str, float]) -> float:
+    return float(factors["words"] * factors["quality"] * factors["type"] * factors["relevance"] * factors["asr"])
+
+
+def factor_score(factors: Mapping[str, float]) -> float:
+    """A unit's score from its :func:`unit_factors`: the product, rescaled (:func:`recalibrate`)."""
+    return recalibrate(_product(factors))
 
 
 def _logit(p: float) -> float:
@@ -247,15 +333,25 @@ def answer_type_factor(question: str | None, text: str) -> float:
     return 1.0 if has else CONFIG.apps.qa_answer_type_penalty
 
 
+def unit_factors(dense: float, keyword_coverage: float, text: str, source: str,
+                 relevance: float | None = None, asr_logprob: float | None = None,
+                 question: str | None = None) -> dict[str, float]:
+    """The factors of one text unit's answer score (see the module docstring): ``words`` (from
+    ``dense`` and ``keyword``), ``quality``, ``type``, ``relevance`` and ``asr``, each in (0, 1]
+    but the first two inputs kept too; :func:`answer_features` reads them."""
+    return {"dense": float(dense), "keyword": float(keyword_coverage),
+            "words": text_confidence(dense, keyword_coverage), "quality": sentence_quality(text, source),
+            "type": answer_type_factor(question, text), "relevance": relevance_factor(relevance),
+            "asr": asr_factor(asr_logprob)}
+
+
 def unit_confidence(dense: float, keyword_coverage: float, text: str, source: str,
                     relevance: float | None = None, asr_logprob: float | None = None,
                     question: str | None = None) -> float:
     """Probability that one text unit is the answer: words, sentence quality, the kind of answer the
     question asks for, retrieval relevance and speech-recognition confidence together (see the
     module docstring)."""
-    raw = (text_confidence(dense, keyword_coverage) * sentence_quality(text, source)
-           * answer_type_factor(question, text) * relevance_factor(relevance) * asr_factor(asr_logprob))
-    return recalibrate(raw)
+    return factor_score(unit_factors(dense, keyword_coverage, text, source, relevance, asr_logprob, question))
 
 
 SIGN_MAX_CHARS = 200  # OCR text of one picture up to this length is a sign: its lines answer together

@@ -23,16 +23,19 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from xmodal.apps.answers import ANSWER_FEATURES, answer_confidence
 from xmodal.apps.diversity import intra_list_diversity
 from xmodal.apps.qa import Evidence, ask
 from xmodal.apps.recommend import interactions, recommend
 from xmodal.apps.simulate import SimulationSpec, leave_last_out, simulate_log
+from xmodal.errors import InvalidInput
 from xmodal.ingest.ranking import fit_logistic
 from xmodal.progress import progress
 
 __all__ = ["TIME_TOLERANCE_S", "answer_bearing", "evaluate_qa", "summarise_qa", "rank_metrics",
            "evaluate_recommender", "is_path_answer", "judge_answers", "answer_outcome", "answer_report",
-           "fit_answer_threshold", "reliability", "fit_answer_rescaling"]
+           "fit_answer_threshold", "reliability", "fit_answer_rescaling", "fit_answer_confidence",
+           "validation_rows", "CONFIDENCE_L2_GRID", "model_confidences", "loo_brier"]
 
 TIME_TOLERANCE_S = 1.5
 
@@ -222,7 +225,8 @@ def judge_answers(lib, questions: Sequence[Mapping[str, Any]], show_progress: bo
                          "top_right": bool(ans.evidence and answer_bearing(ans.evidence[0], q)),
                          "top_source": ans.evidence[0].source if ans.evidence else None,
                          "answer": ans.answer, "path_answer": is_path_answer(lead.text if lead else None),
-                         "lead": lead.to_dict() if lead is not None else None})
+                         "lead": lead.to_dict() if lead is not None else None,
+                         "features": {k: round(v, 6) for k, v in ans.features.items()}})
             bar.advance(task)
     return rows
 
@@ -308,3 +312,107 @@ def fit_answer_rescaling(rows: Sequence[Mapping[str, Any]]) -> tuple[float, floa
 def _logit(p: float) -> float:
     p = min(1.0 - 1e-6, max(1e-6, float(p)))
     return math.log(p / (1.0 - p))
+
+
+# Ridge strengths tried for the answer-confidence model (on standardised features; chosen by
+# leave-one-out Brier on the rows it is fitted on: about 50 questions call for strong ones).
+CONFIDENCE_L2_GRID = (1.0, 3.0, 10.0, 30.0, 100.0)
+
+
+def validation_rows(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The judged rows of the validation half (``split == "val"``): the only ones anything is fitted
+    or chosen on. Refused when there are none, so a fit never silently uses every question."""
+    val = [r for r in rows if r.get("split") == "val"]
+    if not val:
+        raise InvalidInput("no validation rows (split == 'val') to fit on")
+    return val
+
+
+def _ridge_logistic(x: np.ndarray, y: np.ndarray, l2: float, iters: int = 100) -> np.ndarray:
+    """Weights (intercept last) of a logistic regression with an L2 penalty on all but the
+    intercept, by Newton's method."""
+    xb = np.hstack([x, np.ones((len(x), 1))])
+    w = np.zeros(xb.shape[1])
+    pen = np.full(xb.shape[1], l2)
+    pen[-1] = 1e-6
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-np.clip(xb @ w, -30, 30)))
+        grad = xb.T @ (p - y) + pen * w
+        hess = (xb * (p * (1 - p))[:, None]).T @ xb + np.diag(pen)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    return w
+
+
+def fit_answer_confidence(rows: Sequence[Mapping[str, Any]], features: Sequence[str] = ANSWER_FEATURES,
+                          l2: float | None = None) -> tuple[tuple[tuple[str, float], ...], float]:
+    """The answer-confidence model (``qa_conf_model``: ``(("bias", b), (feature, w), ...)`` in the
+    features' own units) fitted to :func:`answer_outcome` on ``rows`` with ``features`` (picture
+    requests count: their best text unit is not the answer), and the ridge strength used: ``l2``
+    or, when None, the one of ``CONFIDENCE_L2_GRID`` with the lowest leave-one-out Brier score on
+    these rows. Features are standardised before the penalty, so one strength fits all.
+
+    Every feature is built so that more means likelier right; about 50 questions cannot overturn
+    that, so a feature whose weight comes out negative is dropped (weight 0) and the rest refitted
+    -- a confidence that rose as the sentence read worse would be fitted noise. Pass the
+    validation half only (:func:`validation_rows`)."""
+    judged = [r for r in rows if r.get("features")]
+    ys = np.array([answer_outcome(r) for r in judged])
+    if len(judged) < 4 or not 0 < ys.sum() < len(ys):
+        raise InvalidInput("fit_answer_confidence: need rows with features and both outcomes")
+    for r in judged:
+        missing = [f for f in features if f not in r["features"]]
+        if missing:
+            raise InvalidInput(f"fit_answer_confidence: question {r.get('question')!r} lacks features {missing}")
+    x = np.array([[float(r["features"][f]) for f in features] for r in judged])
+    mean, sd = x.mean(axis=0), x.std(axis=0)
+    sd[sd < 1e-9] = 1.0  # a constant feature (no transcript in these rows) gets no weight
+    z = (x - mean) / sd
+
+    def fit(zz: np.ndarray, yy: np.ndarray, lam: float) -> np.ndarray:
+        active = np.ones(zz.shape[1], bool)
+        while True:
+            w = np.zeros(zz.shape[1] + 1)
+            w[np.append(active, True)] = _ridge_logistic(zz[:, active], yy, lam)
+            if (w[:-1] >= 0).all():
+                return w
+            active &= w[:-1] > 0
+
+    if l2 is None:
+        def loo_brier(lam: float) -> float:
+            errs = []
+            for i in range(len(z)):
+                keep = np.arange(len(z)) != i
+                w = fit(z[keep], ys[keep], lam)
+                p = 1.0 / (1.0 + np.exp(-np.clip(z[i] @ w[:-1] + w[-1], -30, 30)))
+                errs.append((p - ys[i]) ** 2)
+            return float(np.mean(errs))
+        l2 = min(CONFIDENCE_L2_GRID, key=loo_brier)
+    w = fit(z, ys, l2)
+    weights = w[:-1] / sd
+    bias = float(w[-1] - (weights * mean).sum())
+    model = (("bias", round(bias, 4)),) + tuple((f, round(float(v), 4)) for f, v in zip(features, weights) if v > 0)
+    return model, float(l2)
+
+
+def model_confidences(rows: Sequence[Mapping[str, Any]], model: Sequence[tuple[str, float]]) -> list[dict]:
+    """``rows`` with ``confidence`` recomputed by ``model`` from each row's ``features`` (a row with
+    none -- no text unit -- keeps 0)."""
+    return [{**r, "confidence": answer_confidence(r["features"], model) if r.get("features") else 0.0}
+            for r in rows]
+
+
+def loo_brier(rows: Sequence[Mapping[str, Any]], features: Sequence[str], l2: float | None) -> float:
+    """Leave-one-out Brier score of :func:`fit_answer_confidence` (these ``features``, ridge ``l2``;
+    None: chosen again inside each fold, so the choice of the ridge is held out too) on ``rows``
+    with features: each row forecast by the model fitted on the others. How a richer model is
+    judged against a simpler one on the validation half alone -- the in-sample Brier of nine
+    weights fitted to ~50 questions flatters it, and so does the best of a grid of ridges."""
+    judged = [r for r in rows if r.get("features")]
+    errs = []
+    for i, r in enumerate(judged):
+        model, _ = fit_answer_confidence(judged[:i] + judged[i + 1:], features=features, l2=l2)
+        errs.append((model_confidences([r], model)[0]["confidence"] - answer_outcome(r)) ** 2)
+    return float(np.mean(errs))

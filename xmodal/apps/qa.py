@@ -29,9 +29,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from xmodal.apps.answers import (answer_spans, asr_factor, compose_answer, media_confidence,  # noqa: F401
-                                 passage_vectors, relevance_factor, whole_signs,
-                                 sentence_quality, text_confidence, unit_confidence)
+from xmodal.apps.answers import (answer_features, answer_spans, asr_factor, compose_answer,  # noqa: F401
+                                 factor_score, media_confidence, passage_vectors, relevance_factor, whole_signs,
+                                 sentence_quality, text_confidence, unit_confidence, unit_factors)
 from xmodal.apps.keywords import coverage, keyword_scores, tokenize
 from xmodal.apps.llm import ChatClient, CitedPassage
 from xmodal.apps.retrieval import Unit, retrieve_units
@@ -59,6 +59,7 @@ class Evidence:
     thumbnail: str | None = None
     raw: float = 0.0            # uncalibrated ranking score: dense + keyword mix, or media specificity
     keyword: float = 0.0
+    factors: dict[str, float] = field(default_factory=dict)  # a text unit's answer factors (answers.unit_factors)
 
     def citation(self) -> str:
         """How a reader finds the spot: path plus page or timestamp."""
@@ -86,6 +87,7 @@ class Answer:
     generated_citations: list[int] = field(default_factory=list)
     llm_error: str | None = None
     warning: str | None = None  # set when the library's model cannot read the question's language
+    features: dict[str, float] = field(default_factory=dict)  # what the confidence model read (answers.answer_features)
 
     @property
     def found(self) -> bool:
@@ -143,9 +145,10 @@ def rank_units(question: str, units: Sequence[Unit], encoder) -> list[Evidence]:
         w = CONFIG.apps.qa_dense_weight
         for u, d, k_, name in zip(text_units, dense, kw, names):
             cov = coverage(q_terms, tokenize(u.text) + tokenize(name))
-            conf = unit_confidence(float(d), cov, u.text, u.source, u.relevance, u.asr_logprob, question)
+            factors = unit_factors(float(d), cov, u.text, u.source, u.relevance, u.asr_logprob, question)
+            conf = factor_score(factors)
             evidence.append(Evidence(u.path, u.kind, conf, u.source, u.text, u.time, u.end, u.page, u.thumbnail,
-                                     raw=float(w * d + (1 - w) * k_), keyword=float(k_)))
+                                     raw=float(w * d + (1 - w) * k_), keyword=float(k_), factors=factors))
     for u in unique:
         if not u.text:
             evidence.append(Evidence(u.path, u.kind, media_confidence(u.retrieval), u.source, None,
@@ -179,10 +182,13 @@ def ask(lib, question: str, *, image: Any = None, k: int | None = None, kinds: S
         raise InvalidInput(f"k must be a positive integer, got {k!r}")
     units = retrieve_units(lib, question, image=image, kinds=kinds, where=where)
     evidence = rank_units(question, units, sentence_encoder())
-    answer, confidence, ordered, n_cited = compose_answer(evidence)
+    settings = CONFIG.apps
+    answer, confidence, ordered, n_cited = compose_answer(evidence, settings.qa_conf_model,
+                                                          settings.qa_not_found_below)
     cited = list(range(1, n_cited + 1))
     shown = ordered[: max(k, len(cited))]
-    result = Answer(question, answer, confidence, shown, cited, warning=language_warning(question, lib.model))
+    result = Answer(question, answer, confidence, shown, cited, warning=language_warning(question, lib.model),
+                    features=answer_features(evidence))
     client = ChatClient.from_env() if llm == "auto" else llm
     if client is not None and cited:
         # The model sees exactly the evidence the extractive answer cites, under the same numbers.
