@@ -1,0 +1,111 @@
+"""Tables for BENCHMARKS.md ("Scale on one machine") and the recall / QPS plot from
+``benchmarks/results/scale.json`` (written by ``benchmarks.bench_scale``).
+
+    python -m benchmarks.scale_report   # prints the markdown, writes benchmarks/results/scale.png
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
+
+from benchmarks.db_settings import REPO  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results"
+KIND_ORDER = ("flat", "hnsw", "ivf_flat", "ivf_pq", "opq", "sq8")
+
+
+def entries(doc: dict) -> list[dict]:
+    """Entries sorted by N, then the usual kind order."""
+    def key(e: dict) -> tuple:
+        kind = e.get("kind", "")
+        return (e.get("n", 0), KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER))
+    return sorted(doc.get("entries", {}).values(), key=key)
+
+
+def _n(x: float | None, digits: int = 0) -> str:
+    return "–" if x is None else f"{x:,.{digits}f}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "–" if a is None or not b else f"{a / b:.2f}×"
+
+
+def _side(e: dict, system: str) -> dict:
+    return e.get(system) or {}
+
+
+def memory_table(doc: dict) -> str:
+    rows = ["| N | kind | build s: xmodal (FAISS) | RAM bytes/vector serving: xmodal (FAISS) → ratio "
+            "| xmodal RAM: anon + file pages | disk bytes/vector: xmodal folder (FAISS file) | xmodal upsert rows/s |",
+            "|---|---|---|---|---|---|---|"]
+    for e in entries(doc):
+        x, f = _side(e, "xmodal"), _side(e, "faiss")
+        xr, fr = x.get("ram_bytes_per_vector", {}), f.get("ram_bytes_per_vector", {})
+        note = " (stopped: " + e["error"] + ")" if e.get("error") else ""
+        rows.append(
+            f"| {e['n']:,} | {e['kind']}{note} | {_n(x.get('build_s'), 1)} ({_n(f.get('build_s'), 1)}) "
+            f"| {_n(xr.get('total'))} ({_n(fr.get('total'))}) → {_ratio(xr.get('total'), fr.get('total'))} "
+            f"| {_n(xr.get('anon'))} + {_n(xr.get('file'))} "
+            f"| {_n(x.get('disk_bytes_per_vector'))} ({_n(f.get('disk_bytes_per_vector'))}) "
+            f"| {_n(x.get('upsert_rows_per_s'))} |")
+    return "\n".join(rows)
+
+
+def recall_table(doc: dict) -> str:
+    rows = ["| N | kind | setting | recall@10: xmodal (FAISS) | QPS: xmodal (FAISS) "
+            "| QPS per CPU-second: xmodal (FAISS) → ratio |",
+            "|---|---|---|---|---|---|"]
+    for e in entries(doc):
+        fpts = _side(e, "faiss").get("points", [])
+        xpts = _side(e, "xmodal").get("points", [])
+        for i, fp in enumerate(fpts):
+            xp = xpts[i] if i < len(xpts) else {}
+            setting = ", ".join(f"{k}={v}" for k, v in fp["params"].items()) or "–"
+            rows.append(
+                f"| {e['n']:,} | {e['kind']} | {setting} | {_n(xp.get('recall'), 3)} ({_n(fp['recall'], 3)}) "
+                f"| {_n(xp.get('qps'))} ({_n(fp['qps'])}) "
+                f"| {_n(xp.get('qps_per_cpu_s'))} ({_n(fp['qps_per_cpu_s'])}) "
+                f"→ {_ratio(xp.get('qps_per_cpu_s'), fp['qps_per_cpu_s'])} |")
+    return "\n".join(rows)
+
+
+def plot(doc: dict, path: Path) -> None:
+    """Recall@10 against queries per CPU-second, one panel per N; solid xmodal, dashed FAISS."""
+    sizes = sorted({e["n"] for e in entries(doc)})
+    if not sizes:
+        return
+    fig, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 4.5), squeeze=False)
+    colours = dict(zip(KIND_ORDER, plt.get_cmap("tab10").colors))
+    for ax, n in zip(axes[0], sizes):
+        for e in (e for e in entries(doc) if e["n"] == n):
+            for system, style in (("xmodal", "-o"), ("faiss", "--x")):
+                pts = _side(e, system).get("points", [])
+                if pts:
+                    ax.plot([p["qps_per_cpu_s"] for p in pts], [p["recall"] for p in pts], style,
+                            color=colours.get(e["kind"]), label=f"{e['kind']} ({system})")
+        ax.set_xscale("log")
+        ax.set_xlabel("queries per CPU-second (batches of 100, one thread)")
+        ax.set_ylabel("recall@10")
+        ax.set_title(f"{n:,} x 384")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main() -> None:
+    doc = json.loads((RESULTS / "scale.json").read_text())
+    plot(doc, RESULTS / "scale.png")
+    print(memory_table(doc))
+    print()
+    print(recall_table(doc))
+
+
+if __name__ == "__main__":
+    main()
