@@ -40,18 +40,22 @@ def _side(e: dict, system: str) -> dict:
 
 
 def memory_table(doc: dict) -> str:
-    rows = ["| N | kind | build s: xmodal (FAISS) | RAM bytes/vector serving: xmodal (FAISS) → ratio "
-            "| xmodal RAM: anon + file pages | disk bytes/vector: xmodal folder (FAISS file) | xmodal upsert rows/s |",
+    rows = ["| N | kind | build s, wall / CPU: xmodal (FAISS) | RAM bytes/vector serving: xmodal (FAISS) → ratio "
+            "| xmodal RAM: anon + file pages | disk bytes/vector: xmodal folder (FAISS file; without the "
+            "re-ranking copy) | xmodal upsert rows/s |",
             "|---|---|---|---|---|---|---|"]
     for e in entries(doc):
         x, f = _side(e, "xmodal"), _side(e, "faiss")
         xr, fr = x.get("ram_bytes_per_vector", {}), f.get("ram_bytes_per_vector", {})
         note = " (stopped: " + e["error"] + ")" if e.get("error") else ""
+        bare = f.get("disk_bytes_per_vector_without_refine")
+        alone = f"; {_n(bare)}" if bare is not None else ""
         rows.append(
-            f"| {e['n']:,} | {e['kind']}{note} | {_n(x.get('build_s'), 1)} ({_n(f.get('build_s'), 1)}) "
+            f"| {e['n']:,} | {e['kind']}{note} | {_n(x.get('build_s'), 1)} / {_n(x.get('build_cpu_s'), 1)} "
+            f"({_n(f.get('build_s'), 1)} / {_n(f.get('build_cpu_s'), 1)}) "
             f"| {_n(xr.get('total'))} ({_n(fr.get('total'))}) → {_ratio(xr.get('total'), fr.get('total'))} "
             f"| {_n(xr.get('anon'))} + {_n(xr.get('file'))} "
-            f"| {_n(x.get('disk_bytes_per_vector'))} ({_n(f.get('disk_bytes_per_vector'))}) "
+            f"| {_n(x.get('disk_bytes_per_vector'))} ({_n(f.get('disk_bytes_per_vector'))}{alone}) "
             f"| {_n(x.get('upsert_rows_per_s'))} |")
     return "\n".join(rows)
 
