@@ -78,6 +78,47 @@ def recall_table(doc: dict) -> str:
     return "\n".join(rows)
 
 
+def largest(doc: dict) -> dict[str, dict]:
+    """Per kind, the entry at the largest N that measured both systems (what a projection starts from)."""
+    out: dict[str, dict] = {}
+    for e in entries(doc):
+        if (e.get("xmodal") or {}).get("points") and (e.get("faiss") or {}).get("points"):
+            out[e["kind"]] = e  # entries() is sorted by N, so the last one wins
+    return out
+
+
+def projection_table(doc: dict, n: int = 100_000_000, node_gib: float = 64.0, load_limit: float = 0.9,
+                     target_qps: float = 100.0) -> str:
+    """Memory and CPU for ``n`` vectors, scaled linearly from the largest measured N.
+
+    Milvus query nodes: the FAISS structure's bytes per vector (the index file without xmodal's
+    re-ranking copy: Milvus builds the same structures and searches without it) loaded under
+    Milvus's rule that loaded data stays below ``load_limit`` of query-node memory; one replica.
+    CPU: a search visits every sealed segment, so CPU per query grows linearly with N at the same
+    per-segment settings: cores = target QPS x (n / N) / (QPS per CPU-second at N). The embedded
+    engine on one machine: xmodal's measured serving RAM and disk (folder + float32 arena) x n.
+    """
+    gib = 2**30
+    rows = [f"| kind | from N | setting: recall@10 | FAISS structure bytes/vector | Milvus query-node memory "
+            f"for {n / 1e6:,.0f}M (nodes of {node_gib:.0f} GiB, ≤ {load_limit:.0%} loaded) "
+            f"| cores for {target_qps:,.0f} QPS | embedded xmodal, one machine: RAM / disk |",
+            "|---|---|---|---|---|---|---|"]
+    for kind, e in sorted(largest(doc).items(), key=lambda kv: KIND_ORDER.index(kv[0])):
+        f, x = e["faiss"], e["xmodal"]
+        bpv = f.get("disk_bytes_per_vector_without_refine", f["disk_bytes_per_vector"])
+        mem = bpv * n / gib
+        nodes = -(-mem // (node_gib * load_limit))
+        mid = x["points"][len(x["points"]) // 2]
+        setting = ", ".join(f"{k}={v}" for k, v in mid["params"].items()) or "exact"
+        cores = target_qps * (n / e["n"]) / mid["qps_per_cpu_s"]
+        ram = x["ram_bytes_per_vector"]["total"] * n / gib
+        disk = (x["disk_bytes_per_vector"] + x.get("arena_file_bytes_per_vector", 0)) * n / gib
+        rows.append(f"| {kind} | {e['n']:,} | {setting}: {mid['recall']:.3f} | {bpv:,.0f} "
+                    f"| {mem:,.0f} GiB → {nodes:,.0f} nodes | {cores:,.0f} "
+                    f"| {ram:,.0f} GiB / {disk:,.0f} GiB |")
+    return "\n".join(rows)
+
+
 def plot(doc: dict, path: Path) -> None:
     """Recall@10 against queries per CPU-second, one panel per N; solid xmodal, dashed FAISS."""
     sizes = sorted({e["n"] for e in entries(doc)})
@@ -109,6 +150,8 @@ def main() -> None:
     print(memory_table(doc))
     print()
     print(recall_table(doc))
+    print()
+    print(projection_table(doc))
 
 
 if __name__ == "__main__":
