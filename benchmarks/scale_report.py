@@ -114,7 +114,7 @@ def projection_table(doc: dict, n: int = 100_000_000, node_gib: float = 64.0, lo
         ram = x["ram_bytes_per_vector"]["total"] * n / gib
         disk = (x["disk_bytes_per_vector"] + x.get("arena_file_bytes_per_vector", 0)) * n / gib
         rows.append(f"| {kind} | {e['n']:,} | {setting}: {mid['recall']:.3f} | {bpv:,.0f} "
-                    f"| {mem:,.0f} GiB → {nodes:,.0f} nodes | {cores:,.0f} "
+                    f"| {mem:,.0f} GiB → {nodes:,.0f} node{'s' if nodes != 1 else ''} | {cores:,.0f} "
                     f"| {ram:,.0f} GiB / {disk:,.0f} GiB |")
     return "\n".join(rows)
 
