@@ -47,7 +47,7 @@ def memory_table(doc: dict) -> str:
     for e in entries(doc):
         x, f = _side(e, "xmodal"), _side(e, "faiss")
         xr, fr = x.get("ram_bytes_per_vector", {}), f.get("ram_bytes_per_vector", {})
-        note = " (stopped: " + e["error"] + ")" if e.get("error") else ""
+        note = f" ({e['error']})" if e.get("error") else ""
         bare = f.get("disk_bytes_per_vector_without_refine")
         alone = f"; {_n(bare)}" if bare is not None else ""
         rows.append(
