@@ -4,7 +4,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup setup-data demo lint test test-fast bench bench-range soak sample-media train clean
+.PHONY: setup setup-data demo lint test test-fast bench bench-range bench-scale soak sample-media train clean
 
 setup:
 	@bash scripts/setup.sh
@@ -35,6 +35,13 @@ bench: setup-data
 # Range / threshold search and filtered k-NN: the planner's path against exact=True, per index kind.
 bench-range:
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m benchmarks.bench_range --n 50000
+
+# Scale on one machine (issue 16): every kind at 200k then 1M x 384 against raw FAISS, one thread;
+# then the tables for BENCHMARKS.md and benchmarks/results/scale.png. hnsw at 1M goes last (slowest build).
+bench-scale:
+	nice -n 10 $(PY) -m benchmarks.bench_scale --n 200000
+	nice -n 10 $(PY) -m benchmarks.bench_scale --n 1000000 --kinds flat,ivf_flat,sq8,ivf_pq,opq,hnsw --timeout 5400
+	$(PY) -m benchmarks.scale_report
 
 soak: setup
 	rm -f test-artifacts/soak.jsonl

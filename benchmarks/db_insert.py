@@ -52,7 +52,7 @@ def rss_split() -> dict[str, float]:
     return out
 
 
-def _per_vector(now: dict, before: dict, n: int) -> dict:
+def per_vector(now: dict, before: dict, n: int) -> dict:
     anon = (now["RssAnon"] - before["RssAnon"]) * 2**20 / n
     file = (now["RssFile"] - before["RssFile"]) * 2**20 / n
     return {"anon": round(anon, 1), "file": round(file, 1), "total": round(anon + file, 1)}
@@ -74,15 +74,15 @@ def measure(kind: str) -> dict:
         index.add(ds.base)
         out["faiss_hnsw"] = {"rate": round(ds.n / (time.perf_counter() - t0), 1),
                              "rss_bytes_per_vector": round((rss_mb() - r0) * 2**20 / ds.n, 1),
-                             "rss_split_per_vector": _per_vector(rss_split(), split0, ds.n)}
+                             "rss_split_per_vector": per_vector(rss_split(), split0, ds.n)}
         del index
     before = rss_split()
     xm = Xmodal(spec, ds.base, ds.pct, s.cache / "work" / f"insert-{kind}", s, ds.queries, ds.gt)
     built = rss_split()
     for lo in range(0, len(ds.queries), 100):
         xm.search(ds.queries[lo:lo + 100], {})
-    out["rss_after_build_per_vector"] = _per_vector(built, before, ds.n)
-    out["rss_after_queries_per_vector"] = _per_vector(rss_split(), before, ds.n)
+    out["rss_after_build_per_vector"] = per_vector(built, before, ds.n)
+    out["rss_after_queries_per_vector"] = per_vector(rss_split(), before, ds.n)
     out.update({"upsert_rate": round(xm.upsert_rate, 1), "indexed_rate": round(xm.indexed_rate, 1),
                 "ack_s": round(xm.ack_s, 2), "build_s": round(xm.build_s, 2),
                 "after_last_upsert": xm.fresh,

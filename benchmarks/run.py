@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-AREAS = ["db", "encoders", "train", "ingest", "query", "milvus", "server", "apps"]
+AREAS = ["db", "encoders", "train", "ingest", "query", "milvus", "server", "apps", "scale"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
