@@ -86,8 +86,8 @@ def raw_search(kind: str, field, base: np.ndarray):
     def refined(q):
         _, I = index.search(q, kk, params=params)
         Dr, Ir = np.empty((len(q), K), np.float32), np.empty((len(q), K), np.int64)
-        faiss.knn_inner_products_by_idx(faiss.swig_ptr(q), faiss.swig_ptr(base), faiss.swig_ptr(I), D, len(base),
-                                        len(q), kk, K, faiss.swig_ptr(Dr), faiss.swig_ptr(Ir))
+        faiss.knn_inner_products_by_idx(faiss.swig_ptr(q), faiss.swig_ptr(base), faiss.swig_ptr(I), D, len(q),
+                                        len(base), kk, K, faiss.swig_ptr(Dr), faiss.swig_ptr(Ir))
         return Dr, Ir
     return refined
 
