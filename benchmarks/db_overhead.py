@@ -87,7 +87,7 @@ def raw_search(kind: str, field, base: np.ndarray):
         _, I = index.search(q, kk, params=params)
         Dr, Ir = np.empty((len(q), K), np.float32), np.empty((len(q), K), np.int64)
         faiss.knn_inner_products_by_idx(faiss.swig_ptr(q), faiss.swig_ptr(base), faiss.swig_ptr(I), D, len(q),
-                                        len(base), kk, K, faiss.swig_ptr(Dr), faiss.swig_ptr(Ir))
+                                        len(base), kk, K, faiss.swig_ptr(Dr), faiss.swig_ptr(Ir), kk)
         return Dr, Ir
     return refined
 
