@@ -153,9 +153,8 @@ def index_knn_ns(s: KnnShape, c: PlannerCosts) -> float:
 
 
 def knn_costs(s: KnnShape, c: PlannerCosts) -> dict[Path, float]:
-    """Estimated nanoseconds of each path for a filtered k-NN batch. The subset path of a few
-    queries reads the allowed rows where they lie (FAISS's by-index kernel): nothing to gather."""
-    subset_gather = 0.0 if s.subset_ready or not s.batch else s.allowed * s.dim * c.gather_ns
+    """Estimated nanoseconds of each path for a filtered k-NN batch."""
+    subset_gather = 0.0 if s.subset_ready else s.allowed * s.dim * c.gather_ns
     out: dict[Path, float] = {SUBSET: subset_gather + float(s.nq) * s.allowed * s.dim * c.faiss_flat_ns}
     if not s.batch:  # one query: FAISS's flat scan with a selector reads every slot, gathers nothing
         out[EXACT] = float(s.nq) * s.rows * s.dim * c.faiss_flat_ns
