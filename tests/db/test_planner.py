@@ -71,13 +71,15 @@ def test_filtered_knn_loose_filter_goes_through_the_graph():
 
 
 def test_filtered_ivf_probes_enough_lists_for_k_allowed_rows():
-    """nprobe grows so the probed lists hold ivf_filter_candidates_per_k x k allowed rows."""
-    assert filtered_nprobe(16, 10, N // 2, 450, C) == 16  # loose filter: as asked
-    wide = filtered_nprobe(4, 10, N // 200, 450, C)  # 0.5 %: 1,000 allowed rows
-    assert wide == math.ceil(C.ivf_filter_candidates_per_k * 10 * 450 / (N // 200))
+    """nprobe grows with 1 / allowed share, and so the probed lists hold at least
+    ivf_filter_candidates_per_k x k allowed rows."""
+    assert filtered_nprobe(16, 10, N, N, 450, C) == 16  # no filter: as asked
+    assert filtered_nprobe(16, 10, N // 2, N, 450, C) == 32  # half the rows: twice the lists
+    wide = filtered_nprobe(1, 10, N // 200, N, 450, C)  # 0.5 %: 1,000 allowed rows
+    assert wide == max(200, math.ceil(C.ivf_filter_candidates_per_k * 10 * 450 / (N // 200)))
     assert wide * (N / 450) * (1 / 200) >= C.ivf_filter_candidates_per_k * 10  # expected allowed rows seen
-    assert filtered_nprobe(4, 10, 3, 450, C) == 450  # never more lists than there are
-    assert filtered_nprobe(500, 10, N, 450, C) == 450
+    assert filtered_nprobe(4, 10, 3, N, 450, C) == 450  # never more lists than there are
+    assert filtered_nprobe(500, 10, N, N, 450, C) == 450
 
 
 def test_filtered_ivf_cost_follows_the_widened_probe():

@@ -112,14 +112,16 @@ def filtered_ef(ef: int, k: int, allowed: int, rows: int, c: PlannerCosts) -> in
     return max(ef, k, int(math.ceil(c.hnsw_filter_candidates_per_k * k / share)))
 
 
-def filtered_nprobe(nprobe: int, k: int, allowed: int, nlist: int, c: PlannerCosts) -> int:
-    """The nprobe a filtered IVF search runs with: enough lists that, at the filter's share of
-    allowed rows, the probe still expects ``ivf_filter_candidates_per_k`` x k allowed rows (never
-    below the nprobe asked for, never above nlist). Why: at 0.5 % allowed, 16 of 224 lists hold
-    ~18 allowed rows, too few for k = 10 at a useful recall; scaling nprobe keeps the candidates."""
+def filtered_nprobe(nprobe: int, k: int, allowed: int, rows: int, nlist: int, c: PlannerCosts) -> int:
+    """The nprobe a filtered IVF search runs with: as many allowed rows probed as the unfiltered
+    search would probe rows (nprobe / allowed share), and at least ``ivf_filter_candidates_per_k``
+    x k of them; never below the nprobe asked for, never above nlist. Why: the k-th allowed
+    neighbour lies as far out as the (k / share)-th neighbour overall. Measured at 50k x 384 with
+    nprobe 16 of 158 lists and 10 % allowed, the plain nprobe found recall@10 0.77-0.80."""
     nlist = max(nlist, 1)
-    need = int(math.ceil(c.ivf_filter_candidates_per_k * k * nlist / max(allowed, 1)))
-    return max(1, min(nlist, max(nprobe, need)))
+    share = max(allowed, 1) / max(rows, 1)
+    need = max(nprobe / share, c.ivf_filter_candidates_per_k * k * nlist / max(allowed, 1))
+    return max(1, min(nlist, max(nprobe, int(math.ceil(need - 1e-9)))))
 
 
 def index_knn_ns(s: KnnShape, c: PlannerCosts) -> float:
@@ -131,7 +133,7 @@ def index_knn_ns(s: KnnShape, c: PlannerCosts) -> float:
         per = ef * s.M * s.dim * c.hnsw_ns * share ** -c.hnsw_filter_exponent
     elif s.kind in ("ivf_flat", "ivf_pq", "opq"):
         # nprobe scaled to the filter; the selector skips disallowed rows before any distance
-        scanned = filtered_nprobe(s.nprobe, s.k, s.allowed, s.nlist, c) * s.rows / max(s.nlist, 1)
+        scanned = filtered_nprobe(s.nprobe, s.k, s.allowed, s.rows, s.nlist, c) * s.rows / max(s.nlist, 1)
         per = s.nlist * s.dim * c.faiss_flat_ns + scanned * c.selector_ns
         if s.kind == "ivf_flat":
             per += scanned * share * s.dim * c.ivf_flat_ns

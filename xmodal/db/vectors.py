@@ -413,8 +413,8 @@ class FieldIndex:
             if self.spec.index == "hnsw":  # keep the beam's share of allowed nodes (as planned)
                 knobs = replace(knobs, ef=filtered_ef(knobs.ef or ef, k, m, self.n, self.settings.planner))
             elif isinstance(ann, IvfMixin):  # probe enough lists to meet k allowed rows (as planned)
-                knobs = replace(knobs, nprobe=filtered_nprobe(knobs.nprobe or nprobe, k, m, fixed["nlist"],
-                                                              self.settings.planner))
+                knobs = replace(knobs, nprobe=filtered_nprobe(knobs.nprobe or nprobe, k, m, self.n,
+                                                              fixed["nlist"], self.settings.planner))
             return self._ann_knn(q, k, allowed.ok, m, knobs, allowed)
         if path == SUBSET:
             return self._subset_knn(q, k, allowed)
