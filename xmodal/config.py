@@ -50,6 +50,9 @@ class PlannerCosts:
     # A filtered IVF search must expect this many times k allowed rows in the lists it probes,
     # or it is not considered (too few candidates: recall would drop).
     ivf_filter_candidates_per_k: float = 4.0
+    # FAISS testing one id against a selector's bitmap before it computes a distance (IVF scans
+    # under a filter pay this for every row of a probed list, the distance only for allowed rows).
+    selector_ns: float = 2.0
 
 
 @dataclass(frozen=True)

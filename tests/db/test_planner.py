@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from xmodal.config import PlannerCosts
-from xmodal.db.planner import (EXACT, INDEX, SUBSET, KnnShape, WithinShape, filtered_ef, index_knn_ns, knn_costs,
+from xmodal.db.planner import (EXACT, INDEX, SUBSET, KnnShape, WithinShape, filtered_ef, filtered_nprobe, index_knn_ns, knn_costs,
                                plan_knn, plan_within, within_costs, worth_probing)
 
 C = PlannerCosts()
@@ -70,11 +70,28 @@ def test_filtered_knn_loose_filter_goes_through_the_graph():
     assert plan_knn(shape, C) == INDEX
 
 
-def test_ivf_with_too_few_allowed_rows_in_its_lists_is_not_considered():
-    tight = KnnShape(nq=1, dim=DIM, k=10, rows=N, allowed=N // 1000, kind="ivf_flat", nlist=450, nprobe=4)
-    assert math.isinf(index_knn_ns(tight, C)) and INDEX not in knn_costs(tight, C)
-    loose = KnnShape(nq=1, dim=DIM, k=10, rows=N, allowed=N // 2, kind="ivf_flat", nlist=450, nprobe=16)
-    assert math.isfinite(index_knn_ns(loose, C))
+def test_filtered_ivf_probes_enough_lists_for_k_allowed_rows():
+    """nprobe grows with 1 / allowed share, and so the probed lists hold at least
+    ivf_filter_candidates_per_k x k allowed rows."""
+    assert filtered_nprobe(16, 10, N, N, 450, C) == 16  # no filter: as asked
+    assert filtered_nprobe(16, 10, N // 2, N, 450, C) == 32  # half the rows: twice the lists
+    wide = filtered_nprobe(1, 10, N // 200, N, 450, C)  # 0.5 %: 1,000 allowed rows
+    assert wide == max(200, math.ceil(C.ivf_filter_candidates_per_k * 10 * 450 / (N // 200)))
+    assert wide * (N / 450) * (1 / 200) >= C.ivf_filter_candidates_per_k * 10  # expected allowed rows seen
+    assert filtered_nprobe(4, 10, 3, N, 450, C) == 450  # never more lists than there are
+    assert filtered_nprobe(500, 10, N, N, 450, C) == 450
+
+
+def test_filtered_ivf_cost_follows_the_widened_probe():
+    """A tight filter makes the probe wider (dearer per query) but its rows cheap to skip; the
+    planner still has the index path to weigh, and brute force over a tiny subset wins."""
+    tight = KnnShape(nq=1, dim=DIM, k=10, rows=N, allowed=N // 1000, kind="ivf_flat", nlist=450, nprobe=4,
+                     batch=False)
+    loose = KnnShape(nq=1, dim=DIM, k=10, rows=N, allowed=N // 2, kind="ivf_flat", nlist=450, nprobe=16,
+                     batch=False)
+    assert math.isfinite(index_knn_ns(tight, C)) and math.isfinite(index_knn_ns(loose, C))
+    assert plan_knn(tight, C) == SUBSET
+    assert plan_knn(loose, C) == INDEX
 
 
 def test_sq8_with_a_filter_never_beats_the_exact_scan():

@@ -159,12 +159,42 @@ class Arena:
         count in the process's RSS) until about ``gather_budget`` bytes of pages were mapped; then
         the whole map is released, so re-ranking over a big arena keeps a bounded footprint."""
         out = self.xb()[slots]
+        self._count_mapped(out.nbytes // self._row)
+        return out
+
+    def _count_mapped(self, rows: int) -> None:
+        """Account ``rows`` scattered rows read through the map; past the budget the map is released."""
         if self._mm is not None:  # each row maps the pages it spans: about one more than its bytes
-            self._gathered += (out.nbytes // self._row) * (self._row + mmap.PAGESIZE)
+            self._gathered += rows * (self._row + mmap.PAGESIZE)
             if self._gathered >= self._budget:
                 self._gathered = 0
                 self.release(0, self.ntotal)
-        return out
+
+    def knn_by_idx(self, q: np.ndarray, slots: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact k nearest of each query among ``slots`` read in place (FAISS's by-index kernels:
+        no gathered copy). ``slots``: (nq, c) candidates per query, -1 ending a row early (as FAISS
+        pads), or (c,) shared by every query. Distances in FAISS space, best first; (0, -1) pads."""
+        q = np.ascontiguousarray(q, dtype=np.float32)
+        slots = np.ascontiguousarray(slots, dtype=np.int64)
+        nq = len(q)
+        shared = slots.ndim == 1
+        width = len(slots) if shared else slots.shape[1]
+        D = np.empty((nq, k), np.float32)
+        I = np.empty((nq, k), np.int64)
+        if nq == 0 or k == 0:
+            return D, I
+        xb = self.xb()
+        args = (faiss.swig_ptr(q), faiss.swig_ptr(xb), faiss.swig_ptr(slots), self.d, nq, len(xb), width, k,
+                faiss.swig_ptr(D), faiss.swig_ptr(I), 0 if shared else width)
+        if self.metric == faiss.METRIC_L2:
+            faiss.knn_L2sqr_by_idx(*args)
+        else:
+            faiss.knn_inner_products_by_idx(*args)
+        self._count_mapped(width if shared else nq * width)
+        pad = I < 0
+        if pad.any():
+            D[pad] = 0
+        return D, I
 
     def release(self, lo: int, hi: int) -> None:
         """Drop rows [lo, hi) from the process's map (they stay in the page cache; a later read

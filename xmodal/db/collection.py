@@ -523,10 +523,16 @@ class Collection(BaseCollection):
         return out
 
     def _stored_vectors(self, rids: Sequence[int]) -> dict[str, dict[int, np.ndarray]]:
-        """The vectors exactly as given (not normalised), one query per field and chunk."""
+        """The vectors exactly as given (not normalised): l2 / ip fields read their arena (the rows
+        as given), cosine fields their SQLite table, one query per chunk (the arena holds them
+        normalised)."""
         out: dict[str, dict[int, np.ndarray]] = {}
         unique = sorted(set(int(r) for r in rids))
         for fname, table in self._field_tables.items():
+            from_arena = self._fields[fname].stored_vectors(np.asarray(unique, dtype=np.int64))
+            if from_arena is not None:
+                out[fname] = from_arena
+                continue
             got: dict[int, np.ndarray] = {}
             for part in chunks(unique):
                 marks = ",".join("?" * len(part))

@@ -21,7 +21,7 @@ from xmodal.db.api import VectorField
 
 __all__ = ["faiss_metric", "default_pq_m", "SearchKnobs", "AnnIndex", "HnswIndex", "TrainedIndex", "IvfMixin",
            "IvfTrainedIndex", "IvfFlatIndex", "IvfPqIndex", "OpqIndex", "PqIndex", "Sq8Index", "LshIndex",
-           "KdTreeIndex", "KINDS", "make_index", "configure_faiss_threads"]
+           "KdTreeIndex", "KINDS", "make_index", "configure_faiss_threads", "faiss_search"]
 
 
 def faiss_metric(metric: str) -> int:
@@ -52,6 +52,18 @@ class SearchKnobs:
     def from_params(cls, params: Mapping[str, Any]) -> "SearchKnobs":
         return cls(ef=params.get("ef") or params.get("ef_search"), nprobe=params.get("nprobe"),
                    refine_factor=params.get("refine_factor"), exact=bool(params.get("exact", False)))
+
+
+def faiss_search(index: Any, q: np.ndarray, k: int, params: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """``index.search`` without FAISS's Python wrapper: its shape / dtype checks and conversions
+    cost as much as a small HNSW search does (issue 16: 0.8x raw FAISS one query per call). ``q``
+    must already be C-contiguous float32 of the index's dimension (``FieldIndex.prepare`` and
+    the query checks guarantee it)."""
+    n = len(q)
+    D = np.empty((n, k), np.float32)
+    I = np.empty((n, k), np.int64)
+    index.search_c(n, faiss.swig_ptr(q), k, faiss.swig_ptr(D), faiss.swig_ptr(I), params)
+    return D, I
 
 
 class AnnIndex:
@@ -95,10 +107,7 @@ class AnnIndex:
         self.index.reset()
 
     def search(self, q: np.ndarray, k: int, sel: Any, knobs: SearchKnobs) -> tuple[np.ndarray, np.ndarray]:
-        params = self._search_params(k, sel, knobs)
-        if params is None:
-            return self.index.search(q, k)
-        return self.index.search(q, k, params=params)
+        return faiss_search(self.index, q, k, self._search_params(k, sel, knobs))
 
     def refine_factor(self, knobs: SearchKnobs) -> int:
         return 1
@@ -353,10 +362,17 @@ class IvfMixin:
         return max(1, min(guess, n // self.settings.ivf_min_points_per_list))
 
     def _ivf_params(self, sel: Any, knobs: SearchKnobs) -> Any:
-        p = faiss.SearchParametersIVF()
-        p.nprobe = int(knobs.nprobe or self.params.get("nprobe", self.settings.ivf_nprobe))
-        if sel is not None:
-            p.sel = sel
+        nprobe = int(knobs.nprobe or self.params.get("nprobe", self.settings.ivf_nprobe))
+        cache: dict[int, Any] | None = getattr(self, "_params_cache", None)
+        if cache is None:
+            cache = self._params_cache = {}
+        if sel is None:  # reused: a SWIG parameter object costs microseconds to build
+            cached = cache.get(nprobe)
+            if cached is None:
+                cached = cache[nprobe] = faiss.SearchParametersIVF(nprobe=nprobe)
+            return cached
+        p = faiss.SearchParametersIVF(nprobe=nprobe)
+        p.sel = sel
         return p
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from xmodal.config import PlannerCosts
 
 __all__ = ["Path", "INDEX", "EXACT", "SUBSET", "matmul_ns", "WithinShape", "worth_probing", "within_costs",
-           "KnnShape", "filtered_ef", "index_knn_ns", "knn_costs", "cheapest", "plan_within", "plan_knn"]
+           "KnnShape", "filtered_ef", "filtered_nprobe", "index_knn_ns", "knn_costs", "cheapest", "plan_within", "plan_knn"]
 
 Path = Literal["index", "exact", "subset"]
 INDEX: Path = "index"  # the approximate index (for range: IVF lists that can still qualify, re-checked exactly)
@@ -112,23 +112,33 @@ def filtered_ef(ef: int, k: int, allowed: int, rows: int, c: PlannerCosts) -> in
     return max(ef, k, int(math.ceil(c.hnsw_filter_candidates_per_k * k / share)))
 
 
+def filtered_nprobe(nprobe: int, k: int, allowed: int, rows: int, nlist: int, c: PlannerCosts) -> int:
+    """The nprobe a filtered IVF search runs with: as many allowed rows probed as the unfiltered
+    search would probe rows (nprobe / allowed share), and at least ``ivf_filter_candidates_per_k``
+    x k of them; never below the nprobe asked for, never above nlist. Why: the k-th allowed
+    neighbour lies as far out as the (k / share)-th neighbour overall. Measured at 50k x 384 with
+    nprobe 16 of 158 lists and 10 % allowed, the plain nprobe found recall@10 0.77-0.80."""
+    nlist = max(nlist, 1)
+    share = max(allowed, 1) / max(rows, 1)
+    need = max(nprobe / share, c.ivf_filter_candidates_per_k * k * nlist / max(allowed, 1))
+    return max(1, min(nlist, max(nprobe, int(math.ceil(need - 1e-9)))))
+
+
 def index_knn_ns(s: KnnShape, c: PlannerCosts) -> float:
-    """Estimated nanoseconds for the index to answer the filtered batch, or inf when it cannot
-    answer it well (an IVF probe expected to see too few allowed rows for k results)."""
+    """Estimated nanoseconds for the index to answer the filtered batch (inf: it cannot)."""
     share = max(s.allowed, 1) / max(s.rows, 1)
     rerank = s.k * s.refine * s.dim * c.gather_ns
     if s.kind == "hnsw":
         ef = filtered_ef(s.ef, s.k, s.allowed, s.rows, c)
         per = ef * s.M * s.dim * c.hnsw_ns * share ** -c.hnsw_filter_exponent
     elif s.kind in ("ivf_flat", "ivf_pq", "opq"):
-        scanned = min(s.nprobe, s.nlist) * s.rows / max(s.nlist, 1)
-        if scanned * share < c.ivf_filter_candidates_per_k * s.k:
-            return math.inf
-        per = s.nlist * s.dim * c.faiss_flat_ns
+        # nprobe scaled to the filter; the selector skips disallowed rows before any distance
+        scanned = filtered_nprobe(s.nprobe, s.k, s.allowed, s.rows, s.nlist, c) * s.rows / max(s.nlist, 1)
+        per = s.nlist * s.dim * c.faiss_flat_ns + scanned * c.selector_ns
         if s.kind == "ivf_flat":
-            per += scanned * s.dim * c.ivf_flat_ns
+            per += scanned * share * s.dim * c.ivf_flat_ns
         else:
-            per += scanned * s.pq_m * c.pq_code_ns + rerank
+            per += scanned * share * s.pq_m * c.pq_code_ns + rerank
             if s.kind == "opq":
                 per += s.dim * s.dim * c.gemv_ns
     elif s.kind == "sq8":
