@@ -48,12 +48,13 @@ STEPS = {  # name -> (MediaConfig overrides, use the library); each adds one thi
     "padded 0.5 s": ({"asr_nbest": 1}, False),
     "padded 0.25 s": ({"asr_short_clip_pad_s": 0.25, "asr_nbest": 1}, False),
     "padded 1.0 s": ({"asr_short_clip_pad_s": 1.0, "asr_nbest": 1}, False),
-    "padded 0.5 s + 5-best (library words preferred)": ({"asr_vocabulary_hints": False}, True),
-    "final: + 15 library words as hints": ({}, True),
-    "+ 30 library words as hints": ({"asr_vocabulary_hints_limit": 30}, True),
-    "hints without the n-best preference": ({"asr_nbest": 1}, True),
+    "final: padded 0.5 s + 5-best (library words preferred)": ({}, True),
+    "+ 15 library words as hints": ({"asr_vocabulary_hints": True}, True),
+    "+ 30 library words as hints": ({"asr_vocabulary_hints": True, "asr_vocabulary_hints_limit": 30}, True),
+    "hints without the n-best preference": ({"asr_vocabulary_hints": True, "asr_nbest": 1}, True),
 }
-ALIASES = {"final": "final: + 15 library words as hints"}
+ALIASES = {"final": "final: padded 0.5 s + 5-best (library words preferred)",
+           "padded 0.5 s + 5-best (library words preferred)": "final: padded 0.5 s + 5-best (library words preferred)"}
 
 
 def library_index(folder: Path):
@@ -112,13 +113,14 @@ def run(split: str, steps: list[str], out_path: Path, sounds: int = 12) -> dict:
         known = index.doc_freqs(ref)
         result["content_words"] = len(ref)
         result["content_words_in_library"] = sum(1 for w in ref if known.get(w))
-        result["hints"] = index.vocabulary(media.asr_vocabulary_hints_limit)
+        result["hints"] = index.vocabulary(media.asr_vocabulary_hints_limit)  # what the hint steps prompt with
         clips = [_speak(q, folder / f"q{i:02d}.wav") for i, q in enumerate(queries)]
         noises = sound_clips(media.asr_short_clip_s, sounds) if split == "tuning" else []
         for step in steps:
             overrides, use_library = STEPS[ALIASES.get(step, step)]
             settings = dataclasses.replace(media, **overrides)
-            hints = set(index.vocabulary(settings.asr_vocabulary_hints_limit)) if use_library else set()
+            hints = (set(index.vocabulary(settings.asr_vocabulary_hints_limit))
+                     if use_library and settings.asr_vocabulary_hints else set())
             strict = lenient = total = silent = unhinted = unhinted_total = 0
             misheard = []
             cpu0 = time.process_time()
