@@ -205,6 +205,20 @@ class MediaConfig:
     # first or last word of a 1-5 s clip more often than it saves time. Longer ones keep segment times.
     asr_short_clip_s: float = 5.0
     asr_no_speech_threshold: float = 0.6  # Whisper's no-speech probability above which a window is silence
+    # Short clips (spoken queries) take their own path (xmodal.media.speech.transcribe_clip): padded with
+    # silence, encoded once, beam search with n-best readings, the library's words as hints. Each knob was
+    # measured on a tuning split of espeak queries (benchmarks/speech_tuning.py, BENCHMARKS.md).
+    asr_short_clip_path: bool = True  # False: short clips go through faster-whisper's transcribe like the rest
+    asr_short_clip_pad_s: float = 0.5  # seconds of silence added on each side (Whisper loses words at the edges)
+    # No speech in a padded clip: no-speech probability above this AND best reading's avg log-prob below the next.
+    asr_short_clip_no_speech_prob: float = 0.5
+    asr_short_clip_min_logprob: float = -1.0
+    asr_nbest: int = 5  # readings the beam search returns; with library words known, the one naming most wins
+    # Prompting a spoken query's recogniser with the library's commonest words: off. On the tuning queries it
+    # gained 1 word of 50 but made 10 of 12 sound effects come out as words (3 without), and leaked hints
+    # into transcripts ("a gray rabbit" -> "red rabbit" with "red" among the hints).
+    asr_vocabulary_hints: bool = False
+    asr_vocabulary_hints_limit: int = 15  # ...at most this many (when on)
     asr_silence_peak: float = 0.002  # audio whose loudest sample is quieter than this holds no speech
     asr_threads: int = 1  # $XMODAL_THREADS
     video_seek_min_interval_s: float = 10.0  # sparser frame sampling seeks instead of decoding every frame

@@ -22,9 +22,10 @@ def text_image(lines: list[str], size=(900, 140), font_path: str = FONT, font_si
     return img
 
 
-def speak(text: str, out: Path, speed: int = 150) -> Path:
-    """A WAV of espeak-ng reading ``text``."""
-    subprocess.run(["espeak-ng", "-s", str(speed), "-w", str(out), text], check=True, capture_output=True)
+def speak(text: str, out: Path, speed: int = 150, voice: str | None = None) -> Path:
+    """A WAV of espeak-ng reading ``text`` (``voice``: e.g. ``en-us``; default espeak's own)."""
+    subprocess.run(["espeak-ng", *(["-v", voice] if voice else []), "-s", str(speed), "-w", str(out), text],
+                   check=True, capture_output=True)
     return out
 
 

@@ -12,7 +12,11 @@ import pytest
 from tests.media.helpers import speak
 from xmodal.config import MediaConfig
 from xmodal.errors import InvalidInput, MediaError
-from xmodal.media import transcribe
+from xmodal.ingest import search as search_module
+from xmodal.ingest.keywords import KeywordIndex
+from xmodal.ingest.search import library_words, transcribe_query
+from xmodal.media import decode_audio, transcribe
+from xmodal.media.speech import transcribe_clip, whisper_model
 from xmodal.media.whisper_models import WHISPER_BASE, prepare_split, verify
 
 STAMPS = Path("/usr/share/tuxpaint/stamps")
@@ -44,6 +48,41 @@ def test_a_short_english_query_keeps_its_content_words(tmp_path):
     segments = transcribe(speak("a brown horse", tmp_path / "horse.wav"))
     assert {"brown", "horse"} <= _words(" ".join(s.text for s in segments))
     assert segments[0].language == "en"
+
+
+def test_a_short_espeak_query_recovers_its_words_with_the_short_clip_path(tmp_path):
+    # Unpadded, Whisper base hears this clip as "That's wrong, Harry": the word starts at the window's edge.
+    audio = decode_audio(speak("a strawberry", tmp_path / "strawberry.wav", voice="en-us"))
+    whisper = whisper_model("base")
+    readings, language, _ = transcribe_clip(whisper, audio, settings=MediaConfig(asr_nbest=3))
+    assert language == "en" and 1 <= len(readings) <= 3
+    assert "strawberry" in _words(readings[0].text)
+    # The preference picks among the beam's readings: the one it scores highest comes first.
+    last = readings[-1].text
+    chosen, _, _ = transcribe_clip(whisper, audio, settings=MediaConfig(asr_nbest=3),
+                                   prefer=lambda text: int(text == last))
+    assert chosen[0].text == last and {r.text for r in chosen} == {r.text for r in readings}
+
+
+def test_spoken_query_hints_come_from_the_library(tmp_path, monkeypatch):
+    index = KeywordIndex(tmp_path / "keywords.sqlite")
+    index.add([("r1", "i1", "image", "A strawberry on a plate"), ("r2", "i2", "image", "The strawberry field"),
+               ("r3", "i3", "text", "A plate of the cheese")])
+    assert index.vocabulary(2) == ["plate", "strawberry"]  # commonest first, stop words never
+    assert library_words(index, "That's wrong, Harry") == 0 and library_words(index, "a strawberry plate") == 2
+    seen = {}
+
+    def fake_transcribe(path, settings=None, hints=(), prefer=None):
+        seen.update(hints=list(hints), prefer=prefer)
+        return []
+
+    monkeypatch.setattr(search_module, "transcribe", fake_transcribe)
+    clip = speak("a strawberry", tmp_path / "q.wav", voice="en-us")
+    transcribe_query(clip, MediaConfig(asr_vocabulary_hints=True, asr_vocabulary_hints_limit=1), index)
+    assert seen["hints"] == ["plate"] and seen["prefer"]("strawberry plate") == 2
+    transcribe_query(clip, MediaConfig(), index)  # off by default (BENCHMARKS.md, "Speech recognition")
+    assert seen["hints"] == [] and seen["prefer"] is not None
+    index.close()
 
 
 def test_silence_is_no_speech(tmp_path):

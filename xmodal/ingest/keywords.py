@@ -144,6 +144,21 @@ class KeywordIndex:
             found = {t: int(n) for t, n in rows}
         return {t: found.get(t, 0) for t in terms}
 
+    def vocabulary(self, limit: int) -> list[str]:
+        """The ``limit`` words held by most passages (folded; no stop words, numbers or short tokens),
+        commonest first: what a library is about, for prompting the recogniser of a spoken query."""
+        if limit <= 0:
+            return []
+        out: list[str] = []
+        with self._lock:
+            rows = self._conn.execute("SELECT term FROM passages_vocab ORDER BY doc DESC, term")
+            for (term,) in rows:  # read lazily: stop words lead, so the first few hundred terms suffice
+                if term.isalpha() and content_terms(term) == [term]:
+                    out.append(term)
+                    if len(out) >= limit:
+                        break
+        return out
+
     def count(self) -> int:
         with self._lock:
             return int(self._conn.execute("SELECT count(*) FROM passages").fetchone()[0])

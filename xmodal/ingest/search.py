@@ -8,6 +8,7 @@ ranking's, pure and tested on its own.
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -19,6 +20,7 @@ from xmodal.db.api import Hit
 from xmodal.db.filters import evaluate, parse_filter
 from xmodal.errors import InvalidInput, ModelMismatch, NotFound
 from xmodal.ingest.fusion import rrf
+from xmodal.ingest.keywords import KeywordIndex
 from xmodal.ingest.layout import parse_kinds, positive_k, role_of, row_filter
 from xmodal.ingest.ranking import (KEYWORD_LIST, Calibration, best_rows, content_terms, evidence,
                                    evidence_order, field_signal, floor, fuse, keyword_signal, language_warning,
@@ -28,7 +30,7 @@ from xmodal.ingest.sound import is_speech, query_sound_vector
 from xmodal.ingest.store import SideStore
 from xmodal.media import load_image, transcribe
 
-__all__ = ["Searcher", "load_query_image"]
+__all__ = ["Searcher", "load_query_image", "transcribe_query", "library_words"]
 
 
 def load_query_image(image: Any, media: MediaConfig | None = None) -> Image.Image:
@@ -41,12 +43,27 @@ def load_query_image(image: Any, media: MediaConfig | None = None) -> Image.Imag
     return load_image(Path(image), settings=media)
 
 
-def transcribe_query(audio: str | os.PathLike, media: MediaConfig | None = None) -> tuple[str, str | None]:
+def library_words(keywords: KeywordIndex, text: str) -> int:
+    """How many of ``text``'s content words the library's keyword index holds: a reading of a
+    spoken query naming more of them is likelier what was said, and more likely to match."""
+    return sum(1 for n in keywords.doc_freqs(content_terms(text)).values() if n)
+
+
+def transcribe_query(audio: str | os.PathLike, media: MediaConfig | None = None,
+                     keywords: KeywordIndex | None = None) -> tuple[str, str | None]:
     """What a speech query says, and the language it was said in (``media``: the library's
-    speech settings)."""
+    speech settings). With the library's ``keywords``, its commonest words prompt the recogniser
+    (``media.asr_vocabulary_hints``) and the n-best reading naming most library words wins."""
     if not Path(audio).is_file():
         raise NotFound(f"{audio}: no such audio file")
-    segments = transcribe(Path(audio), settings=media)
+    media = media or MediaConfig()
+    hints: list[str] = []
+    prefer = None
+    if keywords is not None:
+        if media.asr_vocabulary_hints:
+            hints = keywords.vocabulary(media.asr_vocabulary_hints_limit)
+        prefer = partial(library_words, keywords)
+    segments = transcribe(Path(audio), settings=media, hints=hints, prefer=prefer)
     text = " ".join(s.text.strip() for s in segments).strip()
     return text, (segments[0].language if segments else None)  # "": no words (a sound, or silence)
 
@@ -93,7 +110,7 @@ class Searcher:
         encoder = self._encoder()
         sound = None
         if audio is not None:
-            text, out.query_language = transcribe_query(audio, self.media)
+            text, out.query_language = transcribe_query(audio, self.media, self.store.keywords)
             if is_speech(text):
                 out.query_text = text
                 out.warning = language_warning(text, self.model)

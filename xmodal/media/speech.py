@@ -12,6 +12,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from xmodal.errors import InvalidInput, MediaError
 from xmodal.media.whisper_models import is_multilingual, model_path
 
 __all__ = ["SAMPLE_RATE", "Segment", "whisper_model_path", "whisper_model", "decode_audio", "decoding_options",
-           "SENTENCE_END", "sentences", "likeliest_language", "transcribe"]
+           "SENTENCE_END", "sentences", "likeliest_language", "Reading", "transcribe_clip", "transcribe"]
 
 SAMPLE_RATE = 16_000  # what Whisper models take
 _LOCK = threading.Lock()
@@ -149,22 +150,85 @@ def likeliest_language(whisper, audio: np.ndarray, allowed: tuple[str, ...]) -> 
 
     Costs what Whisper's own detection costs (one encoder pass, which transcription then skips
     by being told the language); unknown codes in ``allowed`` are an error naming them."""
-    probs = dict(whisper.detect_language(audio)[2])
+    return _likeliest(dict(whisper.detect_language(audio)[2]), allowed)
+
+
+def _likeliest(probs: dict[str, float], allowed: tuple[str, ...]) -> str:
+    """The most probable language of ``probs`` (among ``allowed`` when given)."""
+    if not allowed:
+        return max(probs, key=lambda code: probs[code])
     unknown = [code for code in allowed if code not in probs]
     if unknown:
         raise InvalidInput(f"MediaConfig.asr_languages ($XMODAL_ASR_LANGUAGES): Whisper knows no language {', '.join(unknown)}")
     return max(allowed, key=lambda code: probs[code])
 
 
+@dataclass(frozen=True)
+class Reading:
+    """One of the beam search's n-best readings of a short clip."""
+
+    text: str
+    logprob: float  # average log-probability per token (as faster-whisper computes it)
+
+
+
+
+def transcribe_clip(whisper, audio: np.ndarray, multilingual: bool = True, language: str | None = None,
+                    settings: MediaConfig | None = None, hints: Sequence[str] = (),
+                    prefer: Callable[[str], int] | None = None) -> tuple[list[Reading], str, float]:
+    """A short clip's n-best readings (the chosen one first), its language and no-speech probability.
+
+    Why not faster-whisper's ``transcribe``: a 1-3 s query needs what it does not give together --
+    silence padded around the clip (Whisper drops a word said at the very edge of its window), one
+    encoder pass shared by language detection and decoding, the beam's n-best readings, and a
+    prompt of ``hints`` (words of the library searched: they steer the spelling toward words that
+    can match). ``prefer`` scores a reading (how many of its words the library holds); the highest
+    scoring reading wins, the beam's order breaking ties. No readings: no speech (the no-speech
+    probability is high and the best reading unlikely)."""
+    fw = require("faster_whisper", "media", "faster-whisper")
+    settings = settings or MediaConfig()
+    pad = np.zeros(int(round(settings.asr_short_clip_pad_s * SAMPLE_RATE)), np.float32)
+    features = whisper.feature_extractor(np.concatenate([pad, audio.astype(np.float32), pad]))
+    encoded = whisper.encode(fw.audio.pad_or_trim(features[:, :whisper.feature_extractor.nb_max_frames]))
+    if not multilingual:
+        language = "en"
+    elif language is None:
+        language = _likeliest({token[2:-2]: p for token, p in whisper.model.detect_language(encoded)[0]},
+                              settings.asr_languages)
+    tokenizer = fw.tokenizer.Tokenizer(whisper.hf_tokenizer, multilingual, task="transcribe", language=language)
+    prompt = whisper.get_prompt(tokenizer, [], without_timestamps=True,
+                                hotwords=" ".join(hints) if hints else None)
+    nbest = max(1, settings.asr_nbest)
+    result = whisper.model.generate(
+        encoded, [prompt], beam_size=max(settings.asr_beam_size, nbest), num_hypotheses=nbest,
+        max_length=whisper.max_length, return_scores=True, return_no_speech_prob=True, suppress_blank=True,
+        suppress_tokens=fw.transcribe.get_suppressed_tokens(tokenizer, [-1]))[0]
+    readings = []
+    for ids, score in zip(result.sequences_ids, result.scores):
+        text = tokenizer.decode(ids).strip()
+        if text:  # score is the length-normalised sum; faster-whisper's average counts the end token too
+            readings.append(Reading(text, float(score) * len(ids) / (len(ids) + 1)))
+    no_speech = float(result.no_speech_prob)
+    if not readings or (no_speech > settings.asr_short_clip_no_speech_prob
+                        and readings[0].logprob < settings.asr_short_clip_min_logprob):
+        return [], language, no_speech
+    if prefer is not None:
+        best = max(range(len(readings)), key=lambda i: (prefer(readings[i].text), -i))
+        readings.insert(0, readings.pop(best))
+    return readings, language, no_speech
+
+
 def transcribe(path: str | os.PathLike, show_progress: bool | None = False, model: str | None = None,
-               language: str | None = None, settings: MediaConfig | None = None) -> list[Segment]:
+               language: str | None = None, settings: MediaConfig | None = None, hints: Sequence[str] = (),
+               prefer: Callable[[str], int] | None = None) -> list[Segment]:
     """Timed transcript of the speech in an audio or video file ([] when there is none).
 
     ``settings``: the model, threads, languages and decoding options (default ``MediaConfig()``).
     ``model``: ``base`` or ``tiny.en`` (default: ``settings.asr_model``). ``language``: force a
     language code instead of detecting it (multilingual models only). Each segment carries the
     language the model detected (or was given). ``show_progress``: a bar in seconds of audio
-    (None: when stderr is a terminal)."""
+    (None: when stderr is a terminal). Clips up to ``settings.asr_short_clip_s`` go through
+    :func:`transcribe_clip` (with ``hints`` and ``prefer``, which only it uses)."""
     from xmodal.progress import progress
 
     settings = settings or MediaConfig()
@@ -175,14 +239,17 @@ def transcribe(path: str | os.PathLike, show_progress: bool | None = False, mode
     whisper = whisper_model(name, settings.asr_threads)
     multilingual = is_multilingual(name)
     out: list[Segment] = []
+    seconds = audio.size / SAMPLE_RATE
     try:
+        if settings.asr_short_clip_path and seconds <= settings.asr_short_clip_s:
+            readings, lang, _ = transcribe_clip(whisper, audio, multilingual, language, settings, hints, prefer)
+            return [Segment(0.0, seconds, readings[0].text, lang, readings[0].logprob)] if readings else []
         if multilingual and language is None and settings.asr_languages:
             language = likeliest_language(whisper, audio, settings.asr_languages)
-        segments, info = whisper.transcribe(audio, **decoding_options(audio.size / SAMPLE_RATE, multilingual, language,
-                                                                      settings))
+        segments, info = whisper.transcribe(audio, **decoding_options(seconds, multilingual, language, settings))
         lang = info.language if multilingual else "en"
         with progress(show_progress) as bar:
-            task = bar.add_task("speech", total=round(audio.size / SAMPLE_RATE))
+            task = bar.add_task("speech", total=round(seconds))
             for s in segments:  # a generator: recognition happens while iterating
                 out.extend(sentences(s, lang))
                 bar.update(task, completed=round(s.end))
