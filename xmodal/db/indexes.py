@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import faiss
 import numpy as np
@@ -84,6 +84,7 @@ class AnnIndex:
         self.metric = faiss_metric(spec.metric)
         self.index: Any = None
         self.trained_on = 0  # vectors the index was trained with
+        self._params_cache: dict[int, Any] = {}
 
     # --- lifecycle -------------------------------------------------------------------------------
     def min_train(self) -> int:
@@ -119,6 +120,18 @@ class AnnIndex:
     def _search_params(self, k: int, sel: Any, knobs: SearchKnobs) -> Any:
         return faiss.SearchParameters(sel=sel) if sel is not None else None
 
+    def _params_for(self, knob: int, sel: Any, make: Callable[[int], Any]) -> Any:
+        """``make(knob)``'s SWIG parameter object with ``sel`` set; without a selector the object is
+        reused per knob value (building one costs as much as a small search)."""
+        if sel is None:
+            cached = self._params_cache.get(knob)
+            if cached is None:
+                cached = self._params_cache[knob] = make(knob)
+            return cached
+        p = make(knob)
+        p.sel = sel
+        return p
+
     # --- persistence -----------------------------------------------------------------------------
     def save(self, path: Path) -> None:
         faiss.write_index(self.index, str(path))
@@ -140,7 +153,6 @@ class HnswIndex(AnnIndex):
         self.exact_scores = not self.mips
         self.bound2: float | None = None  # B: squared-norm bound of the augmentation (ip only)
         self.overflow = False  # a vector exceeded B: rebuild to restore exactness of the reduction
-        self._params_cache: dict[int, Any] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -184,14 +196,7 @@ class HnswIndex(AnnIndex):
 
     def _search_params(self, k: int, sel: Any, knobs: SearchKnobs) -> Any:
         ef = max(int(knobs.ef or self.params.get("ef_search", self.settings.hnsw_ef_search)), k)
-        if sel is None:  # reused: building SWIG parameter objects costs as much as a small search
-            cached = self._params_cache.get(ef)
-            if cached is None:
-                cached = self._params_cache[ef] = faiss.SearchParametersHNSW(efSearch=ef)
-            return cached
-        p = faiss.SearchParametersHNSW(efSearch=ef)
-        p.sel = sel
-        return p
+        return self._params_for(ef, sel, lambda v: faiss.SearchParametersHNSW(efSearch=v))
 
 
 class TrainedIndex(AnnIndex):
@@ -239,6 +244,7 @@ class IvfMixin:
     index: Any
     metric: int
     settings: DBConfig
+    _params_for: Callable[[int, Any, Callable[[int], Any]], Any]  # AnnIndex's, which every IVF kind is
 
     def ivf(self) -> Any:
         """The IndexIVF part (inside the OPQ rotation for opq)."""
@@ -363,17 +369,7 @@ class IvfMixin:
 
     def _ivf_params(self, sel: Any, knobs: SearchKnobs) -> Any:
         nprobe = int(knobs.nprobe or self.params.get("nprobe", self.settings.ivf_nprobe))
-        cache: dict[int, Any] | None = getattr(self, "_params_cache", None)
-        if cache is None:
-            cache = self._params_cache = {}
-        if sel is None:  # reused: a SWIG parameter object costs microseconds to build
-            cached = cache.get(nprobe)
-            if cached is None:
-                cached = cache[nprobe] = faiss.SearchParametersIVF(nprobe=nprobe)
-            return cached
-        p = faiss.SearchParametersIVF(nprobe=nprobe)
-        p.sel = sel
-        return p
+        return self._params_for(nprobe, sel, lambda v: faiss.SearchParametersIVF(nprobe=v))
 
 
 def _pq_shape(spec: VectorField, settings: DBConfig) -> tuple[int, int]:
