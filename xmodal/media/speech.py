@@ -171,8 +171,6 @@ class Reading:
     logprob: float  # average log-probability per token (as faster-whisper computes it)
 
 
-
-
 def transcribe_clip(whisper, audio: np.ndarray, multilingual: bool = True, language: str | None = None,
                     settings: MediaConfig | None = None, hints: Sequence[str] = (),
                     prefer: Callable[[str], int] | None = None) -> tuple[list[Reading], str, float]:
