@@ -147,3 +147,24 @@ def test_index_dot_with_the_default_library_inside_never_indexes_the_library(tmp
     assert again["encoded"] == 0 and sum(again["skipped"].values()) == 3 and not again["failed"]
     info = json.loads(xmodal("info", "--json", cwd=photos).stdout)
     assert info["items"] == 3 and info["paths"] == 3
+
+
+def test_files_of_an_unread_type_are_named_in_the_summary_not_dropped_silently(tmp_path):
+    """A folder holds a photo, a gzipped README, a Word file and a Makefile: the photo is indexed and
+    the summary says which types were left out (``xmodal index README.gz`` alone must not look like
+    a silent success either)."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    Image.new("RGB", (64, 64), (200, 40, 40)).save(folder / "red.jpg")
+    (folder / "README.gz").write_bytes(b"\x1f\x8b\x08\x00not really")
+    (folder / "letter.docx").write_bytes(b"PK\x03\x04")
+    (folder / "Makefile").write_text("all:\n")
+    db = tmp_path / "lib.xmdb"
+    run = xmodal("index", str(folder), "--db", str(db), "--model", IMAGE_MODEL, "--no-ocr", "--json")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["encoded"] == 1 and not report["failed"]
+    assert report["unsupported"] == {".gz": 1, ".docx": 1, "": 1}
+    shown = xmodal("index", str(folder / "README.gz"), "--db", str(db), "--no-ocr")
+    assert shown.returncode == 0, shown.stderr
+    assert "1 file of a type xmodal does not read, left out: .gz 1" in shown.stdout + shown.stderr

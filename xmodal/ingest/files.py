@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from xmodal.db.storage import DB_FILE
 from xmodal.errors import NotFound
@@ -42,8 +42,12 @@ def is_library_folder(path: str | os.PathLike) -> bool:
     return (Path(path) / DB_FILE).is_file()
 
 
-def scan(paths: Iterable[str | os.PathLike], exclude: Iterable[str | os.PathLike] = ()) -> Iterator[FileEntry]:
+def scan(paths: Iterable[str | os.PathLike], exclude: Iterable[str | os.PathLike] = (),
+         on_unsupported: Callable[[str], None] | None = None) -> Iterator[FileEntry]:
     """Yield the supported files under ``paths`` (files or folders), sorted, each once.
+
+    Files of a type xmodal does not read (``README.gz``, ``.docx``) are not yielded; each one's path
+    goes to ``on_unsupported`` so the caller can say what it left out instead of dropping it silently.
 
     Hidden files and folders (a leading dot) are skipped, as are symlinked folders (loops), xmodal
     library folders and everything under ``exclude`` (the library being written: `xmodal index .`
@@ -56,10 +60,11 @@ def scan(paths: Iterable[str | os.PathLike], exclude: Iterable[str | os.PathLike
         if not root.exists():
             raise NotFound(f"{given}: no such file or folder")
     skip = [str(Path(p).expanduser().resolve()) for p in exclude]
-    return _entries(roots, skip)
+    return _entries(roots, skip, on_unsupported)
 
 
-def _entries(roots: list[Path], skip: list[str]) -> Iterator[FileEntry]:
+def _entries(roots: list[Path], skip: list[str],
+             on_unsupported: Callable[[str], None] | None) -> Iterator[FileEntry]:
     seen: set[str] = set()
     for root in roots:
         for path in _walk(root, skip):
@@ -69,6 +74,8 @@ def _entries(roots: list[Path], skip: list[str]) -> Iterator[FileEntry]:
             seen.add(key)
             hint = kind_hint(path)
             if hint is None:
+                if on_unsupported is not None:
+                    on_unsupported(key)
                 continue
             try:
                 st = path.stat()

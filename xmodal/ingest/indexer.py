@@ -61,7 +61,8 @@ class Indexer:
         t0 = time.perf_counter()
         report = IndexReport()
         roots = [str(Path(p).expanduser().resolve()) for p in paths]
-        entries_iter = scan(paths, exclude=exclude)  # raises NotFound for a missing path before anything changes
+        # NotFound for a missing path is raised here, before anything changes.
+        entries_iter = scan(paths, exclude=exclude, on_unsupported=report.note_unsupported)
         col = self._collection(True)
         state = stored_state(col)
         with progress_bars(progress) as bars:

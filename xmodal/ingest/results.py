@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -136,6 +137,12 @@ class IndexReport:
     interrupted: bool = False
     rows_written: int = 0
     known_failures: int = 0  # failed before and unchanged since: listed again, not re-read
+    # Files left out because xmodal does not read their type, by extension ("" when there is none).
+    unsupported: dict = field(default_factory=dict)
+
+    def note_unsupported(self, path: str) -> None:
+        ext = Path(path).suffix.lower()
+        self.unsupported[ext] = self.unsupported.get(ext, 0) + 1
 
     @property
     def encoded(self) -> int:
@@ -172,6 +179,12 @@ class IndexReport:
         console.print(table)
         extra = f", {self.removed} removed" if self.removed else ""
         console.print(f"{self.rows_written} rows written in {self.seconds:.1f} s{extra}")
+        if self.unsupported:
+            n = sum(self.unsupported.values())
+            kinds = ", ".join(f"{ext or '(no extension)'} {c}" for ext, c in
+                              sorted(self.unsupported.items(), key=lambda kv: (-kv[1], kv[0])))
+            console.print(f"{n} file{'s' if n != 1 else ''} of a type xmodal does not read, left out: {kinds}",
+                          markup=False, highlight=False)
         if self.failed:
             again = f" ({self.known_failures} unchanged since they failed before, not re-read)" \
                 if self.known_failures else ""
