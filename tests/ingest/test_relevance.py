@@ -96,6 +96,18 @@ def test_similar_defaults_to_the_items_own_kind(mixed_small):
     assert "text" in {r.kind for r in lib.similar(kangaroo, k=11, kind="all")}
 
 
+def test_similar_and_rrf_results_say_which_signals_matched(mixed_small):
+    """Results fused by rank (``similar``, ``fusion="rrf"``) name their evidence as calibrated ones do:
+    a picture like a picture matched by what it looks like; a keyword hit says so."""
+    lib, base = mixed_small
+    alike = lib.similar(base / "media" / "kangaroo.png", k=3)
+    assert alike and all("visual" in r.signals and 0.0 <= r.signals["visual"] <= 1.0 for r in alike)
+    ranked = lib.search(text="a kangaroo", k=5, fusion="rrf")
+    top = next(r for r in ranked if r.path.endswith("kangaroo.png"))
+    assert {"visual", "keyword"} <= set(top.signals), top.signals
+    assert all(0.0 <= v <= 1.0 for r in ranked for v in r.signals.values())
+
+
 def test_a_chinese_query_on_an_english_library_is_flagged(mixed_small):
     lib, _ = mixed_small
     assert lib.search(text="一只红色的袋鼠", k=3).warning.count("xmodal-lite-multilingual") == 1

@@ -17,7 +17,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -441,6 +441,28 @@ def vector_lists(source: str, raw: Mapping[str, Sequence], floors: Mapping[str, 
             lists[f"{source}->{f}{OCR_LIST}"] = ocr_hits
     lists.update({f"{source}->{f}{BACKFILL}": list(hits) for f, hits in raw.items()})
     return lists
+
+
+def list_signals(names: Iterable[str], rows: Mapping[str, Mapping[str, Any]], item: str) -> dict[str, float]:
+    """Which kinds of evidence vouched for ``item`` among the ranked lists ``names`` (visual, text,
+    ocr, speech, sound, keyword), each with its raw strength: the row's similarity clipped to
+    [0, 1], for keywords the share of the list's best score. An item only the backfill found (its
+    similarity did not stand out) still names the field that brought it. RRF's results then say, as
+    the calibrated ones do, why they are there."""
+    out: dict[str, float] = {}
+    for name in names:
+        if item not in rows.get(name, {}):
+            continue
+        hit = rows[name][item]
+        if name == KEYWORD_LIST:
+            best = max((h.score for h in rows[name].values()), default=0.0)
+            strength = hit.score / best if best > 0 else 0.0
+            sig = KEYWORD_LIST
+        else:
+            field_name = name.split("->", 1)[-1].removesuffix(BACKFILL).removesuffix(OCR_LIST)
+            sig, strength = signal_name(field_name, role_of(hit.payload)), hit.score
+        out.setdefault(sig, round(min(1.0, max(0.0, float(strength))), 4))
+    return out
 
 
 def best_rows(lists: Mapping[str, Sequence]) -> tuple[dict[str, list[str]], dict[str, dict]]:

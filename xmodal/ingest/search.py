@@ -24,7 +24,8 @@ from xmodal.ingest.keywords import KeywordIndex
 from xmodal.ingest.layout import parse_kinds, positive_k, role_of, row_filter
 from xmodal.ingest.ranking import (KEYWORD_LIST, Calibration, best_rows, content_terms, evidence,
                                    evidence_order, field_signal, floor, fuse, keyword_signal, language_warning,
-                                   list_preference, list_weight, signal_name, vector_lists)
+                                   list_preference, list_signals, list_weight, signal_name,
+                                   vector_lists)
 from xmodal.ingest.results import SearchResult, SearchResults
 from xmodal.ingest.sound import is_speech, query_sound_vector
 from xmodal.ingest.store import SideStore
@@ -275,6 +276,7 @@ class Searcher:
             cosine = max((v for n, v in scores.items() if n != KEYWORD_LIST), default=0.0)
             out.append(SearchResult(path=payload.get("path", ""), kind=payload.get("kind", ""), score=float(score),
                                     evidence=found, payload=payload, id=str(item_id), scores=scores,
-                                    relevance=round(min(1.0, max(0.0, cosine)), 4)))
+                                    relevance=round(min(1.0, max(0.0, cosine)), 4),
+                                    signals=list_signals([name for _, _, name in ranks], rows, item_id)))
         return out
 
