@@ -5,6 +5,7 @@ The clips come from Tux Paint folders the head was never trained on (``tuxpaint_
 ones test folders); the files are renamed so their names cannot give them away."""
 from __future__ import annotations
 
+import json
 import shutil
 import wave
 from pathlib import Path
@@ -17,6 +18,9 @@ from tests.ingest.conftest import MODEL
 from xmodal.datasets.tuxpaint import tuxpaint_sound_splits
 from xmodal.encoders.sound import has_sound_head, load_sound_head, weights_path
 from xmodal.errors import InvalidInput, MediaError, StorageError
+from xmodal.ingest.calibrate import query_hearing
+from xmodal.ingest.ranking import calibration_path, load_calibration
+from xmodal.media.speech import decode_audio
 
 STAMPS = Path("/usr/share/tuxpaint/stamps")
 BARK = "animals/mammals/dogs/dog.ogg"
@@ -127,3 +131,34 @@ def test_a_damaged_head_file_is_named(tmp_path):
     bad.write_bytes(weights_path(MODEL).read_bytes()[:200])
     with pytest.raises(StorageError, match="sound-x.npz"):
         load_sound_head(bad)
+
+
+def test_a_stored_sound_as_the_query_is_a_match_and_another_hearing_of_it_ranks_it_first(library, tmp_path):
+    """A clip as the query is calibrated as a clip (``sound:*`` mappings, fitted on validation clips
+    heard another way), not as a text query: the very same sound is a match a person would call
+    one (read as a text query it got 0.28), and a quieter, trimmed, noisy hearing of it still finds
+    it first among the sounds."""
+    lib, _ = library
+    copy = tmp_path / "the-same-bark.ogg"
+    shutil.copy(STAMPS / BARK, copy)
+    same = lib.search(audio=copy, kind="audio", k=3)
+    assert same.query_text is None
+    assert Path(same[0].path).name == SOUNDS[BARK] and "sound" in same[0].signals
+    assert same[0].relevance >= 0.9 and all(r.relevance < 0.5 for r in same[1:]), same
+    audio = query_hearing(decode_audio(STAMPS / BARK), seed=7)
+    query = tmp_path / "my-recording.wav"
+    with wave.open(str(query), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+        w.writeframes((np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes())
+    heard = lib.search(audio=query, kind="audio", k=3, min_relevance=0.0)
+    assert Path(heard[0].path).name == SOUNDS[BARK], [r.path for r in heard]
+
+
+def test_the_clip_as_query_mappings_were_fitted_on_validation_clips_only():
+    cal = load_calibration(MODEL)
+    assert {"sound:sound", "sound:visual", "sound:text"} <= set(cal.fields)
+    report = json.loads(calibration_path(MODEL).read_text(encoding="utf-8"))["report"]
+    val = {p.item_id for p in tuxpaint_sound_splits()["val"]}
+    for name in ("sound:sound", "sound:visual", "sound:text"):
+        assert 0 < report[name]["queries"] <= len(val)
+        assert report[name]["positives"] == report[name]["queries"]  # one relevant candidate each

@@ -19,7 +19,11 @@ never trained on) gives three labelled sets, one per signal:
 - ``sound`` (models with a sound head): each validation sound effect's English description and name
   as queries (``tuxpaint_sound_splits()["val"]``, folders the head never trained on), every Tux
   Paint sound of the train and val folders as a candidate (relevant: its own clip);
-  ``--fields sound`` refits it alone and keeps the other mappings.
+  ``--fields sound`` refits it (and the three below) alone and keeps the other mappings;
+- ``sound:sound`` / ``sound:visual`` / ``sound:text`` (a clip without speech as the query,
+  ``search(audio=...)``): each validation sound effect, heard another way (:func:`query_hearing`),
+  against every train and val sound (relevant: its own clip), those sounds' stamp pictures
+  (relevant: its own stamp's) and their English descriptions (relevant: its own).
 
 Vector fields are fitted on the z-score of a similarity against the query's similarities to all
 candidates, and those candidates' vectors are stored (``<model>.npz``, float16) as the background
@@ -38,8 +42,9 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from PIL import ImageOps
 
-from xmodal.datasets.tuxpaint import tuxpaint_sound_splits
+from xmodal.datasets.tuxpaint import tuxpaint_sound_splits, tuxpaint_splits
 from xmodal.encoders import get_encoder
 from xmodal.encoders.sound import embed_heard
 from xmodal.errors import InvalidInput
@@ -48,7 +53,9 @@ from xmodal.ingest.keywords import KeywordIndex
 from xmodal.ingest.ranking import (KEYWORD, Calibration, brier, calibration_path, content_terms, fit_logistic,
                                    keyword_match, load_calibration, model_reads_only_english, zscores)
 from xmodal.ingest.sound import SOUND, library_has_sounds
-from xmodal.media.sound import hear_files
+from xmodal.media import load_image
+from xmodal.media.sound import hear_files, listen
+from xmodal.media.speech import decode_audio
 
 __all__ = ["PASSAGES_MAX", "BACKGROUND_MAX", "fit", "query_view"]
 
@@ -80,8 +87,6 @@ def _spread(pairs: Sequence, n: int) -> list:
 
 def fit(model: str, log=print) -> tuple[Calibration, dict]:
     """Fit the ``visual`` / ``text`` / ``keyword`` mappings of ``model``; returns them and a report."""
-    from xmodal.media import load_image
-    from xmodal.datasets.tuxpaint import tuxpaint_splits
 
     enc = get_encoder(model)
     val = tuxpaint_splits()["val"]
@@ -139,8 +144,6 @@ def fit(model: str, log=print) -> tuple[Calibration, dict]:
 def query_view(img):
     """Another view of a picture, as a person's query photo of the same thing would be: mirrored and
     cropped to 85 % (a copy of the stored file would match itself and teach nothing)."""
-    from PIL import ImageOps
-
     w, h = img.size
     dx, dy = int(w * 0.075), int(h * 0.075)
     return ImageOps.mirror(img).crop((dx, dy, w - dx, h - dy)).resize((w, h))
@@ -170,8 +173,21 @@ def _fit_image_queries(enc, items, originals, english, fields, backgrounds, floo
         log(f"image:text: {report['image:text']}")
 
 
+def query_hearing(audio: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Another hearing of a clip, as a person's recording of the same sound would be: 6 dB quieter,
+    5 % trimmed off each end, with faint noise (30 dB under the clip's power). A copy of the stored
+    clip would match itself and teach nothing (:func:`query_view` for pictures)."""
+    trim = int(len(audio) * 0.05)
+    clip = audio[trim:len(audio) - trim] if len(audio) > 20 * max(trim, 1) else audio
+    clip = clip.astype(np.float32) * np.float32(10 ** (-6 / 20))
+    power = float(np.mean(clip ** 2)) or 1e-8
+    noise = np.random.default_rng(seed).standard_normal(len(clip)).astype(np.float32)
+    return (clip + noise * np.float32(np.sqrt(power * 10 ** (-30 / 10)))).astype(np.float32)
+
+
 def _refit(model: str, names: set[str], stored_at: Path, log) -> tuple[Calibration, dict]:
-    """Refit the signals ``names`` (only ``sound`` so far) into the stored calibration of ``model``."""
+    """Refit the signals ``names`` (only ``sound``, with the ``sound:`` query mappings, so far) into
+    the stored calibration of ``model``."""
     if names != {SOUND}:
         raise InvalidInput(f"--fields: only 'sound' can be refitted alone, not {', '.join(sorted(names - {SOUND}))}")
     old = load_calibration(model, stored_at)
@@ -209,7 +225,26 @@ def fit_sound(enc, log=print) -> tuple[dict, dict, dict, dict]:
     report = {"queries": len(texts), "candidates": len(items), "positives": sum(ys),
               "brier": round(brier([mapping(x) for x in xs], ys), 5)}
     log(f"sound: {report}")
-    return {SOUND: mapping}, {SOUND: report}, {SOUND: sounds}, {SOUND: floor}
+    fields, reports, backgrounds, floors = {SOUND: mapping}, {SOUND: report}, {SOUND: sounds}, {SOUND: floor}
+    # A clip as the query: each val clip heard another way, against the sounds, their stamps'
+    # pictures and their English descriptions (relevant: its own in each).
+    views = embed_heard(enc, [listen(query_hearing(decode_audio(by_item[i][0].speech), n), by_item[i][0].speech)
+                              for n, i in enumerate(val_items)])
+    against = {"sound": sounds}
+    if "image" in enc.modalities:
+        against["visual"] = enc.encode_image([load_image(Path(by_item[i][0].image)) for i in items])
+    if "text" in enc.modalities:
+        against["text"] = enc.encode_text([next((p.text for p in by_item[i] if p.language == "en"), by_item[i][0].text)
+                                           for i in items], mode="passage")
+    for field, cands in against.items():
+        name = f"sound:{field}"
+        xs, ys, floors[name] = _labelled(views @ cands.T, val_items, items)
+        fields[name] = fit_logistic(xs, ys)
+        backgrounds[name] = cands
+        reports[name] = {"queries": len(val_items), "candidates": len(items), "positives": sum(ys),
+                         "brier": round(brier([fields[name](x) for x in xs], ys), 5)}
+        log(f"{name}: {reports[name]}")
+    return fields, reports, backgrounds, floors
 
 
 def main(argv: Sequence[str] | None = None) -> int:

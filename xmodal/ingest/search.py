@@ -130,8 +130,12 @@ class Searcher:
             if "text" not in encoder.modalities:
                 raise InvalidInput(f"model {self.model!r} cannot encode text queries")
             vec = encoder.encode_text([text], mode="query")[0] if sound is None else sound
-            if fusion == "calibrated" and self._calibration() is not None:
-                results = self._calibrated(vec, text, kinds, where, k, keyword)
+            cal = self._calibration()
+            if fusion == "calibrated" and cal is not None:
+                # A sound as the query has mappings of its own (``sound:<field>``) where the model's
+                # calibration was fitted with them; older ones read it as a text query.
+                source = "sound:" if sound is not None and any(f.startswith("sound:") for f in cal.fields) else ""
+                results = self._calibrated(vec, text, kinds, where, k, keyword, source=source)
                 out.calibrated = True
             else:
                 rankings, rows = self._vector_rankings(vec, "text", kinds, where, k)
@@ -206,7 +210,8 @@ class Searcher:
         """Every candidate row's score -> relevance through the model's calibration, one signal per
         vector field plus keywords, each item keeping its best row; items ranked by the
         probabilistic OR of their signals (see :mod:`xmodal.ingest.ranking`). ``source`` prefixes
-        the calibration's field names: ``"image:"`` for a picture as the query."""
+        the calibration's field names: ``"image:"`` for a picture as the query, ``"sound:"`` for a
+        clip without speech."""
         cal = self._calibration()
         q = np.asarray(vec, np.float32)[None, :]
         flt = row_filter(kinds, where)
