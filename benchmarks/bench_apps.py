@@ -58,10 +58,12 @@ QA_PARTS = ("samples", "debian", "signs", "spoken", "qa-stamps")
 
 def split_questions(questions: list[dict]) -> list[dict]:
     """Half the questions for choosing thresholds (``val``), half for reporting (``test``): within
-    each (expect, modality) group, sorted by text, alternately -- both halves see every kind."""
+    each (set, expect, modality) group, sorted by text, alternately -- both halves see every kind.
+    A question's ``set`` (1 when absent) is the batch it was written in: a later batch is split
+    within itself, so adding questions never moves an earlier question to the other half."""
     groups: dict[tuple, list[dict]] = {}
     for q in questions:
-        groups.setdefault((q.get("expect"), q.get("modality")), []).append(q)
+        groups.setdefault((q.get("set", 1), q.get("expect"), q.get("modality")), []).append(q)
     for group in groups.values():
         for i, q in enumerate(sorted(group, key=lambda q: q["question"])):
             q["split"] = "val" if i % 2 == 0 else "test"
