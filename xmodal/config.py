@@ -386,6 +386,7 @@ class AppsConfig:
     qa_asr_logprob_mid: float = -0.8  # Whisper average log-probability at which a segment counts half
     qa_asr_logprob_slope: float = 6.0
     qa_answer_type_penalty: float = 0.4  # a number / time question, a unit with no number or time in it
+    qa_picture_request_factor: float = 0.1  # "a cup of coffee" (show me a thing): any text unit, as an answer
     # Logistic rescaling of the product of the answer factors (xmodal.apps.answers.recalibrate).
     qa_conf_platt_slope: float = 0.942
     qa_conf_platt_bias: float = -0.572

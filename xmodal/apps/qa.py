@@ -107,23 +107,25 @@ class Answer:
         return d
 
 
-def expand_units(units: Sequence[Unit]) -> list[Unit]:
-    """Cut passages into sentences and OCR text into lines; transcript segments stay whole (they carry time)."""
+def expand_units(units: Sequence[Unit], window_words: int | None = None) -> list[Unit]:
+    """Cut passages into sentences and OCR text into lines; transcript segments stay whole (they carry time).
+    ``window_words``: the word count of a full window of a long document (see :func:`answer_spans`)."""
     out: list[Unit] = []
     for u in units:
         if not u.text or u.source not in ("passage", "ocr", "caption"):
             out.append(u)
             continue
-        out.extend(replace(u, text=piece) for piece in answer_spans(u.text, u.source))
+        out.extend(replace(u, text=piece) for piece in answer_spans(u.text, u.source, window_words))
     return out + whole_signs(units)[len(units):]
 
 
-def rank_units(question: str, units: Sequence[Unit], encoder) -> list[Evidence]:
+def rank_units(question: str, units: Sequence[Unit], encoder, window_words: int | None = None) -> list[Evidence]:
     """Score every unit on one calibrated scale and return evidence best first, duplicates merged.
 
-    ``encoder`` needs ``encode_text(texts, mode=...)`` returning L2-normalised rows.
+    ``encoder`` needs ``encode_text(texts, mode=...)`` returning L2-normalised rows; ``window_words``
+    the library's ``chunk_tokens`` (a passage that long may end mid-sentence: :func:`answer_spans`).
     """
-    units = expand_units(units)
+    units = expand_units(units, window_words)
     seen: set[tuple] = set()
     unique: list[Unit] = []
     for u in units:
@@ -181,7 +183,7 @@ def ask(lib, question: str, *, image: Any = None, k: int | None = None, kinds: S
     if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
         raise InvalidInput(f"k must be a positive integer, got {k!r}")
     units = retrieve_units(lib, question, image=image, kinds=kinds, where=where)
-    evidence = rank_units(question, units, sentence_encoder())
+    evidence = rank_units(question, units, sentence_encoder(), lib.settings.media.chunk_tokens)
     settings = CONFIG.apps
     answer, confidence, ordered, n_cited = compose_answer(evidence, settings.qa_conf_model,
                                                           settings.qa_not_found_below)
