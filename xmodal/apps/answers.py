@@ -14,13 +14,14 @@ candidate units; this module judges them as answers, with no access to the libra
   (``qa_conf_platt_*``) turns that product into each unit's score, which orders the evidence;
 - the answer's confidence is a small logistic model over features of the best text unit and its
   rivals (:func:`answer_features`: the product above, its factors one by one, the margin over the
-  next unit and how many of the next units come from the same file; :func:`answer_confidence`),
-  whose weights (``qa_conf_model``) are fitted on the validation half of the QA set by ``python -m
-  benchmarks.bench_apps --only qa --fit`` and passed in by the caller. The default weighs the
-  product alone (the one-feature rescaling): on ~50 validation questions the nine-feature model
-  forecast held-out questions no better (BENCHMARKS.md), so it is there to refit on more;
-- a question asking for a number or a time is not answered by a unit that has none
-  (:func:`answer_type_factor`); a short sign's OCR lines also answer as a whole (:func:`whole_signs`);
+  next unit, how many of the next units come from the same file and how much of the question's
+  rarity it holds; :func:`answer_confidence`), whose weights (``qa_conf_model``) are fitted on the
+  validation half of the QA set by ``python -m benchmarks.bench_apps --only qa --fit`` and passed in
+  by the caller. The default weighs seven of them: on 135 validation questions that model forecast
+  held-out questions better than the product alone (BENCHMARKS.md);
+- a question asking for a number or a time is not answered by a unit that has none, nor a request
+  to be shown a thing ("a cup of coffee") by any text (:func:`answer_type_factor`); a short sign's
+  OCR lines also answer as a whole (:func:`whole_signs`);
 - below ``qa_not_found_below`` (chosen on the same validation half) the answer is None: abstain.
 """
 from __future__ import annotations
@@ -246,7 +247,7 @@ def compose_answer(evidence: Sequence[E], model: Sequence[tuple[str, float]] | N
 
 
 # What the answer-confidence model reads (see answer_features); qa_conf_model weighs these plus "bias".
-ANSWER_FEATURES = ("score", "dense", "keyword", "quality", "type", "relevance", "asr", "margin", "agreement")
+ANSWER_FEATURES = ("score", "dense", "keyword", "quality", "type", "relevance", "asr", "margin", "agreement", "rare")
 AGREEMENT_UNITS = 4  # text units after the best one that can agree with it (come from the same file)
 MARGIN_CAP = 6.0     # logits: a lone candidate is not infinitely sure
 
@@ -257,7 +258,9 @@ def answer_features(evidence: Sequence[Scored]) -> dict[str, float]:
     further factor (``quality``, ``type``, ``relevance``, ``asr``: 0 when it does not apply);
     ``margin`` how far (logits) it leads the next different text unit -- two rival sentences close
     together mean the words alone cannot tell which answers; ``agreement`` the share of the next
-    ``AGREEMENT_UNITS`` text units from the same file. Empty when there is no text unit with factors."""
+    ``AGREEMENT_UNITS`` text units from the same file; ``rare`` the share of the question's rarity
+    it holds (:func:`xmodal.apps.keywords.rare_coverage`, over the candidates; its plain keyword
+    coverage where the ranking did not give it). Empty when there is no text unit with factors."""
     texts = [e for e in evidence if e.text]
     if not texts or not texts[0].factors:
         return {}
@@ -270,7 +273,8 @@ def answer_features(evidence: Sequence[Scored]) -> dict[str, float]:
             "quality": math.log(max(1e-6, f["quality"])), "type": math.log(max(1e-6, f["type"])),
             "relevance": math.log(max(1e-6, f["relevance"])), "asr": math.log(max(1e-6, f["asr"])),
             "margin": min(MARGIN_CAP, max(0.0, margin)),
-            "agreement": sum(e.path == lead.path for e in nxt) / len(nxt) if nxt else 0.0}
+            "agreement": sum(e.path == lead.path for e in nxt) / len(nxt) if nxt else 0.0,
+            "rare": float(f.get("rare", f["keyword"]))}
 
 
 def check_confidence_model(model: Sequence[tuple[str, float]]) -> dict[str, float]:

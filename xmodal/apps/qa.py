@@ -32,7 +32,7 @@ import numpy as np
 from xmodal.apps.answers import (answer_features, answer_spans, asr_factor, compose_answer,  # noqa: F401
                                  factor_score, media_confidence, passage_vectors, relevance_factor, whole_signs,
                                  sentence_quality, text_confidence, unit_confidence, unit_factors)
-from xmodal.apps.keywords import coverage, keyword_scores, tokenize
+from xmodal.apps.keywords import coverage, keyword_scores, rare_coverage, tokenize
 from xmodal.apps.llm import ChatClient, CitedPassage
 from xmodal.apps.retrieval import Unit, retrieve_units
 from xmodal.config import CONFIG
@@ -144,10 +144,13 @@ def rank_units(question: str, units: Sequence[Unit], encoder, window_words: int 
         names = [name_words(Path(u.path)) for u in text_units]
         kw = keyword_scores(question, texts, names)
         q_terms = tokenize(question)
+        terms = [tokenize(u.text) + tokenize(name) for u, name in zip(text_units, names)]
+        rare = rare_coverage(q_terms, terms)
         w = CONFIG.apps.qa_dense_weight
-        for u, d, k_, name in zip(text_units, dense, kw, names):
-            cov = coverage(q_terms, tokenize(u.text) + tokenize(name))
-            factors = unit_factors(float(d), cov, u.text, u.source, u.relevance, u.asr_logprob, question)
+        for u, d, k_, t, r in zip(text_units, dense, kw, terms, rare):
+            factors = unit_factors(float(d), coverage(q_terms, t), u.text, u.source, u.relevance, u.asr_logprob,
+                                   question)
+            factors["rare"] = r  # read by answer_features, not part of the unit's own score
             conf = factor_score(factors)
             evidence.append(Evidence(u.path, u.kind, conf, u.source, u.text, u.time, u.end, u.page, u.thumbnail,
                                      raw=float(w * d + (1 - w) * k_), keyword=float(k_), factors=factors))
