@@ -58,10 +58,12 @@ QA_PARTS = ("samples", "debian", "signs", "spoken", "qa-stamps")
 
 def split_questions(questions: list[dict]) -> list[dict]:
     """Half the questions for choosing thresholds (``val``), half for reporting (``test``): within
-    each (expect, modality) group, sorted by text, alternately -- both halves see every kind."""
+    each (set, expect, modality) group, sorted by text, alternately -- both halves see every kind.
+    A question's ``set`` (1 when absent) is the batch it was written in: a later batch is split
+    within itself, so adding questions never moves an earlier question to the other half."""
     groups: dict[tuple, list[dict]] = {}
     for q in questions:
-        groups.setdefault((q.get("expect"), q.get("modality")), []).append(q)
+        groups.setdefault((q.get("set", 1), q.get("expect"), q.get("modality")), []).append(q)
     for group in groups.values():
         for i, q in enumerate(sorted(group, key=lambda q: q["question"])):
             q["split"] = "val" if i % 2 == 0 else "test"
@@ -161,21 +163,25 @@ def _plot_reliability(results_dir: Path, qa: dict) -> None:
     other = {"one_feature": "features", "features": "one_feature"}.get(chosen)
     if other in qa:  # the model --fit did not choose, on the same answers
         lines[other] = model_confidences(qa["rows"], [tuple(p) for p in qa[other]["model"]])
+    if "configured" in qa and chosen != "configured":  # the defaults the run started from, same answers
+        lines["configured"] = model_confidences(qa["rows"], [tuple(p) for p in qa["configured_model"]])
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
     for ax, split in zip(axes, ("val", "test")):
         ax.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
         title = []
-        for (name, all_rows), style in zip(lines.items(), ("o-", "s--")):
+        for (name, all_rows), style in zip(lines.items(), ("o-", "s--", "^:")):
             rows = [r for r in all_rows if r["split"] == split and r["expect"] != "evidence"]
             table = reliability([r["confidence"] for r in rows], [answer_outcome(r) for r in rows], bins=5)
             label = {"one_feature": "one feature (chosen)" if name == chosen else "one feature",
-                     "features": "all features" + (" (chosen)" if name == chosen else " (not chosen)")}.get(name, name)
+                     "features": "all features" + (" (chosen)" if name == chosen else " (not chosen)"),
+                     "configured": "defaults before the fit"}.get(name, name)
             ax.plot([b["mean_confidence"] for b in table], [b["observed"] for b in table], style, label=label)
             for b in table:
                 ax.annotate(str(b["n"]), (b["mean_confidence"], b["observed"]), fontsize=7,
                             textcoords="offset points", xytext=(4, -10))
-            rep = (qa[name] if name in ("one_feature", "features") else qa)["validation" if split == "val" else "test"]
-            title.append(f"{name.replace('_', ' ')} {rep['brier']}")
+            own = qa.get(name)  # a fitted model's or the starting defaults' report; else the run's own
+            rep = (own if isinstance(own, dict) and "validation" in own else qa)["validation" if split == "val" else "test"]
+            title.append(f"{'before' if name == 'configured' else name.replace('_', ' ')} {rep['brier']}")
         ax.axvline(qa["threshold_from_validation"], color="tab:red", lw=0.8, label="abstain below (chosen)")
         ax.set_title(f"{'validation' if split == 'val' else 'test'} half, Brier: {', '.join(title)}", fontsize=8)
         ax.set_xlabel("confidence")

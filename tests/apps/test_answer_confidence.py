@@ -99,9 +99,10 @@ def test_a_bad_model_is_refused_naming_the_feature():
         answer_confidence({"score": 1.0}, (("score", 1.0), ("margin", 1.0)))
 
 
-def test_the_default_model_is_valid_and_rises_with_the_score():
+def test_the_default_model_is_valid_and_rises_with_every_feature():
     weights = check_confidence_model(CONFIG.apps.qa_conf_model)
     assert weights.get("score", 0.0) > 0
+    assert all(w > 0 for name, w in weights.items() if name != "bias")  # each feature: more means likelier right
 
 
 def test_leave_one_out_prefers_the_features_that_carry_the_outcome():

@@ -50,3 +50,18 @@ def test_keyword_scores_are_bounded_and_absolute():
     weak = keyword_scores("Which platform does the Cambridge train leave from?", ["A train set for kids."])
     assert weak[0] < 0.5
     assert coverage([], ["x"]) == 0.0
+
+
+def test_rare_coverage_weighs_the_question_words_that_tell_candidates_apart():
+    from xmodal.apps.keywords import rare_coverage, tokenize
+
+    q = tokenize("How much does visitor parking cost per hour?")
+    docs = [tokenize("VISITOR PARKING MAXIMUM STAY 2 HOURS"), tokenize("Parking for visitors is free."),
+            tokenize("Visitor parking costs 2 euros per hour."), tokenize("The museum is open daily.")]
+    rare = rare_coverage(q, docs)
+    assert all(0.0 <= r <= 1.0 for r in rare)
+    assert rare[2] == max(rare) and rare[2] > rare[0] > rare[3] == 0.0
+    # Plain coverage counts words: the sign holds most of them; rarity tells it is missing the point.
+    from xmodal.apps.keywords import coverage
+    assert coverage(q, docs[0]) / coverage(q, docs[2]) > rare[0] / rare[2]
+    assert rare_coverage([], docs) == [0.0] * 4 and rare_coverage(q, []) == []

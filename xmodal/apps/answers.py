@@ -14,13 +14,14 @@ candidate units; this module judges them as answers, with no access to the libra
   (``qa_conf_platt_*``) turns that product into each unit's score, which orders the evidence;
 - the answer's confidence is a small logistic model over features of the best text unit and its
   rivals (:func:`answer_features`: the product above, its factors one by one, the margin over the
-  next unit and how many of the next units come from the same file; :func:`answer_confidence`),
-  whose weights (``qa_conf_model``) are fitted on the validation half of the QA set by ``python -m
-  benchmarks.bench_apps --only qa --fit`` and passed in by the caller. The default weighs the
-  product alone (the one-feature rescaling): on ~50 validation questions the nine-feature model
-  forecast held-out questions no better (BENCHMARKS.md), so it is there to refit on more;
-- a question asking for a number or a time is not answered by a unit that has none
-  (:func:`answer_type_factor`); a short sign's OCR lines also answer as a whole (:func:`whole_signs`);
+  next unit, how many of the next units come from the same file and how much of the question's
+  rarity it holds; :func:`answer_confidence`), whose weights (``qa_conf_model``) are fitted on the
+  validation half of the QA set by ``python -m benchmarks.bench_apps --only qa --fit`` and passed in
+  by the caller. The default weighs seven of them: on 135 validation questions that model forecast
+  held-out questions better than the product alone (BENCHMARKS.md);
+- a question asking for a number or a time is not answered by a unit that has none, nor a request
+  to be shown a thing ("a cup of coffee") by any text (:func:`answer_type_factor`); a short sign's
+  OCR lines also answer as a whole (:func:`whole_signs`);
 - below ``qa_not_found_below`` (chosen on the same validation half) the answer is None: abstain.
 """
 from __future__ import annotations
@@ -37,10 +38,12 @@ import numpy as np
 from xmodal.apps.sentences import split_lines, split_sentences
 from xmodal.config import CONFIG
 from xmodal.errors import InvalidInput
+from xmodal.media.chunking import count_words
 
 __all__ = ["Scored", "text_confidence", "media_confidence", "sentence_quality", "PASSAGE_CACHE_SIZE",
            "passage_vectors", "FAQ_ANSWER_CHARS", "answer_spans", "asr_factor", "relevance_factor", "compose_answer",
-           "recalibrate", "answer_type_factor", "unit_confidence", "unit_factors", "SIGN_MAX_CHARS", "whole_signs",
+           "recalibrate", "answer_type_factor", "CUT_MARK", "wants_picture", "unit_confidence", "unit_factors",
+           "SIGN_MAX_CHARS", "whole_signs",
            "ANSWER_FEATURES", "answer_features", "factor_score", "answer_confidence", "check_confidence_model"]
 
 
@@ -79,6 +82,11 @@ _PATH = re.compile(r"(^|\s)[~.]?/?[\w.-]+/[\w./-]+")
 _LETTERS = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
 
 
+CUT_MARK = " …"  # ends a passage piece that its window cut off mid-sentence (shown, and read as a fragment)
+_POINTER = re.compile(r"(see|read) (below|above)\b|(as|is) (described|explained|shown) (below|above)\b", re.IGNORECASE)
+_SENTENCE_DONE = re.compile(r"[.!?。！？:;…][\"'”’)\]]*$")
+
+
 def sentence_quality(text: str, source: str) -> float:
     """How much a unit reads like an answer, in (0, 1]: a command synopsis ("tar --list [-f
     ARCHIVE]"), a file path, a heading or a one-word fragment ("src") can hold the question's words
@@ -98,6 +106,12 @@ def sentence_quality(text: str, source: str) -> float:
         q *= 0.3  # a question with no reply after it answers nothing
     if source == "passage" and t[:1].islower():
         q *= 0.6  # starts mid-sentence: a piece cut from a longer text
+    if source == "passage" and t.endswith(CUT_MARK):
+        q *= 0.6  # ends mid-sentence: cut off by its window (answer_spans marks it)
+    if source == "passage" and _POINTER.match(t):
+        q *= 0.5  # "See below for a comparison of zip and gzip.": points at the answer, does not give it
+    if source == "passage" and _is_lead_in(t):
+        q *= 0.5  # "Bug reports should ideally include:" with nothing after it introduces, says nothing
     if source == "passage" and (t.startswith("#") or (len(words) <= 8 and not re.search(r"[.!?。！？:;]$", t)
                                                        and sum(w[0].isupper() for w in words) >= len(words) / 2)):
         q *= 0.6  # a heading or title: no sentence, mostly capitalised words
@@ -138,19 +152,24 @@ def passage_vectors(encoder, texts: Sequence[str]) -> np.ndarray:
 FAQ_ANSWER_CHARS = 320  # how much of what follows a question in a text joins it as its answer
 
 
-def answer_spans(text: str, source: str) -> list[str]:
+def answer_spans(text: str, source: str, window_words: int | None = None) -> list[str]:
     """The pieces of a passage or OCR text that can each be an answer: OCR lines, or sentences --
     where a sentence is itself a question or a numbered FAQ entry (a FAQ, a man page's "Why does
     ...?"), it is joined with the sentences that answer it (up to ``FAQ_ANSWER_CHARS``): the
     question alone is the most similar sentence to a user's question and says nothing, the reply
-    alone may not name the topic."""
+    alone may not name the topic. A lead-in ending with a colon ("Bug reports should ideally
+    include:") is joined with what it introduces the same way: alone it says nothing.
+    ``window_words``: the word count of a full window of a long document (the library's
+    ``chunk_tokens``); a passage of that many words whose last sentence does not end was cut there
+    (the next window holds the sentence whole): that piece is marked with ``CUT_MARK``, so it reads
+    as the fragment it is. A shorter text is a whole document or its last window: nothing is cut."""
     if source == "ocr":
         return [s.text for s in split_lines(text)]
     sentences = [s.text for s in split_sentences(text)]
     out: list[str] = []
     for i, s in enumerate(sentences):
         numbered = i > 0 and not _LETTERS.search(sentences[i - 1])  # "5. deflate() returns Z_BUF_ERROR."
-        if not (_is_question(s) or (numbered and _LETTERS.search(s))):
+        if not (_is_question(s) or _is_lead_in(s) or (numbered and _LETTERS.search(s))):
             out.append(s)
             continue
         reply: list[str] = []
@@ -160,11 +179,18 @@ def answer_spans(text: str, source: str) -> list[str]:
                 break
             reply.append(nxt)
         out.append(" ".join([s, *reply]))
+    if (source == "passage" and window_words and len(sentences) > 1 and not _SENTENCE_DONE.search(sentences[-1])
+            and count_words(text) >= window_words):
+        out = [o + CUT_MARK if o.endswith(sentences[-1]) else o for o in out]
     return out
 
 
 def _is_question(sentence: str) -> bool:
     return sentence.rstrip().endswith(("?", "？"))
+
+
+def _is_lead_in(sentence: str) -> bool:
+    return sentence.rstrip().endswith((":", "："))
 
 
 def asr_factor(logprob: float | None) -> float:
@@ -221,7 +247,7 @@ def compose_answer(evidence: Sequence[E], model: Sequence[tuple[str, float]] | N
 
 
 # What the answer-confidence model reads (see answer_features); qa_conf_model weighs these plus "bias".
-ANSWER_FEATURES = ("score", "dense", "keyword", "quality", "type", "relevance", "asr", "margin", "agreement")
+ANSWER_FEATURES = ("score", "dense", "keyword", "quality", "type", "relevance", "asr", "margin", "agreement", "rare")
 AGREEMENT_UNITS = 4  # text units after the best one that can agree with it (come from the same file)
 MARGIN_CAP = 6.0     # logits: a lone candidate is not infinitely sure
 
@@ -232,7 +258,9 @@ def answer_features(evidence: Sequence[Scored]) -> dict[str, float]:
     further factor (``quality``, ``type``, ``relevance``, ``asr``: 0 when it does not apply);
     ``margin`` how far (logits) it leads the next different text unit -- two rival sentences close
     together mean the words alone cannot tell which answers; ``agreement`` the share of the next
-    ``AGREEMENT_UNITS`` text units from the same file. Empty when there is no text unit with factors."""
+    ``AGREEMENT_UNITS`` text units from the same file; ``rare`` the share of the question's rarity
+    it holds (:func:`xmodal.apps.keywords.rare_coverage`, over the candidates; its plain keyword
+    coverage where the ranking did not give it). Empty when there is no text unit with factors."""
     texts = [e for e in evidence if e.text]
     if not texts or not texts[0].factors:
         return {}
@@ -245,7 +273,8 @@ def answer_features(evidence: Sequence[Scored]) -> dict[str, float]:
             "quality": math.log(max(1e-6, f["quality"])), "type": math.log(max(1e-6, f["type"])),
             "relevance": math.log(max(1e-6, f["relevance"])), "asr": math.log(max(1e-6, f["asr"])),
             "margin": min(MARGIN_CAP, max(0.0, margin)),
-            "agreement": sum(e.path == lead.path for e in nxt) / len(nxt) if nxt else 0.0}
+            "agreement": sum(e.path == lead.path for e in nxt) / len(nxt) if nxt else 0.0,
+            "rare": float(f.get("rare", f["keyword"]))}
 
 
 def check_confidence_model(model: Sequence[tuple[str, float]]) -> dict[str, float]:
@@ -312,15 +341,32 @@ _WANTS_NUMBER = re.compile(r"^\s*(how (many|much|long|often|old|far|fast|big|hea
 _WANTS_TIME = re.compile(r"^\s*(when\b|(on|at) (what|which) (day|time|date|hour)|what day|which day)", re.IGNORECASE)
 _DIGIT = re.compile(r"\d")
 _WANTS_NAME = re.compile(r"^\s*(who|whom|whose)\b", re.IGNORECASE)
+# A request to be shown something, not a question: "a cup of coffee", "Show me a photo of a cat".
+_SHOW_ME = re.compile(r"^\s*((show|find|give)\s+me\b|(a|an|the|some)\s|(photo|picture|image|drawing)s?\s+of\b)",
+                      re.IGNORECASE)
+_QUESTION_WORD = re.compile(r"\b(what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
+SHOW_ME_MAX_WORDS = 8  # longer requests ("the ... that ...") read as questions asked without a question mark
+
+
+def wants_picture(question: str) -> bool:
+    """Whether ``question`` asks to be shown a thing ("a cup of coffee", "show me a photo of a
+    cat") rather than asks a question: a noun phrase with no question word or mark. What answers it
+    is a picture or a moment of a video, never a sentence that happens to mention the thing."""
+    q = question.strip()
+    return (bool(_SHOW_ME.search(q)) and not q.endswith(("?", "？")) and not _QUESTION_WORD.search(q)
+            and len(q.split()) <= SHOW_ME_MAX_WORDS)
 
 
 def answer_type_factor(question: str | None, text: str) -> float:
     """A question asking for a number or a time ("how many", "how much", "when", "which day") is not
     answered by a unit that holds no number, date, day or time word -- the sign that names the pool
     does not say when it opens -- nor a "who" question by one that names nobody (no capitalised
-    word past the first, no address). 1 when the question asks for nothing of the kind or the unit has it."""
+    word past the first, no address); a request to be shown a thing (:func:`wants_picture`) by no
+    text at all. 1 when the question asks for nothing of the kind or the unit has it."""
     if not question:
         return 1.0
+    if wants_picture(question):  # "a cup of coffee": no sentence is the answer (the picture is evidence)
+        return CONFIG.apps.qa_picture_request_factor
     if _WANTS_NAME.search(question):  # a person or an organisation: a capitalised name past the first word
         names = [w for w in re.findall(r"[^\W\d_][\w'-]*", text)[1:] if w[:1].isupper()]
         return 1.0 if names or "@" in text else CONFIG.apps.qa_answer_type_penalty

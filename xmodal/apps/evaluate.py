@@ -408,8 +408,8 @@ def loo_brier(rows: Sequence[Mapping[str, Any]], features: Sequence[str], l2: fl
     """Leave-one-out Brier score of :func:`fit_answer_confidence` (these ``features``, ridge ``l2``;
     None: chosen again inside each fold, so the choice of the ridge is held out too) on ``rows``
     with features: each row forecast by the model fitted on the others. How a richer model is
-    judged against a simpler one on the validation half alone -- the in-sample Brier of nine
-    weights fitted to ~50 questions flatters it, and so does the best of a grid of ridges."""
+    judged against a simpler one on the validation half alone -- the in-sample Brier of many
+    weights fitted to ~100 questions flatters it, and so does the best of a grid of ridges."""
     judged = [r for r in rows if r.get("features")]
     errs = []
     for i, r in enumerate(judged):

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from xmodal.config import CONFIG
 
-__all__ = ["STOPWORDS", "tokenize", "coverage", "bm25_scores", "keyword_scores"]
+__all__ = ["STOPWORDS", "tokenize", "coverage", "rare_coverage", "bm25_scores", "keyword_scores"]
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
@@ -71,6 +71,22 @@ def coverage(query_terms: Sequence[str], doc_terms: Sequence[str]) -> float:
     if not wanted:
         return 0.0
     return len(wanted & set(doc_terms)) / len(wanted)
+
+
+def rare_coverage(query_terms: Sequence[str], docs_terms: Sequence[Sequence[str]]) -> list[float]:
+    """Share of the question's rarity each unit holds, in [0, 1]: every distinct query term weighs
+    its idf over these candidate units, so a term that no candidate holds ("cost" in "how much does
+    parking cost per hour", asked of a folder whose sign only says how long one may park) weighs
+    most, and a unit holding only the question's common words covers little of it. Where
+    :func:`coverage` counts the question's words, this counts what they tell apart."""
+    n = len(docs_terms)
+    wanted = list(dict.fromkeys(query_terms))
+    if not wanted or n == 0:
+        return [0.0] * n
+    sets = [set(d) for d in docs_terms]
+    idf = {t: math.log((n + 1) / (sum(t in d for d in sets) + 0.5)) for t in wanted}
+    total = sum(idf.values())
+    return [sum(w for t, w in idf.items() if t in d) / total for d in sets]
 
 
 def bm25_scores(query_terms: Sequence[str], docs_terms: Sequence[Sequence[str]],

@@ -32,7 +32,7 @@ import numpy as np
 from xmodal.apps.answers import (answer_features, answer_spans, asr_factor, compose_answer,  # noqa: F401
                                  factor_score, media_confidence, passage_vectors, relevance_factor, whole_signs,
                                  sentence_quality, text_confidence, unit_confidence, unit_factors)
-from xmodal.apps.keywords import coverage, keyword_scores, tokenize
+from xmodal.apps.keywords import coverage, keyword_scores, rare_coverage, tokenize
 from xmodal.apps.llm import ChatClient, CitedPassage
 from xmodal.apps.retrieval import Unit, retrieve_units
 from xmodal.config import CONFIG
@@ -107,23 +107,25 @@ class Answer:
         return d
 
 
-def expand_units(units: Sequence[Unit]) -> list[Unit]:
-    """Cut passages into sentences and OCR text into lines; transcript segments stay whole (they carry time)."""
+def expand_units(units: Sequence[Unit], window_words: int | None = None) -> list[Unit]:
+    """Cut passages into sentences and OCR text into lines; transcript segments stay whole (they carry time).
+    ``window_words``: the word count of a full window of a long document (see :func:`answer_spans`)."""
     out: list[Unit] = []
     for u in units:
         if not u.text or u.source not in ("passage", "ocr", "caption"):
             out.append(u)
             continue
-        out.extend(replace(u, text=piece) for piece in answer_spans(u.text, u.source))
+        out.extend(replace(u, text=piece) for piece in answer_spans(u.text, u.source, window_words))
     return out + whole_signs(units)[len(units):]
 
 
-def rank_units(question: str, units: Sequence[Unit], encoder) -> list[Evidence]:
+def rank_units(question: str, units: Sequence[Unit], encoder, window_words: int | None = None) -> list[Evidence]:
     """Score every unit on one calibrated scale and return evidence best first, duplicates merged.
 
-    ``encoder`` needs ``encode_text(texts, mode=...)`` returning L2-normalised rows.
+    ``encoder`` needs ``encode_text(texts, mode=...)`` returning L2-normalised rows; ``window_words``
+    the library's ``chunk_tokens`` (a passage that long may end mid-sentence: :func:`answer_spans`).
     """
-    units = expand_units(units)
+    units = expand_units(units, window_words)
     seen: set[tuple] = set()
     unique: list[Unit] = []
     for u in units:
@@ -142,10 +144,13 @@ def rank_units(question: str, units: Sequence[Unit], encoder) -> list[Evidence]:
         names = [name_words(Path(u.path)) for u in text_units]
         kw = keyword_scores(question, texts, names)
         q_terms = tokenize(question)
+        terms = [tokenize(u.text) + tokenize(name) for u, name in zip(text_units, names)]
+        rare = rare_coverage(q_terms, terms)
         w = CONFIG.apps.qa_dense_weight
-        for u, d, k_, name in zip(text_units, dense, kw, names):
-            cov = coverage(q_terms, tokenize(u.text) + tokenize(name))
-            factors = unit_factors(float(d), cov, u.text, u.source, u.relevance, u.asr_logprob, question)
+        for u, d, k_, t, r in zip(text_units, dense, kw, terms, rare):
+            factors = unit_factors(float(d), coverage(q_terms, t), u.text, u.source, u.relevance, u.asr_logprob,
+                                   question)
+            factors["rare"] = r  # read by answer_features, not part of the unit's own score
             conf = factor_score(factors)
             evidence.append(Evidence(u.path, u.kind, conf, u.source, u.text, u.time, u.end, u.page, u.thumbnail,
                                      raw=float(w * d + (1 - w) * k_), keyword=float(k_), factors=factors))
@@ -181,7 +186,7 @@ def ask(lib, question: str, *, image: Any = None, k: int | None = None, kinds: S
     if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
         raise InvalidInput(f"k must be a positive integer, got {k!r}")
     units = retrieve_units(lib, question, image=image, kinds=kinds, where=where)
-    evidence = rank_units(question, units, sentence_encoder())
+    evidence = rank_units(question, units, sentence_encoder(), lib.settings.media.chunk_tokens)
     settings = CONFIG.apps
     answer, confidence, ordered, n_cited = compose_answer(evidence, settings.qa_conf_model,
                                                           settings.qa_not_found_below)

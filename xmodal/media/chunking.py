@@ -8,11 +8,17 @@ from dataclasses import dataclass
 from xmodal.config import MediaConfig
 from xmodal.errors import InvalidInput
 
-__all__ = ["Chunk", "chunk_text"]
+__all__ = ["Chunk", "chunk_text", "count_words"]
 
 # Chinese and Japanese are written without spaces: each character counts as a word there.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
+
+
+def count_words(text: str) -> int:
+    """Words of ``text`` as :func:`chunk_text` counts them: a text of a full window's count was
+    (most likely) cut from a longer one."""
+    return sum(1 for _ in _WORD.finditer(text))
 
 
 @dataclass(frozen=True)
