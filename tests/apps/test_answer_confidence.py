@@ -90,6 +90,31 @@ def test_compose_answer_abstains_on_the_models_confidence():
     assert answer is None and n == 0 and conf < 0.5
 
 
+def test_a_request_to_be_shown_a_thing_gets_no_text_answer_however_sure_the_model_is(tmp_path):
+    """A learned confidence could outweigh the request's penalty (it answered "a kangaroo" with the
+    one-word transcript "Kangaroo."); the rule is not a weight: no text answers a request."""
+    lead = unit("audio/kangaroo.ogg", "Kangaroo.", 0.9, 0.9)
+    sure = (("bias", 5.0),)
+    answer, conf, ev, n = compose_answer([lead], sure, threshold=0.5, text_wanted=False)
+    assert answer is None and n == 0 and conf > 0.5 and ev == [lead]
+    assert compose_answer([lead], sure, threshold=0.5)[0]  # the same unit answers when text is wanted
+
+    import xmodal
+    from xmodal.apps.qa import ask
+
+    (tmp_path / "kangaroo.txt").write_text("Kangaroo.")
+    (tmp_path / "notes.txt").write_text("The kangaroo is a marsupial that lives in Australia.")
+    lib = xmodal.open(str(tmp_path / "lib.xmdb"), model="label-bridge")
+    try:
+        lib.index([str(tmp_path)], ocr=False, speech=False, progress=False)
+        shown = ask(lib, "a kangaroo", llm=None)
+        asked = ask(lib, "Where does the kangaroo live?", llm=None)
+    finally:
+        lib.close()
+    assert shown.answer is None and shown.evidence
+    assert asked.answer and "Australia" in asked.answer
+
+
 def test_a_bad_model_is_refused_naming_the_feature():
     with pytest.raises(InvalidInput, match="'colour'"):
         check_confidence_model((("bias", 0.0), ("colour", 1.0)))

@@ -210,7 +210,7 @@ def relevance_factor(relevance: float | None) -> float:
 
 
 def compose_answer(evidence: Sequence[E], model: Sequence[tuple[str, float]] | None = None,
-                   threshold: float | None = None) -> tuple[str | None, float, list[E], int]:
+                   threshold: float | None = None, text_wanted: bool = True) -> tuple[str | None, float, list[E], int]:
     """The extractive answer, its confidence, the evidence re-ordered so the units the answer cites
     come first (the answer's ``[n]`` markers are their 1-based positions), and how many it cites.
 
@@ -220,6 +220,11 @@ def compose_answer(evidence: Sequence[E], model: Sequence[tuple[str, float]] | N
     model or a lead without factors, the best text unit's own score. Below ``threshold``
     (``qa_not_found_below`` when None) the answer is None: abstain. Picture units of a file whose
     text is cited are dropped as redundant.
+
+    ``text_wanted=False`` (a request to be shown a thing, :func:`wants_picture`) gives no text
+    answer whatever the confidence: a learned confidence weighs the request's penalty against
+    other features and could let the one-word transcript "Kangaroo." answer "a kangaroo"; what
+    answers a request is the picture at the top of the evidence, so the rule is not a weight.
     """
     cfg = CONFIG.apps
     threshold = cfg.qa_not_found_below if threshold is None else threshold
@@ -232,7 +237,7 @@ def compose_answer(evidence: Sequence[E], model: Sequence[tuple[str, float]] | N
     confidence = lead.score
     if model and lead.factors:
         confidence = answer_confidence(answer_features(evidence), model)
-    if confidence < threshold:
+    if confidence < threshold or not text_wanted:
         return None, confidence, list(evidence), 0
     cited = []
     for e in texts:

@@ -31,7 +31,7 @@ import numpy as np
 
 from xmodal.apps.answers import (answer_features, answer_spans, asr_factor, compose_answer,  # noqa: F401
                                  factor_score, media_confidence, passage_vectors, relevance_factor, whole_signs,
-                                 sentence_quality, text_confidence, unit_confidence, unit_factors)
+                                 sentence_quality, text_confidence, unit_confidence, unit_factors, wants_picture)
 from xmodal.apps.keywords import coverage, keyword_scores, rare_coverage, tokenize
 from xmodal.apps.llm import ChatClient, CitedPassage
 from xmodal.apps.retrieval import Unit, retrieve_units
@@ -189,7 +189,8 @@ def ask(lib, question: str, *, image: Any = None, k: int | None = None, kinds: S
     evidence = rank_units(question, units, sentence_encoder(), lib.settings.media.chunk_tokens)
     settings = CONFIG.apps
     answer, confidence, ordered, n_cited = compose_answer(evidence, settings.qa_conf_model,
-                                                          settings.qa_not_found_below)
+                                                          settings.qa_not_found_below,
+                                                          text_wanted=not wants_picture(question))
     cited = list(range(1, n_cited + 1))
     shown = ordered[: max(k, len(cited))]
     result = Answer(question, answer, confidence, shown, cited, warning=language_warning(question, lib.model),
