@@ -78,6 +78,9 @@ VARIANTS = {
     "tux12, preferred, 5 readings averaged": ("tux12", True, 5, 1.0),
     "tux12, preferred, 5 averaged, scale 5": ("tux12", True, 5, 5.0),
     "tux12, preferred, 5 averaged, uniform": ("tux12", True, 5, 0.0),
+    "told, preferred": ("told", True, 1, 1.0),
+    "told, preferred, 3 readings averaged": ("told", True, 3, 1.0),
+    "told, preferred, 5 readings averaged": ("told", True, 5, 1.0),
 }
 
 
@@ -97,9 +100,13 @@ def espeak_library() -> tuple[list[str], dict[str, str]]:
     return sorted(desc), desc
 
 
+MIN_CLIPS = 20
+SAMPLE = 50  # clips drawn per language and split; a run measures the first --per-language of them
+
+
 def tux_sample(split: str, per_language: int, seed: int = 0) -> tuple[list, list[str]]:
-    """Round-robin over languages (a cut-short run stays balanced) of a seeded sample of ``split``'s
-    clips, and the split's pictures."""
+    """The first ``per_language`` clips per language of a seeded sample of ``split``'s clips, in
+    round-robin order over languages (a cut-short run stays balanced), and the split's pictures."""
     from xmodal.datasets.tuxpaint import tuxpaint_splits
 
     pairs = tuxpaint_splits()[split]
@@ -108,15 +115,16 @@ def tux_sample(split: str, per_language: int, seed: int = 0) -> tuple[list, list
         if p.speech:
             by_lang.setdefault(p.language, []).append(p)
     rng = random.Random(seed)
-    sample = {lang: rng.sample(ps, min(per_language, len(ps))) for lang, ps in sorted(by_lang.items())}
+    sample = {lang: rng.sample(ps, min(SAMPLE, len(ps))) for lang, ps in sorted(by_lang.items())}
     order: list = []
-    for i in range(per_language):
+    for i in range(min(per_language, SAMPLE)):
         order.extend(s[i] for s in sample.values() if i < len(s))
     return order, sorted({p.image for p in pairs})
 
 
-def recognise(clip: str, whisper, media) -> dict:
-    """One Whisper encoding of ``clip``; 5-best readings in its open and its Tux-12 language."""
+def recognise(clip: str, whisper, media, told: str | None = None) -> dict:
+    """One Whisper encoding of ``clip``; 5-best readings in its open and its Tux-12 language (and
+    in ``told``, the language it is in, as a user naming their one language would set it)."""
     from xmodal.media import decode_audio
     from xmodal.media.speech import _likeliest, clip_languages, decode_clip, encode_clip
 
@@ -124,12 +132,25 @@ def recognise(clip: str, whisper, media) -> dict:
     audio = decode_audio(clip)
     encoded = encode_clip(whisper, audio, media)
     probs = clip_languages(whisper, encoded)
-    langs = {"open": _likeliest(probs, ()), "tux12": _likeliest(probs, TUX12)}
+    langs = {"open": _likeliest(probs, ()), "tux12": _likeliest(probs, TUX12), **({"told": told} if told else {})}
     decoded = {}
     for lang in dict.fromkeys(langs.values()):
         readings, no_speech = decode_clip(whisper, encoded, lang, True, media)
         decoded[lang] = {"readings": [[r.text, r.logprob] for r in readings], "no_speech": no_speech}
     return {"languages": langs, "decoded": decoded, "cpu_s": round(time.process_time() - c0, 2)}
+
+
+def add_told(cache: dict, entry: dict, clip: str, language: str, whisper, media) -> None:
+    """Readings of a cached clip in the language it is in (decoded only when neither guess was it)."""
+    from xmodal.media import decode_audio
+    from xmodal.media.speech import decode_clip, encode_clip
+
+    entry["languages"]["told"] = language
+    if language not in entry["decoded"]:
+        c0 = time.process_time()
+        readings, no_speech = decode_clip(whisper, encode_clip(whisper, decode_audio(clip), media), language, True, media)
+        entry["decoded"][language] = {"readings": [[r.text, r.logprob] for r in readings], "no_speech": no_speech}
+        entry["told_cpu_s"] = round(time.process_time() - c0, 2)
 
 
 def run_asr(cache_path: Path, per_language: int, parts: list[str]) -> dict:
@@ -147,18 +168,29 @@ def run_asr(cache_path: Path, per_language: int, parts: list[str]) -> dict:
             for i, q in enumerate(QUERIES):
                 key = f"espeak:{q}"
                 if key not in cache["clips"]:
-                    cache["clips"][key] = recognise(str(_speak(q, Path(tmp) / f"q{i:02d}.wav")), whisper, media)
-                    cache_path.write_text(json.dumps(cache, ensure_ascii=False))
+                    cache["clips"][key] = recognise(str(_speak(q, Path(tmp) / f"q{i:02d}.wav")), whisper, media, "en")
+                elif "told" not in cache["clips"][key]["languages"]:
+                    add_told(cache, cache["clips"][key], str(_speak(q, Path(tmp) / f"q{i:02d}.wav")), "en", whisper, media)
+                else:
+                    continue
+                cache_path.write_text(json.dumps(cache, ensure_ascii=False))
+        told = {}
         for split in ("val", "test"):
             if split in parts:
-                jobs.extend(p.speech for p in tux_sample(split, per_language)[0])
+                for p in tux_sample(split, per_language)[0]:
+                    jobs.append(p.speech)
+                    told[p.speech] = p.language.split("-")[0]
         for n, clip in enumerate(jobs):
             if clip not in cache["clips"]:
-                cache["clips"][clip] = recognise(clip, whisper, media)
-                cache["load_average_now"] = round(os.getloadavg()[0], 1)
-                cache_path.write_text(json.dumps(cache, ensure_ascii=False))
-                if n % 20 == 0:
-                    print(f"{n}/{len(jobs)} clips", flush=True)
+                cache["clips"][clip] = recognise(clip, whisper, media, told[clip])
+            elif "told" not in cache["clips"][clip]["languages"]:
+                add_told(cache, cache["clips"][clip], clip, told[clip], whisper, media)
+            else:
+                continue
+            cache["load_average_now"] = round(os.getloadavg()[0], 1)
+            cache_path.write_text(json.dumps(cache, ensure_ascii=False))
+            if n % 20 == 0:
+                print(f"{n}/{len(jobs)} clips", flush=True)
     return cache
 
 
@@ -204,6 +236,21 @@ def _keywords(folder: Path, images: list[str], name: str):
     return index
 
 
+def _gallery(encoder, images: list[str]) -> tuple[list[str], np.ndarray, list[str]]:
+    """The pictures that decode, their vectors, and those left out (as the evaluator leaves them out)."""
+    from xmodal.errors import MediaError
+    from xmodal.media import load_image
+
+    kept, loaded, skipped = [], [], []
+    for p in images:
+        try:
+            loaded.append(load_image(p))
+            kept.append(p)
+        except MediaError:
+            skipped.append(p)
+    return kept, np.asarray(encoder.encode_image(loaded), np.float32), skipped
+
+
 def _r10(sim: np.ndarray, correct: np.ndarray) -> tuple[float, list[float]]:
     from xmodal.eval.metrics import ranks
 
@@ -220,7 +267,6 @@ def _chance(correct: np.ndarray, k: int = 10) -> float:
 def report(cache: dict) -> dict:
     from xmodal.config import Config
     from xmodal.encoders import get_encoder
-    from xmodal.media import load_image
 
     media = dataclasses.replace(Config.from_env().media, asr_nbest=5)
     encoder = get_encoder(MODEL, Config.from_env())
@@ -233,19 +279,20 @@ def report(cache: dict) -> dict:
         done = [q for q in QUERIES if f"espeak:{q}" in clips]
         if done:
             images, desc = espeak_library()
-            image_vecs = np.asarray(encoder.encode_image([load_image(p) for p in images]), np.float32)
+            images, image_vecs, skipped = _gallery(encoder, images)
             keywords = _keywords(Path(tmp), images, "espeak")
             named = [q for q in done if any(_heads_match(HEADS[q], desc[p]) for p in images)]
             correct = np.array([[_heads_match(HEADS[q], desc[p]) for p in images] for q in named])
             typed = vectors.encode_text(named)
             row: dict = {"queries": len(done), "queries_naming_a_stamp": len(named),
                          "left_out": [q for q in done if q not in named], "pictures": len(images),
+                         "pictures_not_decoded": skipped,
                          "right_pictures_per_query": round(float(correct.sum(axis=1).mean()), 1),
                          "chance_R@10": round(_chance(correct), 3),
                          "typed_R@10": round(_r10(typed @ image_vecs.T, correct)[0], 3), "spoken": {}}
             for name, variant in VARIANTS.items():
-                if variant[0] != "open":
-                    continue
+                if variant[0] == "tux12" or not all(variant[0] in clips[f"espeak:{q}"]["languages"] for q in named):
+                    continue  # English queries: the open guess, or told "en"
                 vecs = [query_vector(clips[f"espeak:{q}"], variant, vectors, keywords, media) for q in named]
                 q = np.stack([v if v is not None else np.zeros(image_vecs.shape[1], np.float32) for v in vecs])
                 r10, _ = _r10(q @ image_vecs.T, correct)
@@ -255,15 +302,17 @@ def report(cache: dict) -> dict:
             keywords.close()
         # Tux Paint spoken descriptions, per split and language
         for split in ("val", "test"):
-            pairs, images = tux_sample(split, 10_000)
+            pairs, images = tux_sample(split, SAMPLE)
             pairs = [p for p in pairs if p.speech in clips]
             if not pairs:
                 continue
+            images, image_vecs, skipped = _gallery(encoder, images)
             index = {p: i for i, p in enumerate(images)}
-            image_vecs = np.asarray(encoder.encode_image([load_image(p) for p in images]), np.float32)
+            pairs = [p for p in pairs if p.image in index]
             keywords = _keywords(Path(tmp), images, split)
             langs = sorted({p.language for p in pairs})
-            res: dict = {"pictures": len(images), "chance_R@10": round(10 / len(images), 3), "languages": {}, "pooled": {}}
+            res: dict = {"pictures": len(images), "pictures_not_decoded": skipped,
+                         "chance_R@10": round(10 / len(images), 3), "languages": {}, "pooled": {}}
             pooled: dict[str, list] = {name: [] for name in VARIANTS}
             pooled_typed: list = []
             for lang in langs:
@@ -272,9 +321,11 @@ def report(cache: dict) -> dict:
                 typed_ranks = _r10(vectors.encode_text([p.text for p in lp]) @ image_vecs.T, correct)[1]
                 pooled_typed.extend(typed_ranks)
                 row = {"clips": len(lp), "typed_R@10": round(float(np.mean(np.array(typed_ranks) <= 10)), 3),
-                       "heard_language": {w: round(float(np.mean([clips[p.speech]["languages"][w] == lang.split("-")[0]
+                       "heard_language": {w: round(float(np.mean([clips[p.speech]["languages"].get(w) == lang.split("-")[0]
                                                                    for p in lp])), 3) for w in ("open", "tux12")}}
                 for name, variant in VARIANTS.items():
+                    if not all(variant[0] in clips[p.speech]["languages"] for p in pairs):
+                        continue  # not measured for the whole split (told: a second pass)
                     vecs = [query_vector(clips[p.speech], variant, vectors, keywords, media) for p in lp]
                     q = np.stack([v if v is not None else np.zeros(image_vecs.shape[1], np.float32) for v in vecs])
                     r10, rk = _r10(q @ image_vecs.T, correct)
@@ -282,10 +333,13 @@ def report(cache: dict) -> dict:
                     row[name] = round(r10, 3)
                 res["languages"][lang] = row
             typed10 = float(np.mean(np.array(pooled_typed) <= 10))
-            eligible = [lang for lang in langs if lang not in ("en", "nl")]  # 2 held-out clips each
+            # Pooled over languages with at least MIN_CLIPS clips measured (en, nl, ml: 2-5 held-out clips).
+            eligible = [lang for lang in langs if sum(p.language == lang for p in pairs) >= MIN_CLIPS]
             res["pooled"]["languages"] = eligible
             res["pooled"]["typed_R@10"] = round(typed10, 3)
             for name in VARIANTS:
+                if not pooled[name]:
+                    continue
                 keep = [r for p, r in zip([p for lang in langs for p in pairs if p.language == lang], pooled[name])
                         if p.language in eligible]
                 typed_keep = [r for p, r in zip([p for lang in langs for p in pairs if p.language == lang], pooled_typed)
@@ -300,7 +354,7 @@ def report(cache: dict) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--per-language", type=int, default=30)
+    ap.add_argument("--per-language", type=int, default=30, help=f"clips per language and split (at most {SAMPLE})")
     ap.add_argument("--parts", default="espeak,val,test")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--cache", default=str(RESULTS / "speech_retrieval_cache.json"))
