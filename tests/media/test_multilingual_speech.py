@@ -214,3 +214,13 @@ def test_the_language_setting_is_honoured_by_spoken_queries(multilingual, tmp_pa
         assert results.query_language == "fr" and results.query_text
     finally:
         lib.close()
+
+
+def test_a_long_spoken_query_is_one_reading_of_its_whole_transcript(multilingual, tmp_path):
+    # Past asr_short_clip_s a query goes through the recording path (VAD, segments): one reading.
+    clip = speak("I am looking for a picture of a brown horse standing in a green field near an old red barn",
+                 tmp_path / "long.wav", voice="en-us")
+    assert decode_audio(clip).size / 16000 > MediaConfig().asr_short_clip_s
+    heard = spoken_query(multilingual, clip, MediaConfig(asr_query_readings=5))
+    assert heard.language == "en" and len(heard.readings) == 1 and heard.vector is not None
+    assert {"horse", "barn"} <= _words(heard.text)
