@@ -214,6 +214,12 @@ class MediaConfig:
     asr_short_clip_no_speech_prob: float = 0.5
     asr_short_clip_min_logprob: float = -1.0
     asr_nbest: int = 5  # readings the beam search returns; with library words known, the one naming most wins
+    # A spoken query's vector: the mean of the text vectors of its first readings (the chosen one and the
+    # next n-best), each weighted by exp(scale * its average log-probability). 1: the chosen reading alone.
+    # On the validation split's Tux Paint recordings 5 readings gained 3 of 431 queries (R@10 0.202 -> 0.209),
+    # inside the noise, so the default stays 1 (benchmarks/speech_retrieval.py, BENCHMARKS.md).
+    asr_query_readings: int = 1
+    asr_query_readings_scale: float = 1.0
     # Prompting a spoken query's recogniser with the library's commonest words: off. On the tuning queries it
     # gained 1 word of 50 but made 10 of 12 sound effects come out as words (3 without), and leaked hints
     # into transcripts ("a gray rabbit" -> "red rabbit" with "red" among the hints).

@@ -14,9 +14,9 @@ from xmodal.config import MediaConfig
 from xmodal.errors import InvalidInput, MediaError
 from xmodal.ingest import search as search_module
 from xmodal.ingest.keywords import KeywordIndex
-from xmodal.ingest.search import library_words, transcribe_query
+from xmodal.ingest.search import library_words, readings_vector, spoken_query, transcribe_query
 from xmodal.media import decode_audio, transcribe
-from xmodal.media.speech import transcribe_clip, whisper_model
+from xmodal.media.speech import Reading, transcribe_clip, whisper_model
 from xmodal.media.whisper_models import WHISPER_BASE, prepare_split, verify
 
 STAMPS = Path("/usr/share/tuxpaint/stamps")
@@ -72,11 +72,11 @@ def test_spoken_query_hints_come_from_the_library(tmp_path, monkeypatch):
     assert library_words(index, "That's wrong, Harry") == 0 and library_words(index, "a strawberry plate") == 2
     seen = {}
 
-    def fake_transcribe(path, settings=None, hints=(), prefer=None):
+    def fake_hear(path, settings=None, hints=(), prefer=None):
         seen.update(hints=list(hints), prefer=prefer)
-        return []
+        return [], None
 
-    monkeypatch.setattr(search_module, "transcribe", fake_transcribe)
+    monkeypatch.setattr(search_module, "hear", fake_hear)
     clip = speak("a strawberry", tmp_path / "q.wav", voice="en-us")
     transcribe_query(clip, MediaConfig(asr_vocabulary_hints=True, asr_vocabulary_hints_limit=1), index)
     assert seen["hints"] == ["plate"] and seen["prefer"]("strawberry plate") == 2
@@ -156,3 +156,71 @@ def test_a_language_list_bounds_the_guess_and_unknown_codes_are_named():
     assert {s.language for s in transcribe(clip, settings=MediaConfig(asr_languages=("fr", "es")))} == {"fr"}
     with pytest.raises(InvalidInput, match="klingon"):
         transcribe(clip, settings=MediaConfig(asr_languages=("fr", "klingon")))
+
+
+@pytest.fixture(scope="module")
+def multilingual():
+    from xmodal.encoders import get_encoder
+
+    return get_encoder("xmodal-lite-multilingual")
+
+
+def test_a_spoken_query_vector_averages_its_readings_by_likelihood(multilingual):
+    readings = [Reading("une trompette", -0.2), Reading("un trompe", -1.5), Reading("on trompait", -2.5)]
+    texts = np.asarray(multilingual.encode_text([r.text for r in readings], mode="query"), np.float32)
+    one = readings_vector(multilingual, readings, MediaConfig(asr_query_readings=1))
+    assert np.allclose(one, texts[0] / np.linalg.norm(texts[0]), atol=1e-5)  # the default: the chosen reading
+    uniform = readings_vector(multilingual, readings, MediaConfig(asr_query_readings=2, asr_query_readings_scale=0.0))
+    mean = texts[:2].mean(axis=0)
+    assert np.allclose(uniform, mean / np.linalg.norm(mean), atol=1e-5)  # the third reading is not used
+    weighted = readings_vector(multilingual, readings, MediaConfig(asr_query_readings=3, asr_query_readings_scale=1.0))
+    w = np.exp([0.0, -1.3, -2.3])
+    expect = (w[:, None] * texts).sum(axis=0)
+    assert np.allclose(weighted, expect / np.linalg.norm(expect), atol=1e-5)
+    with pytest.raises(InvalidInput, match="no readings"):
+        readings_vector(multilingual, [], MediaConfig())
+
+
+# The French clip is heard as "en palmier" first ("un palmier" second): alone, that reading ranks the
+# palm second of the six pictures; the five readings averaged rank it first.
+@pytest.mark.parametrize("clip", ["plants/trees/liberia-palm_desc_fr.ogg", "animals/mammals/apes/gorilla_desc_es.ogg"])
+def test_a_spoken_description_finds_its_picture_through_the_nbest_path(multilingual, clip, tmp_path):
+    from xmodal.ingest.extract import name_words
+    from xmodal.media import load_image
+
+    images = [STAMPS / p for p in PICTURES]
+    keywords = KeywordIndex(tmp_path / "keywords.sqlite")  # what an indexed library of these pictures holds
+    keywords.add([(f"r{i}", f"i{i}", "image", name_words(p)) for i, p in enumerate(images)])
+    vecs = np.asarray(multilingual.encode_image([load_image(p) for p in images]), np.float32)
+    heard = spoken_query(multilingual, STAMPS / clip, MediaConfig(asr_query_readings=5), keywords)
+    keywords.close()
+    assert len(heard.readings) > 1 and heard.vector is not None and heard.text == heard.readings[0].text
+    assert images[int(np.argmax(vecs @ heard.vector))].name == Path(clip).name.split("_desc_")[0] + ".png", heard
+
+
+def test_the_language_setting_is_honoured_by_spoken_queries(multilingual, tmp_path):
+    import xmodal
+    from xmodal.config import Config
+
+    clip = STAMPS / "clothes/t_tshirt_desc_fr.ogg"  # Whisper alone hears this French clip as English
+    assert spoken_query(multilingual, clip, MediaConfig()).language == "en"
+    assert spoken_query(multilingual, clip, MediaConfig(asr_languages=("fr", "es"))).language == "fr"
+    settings = dataclasses.replace(Config(), media=MediaConfig(asr_languages=("fr", "es"), asr_query_readings=3))
+    lib = xmodal.open(tmp_path / "lib.xmdb", model="xmodal-lite-multilingual", settings=settings)
+    try:
+        report = lib.index([STAMPS / "clothes/t_tshirt.png", STAMPS / "clothes/t_sock.png"], progress=False, ocr=False)
+        assert report.failed == []
+        results = lib.search(audio=clip, kind="image", k=2)
+        assert results.query_language == "fr" and results.query_text
+    finally:
+        lib.close()
+
+
+def test_a_long_spoken_query_is_one_reading_of_its_whole_transcript(multilingual, tmp_path):
+    # Past asr_short_clip_s a query goes through the recording path (VAD, segments): one reading.
+    clip = speak("I am looking for a picture of a brown horse standing in a green field near an old red barn",
+                 tmp_path / "long.wav", voice="en-us")
+    assert decode_audio(clip).size / 16000 > MediaConfig().asr_short_clip_s
+    heard = spoken_query(multilingual, clip, MediaConfig(asr_query_readings=5))
+    assert heard.language == "en" and len(heard.readings) == 1 and heard.vector is not None
+    assert {"horse", "barn"} <= _words(heard.text)

@@ -13,16 +13,25 @@ carry categories: each image goes to the category whose prompt it is closest to.
 """
 from __future__ import annotations
 
+import tempfile
 import time
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from xmodal.config import CONFIG
+from xmodal.config import CONFIG, MediaConfig
 from xmodal.errors import InvalidInput, MediaError
 from xmodal.eval.metrics import chance_recall, retrieval_metrics
 from xmodal.datasets.pairs import Pair, items_of, languages_of
+from xmodal.ingest.extract import name_words
+from xmodal.ingest.keywords import KeywordIndex
+from xmodal.ingest.search import spoken_query
 from xmodal.media.images import load_image
+
+# How a clip becomes a query vector: (encoder, clip path, the gallery's keyword index) -> vector, or
+# None when no speech is heard. The default is the library's own path (xmodal.ingest.search.spoken_query).
+SpeechQuery = Callable[[Any, str, KeywordIndex], "np.ndarray | None"]
 
 
 class CrossModalEvaluator:
@@ -30,7 +39,8 @@ class CrossModalEvaluator:
 
     def __init__(self, pairs: Sequence[Pair], name: str = "", languages: Sequence[str] | None = None,
                  ks: Sequence[int] | None = None, speech: bool = True, zero_shot: bool = True,
-                 prompt: str = "a picture of {}", max_speech: int | None = None) -> None:
+                 prompt: str = "a picture of {}", max_speech: int | None = None,
+                 media: MediaConfig | None = None, speech_query: SpeechQuery | None = None) -> None:
         if languages is not None:
             pairs = [p for p in pairs if p.language in set(languages)]
         if len(items_of(pairs)) < 2:
@@ -43,6 +53,8 @@ class CrossModalEvaluator:
         self.zero_shot = zero_shot
         self.prompt = prompt
         self.max_speech = max_speech
+        self.media = media  # speech settings of spoken queries (default: the encoder's)
+        self.speech_query = speech_query
         self._images: list | None = None
         self._items: list[str] = []
         self.skipped: list[str] = []
@@ -91,6 +103,9 @@ class CrossModalEvaluator:
     def _speech(self, encoder: Any, index: dict[str, int], image_vecs: np.ndarray) -> dict | None:
         """Speech→image per language, next to text→image on the same stamps' typed descriptions.
 
+        Each clip is searched the way a library searches a spoken query (``spoken_query``: n-best
+        readings, the one naming most of the library's words chosen, text vector), the library's
+        keyword index holding the gallery's file names as an indexed library's does (OCR aside).
         ``max_speech`` caps the clips per language (ASR is the slow part). A clip in which no
         speech is recognised is still a query: it gets a zero vector, which ties with every image
         and so lands at the chance rank, and it is counted under ``unheard``."""
@@ -99,26 +114,39 @@ class CrossModalEvaluator:
             return None
         if "audio" not in getattr(encoder, "modalities", ()):
             return {"skipped": f"{getattr(encoder, 'name', 'encoder')} does not encode audio"}
+        media = self.media or getattr(encoder, "media_settings", None) or MediaConfig()
+        hear = self.speech_query or (lambda enc, clip, kw: spoken_query(enc, clip, media, kw).vector)
+        path_of = {p.item_id: p.image for p in self.pairs}
         out: dict[str, Any] = {"languages": {}}
         all_q, all_gold = [], []
         candidates = np.arange(len(image_vecs))[None, :]
-        for lang in sorted({p.language for p in sp}):
-            lp = [p for p in sp if p.language == lang][: self.max_speech or None]
-            gold = np.array([index[p.item_id] for p in lp])
-            q = np.zeros((len(lp), image_vecs.shape[1]), np.float32)
-            unheard = []
-            for i, p in enumerate(lp):
-                try:
-                    q[i] = np.asarray(encoder.encode_audio([p.speech]), dtype=np.float32)[0]
-                except MediaError:
-                    unheard.append(p.speech)
-            typed = np.asarray(encoder.encode_text([p.text for p in lp], mode="query"), dtype=np.float32)
-            correct = gold[:, None] == candidates
-            m = retrieval_metrics(q @ image_vecs.T, correct, self.ks)
-            out["languages"][lang] = {"speech_to_image": m, "typed_text_to_image": retrieval_metrics(
-                typed @ image_vecs.T, correct, self.ks), "unheard": len(unheard)}
-            all_q.append(q)
-            all_gold.append(gold)
+        with tempfile.TemporaryDirectory(prefix="xmodal-eval-keywords-") as tmp:
+            keywords = KeywordIndex(Path(tmp) / "keywords.sqlite")
+            keywords.add([(f"r{i}", item, "image", name_words(Path(path_of[item]))) for item, i in index.items()])
+            try:
+                for lang in sorted({p.language for p in sp}):
+                    lp = [p for p in sp if p.language == lang][: self.max_speech or None]
+                    gold = np.array([index[p.item_id] for p in lp])
+                    q = np.zeros((len(lp), image_vecs.shape[1]), np.float32)
+                    unheard = []
+                    for i, p in enumerate(lp):
+                        try:
+                            vec = hear(encoder, str(p.speech), keywords)
+                        except MediaError:
+                            vec = None
+                        if vec is None:
+                            unheard.append(p.speech)
+                        else:
+                            q[i] = np.asarray(vec, dtype=np.float32)
+                    typed = np.asarray(encoder.encode_text([p.text for p in lp], mode="query"), dtype=np.float32)
+                    correct = gold[:, None] == candidates
+                    m = retrieval_metrics(q @ image_vecs.T, correct, self.ks)
+                    out["languages"][lang] = {"speech_to_image": m, "typed_text_to_image": retrieval_metrics(
+                        typed @ image_vecs.T, correct, self.ks), "unheard": len(unheard)}
+                    all_q.append(q)
+                    all_gold.append(gold)
+            finally:
+                keywords.close()
         gold = np.concatenate(all_gold)
         out.update(retrieval_metrics(np.concatenate(all_q) @ image_vecs.T, gold[:, None] == candidates, self.ks))
         out["unheard"] = sum(d["unheard"] for d in out["languages"].values())

@@ -8,6 +8,7 @@ ranking's, pure and tested on its own.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -29,9 +30,11 @@ from xmodal.ingest.ranking import (KEYWORD_LIST, Calibration, best_rows, content
 from xmodal.ingest.results import SearchResult, SearchResults
 from xmodal.ingest.sound import is_speech, query_sound_vector
 from xmodal.ingest.store import SideStore
-from xmodal.media import load_image, transcribe
+from xmodal.media import load_image
+from xmodal.media.speech import Reading, hear
 
-__all__ = ["Searcher", "load_query_image", "transcribe_query", "library_words"]
+__all__ = ["Searcher", "load_query_image", "transcribe_query", "library_words", "SpokenQuery", "spoken_query",
+           "readings_vector"]
 
 
 def load_query_image(image: Any, media: MediaConfig | None = None) -> Image.Image:
@@ -50,11 +53,12 @@ def library_words(keywords: KeywordIndex, text: str) -> int:
     return sum(1 for n in keywords.doc_freqs(content_terms(text)).values() if n)
 
 
-def transcribe_query(audio: str | os.PathLike, media: MediaConfig | None = None,
-                     keywords: KeywordIndex | None = None) -> tuple[str, str | None]:
-    """What a speech query says, and the language it was said in (``media``: the library's
-    speech settings). With the library's ``keywords``, its commonest words prompt the recogniser
-    (``media.asr_vocabulary_hints``) and the n-best reading naming most library words wins."""
+def query_readings(audio: str | os.PathLike, media: MediaConfig | None = None,
+                   keywords: KeywordIndex | None = None) -> tuple[list[Reading], str | None]:
+    """A speech query's readings (the chosen one first; [] for no words) and the language it was
+    said in (``media``: the library's speech settings). With the library's ``keywords``, its
+    commonest words prompt the recogniser (``media.asr_vocabulary_hints``) and the n-best reading
+    naming most library words is chosen."""
     if not Path(audio).is_file():
         raise NotFound(f"{audio}: no such audio file")
     media = media or MediaConfig()
@@ -64,9 +68,53 @@ def transcribe_query(audio: str | os.PathLike, media: MediaConfig | None = None,
         if media.asr_vocabulary_hints:
             hints = keywords.vocabulary(media.asr_vocabulary_hints_limit)
         prefer = partial(library_words, keywords)
-    segments = transcribe(Path(audio), settings=media, hints=hints, prefer=prefer)
-    text = " ".join(s.text.strip() for s in segments).strip()
-    return text, (segments[0].language if segments else None)  # "": no words (a sound, or silence)
+    return hear(Path(audio), settings=media, hints=hints, prefer=prefer)
+
+
+def transcribe_query(audio: str | os.PathLike, media: MediaConfig | None = None,
+                     keywords: KeywordIndex | None = None) -> tuple[str, str | None]:
+    """What a speech query says ("" for no words: a sound, or silence) and its language; see
+    :func:`query_readings`."""
+    readings, language = query_readings(audio, media, keywords)
+    return (readings[0].text, language) if readings else ("", None)
+
+
+def readings_vector(encoder, readings: Sequence[Reading], media: MediaConfig | None = None) -> np.ndarray:
+    """The query vector of a spoken query's readings: the mean of the text vectors of the first
+    ``media.asr_query_readings`` (weights exp(``asr_query_readings_scale`` x average
+    log-probability)), unit length. Why more than the chosen one: a misheard one-word clip often has
+    the right word in a lower reading, and the text space puts near-spellings near each other."""
+    media = media or MediaConfig()
+    if not readings:
+        raise InvalidInput("a spoken query with no readings has no text vector")
+    use = list(readings[: max(1, media.asr_query_readings)])
+    vecs = np.asarray(encoder.encode_text([r.text for r in use], mode="query"), dtype=np.float32)
+    logprobs = np.array([r.logprob for r in use], np.float64)
+    weights = np.exp(media.asr_query_readings_scale * (logprobs - logprobs.max()))
+    vec = (weights[:, None] * vecs).sum(axis=0) / weights.sum()
+    norm = float(np.linalg.norm(vec))
+    return (vec / norm if norm > 0 else vec).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class SpokenQuery:
+    """What a spoken query was heard as: its text (the chosen reading: keywords and display), the
+    language, and its query vector (:func:`readings_vector`); no words: text "" and no vector."""
+
+    text: str
+    language: str | None
+    vector: np.ndarray | None
+    readings: tuple[Reading, ...] = ()
+
+
+def spoken_query(encoder, audio: str | os.PathLike, media: MediaConfig | None = None,
+                 keywords: KeywordIndex | None = None) -> SpokenQuery:
+    """A speech query as the library searches it (the one path ``xmodal search --audio`` and the
+    evaluator's speech→image take): readings (:func:`query_readings`) -> text vector."""
+    readings, language = query_readings(audio, media, keywords)
+    if not readings or not is_speech(readings[0].text):
+        return SpokenQuery(readings[0].text if readings else "", language, None, tuple(readings))
+    return SpokenQuery(readings[0].text, language, readings_vector(encoder, readings, media), tuple(readings))
 
 
 def row_budget(k: int) -> int:
@@ -109,10 +157,14 @@ class Searcher:
             return out
         self._check_model()
         encoder = self._encoder()
-        sound = None
+        sound = spoken = None
         if audio is not None:
-            text, out.query_language = transcribe_query(audio, self.media, self.store.keywords)
-            if is_speech(text):
+            if "text" not in encoder.modalities:
+                raise InvalidInput(f"model {self.model!r} cannot encode text queries")
+            heard = spoken_query(encoder, audio, self.media, self.store.keywords)
+            text, out.query_language = heard.text, heard.language
+            if heard.vector is not None:
+                spoken = heard.vector
                 out.query_text = text
                 out.warning = language_warning(text, self.model)
             else:  # a bark, a bell: searched by what it sounds like (xmodal.ingest.sound)
@@ -129,7 +181,8 @@ class Searcher:
         else:
             if "text" not in encoder.modalities:
                 raise InvalidInput(f"model {self.model!r} cannot encode text queries")
-            vec = encoder.encode_text([text], mode="query")[0] if sound is None else sound
+            vec = sound if sound is not None else spoken if spoken is not None else encoder.encode_text(
+                [text], mode="query")[0]
             cal = self._calibration()
             if fusion == "calibrated" and cal is not None:
                 # A sound as the query has mappings of its own (``sound:<field>``) where the model's

@@ -22,7 +22,8 @@ from xmodal.errors import InvalidInput, MediaError
 from xmodal.media.whisper_models import is_multilingual, model_path
 
 __all__ = ["SAMPLE_RATE", "Segment", "whisper_model_path", "whisper_model", "decode_audio", "decoding_options",
-           "SENTENCE_END", "sentences", "likeliest_language", "Reading", "transcribe_clip", "transcribe"]
+           "SENTENCE_END", "sentences", "likeliest_language", "Reading", "encode_clip", "clip_languages",
+           "decode_clip", "choose_reading", "transcribe_clip", "hear", "transcribe"]
 
 SAMPLE_RATE = 16_000  # what Whisper models take
 _LOCK = threading.Lock()
@@ -171,28 +172,28 @@ class Reading:
     logprob: float  # average log-probability per token (as faster-whisper computes it)
 
 
-def transcribe_clip(whisper, audio: np.ndarray, multilingual: bool = True, language: str | None = None,
-                    settings: MediaConfig | None = None, hints: Sequence[str] = (),
-                    prefer: Callable[[str], int] | None = None) -> tuple[list[Reading], str, float]:
-    """A short clip's n-best readings (the chosen one first), its language and no-speech probability.
-
-    Why not faster-whisper's ``transcribe``: a 1-3 s query needs what it does not give together --
-    silence padded around the clip (Whisper drops a word said at the very edge of its window), one
-    encoder pass shared by language detection and decoding, the beam's n-best readings, and a
-    prompt of ``hints`` (words of the library searched: they steer the spelling toward words that
-    can match). ``prefer`` scores a reading (how many of its words the library holds); the highest
-    scoring reading wins, the beam's order breaking ties. No readings: no speech (the no-speech
-    probability is high and the best reading unlikely)."""
+def encode_clip(whisper, audio: np.ndarray, settings: MediaConfig | None = None):
+    """Whisper's encoding of a short clip padded with ``settings.asr_short_clip_pad_s`` of silence on
+    each side (Whisper drops a word said at the very edge of its window): the one encoder pass that
+    language detection and every decoding of the clip share."""
     fw = require("faster_whisper", "media", "faster-whisper")
     settings = settings or MediaConfig()
     pad = np.zeros(int(round(settings.asr_short_clip_pad_s * SAMPLE_RATE)), np.float32)
     features = whisper.feature_extractor(np.concatenate([pad, audio.astype(np.float32), pad]))
-    encoded = whisper.encode(fw.audio.pad_or_trim(features[:, :whisper.feature_extractor.nb_max_frames]))
-    if not multilingual:
-        language = "en"
-    elif language is None:
-        language = _likeliest({token[2:-2]: p for token, p in whisper.model.detect_language(encoded)[0]},
-                              settings.asr_languages)
+    return whisper.encode(fw.audio.pad_or_trim(features[:, :whisper.feature_extractor.nb_max_frames]))
+
+
+def clip_languages(whisper, encoded) -> dict[str, float]:
+    """Language code -> probability for an encoded clip (Whisper's 99 languages)."""
+    return {token[2:-2]: p for token, p in whisper.model.detect_language(encoded)[0]}
+
+
+def decode_clip(whisper, encoded, language: str, multilingual: bool = True, settings: MediaConfig | None = None,
+                hints: Sequence[str] = ()) -> tuple[list[Reading], float]:
+    """The beam search's ``settings.asr_nbest`` readings of an encoded clip in ``language`` (beam
+    order) and the no-speech probability; ``hints`` prompt the recogniser (see :func:`transcribe_clip`)."""
+    fw = require("faster_whisper", "media", "faster-whisper")
+    settings = settings or MediaConfig()
     tokenizer = fw.tokenizer.Tokenizer(whisper.hf_tokenizer, multilingual, task="transcribe", language=language)
     prompt = whisper.get_prompt(tokenizer, [], without_timestamps=True,
                                 hotwords=" ".join(hints) if hints else None)
@@ -206,14 +207,82 @@ def transcribe_clip(whisper, audio: np.ndarray, multilingual: bool = True, langu
         text = tokenizer.decode(ids).strip()
         if text:  # score is the length-normalised sum; faster-whisper's average counts the end token too
             readings.append(Reading(text, float(score) * len(ids) / (len(ids) + 1)))
-    no_speech = float(result.no_speech_prob)
+    return readings, float(result.no_speech_prob)
+
+
+def choose_reading(readings: list[Reading], no_speech: float, settings: MediaConfig | None = None,
+                   prefer: Callable[[str], int] | None = None) -> list[Reading]:
+    """``readings`` with the chosen one first ([] when the clip holds no speech: the no-speech
+    probability is high and the best reading unlikely). ``prefer`` scores a reading (how many of
+    its words the library holds); the highest scoring reading wins, the beam's order breaking ties."""
+    settings = settings or MediaConfig()
     if not readings or (no_speech > settings.asr_short_clip_no_speech_prob
                         and readings[0].logprob < settings.asr_short_clip_min_logprob):
-        return [], language, no_speech
+        return []
+    readings = list(readings)
     if prefer is not None:
         best = max(range(len(readings)), key=lambda i: (prefer(readings[i].text), -i))
         readings.insert(0, readings.pop(best))
-    return readings, language, no_speech
+    return readings
+
+
+def transcribe_clip(whisper, audio: np.ndarray, multilingual: bool = True, language: str | None = None,
+                    settings: MediaConfig | None = None, hints: Sequence[str] = (),
+                    prefer: Callable[[str], int] | None = None) -> tuple[list[Reading], str, float]:
+    """A short clip's n-best readings (the chosen one first), its language and no-speech probability.
+
+    Why not faster-whisper's ``transcribe``: a 1-3 s query needs what it does not give together --
+    silence padded around the clip, one encoder pass shared by language detection and decoding
+    (:func:`encode_clip`), the beam's n-best readings (:func:`decode_clip`), and a prompt of
+    ``hints`` (words of the library searched: they steer the spelling toward words that can match).
+    The language is detected among ``settings.asr_languages`` (all of Whisper's when empty);
+    ``prefer`` picks among the readings (:func:`choose_reading`). No readings: no speech."""
+    settings = settings or MediaConfig()
+    encoded = encode_clip(whisper, audio, settings)
+    if not multilingual:
+        language = "en"
+    elif language is None:
+        language = _likeliest(clip_languages(whisper, encoded), settings.asr_languages)
+    readings, no_speech = decode_clip(whisper, encoded, language, multilingual, settings, hints)
+    return choose_reading(readings, no_speech, settings, prefer), language, no_speech
+
+
+def _speech_audio(path: str | os.PathLike, settings: MediaConfig) -> np.ndarray | None:
+    """The file's audio, or None when it holds no sound track or digital silence (Whisper would
+    only invent words)."""
+    audio = decode_audio(path)
+    if audio.size == 0 or float(np.abs(audio).max()) < settings.asr_silence_peak:
+        return None
+    return audio
+
+
+def hear(path: str | os.PathLike, settings: MediaConfig | None = None, hints: Sequence[str] = (),
+         prefer: Callable[[str], int] | None = None) -> tuple[list[Reading], str | None]:
+    """A spoken query's readings (the chosen one first) and its language: ([], None) for no speech.
+
+    A short clip (``settings.asr_short_clip_s``) gives the beam's n-best (:func:`transcribe_clip`),
+    which a query may embed together (:func:`xmodal.ingest.search.spoken_query`); a longer
+    recording gives one reading, its whole transcript (average log-probability of its segments)."""
+    settings = settings or MediaConfig()
+    audio = _speech_audio(path, settings)
+    if audio is None:
+        return [], None
+    if not (settings.asr_short_clip_path and audio.size / SAMPLE_RATE <= settings.asr_short_clip_s):
+        segments = transcribe(path, settings=settings, hints=hints, prefer=prefer)
+        if not segments:
+            return [], None
+        logprobs = [s.logprob for s in segments if s.logprob is not None]
+        return ([Reading(" ".join(s.text.strip() for s in segments).strip(),
+                         float(np.mean(logprobs)) if logprobs else 0.0)], segments[0].language)
+    name = settings.asr_model
+    try:
+        readings, language, _ = transcribe_clip(whisper_model(name, settings.asr_threads), audio,
+                                                is_multilingual(name), None, settings, hints, prefer)
+    except InvalidInput:
+        raise
+    except Exception as exc:  # noqa: BLE001 - ctranslate2 errors are untyped
+        raise MediaError(f"{Path(path)}: speech recognition failed ({type(exc).__name__}: {exc})") from exc
+    return readings, (language if readings else None)
 
 
 def transcribe(path: str | os.PathLike, show_progress: bool | None = False, model: str | None = None,
@@ -230,9 +299,9 @@ def transcribe(path: str | os.PathLike, show_progress: bool | None = False, mode
     from xmodal.progress import progress
 
     settings = settings or MediaConfig()
-    audio = decode_audio(path)
-    if audio.size == 0 or float(np.abs(audio).max()) < settings.asr_silence_peak:
-        return []  # no sound track, or digital silence: Whisper would only invent words
+    audio = _speech_audio(path, settings)
+    if audio is None:
+        return []
     name = model or settings.asr_model
     whisper = whisper_model(name, settings.asr_threads)
     multilingual = is_multilingual(name)

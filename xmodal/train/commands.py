@@ -143,7 +143,7 @@ def _eval(args: argparse.Namespace) -> int:
         return 0
     for name, pairs in sets:  # every model on the same images and queries, set by set
         ev = CrossModalEvaluator(pairs, name=name, languages=languages, speech=not args.no_speech,
-                                 max_speech=args.max_speech)
+                                 max_speech=args.max_speech, media=args.settings.media)
         for spec in models:
             print(f"evaluating {spec} on {name} ...", file=sys.stderr, flush=True)
             results.append(ev(load_model(spec), model_name=spec))
