@@ -56,3 +56,12 @@ def test_reliability_bins_hold_every_forecast():
     assert sum(b["n"] for b in table) == 5
     top = table[-1]
     assert top["lo"] == 0.9 and top["n"] == 3 and top["observed"] == pytest.approx(2 / 3, abs=1e-3)
+
+
+def test_a_picture_request_is_judged_by_asks_rule_not_by_the_threshold():
+    """ask never answers a request to be shown a thing with text, so the report does not count a
+    sure-looking confidence on one as a text answer; a request ask would answer (text wanted) does."""
+    sure = row("evidence", 0.95, top_right=True, answer=None, modality="image")
+    assert answer_report([sure], threshold=0.6)["evidence_right"] == 0.0
+    assert answer_report([{**sure, "text_wanted": False}], threshold=0.6)["evidence_right"] == 1.0
+    assert answer_report([{**sure, "text_wanted": False, "top_right": False}], threshold=0.6)["evidence_right"] == 0.0

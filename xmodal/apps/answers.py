@@ -222,7 +222,7 @@ def compose_answer(evidence: Sequence[E], model: Sequence[tuple[str, float]] | N
     text is cited are dropped as redundant.
 
     ``text_wanted=False`` (a request to be shown a thing, :func:`wants_picture`) gives no text
-    answer whatever the confidence: a learned confidence weighs the request's penalty against
+    answer, at confidence 0, whatever the model says: a learned confidence weighs the request's penalty against
     other features and could let the one-word transcript "Kangaroo." answer "a kangaroo"; what
     answers a request is the picture at the top of the evidence, so the rule is not a weight.
     """
@@ -237,7 +237,9 @@ def compose_answer(evidence: Sequence[E], model: Sequence[tuple[str, float]] | N
     confidence = lead.score
     if model and lead.factors:
         confidence = answer_confidence(answer_features(evidence), model)
-    if confidence < threshold or not text_wanted:
+    if not text_wanted:
+        return None, 0.0, list(evidence), 0  # no text is the answer: nothing to be confident in
+    if confidence < threshold:
         return None, confidence, list(evidence), 0
     cited = []
     for e in texts:

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from xmodal.apps.answers import ANSWER_FEATURES, answer_confidence
+from xmodal.apps.answers import ANSWER_FEATURES, answer_confidence, wants_picture
 from xmodal.apps.diversity import intra_list_diversity
 from xmodal.apps.qa import Evidence, ask
 from xmodal.apps.recommend import interactions, recommend
@@ -221,6 +221,7 @@ def judge_answers(lib, questions: Sequence[Mapping[str, Any]], show_progress: bo
             expect = q.get("expect") or ("answer" if q.get("path") else "abstain")
             rows.append({"question": q["question"], "expect": expect, "modality": q.get("modality", "none"),
                          "split": q.get("split"), "confidence": round(ans.confidence, 5),
+                         "text_wanted": not wants_picture(q["question"]),
                          "lead_right": bool(lead is not None and answer_bearing(lead, q)),
                          "top_right": bool(ans.evidence and answer_bearing(ans.evidence[0], q)),
                          "top_source": ans.evidence[0].source if ans.evidence else None,
@@ -260,8 +261,11 @@ def answer_report(rows: Sequence[Mapping[str, Any]], threshold: float,
                                      for m, v in sorted(by_mod.items())},
             "unanswerable": len(none), "abstained": _ratio(sum(conf(r) < threshold for r in none), len(none)),
             "evidence_requests": len(ev),
-            "evidence_right": _ratio(sum(r["top_right"] and conf(r) < threshold for r in ev), len(ev)),
-            "path_answers": sum(bool(r["path_answer"]) and conf(r) >= threshold for r in rows),
+            # A request to be shown a thing gets no text answer whatever the confidence (ask's rule).
+            "evidence_right": _ratio(sum(r["top_right"] and (not r.get("text_wanted", True) or conf(r) < threshold)
+                                         for r in ev), len(ev)),
+            "path_answers": sum(bool(r["path_answer"]) and conf(r) >= threshold and r.get("text_wanted", True)
+                                for r in rows),
             "brier": round(float(np.mean([(p - y) ** 2 for p, y in zip(probs, ys)])), 4) if ys else None}
 
 
