@@ -92,6 +92,7 @@ class Folder:
         self._guard = threading.Lock()
         self._thread: threading.Thread | None = None
         self._waiters = 0  # callers blocked in wait(): the folds are no longer spare-cycle work
+        self._idle_due = False  # a niced thread handed over before its idle step: the next one owes it
         self.error: BaseException | None = None  # what stopped the last run, if anything did
 
     def pending(self) -> bool:
@@ -101,14 +102,18 @@ class Folder:
         t = self._thread
         return t is not None and t.is_alive()
 
+    def _due(self) -> bool:
+        return self.pending() or self._idle_due
+
     def kick(self) -> None:
-        if self._stopped() or not self.pending():
+        if self._stopped() or not self._due():
             return
         with self._guard:
             if self._thread is not None:
                 return
             thread = threading.Thread(target=self._run, name=f"xmodal-fold-{self._name}", daemon=True)
             self._thread = thread
+            self._idle_due = False  # every run ends with the idle step
         thread.start()
 
     @property
@@ -138,6 +143,7 @@ class Folder:
             if self._waiters == 0:
                 return False
             self._thread = None
+            self._idle_due = True  # the idle step (snapshots, rebuilds its folds made due) is still owed
             return True
 
     def _run(self) -> None:
@@ -182,7 +188,7 @@ class Folder:
             while True:
                 thread = self._thread
                 if thread is None:
-                    if self._stopped() or not self.pending() or self.error is not None:
+                    if self._stopped() or not self._due() or self.error is not None:
                         return True
                     self.kick()
                     continue
