@@ -65,6 +65,9 @@ class DBConfig:
     compact_tombstone_ratio: float = 0.2
     # Filtered searches gather the allowed rows into a block (cached with the filter) up to this size.
     filter_gather_max_bytes: int = 32 << 20
+    # A range / equality filter on a numeric payload field allowing at most this share of the rows
+    # finds them through the field's sorted payload index instead of a mask over every row.
+    payload_index_max_share: float = 0.05
     planner: PlannerCosts = field(default_factory=PlannerCosts)
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
