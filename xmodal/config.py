@@ -65,6 +65,9 @@ class DBConfig:
     compact_tombstone_ratio: float = 0.2
     # Filtered searches gather the allowed rows into a block (cached with the filter) up to this size.
     filter_gather_max_bytes: int = 32 << 20
+    # A range / equality filter on a numeric payload field allowing at most this share of the rows
+    # finds them through the field's sorted payload index instead of a mask over every row.
+    payload_index_max_share: float = 0.05
     planner: PlannerCosts = field(default_factory=PlannerCosts)
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
@@ -95,7 +98,9 @@ class DBConfig:
     # Streaming inserts: the background folder adds this many growing rows to an index at a time
     # (a search waits at most one such step for the index: ~0.4 s for HNSW at 384-d, M 32).
     fold_batch_rows: int = 1000
-    fold_nice: int = 10  # the folder thread's CPU priority below the writer's (Linux thread niceness)
+    # The folder thread's CPU priority below the writer's (Linux thread niceness); while a caller waits
+    # in wait_for_maintenance() the folds run at the caller's priority instead (streaming.Folder.wait).
+    fold_nice: int = 10
     # The exact float32 store is a memory-mapped arena file (page cache); re-ranking gathers may
     # leave this many bytes of it mapped in the process before the map is released again.
     arena_gather_map_bytes: int = 32 << 20

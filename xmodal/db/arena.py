@@ -50,6 +50,22 @@ def return_big_frees_to_the_os(threshold: int = 1 << 20) -> None:
         pass
 
 
+def knn_block(q: np.ndarray, xb: np.ndarray, k: int, metric: int, sel: Any = None, D: np.ndarray | None = None,
+              I: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest of ``q`` in the block ``xb`` (both C-contiguous float32), FAISS's brute
+    force kernels called directly: ``faiss.knn``'s Python wrapper costs as much as scanning a few
+    hundred rows, which is what a narrow filtered search does (issue 16)."""
+    nq = len(q)
+    D = np.empty((nq, k), np.float32) if D is None else D
+    I = np.empty((nq, k), np.int64) if I is None else I
+    args = (faiss.swig_ptr(q), faiss.swig_ptr(xb), xb.shape[1], nq, len(xb), k, faiss.swig_ptr(D), faiss.swig_ptr(I))
+    if metric == faiss.METRIC_L2:
+        faiss.knn_L2sqr(*args, None, sel)
+    else:
+        faiss.knn_inner_product(*args, sel)
+    return D, I
+
+
 class Arena:
     """Append-only float32 rows (``dim`` wide) in a memory-mapped temporary file in ``folder``
     (the system's temporary folder when None). ``gather_budget``: bytes of rows that scattered
@@ -220,13 +236,7 @@ class Arena:
         I = np.empty((nq, k), np.int64)
         if k == 0 or nq == 0:
             return D, I
-        sel = params.sel if params is not None else None
-        args = (faiss.swig_ptr(q), faiss.swig_ptr(xb), self.d, nq, len(xb), k, faiss.swig_ptr(D), faiss.swig_ptr(I))
-        if self.metric == faiss.METRIC_L2:
-            faiss.knn_L2sqr(*args, None, sel)
-        else:
-            faiss.knn_inner_product(*args, sel)
-        return D, I
+        return knn_block(q, xb, k, self.metric, params.sel if params is not None else None, D, I)
 
     def range_search(self, q: np.ndarray, radius: float,
                      params: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

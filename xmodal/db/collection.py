@@ -472,6 +472,15 @@ class Collection(BaseCollection):
                 self._parsed.popitem(last=False)
         return node
 
+    def _evaluate(self, fi: FieldIndex, node: Node) -> Allowed:
+        """The slots ``node`` allows: through a payload index when the filter has a narrow
+        numeric range / equality part (O(log n + allowed)), else by a mask over every row."""
+        size = len(self._alive)
+        rids = self._columns.rows(node, size, self._settings.payload_index_max_share)
+        if rids is None:
+            return fi.allowed(self._mask(node))
+        return fi.allowed_rids(rids[self._alive[rids]])
+
     def _allowed(self, fi: FieldIndex, node: Node) -> Allowed:
         """The slots of ``fi`` that ``node`` allows (under the read lock), from a small LRU cache
         keyed by the parsed filter and stamped with the data version."""
@@ -480,13 +489,13 @@ class Collection(BaseCollection):
         try:
             hash(key)
         except TypeError:  # a json-field literal (dict / list) is not hashable: no caching
-            return fi.allowed(self._mask(node))
+            return self._evaluate(fi, node)
         with self._filter_cache_lock:
             hit = self._filter_cache.get(key)
             if hit is not None and hit[0] == stamp:
                 self._filter_cache.move_to_end(key)
                 return hit[1]
-        value = fi.allowed(self._mask(node))
+        value = self._evaluate(fi, node)
         with self._filter_cache_lock:
             if hit is not None or len(self._filter_cache) >= FILTER_CACHE_ENTRIES:
                 # Entries of an older version are dead weight (they may hold gathered vectors).
