@@ -121,8 +121,7 @@ class Library:
         return Indexer(self._collection, self.store, self.model, lambda: self.encoder, self.settings)
 
     def _searcher(self, col) -> Searcher:
-        return Searcher(col, self.store, self.model, lambda: self.encoder, lambda: self.calibration,
-                        self.settings.media)
+        return Searcher(col, self.store, self.model, lambda: self.encoder, lambda: self.calibration, self.settings)
 
     def index(self, paths: Iterable[str | os.PathLike], prune: bool = False, workers: int | None = None,
               ocr: bool = True, speech: bool = True, progress: bool | None = None, runner=None,

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from xmodal.config import CONFIG, MediaConfig
+from xmodal.config import Config, IngestConfig, MediaConfig
 from xmodal.db.api import Hit
 from xmodal.db.filters import evaluate, parse_filter
 from xmodal.errors import InvalidInput, ModelMismatch, NotFound
@@ -117,9 +117,9 @@ def spoken_query(encoder, audio: str | os.PathLike, media: MediaConfig | None = 
     return SpokenQuery(readings[0].text, language, readings_vector(encoder, readings, media), tuple(readings))
 
 
-def row_budget(k: int) -> int:
+def row_budget(k: int, cfg: IngestConfig) -> int:
     """Rows fetched per vector field for ``k`` items (an item may hold many of the nearest rows)."""
-    return max(k * CONFIG.ingest.candidate_multiplier, CONFIG.ingest.min_candidates)
+    return max(k * cfg.candidate_multiplier, cfg.min_candidates)
 
 
 class Searcher:
@@ -127,9 +127,11 @@ class Searcher:
     for (``encoder()``, ``calibration()``) only when a query needs them."""
 
     def __init__(self, col, store: SideStore, model: str, encoder: Callable[[], Any],
-                 calibration: Callable[[], Calibration | None], media: MediaConfig | None = None):
+                 calibration: Callable[[], Calibration | None], settings: Config | None = None):
+        settings = settings or Config()
         self.col = col
-        self.media = media  # the library's decoding / speech settings, for query files
+        self.media = settings.media  # the library's decoding / speech settings, for query files
+        self.ingest = settings.ingest  # the library's ranking settings (budgets, floors, fusion, cuts)
         self.store = store
         self.model = model
         self._encoder = encoder
@@ -145,7 +147,7 @@ class Searcher:
             raise InvalidInput("search: the text query is empty")
         kinds = parse_kinds(kind)
         k = positive_k(k)
-        fusion = fusion or CONFIG.ingest.fusion
+        fusion = fusion or self.ingest.fusion
         if fusion not in ("calibrated", "rrf"):
             raise InvalidInput(f"fusion must be 'calibrated' or 'rrf', not {fusion!r}")
         if min_relevance is not None and not 0.0 <= float(min_relevance) <= 1.0:
@@ -196,7 +198,7 @@ class Searcher:
                     rankings[KEYWORD_LIST], rows[KEYWORD_LIST] = self._keyword_ranking(text, kinds, where, k)
                 results = self._fuse(rankings, rows, k)
         if min_relevance is None:
-            min_relevance = CONFIG.ingest.min_relevance if out.calibrated else 0.0
+            min_relevance = self.ingest.min_relevance if out.calibrated else 0.0
         out.extend(r for r in results if r.relevance >= min_relevance)
         return out
 
@@ -231,7 +233,7 @@ class Searcher:
         no field has such a row the lists are kept whole, so a query always gets its nearest items.
         """
         q = np.asarray(vec, np.float32)[None, :]
-        budget = row_budget(k)
+        budget = row_budget(k, self.ingest)
         flt = row_filter(kinds, where)
         raw: dict[str, list] = {}
         floors: dict[str, float] = {}
@@ -239,14 +241,14 @@ class Searcher:
             hits = self.col.search(field, q, k=budget, where=flt)[0]
             ref = self.col.search(field, q, k=budget, where=row_filter(None, where))[0] if kinds else hits
             raw[field] = hits
-            floors[field] = floor([h.score for h in ref], CONFIG.ingest.field_floor_z)
+            floors[field] = floor([h.score for h in ref], self.ingest.field_floor_z)
         return best_rows(vector_lists(source, raw, floors))
 
     def _keyword_ranking(self, text: str, kinds, where, k: int):
-        hits = self.store.keywords.search(text, row_budget(k), kinds)
+        hits = self.store.keywords.search(text, row_budget(k, self.ingest), kinds)
         if not hits:
             return [], {}
-        cut = hits[0][2] * CONFIG.ingest.keyword_min_ratio
+        cut = hits[0][2] * self.ingest.keyword_min_ratio
         hits = [h for h in hits if h[2] >= cut]
         recs = {r.id: r for r in self.col.get([r for r, _, _ in hits])}
         check = self._payload_check(where)
@@ -273,9 +275,9 @@ class Searcher:
         for field in self.col.vector_fields:
             if source + field not in cal.fields:
                 continue  # no mapping for this kind of query on this field (a picture against sounds)
-            hits = self.col.search(field, q, k=row_budget(k), where=flt)[0]
+            hits = self.col.search(field, q, k=row_budget(k, self.ingest), where=flt)[0]
             signals[field], rows[field] = field_signal(field, hits, cal.mapping(source + field, q[0]),
-                                                       CONFIG.ingest.ocr_weight)
+                                                       self.ingest.ocr_weight)
         if keyword and text:
             signals[KEYWORD_LIST], rows[KEYWORD_LIST] = self._keyword_signal(text, kinds, where, k)
         fused = fuse(signals)[:k]
@@ -287,7 +289,7 @@ class Searcher:
                 continue
             payload = dict(rec.payload)
             matched = evidence_order(signals, item_id, payload.get("kind", ""))
-            found, scores = evidence([(n, rows[n][item_id]) for _, n in matched], CONFIG.media.video_frame_interval_s)
+            found, scores = evidence([(n, rows[n][item_id]) for _, n in matched], self.media.video_frame_interval_s)
             named = {(signal_name(n, role_of(rows[n][item_id].payload)) if n != KEYWORD_LIST else n): round(r, 4)
                      for r, n in sorted(matched, reverse=True)}
             out.append(SearchResult(path=payload.get("path", ""), kind=payload.get("kind", ""),
@@ -297,8 +299,8 @@ class Searcher:
 
     def _keyword_signal(self, text: str, kinds, where, k: int) -> tuple[dict, dict]:
         """Keyword relevance per item (see :func:`ranking.keyword_signal`), stale or filtered rows left out."""
-        cfg, keywords = CONFIG.ingest, self.store.keywords
-        hits = keywords.search_passages(text, row_budget(k), kinds)
+        cfg, keywords = self.ingest, self.store.keywords
+        hits = keywords.search_passages(text, row_budget(k, self.ingest), kinds)
         recs = {r.id: r for r in self.col.get(list(dict.fromkeys(h.row_id for h in hits)))} if hits else {}
         check = self._payload_check(where)
         hits = [h for h in hits if h.row_id in recs and (check is None or check(recs[h.row_id].payload))]
@@ -317,7 +319,7 @@ class Searcher:
         return lambda payload: evaluate(node, payload, schema)
 
     def _fuse(self, rankings: dict, rows: dict, k: int) -> list[SearchResult]:
-        cfg = CONFIG.ingest
+        cfg = self.ingest
         weights = {name: list_weight(name, cfg.keyword_weight, cfg.backfill_weight, cfg.ocr_weight) for name in rankings}
         fused = rrf(rankings, weights)[:k]
         items = {r.id: r for r in self.col.get([i for i, _ in fused])}
@@ -329,7 +331,7 @@ class Searcher:
             ranks = sorted((lst.index(item_id), list_preference(name), name)
                            for name, lst in rankings.items() if item_id in rows[name])
             found, scores = evidence([(name, rows[name][item_id]) for _, _, name in ranks],
-                                     CONFIG.media.video_frame_interval_s)
+                                     self.media.video_frame_interval_s)
             payload = dict(rec.payload)
             cosine = max((v for n, v in scores.items() if n != KEYWORD_LIST), default=0.0)
             out.append(SearchResult(path=payload.get("path", ""), kind=payload.get("kind", ""), score=float(score),
