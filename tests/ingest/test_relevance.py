@@ -161,3 +161,32 @@ def test_a_picture_query_is_calibrated_and_finds_its_twin_before_any_document(mi
     assert all(r.kind == "image" for r in results[:3]), [(r.kind, _names([r])[0], r.relevance) for r in results]
     assert results[0].relevance > 0.5 and "visual" in results[0].signals
     assert lib.search(image=query, k=6, fusion="rrf").calibrated is False
+
+
+def test_the_librarys_own_ranking_settings_are_the_ones_a_search_uses(tmp_path):
+    """Settings are passed in, not read from the global config inside the query: a library opened
+    with a stricter default cut, or with rank fusion, searches that way; another one in the same
+    process keeps the defaults."""
+    from dataclasses import replace
+
+    from xmodal.config import Config
+
+    media = tmp_path / "media"
+    media.mkdir()
+    for rel in STAMPS[:3]:
+        stamp_on_white(rel, media / Path(rel).name)
+    base = Config()
+    strict = replace(base, ingest=replace(base.ingest, min_relevance=0.999))
+    by_rank = replace(base, ingest=replace(base.ingest, fusion="rrf"))
+    lib = xmodal.open(tmp_path / "lib.xmdb", settings=base, model=MODEL)
+    lib.index([media], progress=False, speech=False, ocr=False)
+    plain = lib.search(text="a red kangaroo", k=3, min_relevance=None)
+    lib.close()
+    assert plain.calibrated and _names(plain)[0] == "kangaroo.png"
+    for settings, check in ((strict, lambda r: r.calibrated and len(r) == 0),
+                            (by_rank, lambda r: not r.calibrated and _names(r)[0] == "kangaroo.png")):
+        lib = xmodal.open(tmp_path / "lib.xmdb", settings=settings, model=MODEL)
+        try:
+            assert check(lib.search(text="a red kangaroo", k=3, min_relevance=None))
+        finally:
+            lib.close()
