@@ -158,9 +158,9 @@ class Library:
 
         Text and speech queries: each signal's raw score goes through the model's calibration and
         the signals are fused by probabilistic OR (``fusion="calibrated"``, the default of
-        ``CONFIG.ingest.fusion``), so kinds compete on one scale; ``fusion="rrf"`` orders by
+        the library's ``settings.ingest.fusion``), so kinds compete on one scale; ``fusion="rrf"`` orders by
         reciprocal-rank fusion instead. Results under ``min_relevance`` are left out (``None``: the
-        default cut ``CONFIG.ingest.min_relevance`` when the relevance is calibrated, else none).
+        default cut ``settings.ingest.min_relevance`` when the relevance is calibrated, else none).
         A model without a calibration (see ``python -m xmodal.ingest.calibrate``) falls back to
         RRF, with the best cosine as relevance; ``results.calibrated`` says which one you got."""
         return self._searcher(self._collection_or_none()).search(text, image, audio, kind, where, k, keyword,
