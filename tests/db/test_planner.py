@@ -107,7 +107,7 @@ def test_an_unknown_or_flat_kind_has_no_index_path():
 
 
 def test_ties_go_to_the_exact_paths():
-    free = PlannerCosts(faiss_flat_ns=0, gemm_ns=0, gemv_ns=0, gather_ns=0, hnsw_ns=0, call_ns=0)
+    free = PlannerCosts(faiss_flat_ns=0, gemm_ns=0, gemv_ns=0, gather_ns=0, hnsw_ns=0, call_ns=0, by_idx_ns=0)
     assert plan_knn(KnnShape(nq=1, dim=DIM, k=10, rows=N, allowed=N, kind="hnsw", batch=False), free) == SUBSET
 
 
@@ -147,3 +147,13 @@ def test_small_scans_are_not_worth_probing():
     assert not worth_probing(WithinShape(nq=1, dim=32, rows=50_000, dead=0, batch=False), C)
     assert worth_probing(WithinShape(nq=1, dim=384, rows=50_000, dead=0, batch=False), C)
     assert worth_probing(WithinShape(nq=100, dim=32, rows=50_000, dead=0), C)
+
+
+def test_a_filter_seen_once_is_costed_in_place_not_gathered():
+    """Issue 16: a one-off filter's rows are scanned where they lie; costing a gather it will not
+    do sent 1 % filters to slower paths. Over the gather budget it is costed as a gather again."""
+    once = KnnShape(nq=1, dim=DIM, k=10, rows=N, allowed=N // 100, kind="flat", batch=False, in_place=True)
+    gathered = KnnShape(nq=1, dim=DIM, k=10, rows=N, allowed=N // 100, kind="flat", batch=False)
+    assert knn_costs(once, C)[SUBSET] < knn_costs(gathered, C)[SUBSET]
+    assert knn_costs(once, C)[SUBSET] == N // 100 * DIM * C.by_idx_ns
+    assert plan_knn(once, C) == SUBSET
