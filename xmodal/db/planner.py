@@ -143,7 +143,8 @@ def index_knn_ns(s: KnnShape, c: PlannerCosts) -> float:
         if s.kind == "ivf_flat":
             per += scanned * share * s.dim * c.ivf_flat_ns
         else:
-            per += scanned * share * s.pq_m * c.pq_code_ns + rerank
+            lists = filtered_nprobe(s.nprobe, s.k, s.allowed, s.rows, s.nlist, c)
+            per += scanned * share * s.pq_m * c.pq_code_ns + rerank + lists * c.pq_list_ns
             if s.kind == "opq":
                 per += s.dim * s.dim * c.gemv_ns
     elif s.kind == "sq8":
