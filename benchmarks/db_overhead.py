@@ -166,6 +166,8 @@ def main() -> None:
                        r, kind, "by_hand"), flush=True)
             print(line(f"filtered {label} fresh filter each call ({len(wins)} windows) {kind} vs by hand", r,
                        f"{kind}_fresh", "by_hand_fresh"), flush=True)
+            print(line(f"filtered {label} fresh filter each call ({len(wins)} windows) {kind} vs brute (pre-gathered)",
+                       r, f"{kind}_fresh", "brute"), flush=True)
     db.close()
 
 

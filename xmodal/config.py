@@ -53,6 +53,16 @@ class PlannerCosts:
     # FAISS testing one id against a selector's bitmap before it computes a distance (IVF scans
     # under a filter pay this for every row of a probed list, the distance only for allowed rows).
     selector_ns: float = 2.0
+    # FAISS's by-index kernel scanning rows read in place (a filter seen once is scanned where its
+    # rows lie, not gathered first): measured 1.4-2.6x its flat scan of a gathered block at
+    # 50-25,000 of 50k x 384 rows, one query (issue 16).
+    by_idx_ns: float = 0.9
+    # A filtered IVF-PQ search, per probed list and query, beyond its codes (fit, not modelled:
+    # 50k x 384, m 48, 224 lists, one query, filtered_nprobe 33-224 lists, in these units the
+    # index path cost 2.9-40 us per list more than the other terms at 1-50 % allowed; 16 us
+    # sends 1-10 % to the subset scan, which measured 4-11x faster there, and keeps 50 % on the
+    # index (issue 16: the planner took the index at 10 %, at a third of the subset's rate).
+    pq_list_ns: float = 16_000.0
 
 
 @dataclass(frozen=True)

@@ -186,10 +186,12 @@ class Arena:
                 self._gathered = 0
                 self.release(0, self.ntotal)
 
-    def knn_by_idx(self, q: np.ndarray, slots: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def knn_by_idx(self, q: np.ndarray, slots: np.ndarray, k: int,
+                   count_mapped: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Exact k nearest of each query among ``slots`` read in place (FAISS's by-index kernels:
         no gathered copy). ``slots``: (nq, c) candidates per query, -1 ending a row early (as FAISS
-        pads), or (c,) shared by every query. Distances in FAISS space, best first; (0, -1) pads."""
+        pads), or (c,) shared by every query. Distances in FAISS space, best first; (0, -1) pads.
+        ``count_mapped``: count the rows read against the gather budget (see ``gather``)."""
         q = np.ascontiguousarray(q, dtype=np.float32)
         slots = np.ascontiguousarray(slots, dtype=np.int64)
         nq = len(q)
@@ -206,7 +208,8 @@ class Arena:
             faiss.knn_L2sqr_by_idx(*args)
         else:
             faiss.knn_inner_products_by_idx(*args)
-        self._count_mapped(width if shared else nq * width)
+        if count_mapped:
+            self._count_mapped(width if shared else nq * width)
         pad = I < 0
         if pad.any():
             D[pad] = 0

@@ -82,6 +82,24 @@ def filter_key(where: Any, depth: int = 0) -> Any:
     return None
 
 
+class HashedKey:
+    """A dict key whose hash is computed once. Why: a parsed filter is a tree of frozen
+    dataclasses, which Python re-hashes from the leaves at every dict operation (a filtered
+    search made ~19 such hashes for its two caches); its key is built once per distinct filter."""
+
+    __slots__ = ("key", "_hash")
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+        self._hash = hash(key)  # TypeError for an unhashable key: the caller does not cache
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, HashedKey) and self._hash == other._hash and self.key == other.key
+
+
 class Collection(BaseCollection):
     def __init__(self, db: "Database", name: str, cid: int, spec: Mapping[str, Any], metadata: Mapping[str, Any],
                  next_rid: int, version: int = 0) -> None:
@@ -115,9 +133,9 @@ class Collection(BaseCollection):
                               lambda: self._dropped or self._closed, self._after_folds, self._settings.fold_nice)
         # (field, parsed filter) -> ((version, field epoch), Allowed): repeated filtered searches
         # skip re-evaluating the filter over every row; any write changes the stamp.
-        self._filter_cache: OrderedDict[tuple, tuple[tuple[int, int], Allowed]] = OrderedDict()
+        self._filter_cache: OrderedDict[tuple[str, HashedKey], tuple[tuple[int, int], Allowed]] = OrderedDict()
         self._filter_cache_lock = threading.Lock()
-        self._parsed: OrderedDict[Any, Node | None] = OrderedDict()  # filter_key -> parsed filter
+        self._parsed: OrderedDict[HashedKey, tuple[Node | None, HashedKey | None]] = OrderedDict()  # filter_key -> parsed
         self._load()
 
     # ------------------------------------------------------------------ loading
@@ -454,23 +472,30 @@ class Collection(BaseCollection):
             return self._alive.copy()
         return self._columns.mask(node, size) & self._alive
 
-    def _parse_filter(self, where: Filter | None) -> Node | None:
-        """parse_filter, memoised for plain filters (the schema of a collection never changes)."""
+    def _parse_filter(self, where: Filter | None) -> tuple[Node | None, HashedKey | None]:
+        """parse_filter, memoised for plain filters (the schema of a collection never changes),
+        with the parsed filter's cache key (None: not cacheable), hashed once per distinct filter."""
         if where is None:
-            return None
-        key = filter_key(where)
-        if key is None:
-            return parse_filter(where, self._schema, self._settings)
+            return None, None
+        plain = filter_key(where)
+        if plain is None:
+            return parse_filter(where, self._schema, self._settings), None
+        key = HashedKey(plain)  # the one hash of this call's filter
         with self._filter_cache_lock:
-            if key in self._parsed:
+            got = self._parsed.get(key)
+            if got is not None:
                 self._parsed.move_to_end(key)
-                return self._parsed[key]
+                return got
         node = parse_filter(where, self._schema, self._settings)  # raises on a bad filter: nothing cached
+        try:
+            parsed = (node, HashedKey(node) if node is not None else None)
+        except TypeError:  # a json-field literal (dict / list) is not hashable: no caching
+            parsed = (node, None)
         with self._filter_cache_lock:
-            self._parsed[key] = node
+            self._parsed[key] = parsed
             while len(self._parsed) > 64:
                 self._parsed.popitem(last=False)
-        return node
+        return parsed
 
     def _evaluate(self, fi: FieldIndex, node: Node) -> Allowed:
         """The slots ``node`` allows: through a payload index when the filter has a narrow
@@ -481,15 +506,15 @@ class Collection(BaseCollection):
             return fi.allowed(self._mask(node))
         return fi.allowed_rids(rids[self._alive[rids]])
 
-    def _allowed(self, fi: FieldIndex, node: Node) -> Allowed:
+    def _allowed(self, fi: FieldIndex, node: Node, node_key: HashedKey | None) -> Allowed:
         """The slots of ``fi`` that ``node`` allows (under the read lock), from a small LRU cache
-        keyed by the parsed filter and stamped with the data version."""
-        key = (fi.name, node)
-        stamp = (self._version, fi.epoch)
-        try:
-            hash(key)
-        except TypeError:  # a json-field literal (dict / list) is not hashable: no caching
+        keyed by the parsed filter (``node_key``; None: not cacheable) and stamped with the data
+        version. A filter enters the cache at its first sighting, but its allowed rows are only
+        gathered into a block at its second (see FieldIndex._subset_knn)."""
+        if node_key is None:
             return self._evaluate(fi, node)
+        key = (fi.name, node_key)
+        stamp = (self._version, fi.epoch)
         with self._filter_cache_lock:
             hit = self._filter_cache.get(key)
             if hit is not None and hit[0] == stamp:
@@ -566,23 +591,23 @@ class Collection(BaseCollection):
             yield from records
 
     # ------------------------------------------------------------------ search
-    def _prepare_query(self, field_name: str, queries: Any, where: Filter | None,
-                       params: Mapping[str, Any] | None) -> tuple[FieldIndex, np.ndarray, Node | None, SearchKnobs]:
+    def _prepare_query(self, field_name: str, queries: Any, where: Filter | None, params: Mapping[str, Any] | None
+                       ) -> tuple[FieldIndex, np.ndarray, tuple[Node | None, HashedKey | None], SearchKnobs]:
         field = self._field(field_name)
         q = check_queries(field_name, field.spec, queries)
-        node = self._parse_filter(where)
+        parsed = self._parse_filter(where)
         knobs = SearchKnobs.from_params(check_query_params(field_name, field.spec, params))
-        return field, field.prepare(q), node, knobs
+        return field, field.prepare(q), parsed, knobs
 
     def search(self, field: str, queries: np.ndarray, k: int = 10, where: Filter | None = None,
                params: Mapping[str, Any] | None = None, with_payload: bool = True,
                with_vectors: bool = False) -> list[list[Hit]]:
         k = check_k(k)
-        fi, q, node, knobs = self._prepare_query(field, queries, where, params)
+        fi, q, (node, node_key), knobs = self._prepare_query(field, queries, where, params)
         self._fresh()
         with self._lock.read():
             self._check_open()
-            ok = self._allowed(fi, node) if node is not None else None
+            ok = self._allowed(fi, node, node_key) if node is not None else None
             D, I = fi.knn(q, k, ok, knobs)
             return self._hits(fi, D, I, with_payload, with_vectors)
 
@@ -618,12 +643,12 @@ class Collection(BaseCollection):
 
     def _within(self, field: str, queries: Any, bound_of: Any, where: Filter | None,
                 with_payload: bool, params: Mapping[str, Any] | None) -> list[list[Hit]]:
-        fi, q, node, knobs = self._prepare_query(field, queries, where, params)
+        fi, q, (node, node_key), knobs = self._prepare_query(field, queries, where, params)
         bound = bound_of(fi)
         self._fresh()
         with self._lock.read():
             self._check_open()
-            ok = self._allowed(fi, node) if node is not None else None
+            ok = self._allowed(fi, node, node_key) if node is not None else None
             found = fi.within(q, bound, ok, knobs)
             out = []
             for slots, dist in found:

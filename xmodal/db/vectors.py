@@ -456,19 +456,24 @@ class FieldIndex:
         return self._exact_knn(q, k, allowed.ok, m, allowed)
 
     def _subset_knn(self, q: np.ndarray, k: int, allowed: Allowed) -> tuple[np.ndarray, np.ndarray]:
-        """Brute force over the allowed rows only, in their gathered block (kept with the filter,
-        so later searches pay no gather); a block over the gather budget is not kept, so a few
-        queries then read the rows in place from the arena (FAISS's by-index kernel) instead.
-        (Reading in place is not the default: measured at 50k x 384 with 50 % allowed, faulting
-        the arena's pages in for every query ran at half the speed of a kept block.)"""
+        """Brute force over the allowed rows only. A filter being repeated scans its gathered block
+        (gathered at its second sighting and kept with it, so later searches pay no gather); a
+        filter seen once, or one whose block is over the gather budget, is scanned in place from
+        the arena by FAISS's by-index kernel (a gather would read the same rows and then copy
+        them, for nothing when the filter never comes back: "cache on reuse", as Qdrant / Lucene
+        do). Batches use the block: BLAS needs it and repays the gather within the batch."""
         idx = allowed.indices()
+        batch = len(q) >= self.settings.blas_min_queries
         fits = len(idx) * self.spec.dim * 4 <= self.settings.filter_gather_max_bytes
-        if allowed.gathered or fits or len(q) >= self.settings.blas_min_queries:
+        if allowed.gathered or batch or allowed.subset_ready(self.settings.filter_gather_max_bytes, self.spec.dim):
             D, I = knn_block(q, allowed.vectors(self.xb, self.settings.filter_gather_max_bytes), k, self.metric)
             if k <= len(idx) and (I[:, -1] >= 0).all():  # the usual case (k <= allowed): no padding
                 return D, idx[I]
             return D, np.where(I >= 0, idx[np.maximum(I, 0)], -1)
-        return self.store.knn_by_idx(q, idx, k)
+        # Within the budget the pages read are those a gather would map (and, like it, are not
+        # counted against the arena's re-rank budget, whose release would fault them in again at
+        # the next call); a block over the budget is counted, so it cannot stay mapped whole.
+        return self.store.knn_by_idx(q, idx, k, count_mapped=not fits)
 
     def plan_knn(self, nq: int, k: int, allowed: Allowed, knobs: SearchKnobs | None,
                  ready: bool | None = None) -> PlanPath:
@@ -476,10 +481,12 @@ class FieldIndex:
         ``ready``: the subset's gather counts as paid, by default when it is done)."""
         ann = self.ann if knobs is not None else None
         fixed, ef, nprobe = self._plan_inputs(ann)
+        ready = allowed.gathered if ready is None else ready
+        batch = nq >= self.settings.blas_min_queries
         shape = KnnShape(
-            nq=nq, dim=self.spec.dim, k=k, rows=self.n, allowed=allowed.m,
-            subset_ready=allowed.gathered if ready is None else ready,
-            batch=nq >= self.settings.blas_min_queries, **fixed,
+            nq=nq, dim=self.spec.dim, k=k, rows=self.n, allowed=allowed.m, subset_ready=ready, batch=batch,
+            in_place=not (ready or batch) and allowed.m * self.spec.dim * 4 <= self.settings.filter_gather_max_bytes,
+            **fixed,
             ef=int((knobs.ef if knobs else None) or ef), nprobe=int((knobs.nprobe if knobs else None) or nprobe),
             refine=ann.refine_factor(knobs) if ann is not None and knobs is not None else 1)
         return plan_knn(shape, self.settings.planner)
