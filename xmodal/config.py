@@ -225,6 +225,11 @@ class MediaConfig:
     # measured on a tuning split of espeak queries (benchmarks/speech_tuning.py, BENCHMARKS.md).
     asr_short_clip_path: bool = True  # False: short clips go through faster-whisper's transcribe like the rest
     asr_short_clip_pad_s: float = 0.5  # seconds of silence added on each side (Whisper loses words at the edges)
+    # Seconds of the encoder window a padded short clip is filled out to with silence (at least the padded
+    # clip, at most Whisper's 30). The encoder is most of a query's cost at 30 s; at 10 s the tuning queries
+    # kept the same content words (29/50) at ~1/6 of the CPU time (RTF 0.94 -> 0.15). 5 s lost one word,
+    # called 2 of 40 queries no speech and heard 6/12 sound effects as words (BENCHMARKS.md).
+    asr_short_clip_window_s: float = 10.0
     # No speech in a padded clip: no-speech probability above this AND best reading's avg log-prob below the next.
     asr_short_clip_no_speech_prob: float = 0.5
     asr_short_clip_min_logprob: float = -1.0
