@@ -229,7 +229,12 @@ class MediaConfig:
     # clip, at most Whisper's 30). The encoder is most of a query's cost at 30 s; at 10 s the tuning queries
     # kept the same content words (29/50) at ~1/6 of the CPU time (RTF 0.94 -> 0.15). 5 s lost one word,
     # called 2 of 40 queries no speech and heard 6/12 sound effects as words (BENCHMARKS.md).
+    # The short window is used where the language is known (asr_languages set: detection among those, or
+    # the one told), where it lost nothing (val. Tux Paint R@10 0.200 = 0.200 among 12, 0.238 vs 0.219
+    # told). Guessing among all of Whisper's languages it guessed worse (espeak R@10 0.558 -> 0.512), so
+    # open detection keeps the full window unless asked otherwise (asr_short_clip_open_window_s).
     asr_short_clip_window_s: float = 10.0
+    asr_short_clip_open_window_s: float = 30.0
     # No speech in a padded clip: no-speech probability above this AND best reading's avg log-prob below the next.
     asr_short_clip_no_speech_prob: float = 0.5
     asr_short_clip_min_logprob: float = -1.0

@@ -31,8 +31,12 @@ def _words(text: str) -> set[str]:
     return {w.strip(".,!?").lower() for w in text.split()}
 
 
-# The default (10 s, chosen on benchmarks/speech_tuning.py's tuning split) and Whisper's full 30 s window.
-@pytest.mark.parametrize("overrides, frames", [({}, 1000), ({"asr_short_clip_window_s": 30.0}, 3000)])
+# The language known (asr_languages): the short window (10 s, chosen on benchmarks/speech_tuning.py's tuning
+# split); open detection: Whisper's full 30 s unless asked otherwise; either window as set.
+@pytest.mark.parametrize("overrides, frames", [({}, 3000), ({"asr_languages": ("en",)}, 1000),
+                                               ({"asr_languages": ("en", "fr", "es")}, 1000),
+                                               ({"asr_short_clip_open_window_s": 10.0}, 1000),
+                                               ({"asr_languages": ("en",), "asr_short_clip_window_s": 30.0}, 3000)])
 def test_a_short_query_is_encoded_in_the_chosen_window_and_keeps_its_words(tmp_path, overrides, frames):
     audio = decode_audio(speak("a tall giraffe", tmp_path / "giraffe.wav", voice="en-us"))
     assert 1 < audio.size / 16_000 < 3  # a 1-3 s spoken query

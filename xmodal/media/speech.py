@@ -174,21 +174,25 @@ class Reading:
 
 def encode_clip(whisper, audio: np.ndarray, settings: MediaConfig | None = None):
     """Whisper's encoding of a short clip padded with ``settings.asr_short_clip_pad_s`` of silence on
-    each side (Whisper drops a word said at the very edge of its window) and filled out with silence to
-    ``settings.asr_short_clip_window_s`` (:func:`clip_window_frames`): the one encoder pass that
-    language detection and every decoding of the clip share."""
+    each side (Whisper drops a word said at the very edge of its window) and filled out with silence
+    (:func:`clip_window_frames`) to ``settings.asr_short_clip_window_s`` where the language is known
+    (``asr_languages``), else to ``asr_short_clip_open_window_s`` (open detection guesses worse in a
+    short window): the one encoder pass that language detection and every decoding of the clip share."""
     settings = settings or MediaConfig()
     pad = np.zeros(int(round(settings.asr_short_clip_pad_s * SAMPLE_RATE)), np.float32)
     features = whisper.feature_extractor(np.concatenate([pad, audio.astype(np.float32), pad]))
-    frames = clip_window_frames(features.shape[-1], settings.asr_short_clip_window_s,
-                                whisper.feature_extractor.nb_max_frames, whisper.feature_extractor.time_per_frame)
+    setting = "asr_short_clip_window_s" if settings.asr_languages else "asr_short_clip_open_window_s"
+    frames = clip_window_frames(features.shape[-1], getattr(settings, setting),
+                                whisper.feature_extractor.nb_max_frames, whisper.feature_extractor.time_per_frame,
+                                setting)
     features = features[:, :frames]
     if features.shape[-1] < frames:
         features = np.pad(features, ((0, 0), (0, frames - features.shape[-1])))
     return whisper.encode(np.ascontiguousarray(features))
 
 
-def clip_window_frames(clip_frames: int, window_s: float, max_frames: int, seconds_per_frame: float) -> int:
+def clip_window_frames(clip_frames: int, window_s: float, max_frames: int, seconds_per_frame: float,
+                       setting: str = "asr_short_clip_window_s") -> int:
     """Mel frames the encoder gets for a padded clip of ``clip_frames``: the clip filled out with silence
     to ``window_s`` seconds (never less than the clip, never more than Whisper's ``max_frames`` window),
     an even count (the encoder halves the frame rate; an odd clip loses its last 10 ms of padding).
@@ -197,7 +201,7 @@ def clip_window_frames(clip_frames: int, window_s: float, max_frames: int, secon
     is most of the work; why not the clip's own length: Whisper, trained on 30-second windows, then
     repeats or invents words (BENCHMARKS.md, "Short-clip path")."""
     if not 0 < window_s <= max_frames * seconds_per_frame:
-        raise InvalidInput(f"MediaConfig.asr_short_clip_window_s: {window_s} is not in (0, "
+        raise InvalidInput(f"MediaConfig.{setting}: {window_s} is not in (0, "
                            f"{max_frames * seconds_per_frame:g}] seconds")
     frames = min(max_frames, max(clip_frames, int(round(window_s / seconds_per_frame))))
     return frames - frames % 2
