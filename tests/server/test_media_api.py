@@ -181,3 +181,22 @@ def test_speech_recorded_as_webm_is_a_valid_query(served, speech_clip, tmp_path)
     r = client.post("/v1/media/search", files={"file": (webm.name, webm.read_bytes(), "audio/webm")}, headers=A)
     assert r.status_code == 200, r.text
     assert "guitar" in (r.json()["query_text"] or "").lower()
+
+
+def test_a_calibrated_library_cuts_junk_by_default_and_lists_everything_when_asked(tmp_path, pictures):
+    """The API (and so the page) applies the library's default relevance cut, as the CLI does: a query
+    that matches nothing gets an empty list ("no good match"), not the least bad pictures;
+    ``min_relevance=0`` lists them, and a real match is kept."""
+    app = create_app(settings_for(tmp_path, keys=KEYS, model="xmodal-lite"))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        files = [("files", (p.name, p.read_bytes(), "image/png")) for p in pictures.values()]
+        assert client.post("/v1/media/upload", files=files, headers=A).status_code == 201
+        junk = "quarterly budget spreadsheet for office rent"
+        cut = client.get("/v1/media/search", params={"q": junk, "k": 5}, headers=A).json()["results"]
+        everything = client.get("/v1/media/search", params={"q": junk, "k": 5, "min_relevance": 0}, headers=A)
+        assert cut == [] and len(everything.json()["results"]) == len(pictures)
+        assert all(r["relevance"] < 0.1 for r in everything.json()["results"])
+        found = client.post("/v1/media/search", data={"text": "a penguin", "k": "3"}, headers=A).json()["results"]
+        assert found and found[0]["relevance"] >= 0.1 and all(r["relevance"] >= 0.1 for r in found)
+        bad = client.get("/v1/media/search", params={"q": "a penguin", "min_relevance": 2}, headers=A)
+        assert bad.status_code in (400, 422)

@@ -42,6 +42,10 @@ _REF_RE = re.compile(r"^[0-9a-f]{8,128}$")
 _PRIVATE_FIELDS = ("path", "paths", "thumbnail", *ROW_MODEL_FIELDS)
 
 
+MIN_RELEVANCE_HELP = ("leave out results less relevant than this, in [0, 1]; omitted: the library's default cut "
+                      "when its relevance is calibrated (no junk: an empty list means no good match); 0: everything")
+
+
 # --- helpers -------------------------------------------------------------------------------
 def _public_payload(payload: dict) -> dict:
     return json.loads(json.dumps({k: v for k, v in payload.items() if k not in _PRIVATE_FIELDS}, default=str))
@@ -81,9 +85,12 @@ def _served_path(state: ServerState, namespace: str, item: Item, ref: str) -> Pa
     raise Forbidden(f"media {ref!r}: its file is not inside a folder this server serves")
 
 
-def _search(state: ServerState, lib: Any, k: int, min_score: Optional[float], **query: Any) -> MediaSearchResponse:
+def _search(state: ServerState, lib: Any, k: int, min_score: Optional[float], min_relevance: Optional[float],
+            **query: Any) -> MediaSearchResponse:
+    """``min_relevance`` None: the library's default cut (calibrated results under it are junk to a
+    person, as the CLI says "no good match"); 0 lists everything."""
     t0 = time.perf_counter()
-    results = lib.search(k=k, **query)
+    results = lib.search(k=k, min_relevance=min_relevance, **query)
     state.warm_models.add(lib.model)
     out = [_result(state, r) for r in results if min_score is None or r.score >= min_score]
     return MediaSearchResponse(results=out, took_ms=round((time.perf_counter() - t0) * 1000, 2),
@@ -197,11 +204,12 @@ def search_text(q: str = Query(..., min_length=1, max_length=CONFIG.server.max_q
                 kind: Optional[list[str]] = KindQuery,
                 where: Optional[str] = Query(None, max_length=10_000, description="JSON filter on payload fields"),
                 k: int = Query(CONFIG.server.default_k), min_score: Optional[float] = None,
+                min_relevance: Optional[float] = Query(None, ge=0.0, le=1.0, description=MIN_RELEVANCE_HELP),
                 library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
                 who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> MediaSearchResponse:
     ns = who.namespace_for(namespace, "read")
     lib = state.library(ns, library)
-    return _search(state, lib, limit_k(state, k), min_score, text=q, kind=parse_kinds(kind),
+    return _search(state, lib, limit_k(state, k), min_score, min_relevance, text=q, kind=parse_kinds(kind),
                    where=parse_where(where, "where"))
 
 
@@ -211,6 +219,7 @@ def search_form(text: Optional[str] = Form(None, max_length=CONFIG.server.max_qu
                 file: Optional[UploadFile] = File(None, description="query image or audio clip"),
                 kind: Optional[list[str]] = Form(None), where: Optional[str] = Form(None, max_length=10_000),
                 k: int = Form(CONFIG.server.default_k), min_score: Optional[float] = Form(None),
+                min_relevance: Optional[float] = Form(None, ge=0.0, le=1.0, description=MIN_RELEVANCE_HELP),
                 library: Optional[str] = LibraryQuery, namespace: Optional[str] = NamespaceQuery,
                 who: Principal = Depends(principal), state: ServerState = Depends(get_state)) -> MediaSearchResponse:
     ns = who.namespace_for(namespace, "read")
@@ -222,14 +231,14 @@ def search_form(text: Optional[str] = Form(None, max_length=CONFIG.server.max_qu
     query: dict[str, Any] = {"kind": parse_kinds(kind), "where": parse_where(where, "where")}
     k = limit_k(state, k)
     if file is None:
-        return _search(state, lib, k, min_score, text=text, **query)
+        return _search(state, lib, k, min_score, min_relevance, text=text, **query)
     qdir = state.upload_root / ".queries"
     qdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=qdir) as tmp:
         sf = uploads.receive(file.file, file.filename, Path(tmp), s.max_upload_bytes, s.upload_chunk_bytes, QUERY_KINDS,
                              for_indexing=False)
         as_param = "image" if sf.kind == "image" else "audio"  # browsers record speech as webm "video"
-        return _search(state, lib, k, min_score, **{as_param: str(sf.path)}, **query)
+        return _search(state, lib, k, min_score, min_relevance, **{as_param: str(sf.path)}, **query)
 
 
 @router.get("/similar", response_model=MediaSearchResponse, summary="items like an indexed one ('more like this')")

@@ -264,7 +264,7 @@ function render(results, tookMs, label) {
   grid.replaceChildren();
   document.body.classList.toggle("has-results", results.length > 0);
   setStatus(`${results.length} result${results.length === 1 ? "" : "s"} for ${label} · ${Math.round(tookMs)} ms`);
-  if (!results.length) { grid.append(el("p", { class: "empty", text: "Nothing matched. Try other words or another kind." })); return; }
+  if (!results.length) { grid.append(el("p", { class: "empty", text: "No good match. Try other words or another kind." })); return; }
   results.forEach((item, i) => {
     const thumb = el("div", { class: "thumb" });
     if (item.kind === "image" || item.kind === "video") {
