@@ -12,6 +12,7 @@ the delta grows past a share of the rows and redone by the next filter that need
 """
 from __future__ import annotations
 
+import operator
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -27,6 +28,7 @@ _NO_ROWS = np.zeros(0, np.int64)
 DELTA_MIN_ROWS = 4096
 DELTA_MAX_SHARE = 0.05
 # Bounds of each order operator for a binary search: (side of the lower bound, of the upper one).
+_ORDER = {"$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le}
 _BOUNDS = {"$gt": ("right", None), "$gte": ("left", None), "$lt": (None, "left"), "$lte": (None, "right"),
            "$eq": ("left", "right")}
 
@@ -225,24 +227,10 @@ class PayloadColumns:
                 hit = present & np.isin(values, np.array(c.value, dtype=values.dtype if col.ptype != "int" else
                                                          np.float64))
             return hit if op == "$in" else ~hit
+        compare = _ORDER[op]
         if col.ptype != "str":  # absent rows hold 0 and are masked out: one pass, no gather
-            if op == "$gt":
-                return present & (values > c.value)
-            if op == "$gte":
-                return present & (values >= c.value)
-            if op == "$lt":
-                return present & (values < c.value)
-            return present & (values <= c.value)
-        out = np.zeros(n, bool)
+            return present & compare(values, c.value)
+        out = np.zeros(n, bool)  # strings: absent rows hold None, which does not compare
         idx = np.flatnonzero(present)
-        sub = values[idx]
-        if op == "$gt":
-            res = sub > c.value
-        elif op == "$gte":
-            res = sub >= c.value
-        elif op == "$lt":
-            res = sub < c.value
-        else:
-            res = sub <= c.value
-        out[idx] = np.asarray(res, dtype=bool)
+        out[idx] = np.asarray(compare(values[idx], c.value), dtype=bool)
         return out

@@ -138,12 +138,12 @@ def index_knn_ns(s: KnnShape, c: PlannerCosts) -> float:
         per = ef * s.M * s.dim * c.hnsw_ns * share ** -c.hnsw_filter_exponent
     elif s.kind in ("ivf_flat", "ivf_pq", "opq"):
         # nprobe scaled to the filter; the selector skips disallowed rows before any distance
-        scanned = filtered_nprobe(s.nprobe, s.k, s.allowed, s.rows, s.nlist, c) * s.rows / max(s.nlist, 1)
+        lists = filtered_nprobe(s.nprobe, s.k, s.allowed, s.rows, s.nlist, c)
+        scanned = lists * s.rows / max(s.nlist, 1)
         per = s.nlist * s.dim * c.faiss_flat_ns + scanned * c.selector_ns
         if s.kind == "ivf_flat":
             per += scanned * share * s.dim * c.ivf_flat_ns
         else:
-            lists = filtered_nprobe(s.nprobe, s.k, s.allowed, s.rows, s.nlist, c)
             per += scanned * share * s.pq_m * c.pq_code_ns + rerank + lists * c.pq_list_ns
             if s.kind == "opq":
                 per += s.dim * s.dim * c.gemv_ns
