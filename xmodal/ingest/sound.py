@@ -42,7 +42,7 @@ def sound_content(path: str | os.PathLike) -> Heard | None:
     when the file has no audio track or only silence (nothing to hear is not an error for a file;
     a damaged file raises MediaError from decoding, as the speech step would)."""
     audio = decode_audio(path)
-    if audio.size == 0 or is_silent(audio):
+    if is_silent(audio):  # no samples, or none above the silence threshold
         return None
     return listen(audio, str(Path(path)))
 
@@ -66,6 +66,6 @@ def query_sound_vector(encoder, path: str | os.PathLike) -> np.ndarray:
         raise InvalidInput(f"{path}: no speech recognised in the clip, and model {encoder.name!r} has no sound "
                            "head to search by what it sounds like")
     audio = decode_audio(path)  # a damaged clip raises MediaError naming it
-    if audio.size == 0 or is_silent(audio):
+    if is_silent(audio):  # no samples, or none above the silence threshold
         raise InvalidInput(f"{path}: no speech recognised and no sound to search by (the clip is silent)")
     return embed_heard(encoder, [listen(audio, str(Path(path)))])[0]

@@ -20,9 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
-from xmodal.config import MediaConfig
 from xmodal.errors import MediaError
-from xmodal.media.speech import SAMPLE_RATE, decode_audio, whisper_model
+from xmodal.media.speech import SAMPLE_RATE, decode_audio, is_silent, whisper_model
 
 __all__ = ["SOUND_MODEL", "FEATURE_DIM", "Heard", "is_silent", "encoder_frames", "clean_tag", "whisper_tag", "listen",
            "pool_frames", "hear_files"]
@@ -45,11 +44,6 @@ class Heard:
 
     features: np.ndarray
     tag: str = ""
-
-
-def is_silent(audio: np.ndarray, peak: float = MediaConfig.asr_silence_peak) -> bool:
-    """No samples, or none louder than the speech recogniser's silence threshold."""
-    return audio.size == 0 or float(np.abs(audio).max()) < peak
 
 
 def encoder_frames(audio: np.ndarray, model: str = SOUND_MODEL, max_seconds: float = MAX_SECONDS) -> np.ndarray:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from xmodal.errors import InvalidInput, MediaError
 from xmodal.media.whisper_models import is_multilingual, model_path
 
 __all__ = ["SAMPLE_RATE", "Segment", "whisper_model_path", "whisper_model", "decode_audio", "decoding_options",
-           "SENTENCE_END", "sentences", "likeliest_language", "Reading", "encode_clip", "clip_window_frames", "clip_languages",
+           "is_silent", "SENTENCE_END", "sentences", "likeliest_language", "Reading", "encode_clip", "clip_window_frames", "clip_languages",
            "decode_clip", "choose_reading", "transcribe_clip", "hear", "transcribe"]
 
 SAMPLE_RATE = 16_000  # what Whisper models take
@@ -55,6 +56,11 @@ def whisper_model(name: str | None = None, threads: int = MediaConfig.asr_thread
             _MODELS[key] = fw.WhisperModel(str(whisper_model_path(name)), device="cpu", compute_type="int8",
                                            cpu_threads=key[1])
         return _MODELS[key]
+
+
+def is_silent(audio: np.ndarray, peak: float = MediaConfig.asr_silence_peak) -> bool:
+    """No samples, or none louder than the speech recogniser's silence threshold."""
+    return audio.size == 0 or float(np.abs(audio).max()) < peak
 
 
 def decode_audio(path: str | os.PathLike) -> np.ndarray:
@@ -275,9 +281,23 @@ def _speech_audio(path: str | os.PathLike, settings: MediaConfig) -> np.ndarray 
     """The file's audio, or None when it holds no sound track or digital silence (Whisper would
     only invent words)."""
     audio = decode_audio(path)
-    if audio.size == 0 or float(np.abs(audio).max()) < settings.asr_silence_peak:
-        return None
-    return audio
+    return None if is_silent(audio, settings.asr_silence_peak) else audio
+
+
+def _is_short_clip(audio: np.ndarray, settings: MediaConfig) -> bool:
+    """Whether ``audio`` takes the short-clip path (:func:`transcribe_clip`): a spoken query."""
+    return settings.asr_short_clip_path and audio.size / SAMPLE_RATE <= settings.asr_short_clip_s
+
+
+@contextmanager
+def _recognition_errors(path: str | os.PathLike) -> Iterator[None]:
+    """ctranslate2's errors are untyped: any failure but a settings error names the file."""
+    try:
+        yield
+    except InvalidInput:
+        raise
+    except Exception as exc:  # noqa: BLE001 - ctranslate2 errors are untyped
+        raise MediaError(f"{Path(path)}: speech recognition failed ({type(exc).__name__}: {exc})") from exc
 
 
 def hear(path: str | os.PathLike, settings: MediaConfig | None = None, hints: Sequence[str] = (),
@@ -291,21 +311,17 @@ def hear(path: str | os.PathLike, settings: MediaConfig | None = None, hints: Se
     audio = _speech_audio(path, settings)
     if audio is None:
         return [], None
-    if not (settings.asr_short_clip_path and audio.size / SAMPLE_RATE <= settings.asr_short_clip_s):
-        segments = transcribe(path, settings=settings, hints=hints, prefer=prefer)
+    if not _is_short_clip(audio, settings):
+        segments = _transcribe_audio(path, audio, settings, None, None, hints, prefer, False)
         if not segments:
             return [], None
         logprobs = [s.logprob for s in segments if s.logprob is not None]
         return ([Reading(" ".join(s.text.strip() for s in segments).strip(),
                          float(np.mean(logprobs)) if logprobs else 0.0)], segments[0].language)
     name = settings.asr_model
-    try:
+    with _recognition_errors(path):
         readings, language, _ = transcribe_clip(whisper_model(name, settings.asr_threads), audio,
                                                 is_multilingual(name), None, settings, hints, prefer)
-    except InvalidInput:
-        raise
-    except Exception as exc:  # noqa: BLE001 - ctranslate2 errors are untyped
-        raise MediaError(f"{Path(path)}: speech recognition failed ({type(exc).__name__}: {exc})") from exc
     return readings, (language if readings else None)
 
 
@@ -320,19 +336,26 @@ def transcribe(path: str | os.PathLike, show_progress: bool | None = False, mode
     language the model detected (or was given). ``show_progress``: a bar in seconds of audio
     (None: when stderr is a terminal). Clips up to ``settings.asr_short_clip_s`` go through
     :func:`transcribe_clip` (with ``hints`` and ``prefer``, which only it uses)."""
-    from xmodal.progress import progress
-
     settings = settings or MediaConfig()
     audio = _speech_audio(path, settings)
     if audio is None:
         return []
+    return _transcribe_audio(path, audio, settings, model, language, hints, prefer, show_progress)
+
+
+def _transcribe_audio(path: str | os.PathLike, audio: np.ndarray, settings: MediaConfig, model: str | None,
+                      language: str | None, hints: Sequence[str], prefer: Callable[[str], int] | None,
+                      show_progress: bool | None) -> list[Segment]:
+    """:func:`transcribe` of audio already decoded from ``path`` (named in errors)."""
+    from xmodal.progress import progress
+
     name = model or settings.asr_model
     whisper = whisper_model(name, settings.asr_threads)
     multilingual = is_multilingual(name)
     out: list[Segment] = []
     seconds = audio.size / SAMPLE_RATE
-    try:
-        if settings.asr_short_clip_path and seconds <= settings.asr_short_clip_s:
+    with _recognition_errors(path):
+        if _is_short_clip(audio, settings):
             readings, lang, _ = transcribe_clip(whisper, audio, multilingual, language, settings, hints, prefer)
             return [Segment(0.0, seconds, readings[0].text, lang, readings[0].logprob)] if readings else []
         if multilingual and language is None and settings.asr_languages:
@@ -344,8 +367,4 @@ def transcribe(path: str | os.PathLike, show_progress: bool | None = False, mode
             for s in segments:  # a generator: recognition happens while iterating
                 out.extend(sentences(s, lang))
                 bar.update(task, completed=round(s.end))
-    except InvalidInput:
-        raise
-    except Exception as exc:  # noqa: BLE001 - ctranslate2 errors are untyped
-        raise MediaError(f"{Path(path)}: speech recognition failed ({type(exc).__name__}: {exc})") from exc
     return [s for s in out if s.text]
