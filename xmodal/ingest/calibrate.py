@@ -77,6 +77,14 @@ def _labelled(scores: np.ndarray, query_items: Sequence[str], cand_items: Sequen
     return xs, ys, floor
 
 
+def _fit(name: str, xs: list, ys: list, fields: dict, report: dict, log, **sizes: int) -> None:
+    """Fit ``name``'s mapping on the labelled similarities (``xs``, ``ys``) into ``fields``, and its
+    report (``sizes``, the positives, the in-sample Brier score) into ``report``, logged."""
+    fields[name] = fit_logistic(xs, ys)
+    report[name] = {**sizes, "positives": sum(ys), "brier": round(brier([fields[name](x) for x in xs], ys), 5)}
+    log(f"{name}: {report[name]}")
+
+
 def _spread(pairs: Sequence, n: int) -> list:
     """The English pairs and an even sample of the rest (in their stored order), ``n`` at most."""
     english = [p for p in pairs if p.language == "en"]
@@ -98,23 +106,17 @@ def fit(model: str, log=print) -> tuple[Calibration, dict]:
         qv = enc.encode_text([p.text for p in english], mode="query")
         iv = enc.encode_image([load_image(Path(image_of[i])) for i in items])
         xs, ys, floors["visual"] = _labelled(qv @ iv.T, [p.item_id for p in english], items)
-        fields["visual"] = fit_logistic(xs, ys)
+        _fit("visual", xs, ys, fields, report, log, queries=len(english), candidates=len(items))
         backgrounds["visual"] = iv
-        report["visual"] = {"queries": len(english), "candidates": len(items), "positives": sum(ys),
-                            "brier": round(brier([fields["visual"](x) for x in xs], ys), 5)}
-        log(f"visual: {report['visual']}")
     if "text" in enc.modalities:
         passages = english if model_reads_only_english(model) else _spread(val, PASSAGES_MAX)
         names = {i: name_words(Path(image_of[i])) for i in items}
         qv = enc.encode_text([names[i] for i in items], mode="query")
         pv = enc.encode_text([p.text for p in passages], mode="passage")
         xs, ys, floors["text"] = _labelled(qv @ pv.T, items, [p.item_id for p in passages])
-        fields["text"] = fit_logistic(xs, ys)
+        _fit("text", xs, ys, fields, report, log, queries=len(items), candidates=len(passages))
         step = max(1, len(passages) // BACKGROUND_MAX)
         backgrounds["text"] = pv[::step][:BACKGROUND_MAX]
-        report["text"] = {"queries": len(items), "candidates": len(passages), "positives": sum(ys),
-                          "brier": round(brier([fields["text"](x) for x in xs], ys), 5)}
-        log(f"text: {report['text']}")
         with tempfile.TemporaryDirectory(prefix="xmodal-cal-") as tmp:
             kw = KeywordIndex(Path(tmp) / "kw.sqlite")
             kw.add((str(n), p.item_id, "text", p.text) for n, p in enumerate(passages))
@@ -128,10 +130,7 @@ def fit(model: str, log=print) -> tuple[Calibration, dict]:
                     xs.append(m.coverage)
                     ys.append(int(h.item_id == i))
             kw.close()
-        fields[KEYWORD] = fit_logistic(xs, ys)
-        report[KEYWORD] = {"queries": len(items), "hits": len(xs), "positives": sum(ys),
-                           "brier": round(brier([fields[KEYWORD](x) for x in xs], ys), 5)}
-        log(f"keyword: {report[KEYWORD]}")
+        _fit(KEYWORD, xs, ys, fields, report, log, queries=len(items), hits=len(xs))
     if "image" in enc.modalities:
         originals = [load_image(Path(image_of[i])) for i in items]
         _fit_image_queries(enc, items, originals, english, fields, backgrounds, floors, report, log)
@@ -157,20 +156,14 @@ def _fit_image_queries(enc, items, originals, english, fields, backgrounds, floo
     if "visual" in backgrounds:
         iv = backgrounds["visual"]
         xs, ys, floors["image:visual"] = _labelled(qv @ iv.T, items, items)
-        fields["image:visual"] = fit_logistic(xs, ys)
+        _fit("image:visual", xs, ys, fields, report, log, queries=len(items), candidates=len(items))
         backgrounds["image:visual"] = iv
-        report["image:visual"] = {"queries": len(items), "candidates": len(items), "positives": sum(ys),
-                                  "brier": round(brier([fields["image:visual"](x) for x in xs], ys), 5)}
-        log(f"image:visual: {report['image:visual']}")
     if "text" in enc.modalities:
         pv = enc.encode_text([p.text for p in english], mode="passage")
         xs, ys, floors["image:text"] = _labelled(qv @ pv.T, items, [p.item_id for p in english])
-        fields["image:text"] = fit_logistic(xs, ys)
+        _fit("image:text", xs, ys, fields, report, log, queries=len(items), candidates=len(english))
         step = max(1, len(english) // BACKGROUND_MAX)
         backgrounds["image:text"] = pv[::step][:BACKGROUND_MAX]
-        report["image:text"] = {"queries": len(items), "candidates": len(english), "positives": sum(ys),
-                                "brier": round(brier([fields["image:text"](x) for x in xs], ys), 5)}
-        log(f"image:text: {report['image:text']}")
 
 
 def query_hearing(audio: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -213,19 +206,18 @@ def fit_sound(enc, log=print) -> tuple[dict, dict, dict, dict]:
     items = [i for i, ps in by_item.items() if ps[0].speech in heard]
     val_items = [i for i in dict.fromkeys(p.item_id for p in splits["val"]) if i in items]
     sounds = embed_heard(enc, [heard[by_item[i][0].speech] for i in items])
+    english = {i: next((p.text for p in by_item[i] if p.language == "en"), by_item[i][0].text) for i in items}
     texts, owners = [], []
     for i in val_items:
-        english = next((p.text for p in by_item[i] if p.language == "en"), by_item[i][0].text)
-        for t in dict.fromkeys([english, name_words(Path(by_item[i][0].image))]):
+        for t in dict.fromkeys([english[i], name_words(Path(by_item[i][0].image))]):
             texts.append(t)
             owners.append(i)
     qv = enc.encode_text(texts, mode="query")
-    xs, ys, floor = _labelled(qv @ sounds.T, owners, items)
-    mapping = fit_logistic(xs, ys)
-    report = {"queries": len(texts), "candidates": len(items), "positives": sum(ys),
-              "brier": round(brier([mapping(x) for x in xs], ys), 5)}
-    log(f"sound: {report}")
-    fields, reports, backgrounds, floors = {SOUND: mapping}, {SOUND: report}, {SOUND: sounds}, {SOUND: floor}
+    fields: dict = {}
+    reports: dict = {}
+    backgrounds, floors = {SOUND: sounds}, {}
+    xs, ys, floors[SOUND] = _labelled(qv @ sounds.T, owners, items)
+    _fit(SOUND, xs, ys, fields, reports, log, queries=len(texts), candidates=len(items))
     # A clip as the query: each val clip heard another way, against the sounds, their stamps'
     # pictures and their English descriptions (relevant: its own in each).
     views = embed_heard(enc, [listen(query_hearing(decode_audio(by_item[i][0].speech), n), by_item[i][0].speech)
@@ -234,16 +226,12 @@ def fit_sound(enc, log=print) -> tuple[dict, dict, dict, dict]:
     if "image" in enc.modalities:
         against["visual"] = enc.encode_image([load_image(Path(by_item[i][0].image)) for i in items])
     if "text" in enc.modalities:
-        against["text"] = enc.encode_text([next((p.text for p in by_item[i] if p.language == "en"), by_item[i][0].text)
-                                           for i in items], mode="passage")
+        against["text"] = enc.encode_text([english[i] for i in items], mode="passage")
     for field, cands in against.items():
         name = f"sound:{field}"
         xs, ys, floors[name] = _labelled(views @ cands.T, val_items, items)
-        fields[name] = fit_logistic(xs, ys)
+        _fit(name, xs, ys, fields, reports, log, queries=len(val_items), candidates=len(items))
         backgrounds[name] = cands
-        reports[name] = {"queries": len(val_items), "candidates": len(items), "positives": sum(ys),
-                         "brier": round(brier([fields[name](x) for x in xs], ys), 5)}
-        log(f"{name}: {reports[name]}")
     return fields, reports, backgrounds, floors
 
 

@@ -159,10 +159,10 @@ class Searcher:
             return out
         self._check_model()
         encoder = self._encoder()
+        if image is None and "text" not in encoder.modalities:  # text and speech are searched as text
+            raise InvalidInput(f"model {self.model!r} cannot encode text queries")
         sound = spoken = None
         if audio is not None:
-            if "text" not in encoder.modalities:
-                raise InvalidInput(f"model {self.model!r} cannot encode text queries")
             heard = spoken_query(encoder, audio, self.media, self.store.keywords)
             text, out.query_language = heard.text, heard.language
             if heard.vector is not None:
@@ -181,8 +181,6 @@ class Searcher:
             else:
                 results = self._fuse(*self._vector_rankings(vec, "image", kinds, where, k), k)
         else:
-            if "text" not in encoder.modalities:
-                raise InvalidInput(f"model {self.model!r} cannot encode text queries")
             vec = sound if sound is not None else spoken if spoken is not None else encoder.encode_text(
                 [text], mode="query")[0]
             cal = self._calibration()
