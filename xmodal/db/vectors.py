@@ -75,13 +75,18 @@ class Allowed:
     def gathered(self) -> bool:
         return self._xs is not None
 
+    def block_fits(self, max_bytes: int, dim: int) -> bool:
+        """Whether the allowed rows' gathered block (float32, ``dim`` wide) is within the gather
+        budget ``max_bytes``, i.e. would be kept with the filter."""
+        return self.m * dim * 4 <= max_bytes
+
     def subset_ready(self, max_bytes: int, dim: int) -> bool:
         """Whether a subset scan may count its gather as paid: done already, or the filter is
         being repeated and its block fits the budget (so it will be kept). Without this the
         planner charged the gather to every search of a repeated filter and, once it had chosen
         the index, never gathered: at 1 % of 50k rows IVF searches then ran 7x slower than the
         subset scan (issue 16)."""
-        return self._xs is not None or (self.uses > 1 and self.m * dim * 4 <= max_bytes)
+        return self._xs is not None or (self.uses > 1 and self.block_fits(max_bytes, dim))
 
     def vectors(self, xb: Callable[[], np.ndarray], max_bytes: int) -> np.ndarray:
         """The allowed rows of the store (``xb``: its view, asked for only when needed) as one
@@ -464,7 +469,7 @@ class FieldIndex:
         do). Batches use the block: BLAS needs it and repays the gather within the batch."""
         idx = allowed.indices()
         batch = len(q) >= self.settings.blas_min_queries
-        fits = len(idx) * self.spec.dim * 4 <= self.settings.filter_gather_max_bytes
+        fits = allowed.block_fits(self.settings.filter_gather_max_bytes, self.spec.dim)
         if allowed.gathered or batch or allowed.subset_ready(self.settings.filter_gather_max_bytes, self.spec.dim):
             D, I = knn_block(q, allowed.vectors(self.xb, self.settings.filter_gather_max_bytes), k, self.metric)
             if k <= len(idx) and (I[:, -1] >= 0).all():  # the usual case (k <= allowed): no padding
@@ -485,7 +490,7 @@ class FieldIndex:
         batch = nq >= self.settings.blas_min_queries
         shape = KnnShape(
             nq=nq, dim=self.spec.dim, k=k, rows=self.n, allowed=allowed.m, subset_ready=ready, batch=batch,
-            in_place=not (ready or batch) and allowed.m * self.spec.dim * 4 <= self.settings.filter_gather_max_bytes,
+            in_place=not (ready or batch) and allowed.block_fits(self.settings.filter_gather_max_bytes, self.spec.dim),
             **fixed,
             ef=int((knobs.ef if knobs else None) or ef), nprobe=int((knobs.nprobe if knobs else None) or nprobe),
             refine=ann.refine_factor(knobs) if ann is not None and knobs is not None else 1)
