@@ -16,10 +16,12 @@ import pytest
 import xmodal
 from tests.ingest.conftest import MODEL
 from xmodal.datasets.tuxpaint import tuxpaint_sound_splits
-from xmodal.encoders.sound import has_sound_head, load_sound_head, weights_path
+from xmodal.encoders import get_encoder
+from xmodal.encoders.sound import bridge_vectors, has_sound_head, load_sound_head, weights_path
 from xmodal.errors import InvalidInput, MediaError, StorageError
 from xmodal.ingest.calibrate import query_hearing
 from xmodal.ingest.ranking import calibration_path, load_calibration
+from xmodal.media.sound import LABELS_KEPT, Heard, listen, sound_labels
 from xmodal.media.speech import decode_audio
 
 STAMPS = Path("/usr/share/tuxpaint/stamps")
@@ -162,3 +164,19 @@ def test_the_clip_as_query_mappings_were_fitted_on_validation_clips_only():
     for name in ("sound:sound", "sound:visual", "sound:text"):
         assert 0 < report[name]["queries"] <= len(val)
         assert report[name]["positives"] == report[name]["queries"]  # one relevant candidate each
+
+
+def test_a_held_out_bark_s_likeliest_labels_are_dog_labels_and_its_bridge_points_at_dogs():
+    """The label bridge, untrained: Whisper's decoder scores everyday sound labels after "(" and
+    the bark (a validation folder's clip, never trained on) comes out as a dog before anything
+    else; its bridge vector is nearer "a dog barking" than to other sounds' descriptions."""
+    heard = listen(decode_audio(STAMPS / BARK), BARK)
+    top = [label for label, _ in heard.labels[:4]]
+    assert all(label.startswith("dog ") for label in top), heard.labels[:8]
+    assert len(heard.labels) == LABELS_KEPT and set(dict(heard.labels)) <= set(sound_labels())
+    encoder = get_encoder(MODEL)
+    bridge = bridge_vectors(encoder, [heard])[0]
+    queries = encoder.encode_text(["a dog barking", "a cymbal crash", "a kettle boiling", "a car horn"], mode="query")
+    sims = queries @ bridge
+    assert sims.argmax() == 0, sims
+    assert np.allclose(bridge_vectors(encoder, [Heard(heard.features)]), 0.0)  # no labels: no bridge

@@ -9,9 +9,13 @@ the training package's sound recipe (``make train``) on Tux Paint's sound effect
 
 The head is plain numpy (standardise, a ReLU layer with a linear skip, L2-normalise): it adds well under
 a millisecond to the encoder pass, and needs no torch at query time. Whisper's own caption of the
-sound ("dog barking", see :func:`xmodal.media.sound.whisper_tag`), encoded as text, is added to
-the head's vector with weight ``TAG_WEIGHT``: two views of one encoder pass, trained and
-untrained, that err differently (MODEL_CARD.md has each alone and together).
+sound ("dog barking", see :func:`xmodal.media.sound.describe`), encoded as text, is added to
+the head's vector with weight ``TAG_WEIGHT``, and so is the *label bridge* with weight
+``BRIDGE_WEIGHT``: the softmax-weighted mean of the text vectors of the clip's likeliest
+everyday sound labels (scored by Whisper's decoder in the same decode as the caption). Three
+views of one encoder pass, one trained and two untrained, that err differently; the bridge,
+being untrained, also places sounds the 70 training clips never covered (MODEL_CARD.md has each
+alone and together).
 """
 from __future__ import annotations
 
@@ -25,17 +29,20 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from xmodal.encoders.base import l2_normalise
+from xmodal.encoders.base import l2_normalise, softmax
 from xmodal.errors import InvalidInput, MediaError, StorageError
-from xmodal.media.sound import FEATURE_DIM, SOUND_MODEL, Heard, listen
+from xmodal.media.sound import FEATURE_DIM, SOUND_MODEL, Heard, listen, sound_labels
 from xmodal.media.speech import decode_audio
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 SOUND_FORMAT = 1
 TAG_WEIGHT = 1.0  # the caption's text vector beside the head's (both unit length)
+BRIDGE_WEIGHT = 2.0  # the label bridge's vector beside them (chosen on the val clips, both models)
+BRIDGE_TEMPERATURE = 1.0  # softmax temperature over the labels' scores (chosen zero-shot, train + val)
 _ARRAYS = ("mean", "scale", "w_hidden", "b_hidden", "w_out", "w_skip", "b_out")
 _LOCK = threading.Lock()
 _HEADS: dict[str, "SoundHead | None"] = {}
+_LABEL_VECTORS: dict[str, dict[str, np.ndarray]] = {}
 
 
 @dataclass(frozen=True)
@@ -120,17 +127,42 @@ def project_sounds(model: str, features: np.ndarray) -> np.ndarray:
     return head.project(features)
 
 
-def embed_heard(encoder, heard: Sequence[Heard], tag_weight: float = TAG_WEIGHT, head_weight: float = 1.0
-                ) -> np.ndarray:
+def label_vectors(encoder) -> dict[str, np.ndarray]:
+    """``{label: unit text vector}`` of every sound label in ``encoder``'s space, written as Whisper
+    writes a tag ("(dog barking)"); encoded once per process and model (~370 short texts)."""
+    with _LOCK:
+        if encoder.name not in _LABEL_VECTORS:
+            labels = sound_labels()
+            vectors = encoder.encode_text([f"({label})" for label in labels], mode="passage")
+            _LABEL_VECTORS[encoder.name] = dict(zip(labels, vectors))
+        return _LABEL_VECTORS[encoder.name]
+
+
+def bridge_vectors(encoder, heard: Sequence[Heard], temperature: float = BRIDGE_TEMPERATURE) -> np.ndarray:
+    """The label bridge: per clip, softmax(label scores / ``temperature``)-weighted mean of its
+    likeliest labels' text vectors, (n, dim) unit vectors (zero rows for clips without labels)."""
+    vectors = np.zeros((len(heard), encoder.dim), np.float32)
+    known = label_vectors(encoder) if any(h.labels for h in heard) else {}
+    for row, h in zip(vectors, heard):
+        if h.labels:
+            weights = softmax(np.array([[score for _, score in h.labels]]) / temperature)[0]
+            row[:] = weights @ np.stack([known[label] for label, _ in h.labels])
+    return l2_normalise(vectors)
+
+
+def embed_heard(encoder, heard: Sequence[Heard], tag_weight: float = TAG_WEIGHT, head_weight: float = 1.0,
+                bridge_weight: float = BRIDGE_WEIGHT) -> np.ndarray:
     """What clips sound like (:func:`xmodal.media.sound.listen`) -> (n, dim) unit vectors in
-    ``encoder``'s space: the head's projection plus ``tag_weight`` times the caption's text vector
-    (clips without a caption keep the head's vector alone)."""
+    ``encoder``'s space: the head's projection, plus ``tag_weight`` times the caption's text vector,
+    plus ``bridge_weight`` times the label bridge (a clip without caption or labels keeps the rest)."""
     if not heard:
         return np.zeros((0, getattr(encoder, "dim", 0)), np.float32)
     vectors = head_weight * project_sounds(encoder.name, np.stack([h.features for h in heard]))
     tagged = [i for i, h in enumerate(heard) if h.tag]
     if tagged and tag_weight:
         vectors[tagged] += tag_weight * encoder.encode_text([f"({heard[i].tag})" for i in tagged], mode="passage")
+    if bridge_weight:
+        vectors += bridge_weight * bridge_vectors(encoder, heard)
     return l2_normalise(vectors)
 
 
@@ -148,5 +180,6 @@ def encode_sounds(encoder, paths: Sequence[str | os.PathLike]) -> np.ndarray:
     return embed_heard(encoder, heard)
 
 
-__all__ = ["SOUND_MODEL", "TAG_WEIGHT", "SoundHead", "embed_heard", "encode_sounds", "has_sound_head", "load_sound_head", "project_sounds",
+__all__ = ["SOUND_MODEL", "TAG_WEIGHT", "BRIDGE_WEIGHT", "SoundHead", "bridge_vectors", "label_vectors",
+           "embed_heard", "encode_sounds", "has_sound_head", "load_sound_head", "project_sounds",
            "save_sound_head", "sound_head", "weights_path"]

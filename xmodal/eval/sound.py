@@ -18,13 +18,15 @@ import numpy as np
 from xmodal.config import CONFIG
 from xmodal.datasets.pairs import Pair
 from xmodal.datasets.tuxpaint import tuxpaint_sound_splits
-from xmodal.encoders.sound import TAG_WEIGHT, embed_heard
+from xmodal.encoders.sound import BRIDGE_WEIGHT, TAG_WEIGHT, embed_heard
 from xmodal.eval.metrics import chance_recall, retrieval_metrics
 from xmodal.media.images import load_image
 from xmodal.media.sound import hear_files
 
-# (name, head weight, caption weight): the shipped mix, and each half alone.
-VARIANTS = (("head + caption", 1.0, TAG_WEIGHT), ("head only", 1.0, 0.0), ("caption only", 0.0, 1.0))
+# (name, head weight, caption weight, label bridge weight): the shipped mix, the mix before the
+# label bridge, and each part alone.
+VARIANTS = (("head + caption + bridge", 1.0, TAG_WEIGHT, BRIDGE_WEIGHT), ("head + caption", 1.0, TAG_WEIGHT, 0.0),
+            ("head only", 1.0, 0.0, 0.0), ("caption only", 0.0, 1.0, 0.0), ("bridge only", 0.0, 0.0, 1.0))
 
 
 @lru_cache(maxsize=4)
@@ -70,8 +72,8 @@ def evaluate_sound_head(encoder, split: str = "test", ks: Sequence[int] | None =
     if "image" in encoder.modalities:
         images = encoder.encode_image([load_image(Path(every[i][0].image)) for i in items])
     out = {}
-    for name, head_w, tag_w in VARIANTS:
-        sounds = embed_heard(encoder, heard, tag_weight=tag_w, head_weight=head_w)
+    for name, head_w, tag_w, bridge_w in VARIANTS:
+        sounds = embed_heard(encoder, heard, tag_weight=tag_w, head_weight=head_w, bridge_weight=bridge_w)
         out[f"text->sound (held-out), {name}"] = _metrics(queries @ sounds[target].T, np.arange(len(held)), ks)
         out[f"text->sound (all sounds), {name}"] = _metrics(queries @ sounds.T, target, ks)
         if images is not None:

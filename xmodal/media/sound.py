@@ -5,6 +5,13 @@ and it was trained on 680,000 hours of real recordings whose transcripts include
 ("[dog barking]", "(applause)"), so its features tell a bark from a bell without another model.
 A trained head (:mod:`xmodal.encoders.sound`) maps these statistics into the shared text space.
 
+Whisper's decoder also says what it hears, two ways, from one greedy decode after a forced "(":
+its caption ("dog barking"), and a *label bridge*: how likely the first word of each of a fixed
+vocabulary of everyday sound labels (``sound_labels.txt``) is at that point, minus half the same
+on silence and noise so that words Whisper says of anything ("music") do not always win. The
+labels cost nothing beyond the caption (the decode's first-step log-probabilities); chosen
+zero-shot on the train + val clips, see MODEL_CARD.md "Sounds".
+
 The clip is encoded at its own length (Whisper pads every window to 30 s for transcription; here a
 1-second bark costs a 1-second encoder pass, ~30x less), in 30-second windows up to
 ``MAX_SECONDS``; the frames are then pooled into one vector per file: their mean and standard
@@ -16,6 +23,8 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -24,7 +33,7 @@ from xmodal.errors import MediaError
 from xmodal.media.speech import SAMPLE_RATE, decode_audio, is_silent, whisper_model
 
 __all__ = ["SOUND_MODEL", "FEATURE_DIM", "Heard", "is_silent", "encoder_frames", "clean_tag", "whisper_tag", "listen",
-           "pool_frames", "hear_files"]
+           "pool_frames", "hear_files", "sound_labels", "describe"]
 
 SOUND_MODEL = "base"  # the Whisper model whose encoder the sound head was trained on
 ENCODER_DIM = 512  # Whisper base's encoder width
@@ -35,15 +44,20 @@ MIN_SECONDS = 0.1  # Whisper's convolutions need a few frames: shorter clips are
 CAPTION_PADDED = True  # chosen on the train + val clips (zero-shot), see MODEL_CARD.md "Sounds"
 TAG_MAX_TOKENS = 16  # a sound tag is a few words ("dog barking", "water splashing")
 _LETTERS = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
+LABELS_FILE = Path(__file__).with_name("sound_labels.txt")
+LABELS_KEPT = 40  # a clip's likeliest labels kept for the bridge (chosen zero-shot on train + val)
+LABEL_PRIOR_WEIGHT = 0.5  # times a label's log-prob on silence and noise, subtracted (same choice)
 
 
 @dataclass(frozen=True)
 class Heard:
-    """What a clip sounds like: pooled encoder statistics (for the trained head) and Whisper's own
-    caption of it ("dog barking"; "" when it offers none)."""
+    """What a clip sounds like: pooled encoder statistics (for the trained head), Whisper's own
+    caption of it ("dog barking"; "" when it offers none) and its likeliest labels from
+    :func:`sound_labels` with their scores (log-probabilities less the silence-and-noise prior)."""
 
     features: np.ndarray
     tag: str = ""
+    labels: tuple[tuple[str, float], ...] = ()  # likeliest sound labels, (label, score), best first
 
 
 def encoder_frames(audio: np.ndarray, model: str = SOUND_MODEL, max_seconds: float = MAX_SECONDS) -> np.ndarray:
@@ -81,17 +95,71 @@ def clean_tag(text: str) -> str:
     return tag
 
 
-def whisper_tag(encoded, model: str = SOUND_MODEL) -> str:
-    """Whisper's own description of a sound: decoding forced to open a parenthesis, as its
-    transcripts do for non-speech ("(dog barking)", "(applause)"), from an encoder output."""
+@lru_cache(maxsize=1)
+def sound_labels() -> tuple[str, ...]:
+    """The label bridge's vocabulary: ~370 everyday sound labels ("dog barking", "applause"),
+    hand-written for xmodal (see the file's header), never taken from evaluation data."""
+    lines = (line.strip() for line in LABELS_FILE.read_text(encoding="utf-8").splitlines())
+    return tuple(line for line in lines if line and not line.startswith("#"))
+
+
+@lru_cache(maxsize=4)
+def _tokenizer(model: str):
     from faster_whisper.tokenizer import Tokenizer  # the [media] extra's package, loaded with the model
 
-    whisper = whisper_model(model)
-    tok = Tokenizer(whisper.hf_tokenizer, True, task="transcribe", language="en")
-    prompt = [*tok.sot_sequence, tok.no_timestamps, *tok.encode(" (")]
-    result = whisper.model.generate(encoded, [prompt], beam_size=1, max_length=len(prompt) + TAG_MAX_TOKENS,
-                                    suppress_tokens=[], suppress_blank=False)
-    return clean_tag(tok.decode(result[0].sequences_ids[0]))
+    return Tokenizer(whisper_model(model).hf_tokenizer, True, task="transcribe", language="en")
+
+
+def _prompt(model: str) -> list[int]:
+    """Whisper's start of an English transcript without timestamps, then " (": the way its
+    transcripts open a non-speech tag."""
+    tok = _tokenizer(model)
+    return [*tok.sot_sequence, tok.no_timestamps, *tok.encode(" (")]
+
+
+@lru_cache(maxsize=4)
+def _label_first_tokens(model: str) -> np.ndarray:
+    """Each label's first token after " (" (the label's first word, or its first piece)."""
+    tok = _tokenizer(model)
+    opener = tok.encode(" (")
+    return np.array([tok.encode(" (" + label + ")")[len(opener)] for label in sound_labels()])
+
+
+def _decode(encoded, model: str) -> tuple[str, np.ndarray]:
+    """One greedy decode after " (": the cleaned caption, and log-probs of every label's first token."""
+    prompt = _prompt(model)
+    result = whisper_model(model).model.generate(encoded, [prompt], beam_size=1, max_length=len(prompt) + TAG_MAX_TOKENS,
+                                                 suppress_tokens=[], suppress_blank=False, return_logits_vocab=True)[0]
+    ids = result.sequences_ids[0]
+    step = 1 if ids[:1] == prompt[-1:] else 0  # CTranslate2 returns the prompt's last token as the first one
+    logits = np.asarray(result.logits[0])[step].astype(np.float64)
+    log_probs = logits - logits.max() - np.log(np.exp(logits - logits.max()).sum())
+    return clean_tag(_tokenizer(model).decode(ids)), log_probs[_label_first_tokens(model)]
+
+
+@lru_cache(maxsize=4)
+def _label_prior(model: str) -> np.ndarray:
+    """Each label's log-prob on silence, white noise and brown noise (mean): how readily Whisper
+    says it of anything. Three decodes, once per process; seeded, so always the same."""
+    noise = np.random.default_rng(0).standard_normal(SAMPLE_RATE)
+    clips = (np.zeros(SAMPLE_RATE), noise * 0.01, np.cumsum(noise) * 0.001)
+    return np.mean([_decode(_padded_first_window(c.astype(np.float32), model), model)[1] for c in clips], axis=0)
+
+
+def describe(encoded, model: str = SOUND_MODEL) -> tuple[str, tuple[tuple[str, float], ...]]:
+    """Whisper's caption of a sound (decoding forced to open a parenthesis, as its transcripts do
+    for non-speech: "(dog barking)") and the ``LABELS_KEPT`` likeliest labels with their scores,
+    from one encoder output and one greedy decode."""
+    caption, log_probs = _decode(encoded, model)
+    scores = log_probs - LABEL_PRIOR_WEIGHT * _label_prior(model)
+    best = np.argsort(-scores, kind="stable")[:LABELS_KEPT]
+    labels = sound_labels()
+    return caption, tuple((labels[i], round(float(scores[i]), 4)) for i in best)
+
+
+def whisper_tag(encoded, model: str = SOUND_MODEL) -> str:
+    """Whisper's own description of a sound from an encoder output (see :func:`describe`)."""
+    return _decode(encoded, model)[0]
 
 
 def _padded_first_window(audio: np.ndarray, model: str = SOUND_MODEL):
@@ -104,8 +172,8 @@ def _padded_first_window(audio: np.ndarray, model: str = SOUND_MODEL):
 
 
 def listen(audio: np.ndarray, name: str = "audio", tag: bool = True, padded_caption: bool | None = None) -> Heard:
-    """Pooled features of decoded ``audio`` and (``tag``) Whisper's caption of its first window;
-    MediaError naming ``name`` when the audio is silent.
+    """Pooled features of decoded ``audio`` and (``tag``) Whisper's caption and likeliest labels of
+    its first window (:func:`describe`); MediaError naming ``name`` when the audio is silent.
 
     ``padded_caption`` (default ``CAPTION_PADDED``): caption the first window padded to 30 s, as
     Whisper was trained to hear it, at the cost of one full encoder pass for a clip shorter than
@@ -116,12 +184,12 @@ def listen(audio: np.ndarray, name: str = "audio", tag: bool = True, padded_capt
     if not windows:
         raise MediaError(f"{name}: too short to hear")
     frames = np.concatenate([f for f, _ in windows])
-    caption = ""
-    if tag:
-        padded = CAPTION_PADDED if padded_caption is None else padded_caption
-        short = windows[0][0].shape[0] < whisper_model(SOUND_MODEL).feature_extractor.nb_max_frames // 2
-        caption = whisper_tag(_padded_first_window(audio) if padded and short else windows[0][1])
-    return Heard(pool_frames(frames), caption)
+    if not tag:
+        return Heard(pool_frames(frames))
+    padded = CAPTION_PADDED if padded_caption is None else padded_caption
+    short = windows[0][0].shape[0] < whisper_model(SOUND_MODEL).feature_extractor.nb_max_frames // 2
+    caption, labels = describe(_padded_first_window(audio) if padded and short else windows[0][1])
+    return Heard(pool_frames(frames), caption, labels)
 
 
 def pool_frames(frames: np.ndarray) -> np.ndarray:
