@@ -8,7 +8,8 @@ from ``xmodal/media/sound_labels.txt`` (370 hand-written everyday sound labels),
 from the encoder output the caption already uses (first 30 s window, padded):
 
 * first-token: log P(first token of "label" | "... (") from the caption's own first decoding step
-  (free: ``return_logits_vocab``), minus ``alpha`` times the same on silence / white / brown noise;
+  (free: ``return_logits_vocab``), minus ``alpha`` times the same on silence / white / brown noise
+  (shipped: ``xmodal.media.sound.describe``, top 40, alpha 0.5; ``embed_heard`` T 1, weight 2);
 * full-16: the 16 labels with the likeliest first token scored in full (mean log-prob of all their
   tokens, ``Whisper.align`` on the encoder output cut to the clip's own frames), ~0.4 s CPU a clip.
 
@@ -40,21 +41,6 @@ LABELS = list(S.sound_labels())
 CANDIDATES = 16
 
 
-def log_softmax(x: np.ndarray) -> np.ndarray:
-    x = x.astype(np.float64)
-    return x - x.max() - np.log(np.exp(x - x.max()).sum())
-
-
-def first_step(whisper, encoded, prompt) -> tuple[str, np.ndarray]:
-    """Greedy caption and the log-probs of the first caption token (one decode). CTranslate2 returns
-    the prompt's last token (" (") as the first generated one, with its logits: the caption's first
-    token is the next row."""
-    r = whisper.model.generate(encoded, [prompt], beam_size=1, max_length=len(prompt) + S.TAG_MAX_TOKENS,
-                               suppress_tokens=[], suppress_blank=False, return_logits_vocab=True)
-    step = 1 if r[0].sequences_ids[0][:1] == prompt[-1:] else 0
-    return r[0].sequences_ids[0], log_softmax(np.asarray(r[0].logits[0])[step])
-
-
 def hear_all(cache: Path) -> dict:
     """Per clip: split, paths, texts, pooled features, caption, first-token log-probs, full-16 scores."""
     path = cache / "clips.pkl"
@@ -63,9 +49,7 @@ def hear_all(cache: Path) -> dict:
     w = whisper_model(S.SOUND_MODEL)
     tok = Tokenizer(w.hf_tokenizer, True, task="transcribe", language="en")
     start = [*tok.sot_sequence, tok.no_timestamps]
-    prompt = [*start, *tok.encode(" (")]
     label_tokens = [tok.encode(" (" + lab + ")") for lab in LABELS]
-    first = np.array([t[1] for t in label_tokens])
     out, cpu = {}, []
     for split, pairs in tuxpaint_sound_splits().items():
         for item in dict.fromkeys(p.item_id for p in pairs):
@@ -76,9 +60,9 @@ def hear_all(cache: Path) -> dict:
             windows = S._windows(audio, S.SOUND_MODEL, S.MAX_SECONDS)
             short = windows[0][0].shape[0] < w.feature_extractor.nb_max_frames // 2
             encoded = S._padded_first_window(audio) if short else windows[0][1]
-            ids, logp = first_step(w, encoded, prompt)
+            tag, first = S._decode(encoded, S.SOUND_MODEL)  # what listen() computes: caption, first-token log-probs
             c0 = time.process_time()
-            cand = np.argsort(-logp[first], kind="stable")[:CANDIDATES]
+            cand = np.argsort(-first, kind="stable")[:CANDIDATES]
             n = max(windows[0][0].shape[0], 50)
             mem = np.ascontiguousarray(np.repeat(np.asarray(encoded)[:, :n], len(cand), 0))
             res = w.model.align(ctranslate2.StorageView.from_array(mem), start, [label_tokens[j] for j in cand], n)
@@ -88,13 +72,9 @@ def hear_all(cache: Path) -> dict:
             cpu.append(time.process_time() - c0)
             out[item] = dict(split=split, image=ps[0].image, texts=[(p.language, p.text) for p in ps],
                              features=S.pool_frames(np.concatenate([f for f, _ in windows])),
-                             tag=S.clean_tag(tok.decode(ids)), first=logp[first], full=full)
+                             tag=tag, first=first, full=full)
     print(f"full-16 scoring: {np.mean(cpu):.3f} s CPU a clip ({len(cpu)} clips)")
-    noise = np.random.default_rng(0).standard_normal(16000)
-    prior = []
-    for audio in (np.zeros(16000), noise * 0.01, np.cumsum(noise) * 0.001):
-        prior.append(first_step(w, S._padded_first_window(audio.astype(np.float32)), prompt)[1][first])
-    out["_prior"] = np.mean(prior, axis=0)
+    out["_prior"] = S._label_prior(S.SOUND_MODEL)
     cache.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pickle.dumps(out))
     return out
