@@ -170,7 +170,7 @@ def test_a_held_out_bark_s_likeliest_labels_are_dog_labels_and_its_bridge_points
     """The label bridge, untrained: Whisper's decoder scores everyday sound labels after "(" and
     the bark (a validation folder's clip, never trained on) comes out as a dog before anything
     else; its bridge vector is nearer "a dog barking" than to other sounds' descriptions."""
-    heard = listen(decode_audio(STAMPS / BARK), BARK)
+    heard = listen(decode_audio(STAMPS / BARK), BARK, labels=True)
     top = [label for label, _ in heard.labels[:4]]
     assert all(label.startswith("dog ") for label in top), heard.labels[:8]
     assert len(heard.labels) == LABELS_KEPT and set(dict(heard.labels)) <= set(sound_labels())

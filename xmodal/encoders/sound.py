@@ -180,7 +180,7 @@ def encode_sounds(encoder, paths: Sequence[str | os.PathLike]) -> np.ndarray:
         audio = decode_audio(p)
         if audio.size == 0:
             raise MediaError(f"{Path(p)}: no audio track")
-        heard.append(listen(audio, str(Path(p))))
+        heard.append(listen(audio, str(Path(p)), labels=bool(BRIDGE_WEIGHT)))
     return embed_heard(encoder, heard)
 
 

@@ -46,7 +46,7 @@ from PIL import ImageOps
 
 from xmodal.datasets.tuxpaint import tuxpaint_sound_splits, tuxpaint_splits
 from xmodal.encoders import get_encoder
-from xmodal.encoders.sound import embed_heard
+from xmodal.encoders.sound import BRIDGE_WEIGHT, embed_heard
 from xmodal.errors import InvalidInput
 from xmodal.ingest.extract import name_words
 from xmodal.ingest.keywords import KeywordIndex
@@ -202,7 +202,7 @@ def fit_sound(enc, log=print) -> tuple[dict, dict, dict, dict]:
     for name in ("val", "train"):  # val first: its clips are the queries' answers
         for p in splits[name]:
             by_item.setdefault(p.item_id, []).append(p)
-    heard = hear_files([ps[0].speech for ps in by_item.values()])
+    heard = hear_files([ps[0].speech for ps in by_item.values()], labels=bool(BRIDGE_WEIGHT))
     items = [i for i, ps in by_item.items() if ps[0].speech in heard]
     val_items = [i for i in dict.fromkeys(p.item_id for p in splits["val"]) if i in items]
     sounds = embed_heard(enc, [heard[by_item[i][0].speech] for i in items])
@@ -220,7 +220,7 @@ def fit_sound(enc, log=print) -> tuple[dict, dict, dict, dict]:
     _fit(SOUND, xs, ys, fields, reports, log, queries=len(texts), candidates=len(items))
     # A clip as the query: each val clip heard another way, against the sounds, their stamps'
     # pictures and their English descriptions (relevant: its own in each).
-    views = embed_heard(enc, [listen(query_hearing(decode_audio(by_item[i][0].speech), n), by_item[i][0].speech)
+    views = embed_heard(enc, [listen(query_hearing(decode_audio(by_item[i][0].speech), n), by_item[i][0].speech, labels=bool(BRIDGE_WEIGHT))
                               for n, i in enumerate(val_items)])
     against = {"sound": sounds}
     if "image" in enc.modalities:

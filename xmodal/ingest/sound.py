@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from xmodal.encoders.sound import embed_heard, has_sound_head
+from xmodal.encoders.sound import BRIDGE_WEIGHT, embed_heard, has_sound_head
 from xmodal.errors import InvalidInput
 from xmodal.media.sound import Heard, is_silent, listen
 from xmodal.media.speech import decode_audio
@@ -44,7 +44,7 @@ def sound_content(path: str | os.PathLike) -> Heard | None:
     audio = decode_audio(path)
     if is_silent(audio):  # no samples, or none above the silence threshold
         return None
-    return listen(audio, str(Path(path)))
+    return listen(audio, str(Path(path)), labels=bool(BRIDGE_WEIGHT))
 
 
 def sound_vectors(encoder, units: Sequence) -> np.ndarray:
@@ -68,4 +68,4 @@ def query_sound_vector(encoder, path: str | os.PathLike) -> np.ndarray:
     audio = decode_audio(path)  # a damaged clip raises MediaError naming it
     if is_silent(audio):  # no samples, or none above the silence threshold
         raise InvalidInput(f"{path}: no speech recognised and no sound to search by (the clip is silent)")
-    return embed_heard(encoder, [listen(audio, str(Path(path)))])[0]
+    return embed_heard(encoder, [listen(audio, str(Path(path)), labels=bool(BRIDGE_WEIGHT))])[0]

@@ -171,9 +171,12 @@ def _padded_first_window(audio: np.ndarray, model: str = SOUND_MODEL):
     return whisper.encode(np.ascontiguousarray(feats))
 
 
-def listen(audio: np.ndarray, name: str = "audio", tag: bool = True, padded_caption: bool | None = None) -> Heard:
-    """Pooled features of decoded ``audio`` and (``tag``) Whisper's caption and likeliest labels of
-    its first window (:func:`describe`); MediaError naming ``name`` when the audio is silent.
+def listen(audio: np.ndarray, name: str = "audio", tag: bool = True, padded_caption: bool | None = None,
+           labels: bool = False) -> Heard:
+    """Pooled features of decoded ``audio`` and (``tag``) Whisper's caption of its first window, with
+    (``labels``) its likeliest sound labels (:func:`describe`: the label bridge's input, whose
+    silence-and-noise prior costs three decodes once per process, so only a caller that uses the
+    bridge asks for them); MediaError naming ``name`` when the audio is silent.
 
     ``padded_caption`` (default ``CAPTION_PADDED``): caption the first window padded to 30 s, as
     Whisper was trained to hear it, at the cost of one full encoder pass for a clip shorter than
@@ -188,8 +191,11 @@ def listen(audio: np.ndarray, name: str = "audio", tag: bool = True, padded_capt
         return Heard(pool_frames(frames))
     padded = CAPTION_PADDED if padded_caption is None else padded_caption
     short = windows[0][0].shape[0] < whisper_model(SOUND_MODEL).feature_extractor.nb_max_frames // 2
-    caption, labels = describe(_padded_first_window(audio) if padded and short else windows[0][1])
-    return Heard(pool_frames(frames), caption, labels)
+    encoded = _padded_first_window(audio) if padded and short else windows[0][1]
+    if not labels:
+        return Heard(pool_frames(frames), whisper_tag(encoded))
+    caption, likeliest = describe(encoded)
+    return Heard(pool_frames(frames), caption, likeliest)
 
 
 def pool_frames(frames: np.ndarray) -> np.ndarray:
@@ -198,12 +204,12 @@ def pool_frames(frames: np.ndarray) -> np.ndarray:
     return np.concatenate([frames.mean(axis=0), frames.std(axis=0)]).astype(np.float32)
 
 
-def hear_files(paths: Sequence[str | os.PathLike], tag: bool = True) -> dict[str, Heard]:
+def hear_files(paths: Sequence[str | os.PathLike], tag: bool = True, labels: bool = False) -> dict[str, Heard]:
     """``{path: Heard}`` for the files that hold sound; silent ones (Tux Paint's giraffe makes no
     sound) and files without an audio track are left out, damaged ones raise MediaError."""
     out = {}
     for p in paths:
         audio = decode_audio(p)
         if audio.size and not is_silent(audio):
-            out[str(p)] = listen(audio, str(p), tag)
+            out[str(p)] = listen(audio, str(p), tag, labels=labels)
     return out
