@@ -586,8 +586,9 @@ ENV_VARS: tuple[tuple[str, str, str, Callable[[str], Any]], ...] = (
     ("XMODAL_DATA", "train", "data_dir", str),
 )
 
-# The defaults, environment not applied: for the layers that do not yet get their settings passed
-# in (ingest, apps, train, eval). xmodal.db, xmodal.encoders and xmodal.media never read it.
+# The defaults, environment not applied: for the faces (CLI commands, server, demo) and the layers
+# that do not yet get their settings passed in (parts of ingest, train, datasets). xmodal.db,
+# xmodal.encoders, xmodal.media, xmodal.apps (but its CLI commands) and xmodal.eval never read it.
 CONFIG = Config()
 
 
