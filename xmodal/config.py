@@ -587,8 +587,8 @@ ENV_VARS: tuple[tuple[str, str, str, Callable[[str], Any]], ...] = (
 )
 
 # The defaults, environment not applied: for the faces (CLI commands, server, demo) and the layers
-# that do not yet get their settings passed in (parts of ingest, train, datasets). xmodal.db,
-# xmodal.encoders, xmodal.media, xmodal.apps (but its CLI commands) and xmodal.eval never read it.
+# that do not yet get their settings passed in (parts of train, datasets). xmodal.db, xmodal.encoders,
+# xmodal.media, xmodal.ingest, xmodal.apps (but their CLI commands) and xmodal.eval never read it.
 CONFIG = Config()
 
 
