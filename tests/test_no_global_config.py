@@ -9,7 +9,7 @@ from pathlib import Path
 import xmodal
 
 ROOT = Path(xmodal.__file__).parent
-LIBRARIES = ("db", "encoders", "media", "ingest", "apps", "eval")
+LIBRARIES = ("db", "encoders", "media", "ingest", "apps", "eval", "train", "datasets")
 FACES = {"apps/commands.py", "ingest/commands.py"}  # the CLI commands of a library are faces
 
 
