@@ -215,9 +215,8 @@ class Arena:
             faiss.knn_inner_products_by_idx(*args)
         if count_mapped:
             self._count_mapped(width if shared else nq * width)
-        pad = I < 0
-        if pad.any():
-            D[pad] = 0
+        if I.size and I[:, -1].min() < 0:  # FAISS puts a row's missing results (-1) last
+            D[I < 0] = 0
         return D, I
 
     def release(self, lo: int, hi: int) -> None:
