@@ -113,9 +113,9 @@ def raw_search(kind: str, field, base: np.ndarray):
     return refined
 
 
-def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    folder = Path(sys.argv[2] if len(sys.argv) > 2 else f"/tmp/xm_overhead2_{n}")
+def open_collections(n: int, folder: Path):
+    """The benchmark's data and its four collections in ``folder`` (built there on the first run,
+    reused afterwards): (db, {kind: collection}, base, queries, pm)."""
     faiss.omp_set_num_threads(1)
     base, qs, pm = data(n)
     fresh = not folder.exists()
@@ -138,6 +138,13 @@ def main() -> None:
     cols = {kind: db.collection(kind) for kind in KINDS}
     for col in cols.values():
         col.wait_for_maintenance()
+    return db, cols, base, qs, pm
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    folder = Path(sys.argv[2] if len(sys.argv) > 2 else f"/tmp/xm_overhead2_{n}")
+    db, cols, base, qs, pm = open_collections(n, folder)
     for kind in KINDS[1:]:
         col = cols[kind]
         r = best([("faiss", raw_search(kind, col._fields["v"], base), qs),

@@ -29,9 +29,11 @@ __all__ = ["__version__", "XmodalError", "open", "Library", "SearchResult", "Sea
 def open(path, settings: Config | None = None, **kwargs) -> "Library":  # noqa: A001 - xmodal.open("media.xmdb")
     """Open (or create) a media library: ``db = xmodal.open("media.xmdb")``.
 
-    Accepts a folder path, ``milvus-lite:PATH`` or ``milvus://HOST:PORT[/DB]``. This is a program's
-    start-up, like the CLI's: without ``settings`` the machine's environment variables apply
-    (``Config.from_env()``, read now); ``Library.open`` itself takes only what it is given.
+    Accepts a folder path, ``milvus-lite:PATH`` or ``milvus://HOST:PORT[/DB]``. This is a face, a
+    program's start-up like the CLI's (docs/ARCHITECTURE.md): without ``settings`` the machine's
+    environment variables apply (``Config.from_env()``, read now, so a variable set before the call
+    counts) and those settings are passed down; ``Library.open`` itself takes only what it is given
+    (default ``Config()``) and nothing below it reads the global ``CONFIG``.
     """
     return __getattr__("Library").open(path, settings=settings or Config.from_env(), **kwargs)
 

@@ -586,8 +586,9 @@ ENV_VARS: tuple[tuple[str, str, str, Callable[[str], Any]], ...] = (
     ("XMODAL_DATA", "train", "data_dir", str),
 )
 
-# The defaults, environment not applied: for the layers that do not yet get their settings passed
-# in (ingest, apps, train, eval). xmodal.db, xmodal.encoders and xmodal.media never read it.
+# The defaults, environment not applied: for the faces only (CLI commands, server, demo). xmodal.db,
+# xmodal.encoders, xmodal.media, xmodal.ingest, xmodal.apps (but their CLI commands), xmodal.eval,
+# xmodal.train and xmodal.datasets never read it (tests/test_no_global_config.py).
 CONFIG = Config()
 
 

@@ -8,8 +8,11 @@ import sys
 
 import pytest
 
+from dataclasses import replace
+
 from xmodal.apps.llm import ChatClient
 from xmodal.apps.qa import ask
+from xmodal.config import CONFIG, AppsConfig
 from xmodal.errors import InvalidInput, NotFound
 
 from .chat_server import EchoChatServer
@@ -94,6 +97,29 @@ def test_llm_request_carries_only_the_cited_evidence_and_citations_survive(qa_li
     assert ans.generated_citations and set(ans.generated_citations) <= set(ans.citations)   # [99] dropped
     d = ans.to_dict()
     assert d["generated"] == ans.generated and d["citations"] == ans.citations
+
+
+def test_ask_answers_by_the_settings_it_is_given_not_the_global_config(qa_library):
+    """A stricter abstention threshold, passed to ask() or carried by a library opened with it,
+    makes the question that the defaults answer go unanswered; the process-wide CONFIG is not read."""
+    import xmodal
+
+    lib, _, _ = qa_library
+    question = "Where is the spare key hidden?"
+    plain = ask(lib, question, llm=None)
+    assert plain.found and plain.confidence < 0.999
+    strict_apps = replace(lib.settings.apps, qa_not_found_below=0.999)
+    explicit = ask(lib, question, llm=None, settings=strict_apps)
+    assert not explicit.found and explicit.citations == []
+    assert explicit.confidence == pytest.approx(plain.confidence)  # the same evidence, judged stricter
+    assert explicit.evidence[0].path == plain.evidence[0].path
+    strict = xmodal.open(lib.uri, settings=replace(lib.settings, apps=strict_apps), mode="r")  # the same database
+    try:
+        assert strict.settings.apps.qa_not_found_below == 0.999
+        assert not ask(strict, question, llm=None).found
+    finally:
+        strict.close()
+    assert CONFIG.apps == AppsConfig() and ask(lib, question, llm=None).found  # the first library keeps its own
 
 
 def test_no_llm_call_when_not_found_and_a_failing_endpoint_leaves_the_extractive_answer(qa_library):

@@ -92,6 +92,27 @@ def test_bad_input_stores_nothing(folder):
     assert event_weight("custom", 2.5) == 2.5
 
 
+def test_a_store_records_by_its_own_event_weights_and_half_life(folder):
+    """Settings handed to the store, not the global CONFIG, weigh events and decay the profile."""
+    from dataclasses import replace
+
+    from xmodal.config import CONFIG, AppsConfig
+
+    mine = replace(AppsConfig(), rec_event_weights={"view": 0.9, "meh": -0.2}, rec_half_life_days=1.0,
+                   rec_history_limit=1)
+    with Database(str(folder)) as db:
+        store = InteractionStore.in_database(db, "media", DIM, settings=mine)
+        assert store.record("ana", "/m/a.png", "view", _vec(1), ts=T0).weight == 0.9  # 0.3 by default
+        assert store.record("ana", "/m/b.png", "meh", _vec(2), ts=T0 + SECONDS_PER_DAY).weight == -0.2
+        with pytest.raises(InvalidInput, match="unknown interaction event 'like'; known: meh, view"):
+            store.record("ana", "/m/c.png", "like", _vec(3))
+        p = store.profile("ana")
+        assert p.positive_mass == pytest.approx(0.9 * 0.5)  # one day at a one-day half-life (30 by default)
+        assert [h.item for h in store.history("ana")] == ["/m/b.png"]  # rec_history_limit=1
+        default = InteractionStore.in_database(db, "media", DIM)
+        assert len(default.history("ana")) == 2 and default.settings == CONFIG.apps == AppsConfig()
+
+
 def test_concurrent_recording_loses_no_event_in_the_profile(folder):
     from concurrent.futures import ThreadPoolExecutor
 

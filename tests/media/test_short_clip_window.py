@@ -46,6 +46,18 @@ def test_a_short_query_is_encoded_in_the_chosen_window_and_keeps_its_words(tmp_p
     assert language == "en" and {"tall", "giraffe"} <= _words(readings[0].text)
 
 
+# Told the language (a caller's ``language=``, or an English-only model) there is nothing to detect: the short
+# window, whatever asr_languages says; open detection alone keeps the full window.
+@pytest.mark.parametrize("model, language, frames", [("base", "en", 1000), ("tiny.en", None, 1000), ("base", None, 3000)])
+def test_a_clip_whose_language_is_known_takes_the_short_window(tmp_path, model, language, frames):
+    audio = decode_audio(speak("a tall giraffe", tmp_path / "giraffe.wav", voice="en-us"))
+    whisper = RecordingWhisper(whisper_model(model))
+    readings, heard_as, _ = transcribe_clip(whisper, audio, multilingual=model == "base", language=language,
+                                            settings=MediaConfig())
+    assert whisper.frames == [frames] and heard_as == "en"
+    assert {"tall", "giraffe"} <= _words(readings[0].text)
+
+
 def test_the_window_never_cuts_the_clip_nor_exceeds_whispers():
     assert clip_window_frames(250, 5.0, 3000, 0.01) == 500  # filled out with silence
     assert clip_window_frames(701, 5.0, 3000, 0.01) == 700  # a longer padded clip keeps its length (even)

@@ -23,6 +23,10 @@ candidate units; this module judges them as answers, with no access to the libra
   to be shown a thing ("a cup of coffee") by any text (:func:`answer_type_factor`); a short sign's
   OCR lines also answer as a whole (:func:`whole_signs`);
 - below ``qa_not_found_below`` (chosen on the same validation half) the answer is None: abstain.
+
+The numbers named here are fields of :class:`xmodal.config.AppsConfig`; each function takes them
+from the ``settings`` its caller passes (:func:`xmodal.apps.qa.ask` passes the library's), the
+defaults (``AppsConfig()``) when none are given -- never from the process-wide ``CONFIG``.
 """
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ from typing import Mapping, Protocol, Sequence, TypeVar
 import numpy as np
 
 from xmodal.apps.sentences import split_lines, split_sentences
-from xmodal.config import CONFIG
+from xmodal.config import AppsConfig
 from xmodal.errors import InvalidInput
 from xmodal.media.chunking import count_words
 
@@ -63,16 +67,16 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def text_confidence(dense: float, keyword_coverage: float) -> float:
-    """Calibrated probability that a text unit answers (coefficients in ``CONFIG.apps``)."""
-    c = CONFIG.apps
+def text_confidence(dense: float, keyword_coverage: float, settings: AppsConfig | None = None) -> float:
+    """Calibrated probability that a text unit answers (coefficients ``qa_conf_*`` of ``settings``)."""
+    c = settings or AppsConfig()
     return _sigmoid(c.qa_conf_bias + c.qa_conf_dense_slope * dense + c.qa_conf_keyword_slope * keyword_coverage)
 
 
-def media_confidence(specificity: float) -> float:
+def media_confidence(specificity: float, settings: AppsConfig | None = None) -> float:
     """Calibrated probability for evidence with no text (an image or frame), from how much better the
     question describes it than generic captions do (a z-score; see :func:`xmodal.apps.retrieval.specificity`)."""
-    c = CONFIG.apps
+    c = settings or AppsConfig()
     return _sigmoid(c.qa_conf_media_bias + c.qa_conf_media_slope * specificity)
 
 
@@ -193,24 +197,26 @@ def _is_lead_in(sentence: str) -> bool:
     return sentence.rstrip().endswith((":", "："))
 
 
-def asr_factor(logprob: float | None) -> float:
+def asr_factor(logprob: float | None, settings: AppsConfig | None = None) -> float:
     """How far to trust a transcript segment's words (1 when the recogniser's score is unknown)."""
     if logprob is None:
         return 1.0
-    c = CONFIG.apps
+    c = settings or AppsConfig()
     return _sigmoid(c.qa_asr_logprob_slope * (float(logprob) - c.qa_asr_logprob_mid))
 
 
-def relevance_factor(relevance: float | None) -> float:
-    """Retrieval's calibrated relevance of the unit's item, as a soft factor (1 when uncalibrated)."""
+def relevance_factor(relevance: float | None, weight: float = AppsConfig.qa_relevance_weight) -> float:
+    """Retrieval's calibrated relevance of the unit's item, as a soft factor (1 when uncalibrated);
+    ``weight``: how much of the factor it decides (``qa_relevance_weight``)."""
     if relevance is None:
         return 1.0
-    w = CONFIG.apps.qa_relevance_weight
+    w = weight
     return 1.0 - w + w * min(1.0, max(0.0, float(relevance)))
 
 
 def compose_answer(evidence: Sequence[E], model: Sequence[tuple[str, float]] | None = None,
-                   threshold: float | None = None, text_wanted: bool = True) -> tuple[str | None, float, list[E], int]:
+                   threshold: float | None = None, text_wanted: bool = True,
+                   settings: AppsConfig | None = None) -> tuple[str | None, float, list[E], int]:
     """The extractive answer, its confidence, the evidence re-ordered so the units the answer cites
     come first (the answer's ``[n]`` markers are their 1-based positions), and how many it cites.
 
@@ -218,15 +224,16 @@ def compose_answer(evidence: Sequence[E], model: Sequence[tuple[str, float]] | N
     can be evidence, never "the answer" -- a file path answers no question. The confidence is
     ``model`` (``qa_conf_model``: :func:`answer_confidence` of :func:`answer_features`) or, with no
     model or a lead without factors, the best text unit's own score. Below ``threshold``
-    (``qa_not_found_below`` when None) the answer is None: abstain. Picture units of a file whose
-    text is cited are dropped as redundant.
+    (``settings.qa_not_found_below`` when None) the answer is None: abstain. Picture units of a file
+    whose text is cited are dropped as redundant. ``settings`` (default ``AppsConfig()``) also says how
+    many units the answer joins and how close to the best they must score (``qa_answer_*``).
 
     ``text_wanted=False`` (a request to be shown a thing, :func:`wants_picture`) gives no text
     answer, at confidence 0, whatever the model says: a learned confidence weighs the request's penalty against
     other features and could let the one-word transcript "Kangaroo." answer "a kangaroo"; what
     answers a request is the picture at the top of the evidence, so the rule is not a weight.
     """
-    cfg = CONFIG.apps
+    cfg = settings or AppsConfig()
     threshold = cfg.qa_not_found_below if threshold is None else threshold
     if not evidence:
         return None, 0.0, [], 0
@@ -319,9 +326,9 @@ def _product(factors: Mapping[str, float]) -> float:
     return float(factors["words"] * factors["quality"] * factors["type"] * factors["relevance"] * factors["asr"])
 
 
-def factor_score(factors: Mapping[str, float]) -> float:
+def factor_score(factors: Mapping[str, float], settings: AppsConfig | None = None) -> float:
     """A unit's score from its :func:`unit_factors`: the product, rescaled (:func:`recalibrate`)."""
-    return recalibrate(_product(factors))
+    return recalibrate(_product(factors), settings)
 
 
 def _logit(p: float) -> float:
@@ -329,10 +336,10 @@ def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
-def recalibrate(score: float) -> float:
+def recalibrate(score: float, settings: AppsConfig | None = None) -> float:
     """The product of the answer factors as a probability: ``sigmoid(a * logit(score) + b)`` with
-    ``a``, ``b`` = ``qa_conf_platt_slope``, ``qa_conf_platt_bias`` (monotone: the order is kept)."""
-    c = CONFIG.apps
+    ``a``, ``b`` = ``qa_conf_platt_slope``, ``qa_conf_platt_bias`` of ``settings`` (monotone: the order is kept)."""
+    c = settings or AppsConfig()
     return _sigmoid(c.qa_conf_platt_slope * _logit(score) + c.qa_conf_platt_bias)
 
 
@@ -364,47 +371,52 @@ def wants_picture(question: str) -> bool:
             and len(q.split()) <= SHOW_ME_MAX_WORDS)
 
 
-def answer_type_factor(question: str | None, text: str) -> float:
+def answer_type_factor(question: str | None, text: str, settings: AppsConfig | None = None) -> float:
     """A question asking for a number or a time ("how many", "how much", "when", "which day") is not
     answered by a unit that holds no number, date, day or time word -- the sign that names the pool
     does not say when it opens -- nor a "who" question by one that names nobody (no capitalised
     word past the first, no address); a request to be shown a thing (:func:`wants_picture`) by no
-    text at all. 1 when the question asks for nothing of the kind or the unit has it."""
+    text at all. 1 when the question asks for nothing of the kind or the unit has it. The factors
+    otherwise are ``qa_picture_request_factor`` and ``qa_answer_type_penalty`` of ``settings``."""
     if not question:
         return 1.0
+    c = settings or AppsConfig()
     if wants_picture(question):  # "a cup of coffee": no sentence is the answer (the picture is evidence)
-        return CONFIG.apps.qa_picture_request_factor
+        return c.qa_picture_request_factor
     if _WANTS_NAME.search(question):  # a person or an organisation: a capitalised name past the first word
         names = [w for w in re.findall(r"[^\W\d_][\w'-]*", text)[1:] if w[:1].isupper()]
-        return 1.0 if names or "@" in text else CONFIG.apps.qa_answer_type_penalty
+        return 1.0 if names or "@" in text else c.qa_answer_type_penalty
     wants_number = bool(_WANTS_NUMBER.search(question))
     wants_time = bool(_WANTS_TIME.search(question))
     if not (wants_number or wants_time):
         return 1.0
     words = set(re.findall(r"[^\W\d_]+", text.lower()))
     has = bool(_DIGIT.search(text)) or bool(words & _NUMBER_WORDS) or (wants_time and bool(words & _TIME_WORDS))
-    return 1.0 if has else CONFIG.apps.qa_answer_type_penalty
+    return 1.0 if has else c.qa_answer_type_penalty
 
 
 def unit_factors(dense: float, keyword_coverage: float, text: str, source: str,
                  relevance: float | None = None, asr_logprob: float | None = None,
-                 question: str | None = None) -> dict[str, float]:
+                 question: str | None = None, settings: AppsConfig | None = None) -> dict[str, float]:
     """The factors of one text unit's answer score (see the module docstring): ``words`` (from
     ``dense`` and ``keyword``), ``quality``, ``type``, ``relevance`` and ``asr``, each in (0, 1]
-    but the first two inputs kept too; :func:`answer_features` reads them."""
+    but the first two inputs kept too; :func:`answer_features` reads them. Coefficients from
+    ``settings`` (default ``AppsConfig()``)."""
+    c = settings or AppsConfig()
     return {"dense": float(dense), "keyword": float(keyword_coverage),
-            "words": text_confidence(dense, keyword_coverage), "quality": sentence_quality(text, source),
-            "type": answer_type_factor(question, text), "relevance": relevance_factor(relevance),
-            "asr": asr_factor(asr_logprob)}
+            "words": text_confidence(dense, keyword_coverage, c), "quality": sentence_quality(text, source),
+            "type": answer_type_factor(question, text, c), "relevance": relevance_factor(relevance, c.qa_relevance_weight),
+            "asr": asr_factor(asr_logprob, c)}
 
 
 def unit_confidence(dense: float, keyword_coverage: float, text: str, source: str,
                     relevance: float | None = None, asr_logprob: float | None = None,
-                    question: str | None = None) -> float:
+                    question: str | None = None, settings: AppsConfig | None = None) -> float:
     """Probability that one text unit is the answer: words, sentence quality, the kind of answer the
     question asks for, retrieval relevance and speech-recognition confidence together (see the
     module docstring)."""
-    return factor_score(unit_factors(dense, keyword_coverage, text, source, relevance, asr_logprob, question))
+    return factor_score(unit_factors(dense, keyword_coverage, text, source, relevance, asr_logprob, question, settings),
+                        settings)
 
 
 SIGN_MAX_CHARS = 200  # OCR text of one picture up to this length is a sign: its lines answer together

@@ -7,7 +7,9 @@
     xmodal recommend --item PATH [--across-kinds] [--json]                   ("more like this")
     xmodal history USER [--forget]
 
-Handlers import the heavy layers only when they run, so ``xmodal --help`` stays instant.
+Handlers import the heavy layers only when they run, so ``xmodal --help`` stays instant. They open
+the library with the CLI's settings (``args.settings``, ``Config.from_env()``); the apps read theirs
+from it (``lib.settings.apps``). This face and the server are the only readers of ``CONFIG`` here.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import json
 import sys
 from pathlib import Path
 
+from xmodal.config import CONFIG
 from xmodal.ingest.arguments import parse_where
 
 __all__ = ["add_commands"]
@@ -36,8 +39,6 @@ def _where(args) -> dict | None:
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:
-    from xmodal.config import CONFIG
-
     p.add_argument("--db", default=None, metavar="DIR",
                    help="library folder, milvus-lite:PATH or milvus://HOST:PORT (default: $XMODAL_DB or ./xmodal.db)")
     p.add_argument("--collection", default=CONFIG.ingest.default_collection, metavar="NAME",

@@ -28,6 +28,7 @@ from xmodal.apps.diversity import intra_list_diversity
 from xmodal.apps.qa import Evidence, ask
 from xmodal.apps.recommend import interactions, recommend
 from xmodal.apps.simulate import SimulationSpec, leave_last_out, simulate_log
+from xmodal.config import AppsConfig
 from xmodal.errors import InvalidInput
 from xmodal.ingest.ranking import fit_logistic
 from xmodal.progress import progress
@@ -65,13 +66,15 @@ def answer_bearing(e: Evidence, q: Mapping[str, Any]) -> bool:
     return True
 
 
-def evaluate_qa(lib, questions: Sequence[Mapping[str, Any]], show_progress: bool | None = None) -> dict:
-    """Top-1 / top-3 answer-bearing evidence by modality, and not-found accuracy on unanswerable questions."""
+def evaluate_qa(lib, questions: Sequence[Mapping[str, Any]], show_progress: bool | None = None,
+                settings: AppsConfig | None = None) -> dict:
+    """Top-1 / top-3 answer-bearing evidence by modality, and not-found accuracy on unanswerable questions
+    (``settings``: those :func:`~xmodal.apps.qa.ask` answers by, default the library's)."""
     rows = []
     with progress(show_progress) as bar:
         task = bar.add_task("qa eval", total=len(questions))
         for q in questions:
-            ans = ask(lib, q["question"], image=q.get("image"), k=3, llm=None)
+            ans = ask(lib, q["question"], image=q.get("image"), k=3, llm=None, settings=settings)
             ranks = [i for i, e in enumerate(ans.evidence, 1) if answer_bearing(e, q)]
             rows.append({"question": q["question"], "modality": q.get("modality", "none"),
                          "answerable": bool(q.get("path")), "rank": ranks[0] if ranks else None,
@@ -138,12 +141,13 @@ def _popularity_lists(train: Iterable, held: Mapping[str, str], k: int) -> dict[
 
 def evaluate_recommender(lib, item_categories: Mapping[str, str], spec: SimulationSpec = SimulationSpec(),
                          k: int = 10, diversity: float | None = None, kinds: Sequence[str] | None = None,
-                         show_progress: bool | None = None) -> dict:
+                         show_progress: bool | None = None, settings: AppsConfig | None = None) -> dict:
     """Leave-last-out hit-rate@k / NDCG@k / intra-list diversity for popularity, content nearest
-    neighbours, the hybrid (content + co-likes) and the hybrid re-ranked by MMR (the default)."""
+    neighbours, the hybrid (content + co-likes) and the hybrid re-ranked by MMR (the default), under
+    ``settings`` (the ``rec_*`` numbers; default the library's)."""
     users, events = simulate_log(item_categories, spec)
     train, held = leave_last_out(events)
-    store = interactions(lib)
+    store = interactions(lib, settings)
     for u in users:
         store.forget(u.name)
     paths = sorted({e.item for e in events})
@@ -164,7 +168,7 @@ def evaluate_recommender(lib, item_categories: Mapping[str, str], spec: Simulati
             lists[name] = {}
         for u in held:
             for name, opts in variants.items():
-                lists[name][u] = [r.path for r in recommend(lib, u, k, kinds=kinds, now=now, **opts)]
+                lists[name][u] = [r.path for r in recommend(lib, u, k, kinds=kinds, now=now, settings=settings, **opts)]
             bar.advance(task)
     prefs = {u.name: set(u.categories) for u in users}
     all_vecs = lib.item_vectors(sorted({p for m in lists.values() for l in m.values() for p in l}))
@@ -201,7 +205,8 @@ def is_path_answer(answer: str | None) -> bool:
     return bool(_PATH_ANSWER.match(text)) or (text.startswith("/") and " " not in text)
 
 
-def judge_answers(lib, questions: Sequence[Mapping[str, Any]], show_progress: bool | None = None) -> list[dict]:
+def judge_answers(lib, questions: Sequence[Mapping[str, Any]], show_progress: bool | None = None,
+                  settings: AppsConfig | None = None) -> list[dict]:
     """Ask every question and return one row per question: the best text unit's confidence (the
     answer's, when it clears the threshold), whether that unit bears the expected answer
     (``lead_right``), whether the top evidence does (``top_right``), the extractive answer under the
@@ -210,12 +215,13 @@ def judge_answers(lib, questions: Sequence[Mapping[str, Any]], show_progress: bo
     A question's ``expect`` is ``answer`` (a text answer exists), ``abstain`` (nothing answers it)
     or ``evidence`` (a request for a picture or a moment of a video: the right behaviour is no text
     answer, with that file as top evidence). Abstention is applied afterwards (:func:`answer_report`),
-    so a threshold can be chosen on one half of the questions and reported on the other."""
+    so a threshold can be chosen on one half of the questions and reported on the other. ``settings``:
+    those :func:`~xmodal.apps.qa.ask` answers by (default the library's)."""
     rows = []
     with progress(show_progress) as bar:
         task = bar.add_task("qa", total=len(questions))
         for q in questions:
-            ans = ask(lib, q["question"], image=q.get("image"), k=5, llm=None)
+            ans = ask(lib, q["question"], image=q.get("image"), k=5, llm=None, settings=settings)
             # The best text unit: the answer when it clears the threshold (its score is the confidence).
             lead = next((e for e in ans.evidence if e.text), None)
             expect = q.get("expect") or ("answer" if q.get("path") else "abstain")

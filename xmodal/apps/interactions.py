@@ -11,6 +11,7 @@ the mismatch and rebuilds it from the events.
 """
 from __future__ import annotations
 
+import copy
 import math
 import threading
 import time
@@ -23,7 +24,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from xmodal.apps.profile import Profile
-from xmodal.config import CONFIG
+from xmodal.config import AppsConfig
 from xmodal.db.api import BaseCollection, BaseDatabase, VectorField
 from xmodal.errors import InvalidInput
 
@@ -49,14 +50,16 @@ class Interaction:
     vector: np.ndarray | None = None
 
 
-def event_weight(event: str, weight: float | None = None) -> float:
-    """The signed weight of an event: explicit, or from ``CONFIG.apps.rec_event_weights``."""
+def event_weight(event: str, weight: float | None = None, weights: Mapping[str, float] | None = None) -> float:
+    """The signed weight of an event: explicit, or from ``weights`` (an ``AppsConfig``'s
+    ``rec_event_weights``; the defaults' when None)."""
     if weight is not None:
         w = float(weight)
         if not np.isfinite(w):
             raise InvalidInput(f"interaction weight must be finite, got {weight!r}")
         return w
-    weights: Mapping[str, float] = CONFIG.apps.rec_event_weights
+    if weights is None:
+        weights = AppsConfig().rec_event_weights
     if event not in weights:
         raise InvalidInput(f"unknown interaction event {event!r}; known: {', '.join(sorted(weights))} "
                            "(or pass an explicit weight)")
@@ -68,10 +71,12 @@ class InteractionStore:
 
     ``create(suffix, vectors, payload_schema, metadata)`` opens (or creates) the collection named
     after the library plus ``suffix``: :meth:`beside` a :class:`~xmodal.ingest.library.Library`, or
-    :meth:`in_database` for a bare database."""
+    :meth:`in_database` for a bare database. ``settings``: the event weights, history limit,
+    co-likers read and profile half-life (``rec_*``), default ``AppsConfig()``."""
 
-    def __init__(self, create: Callable[..., BaseCollection], dim: int) -> None:
+    def __init__(self, create: Callable[..., BaseCollection], dim: int, settings: AppsConfig | None = None) -> None:
         self.dim = int(dim)
+        self.settings = settings or AppsConfig()
         # Recording is read-modify-write of the profile row; server threads take turns per store.
         self._lock = threading.Lock()
         self.events: BaseCollection = create(
@@ -83,20 +88,29 @@ class InteractionStore:
             _PROFILE_SCHEMA, {"purpose": "profiles"})
 
     @classmethod
-    def beside(cls, library) -> "InteractionStore":
-        """The store of a media library, one per open library object (its collections are shared)."""
+    def beside(cls, library, settings: AppsConfig | None = None) -> "InteractionStore":
+        """The store of a media library, one per open library object (its collections are shared),
+        with the library's settings (``library.settings.apps``) unless ``settings`` are given."""
         store = _BESIDE.get(library)
         if store is None:
-            store = _BESIDE[library] = cls(library.companion_collection, library.dim)
-        return store
+            store = _BESIDE[library] = cls(library.companion_collection, library.dim, library.settings.apps)
+        return store if settings is None or settings == store.settings else store.using(settings)
 
     @classmethod
-    def in_database(cls, database: BaseDatabase, namespace: str, dim: int) -> "InteractionStore":
+    def in_database(cls, database: BaseDatabase, namespace: str, dim: int,
+                    settings: AppsConfig | None = None) -> "InteractionStore":
         """The store kept in ``database`` under ``namespace`` (``<namespace>__interactions`` ...)."""
         def create(suffix, vectors, payload_schema, metadata):
             return database.create_collection(namespace + suffix, vectors=vectors, payload_schema=payload_schema,
                                               metadata=metadata, exist_ok=True)
-        return cls(create, dim)
+        return cls(create, dim, settings)
+
+    def using(self, settings: AppsConfig) -> "InteractionStore":
+        """This store read and written under other ``settings``: the same collections and the same
+        lock, so writers under either settings still take turns on a profile."""
+        other = copy.copy(self)
+        other.settings = settings
+        return other
 
     # ------------------------------------------------------------------ writing
     def record(self, user: str, item: str, event: str, vector: np.ndarray, *, item_kind: str = "",
@@ -106,14 +120,14 @@ class InteractionStore:
             raise InvalidInput(f"user must be a non-empty string, got {user!r}")
         if not isinstance(item, str) or not item:
             raise InvalidInput(f"item must be a non-empty path, got {item!r}")
-        w = event_weight(event, weight)
+        w = event_weight(event, weight, self.settings.rec_event_weights)
         v = np.asarray(vector, dtype=np.float32).reshape(-1)
         if v.shape[0] != self.dim or not np.all(np.isfinite(v)):
             raise InvalidInput(f"vector of item {item!r} must be {self.dim} finite numbers")
         ts = time.time() if ts is None else float(ts)
         with self._lock:
             profile = self.profile(user)
-            profile.add(v, w, ts)
+            profile.add(v, w, ts, self.settings.rec_half_life_days)
             self.events.upsert([uuid.uuid4().hex], {"item": v[None, :]},
                                [{"user": user, "item": item, "event": event, "weight": w, "ts": ts,
                                  "item_kind": item_kind}])
@@ -137,7 +151,7 @@ class InteractionStore:
     # ------------------------------------------------------------------ reading
     def history(self, user: str, limit: int | None = None, with_vectors: bool = False) -> list[Interaction]:
         """The user's events, newest first (at most ``limit``, default ``rec_history_limit``)."""
-        limit = CONFIG.apps.rec_history_limit if limit is None else limit
+        limit = self.settings.rec_history_limit if limit is None else limit
         rows = list(self.events.scroll(where={"user": user}, with_vectors=with_vectors))
         rows.sort(key=lambda r: r.payload["ts"], reverse=True)
         return [self._interaction(r) for r in rows[:limit]]
@@ -170,7 +184,7 @@ class InteractionStore:
         for r in self.events.scroll(where={"item": {"$in": items}}):
             if r.payload["weight"] > 0 and r.payload["user"] != user:
                 likers_i[r.payload["item"]].add(r.payload["user"])
-        others = sorted(set().union(*likers_i.values()))[: CONFIG.apps.rec_collaborative_users]
+        others = sorted(set().union(*likers_i.values()))[: self.settings.rec_collaborative_users]
         if not others:
             return {}
         co: dict[str, set[str]] = defaultdict(set)
@@ -209,7 +223,7 @@ class InteractionStore:
         profile = Profile(user=user, dim=self.dim)
         rows = sorted(self.events.scroll(where={"user": user}, with_vectors=True), key=lambda r: r.payload["ts"])
         for r in rows:
-            profile.add(r.vectors["item"], r.payload["weight"], r.payload["ts"])
+            profile.add(r.vectors["item"], r.payload["weight"], r.payload["ts"], self.settings.rec_half_life_days)
         return profile
 
     def _save(self, profile: Profile) -> None:

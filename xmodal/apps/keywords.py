@@ -12,7 +12,7 @@ import unicodedata
 from collections import Counter
 from typing import Sequence
 
-from xmodal.config import CONFIG
+from xmodal.config import AppsConfig
 
 __all__ = ["STOPWORDS", "tokenize", "coverage", "rare_coverage", "bm25_scores", "keyword_scores"]
 
@@ -90,10 +90,9 @@ def rare_coverage(query_terms: Sequence[str], docs_terms: Sequence[Sequence[str]
 
 
 def bm25_scores(query_terms: Sequence[str], docs_terms: Sequence[Sequence[str]],
-                k1: float | None = None, b: float | None = None) -> list[float]:
-    """Okapi BM25 of one query against a small candidate set (idf taken over that set)."""
-    k1 = CONFIG.apps.bm25_k1 if k1 is None else k1
-    b = CONFIG.apps.bm25_b if b is None else b
+                k1: float = AppsConfig.bm25_k1, b: float = AppsConfig.bm25_b) -> list[float]:
+    """Okapi BM25 of one query against a small candidate set (idf taken over that set); ``k1`` term
+    frequency saturation, ``b`` length normalisation (``AppsConfig.bm25_*``)."""
     n = len(docs_terms)
     if n == 0:
         return []
@@ -116,16 +115,18 @@ def bm25_scores(query_terms: Sequence[str], docs_terms: Sequence[Sequence[str]],
     return scores
 
 
-def keyword_scores(query: str, texts: Sequence[str], contexts: Sequence[str] | None = None) -> list[float]:
+def keyword_scores(query: str, texts: Sequence[str], contexts: Sequence[str] | None = None,
+                   k1: float = AppsConfig.bm25_k1, b: float = AppsConfig.bm25_b) -> list[float]:
     """Keyword relevance of each text in [0, 1]: BM25 scaled by the best, times term coverage.
 
     BM25 ranks within the set; coverage keeps the absolute meaning (a best-of-set unit that
     shares one incidental word with the question must not score 1.0). ``contexts`` (e.g. each
-    unit's file name, "city tour") add terms a question may use to point at the source.
+    unit's file name, "city tour") add terms a question may use to point at the source. ``k1``,
+    ``b``: BM25's (:func:`bm25_scores`).
     """
     q = tokenize(query)
     docs = [tokenize(t) + (tokenize(c) if contexts else []) for t, c in zip(texts, contexts or texts)]
-    raw = bm25_scores(q, docs)
+    raw = bm25_scores(q, docs, k1, b)
     top = max(raw, default=0.0)
     if top <= 0:
         return [0.0] * len(texts)

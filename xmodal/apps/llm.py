@@ -25,7 +25,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from xmodal.config import CONFIG
+from xmodal.config import AppsConfig
 from xmodal.errors import InvalidInput, LLMError
 
 __all__ = ["ENV_URL", "ENV_MODEL", "ENV_KEY", "SYSTEM_PROMPT", "CitedPassage", "GeneratedAnswer", "chat_url",
@@ -93,27 +93,31 @@ def parse_citations(text: str, valid: Sequence[int]) -> list[int]:
 
 
 class ChatClient:
-    """A minimal OpenAI chat-completions client (llama.cpp server, Ollama, vLLM, hosted APIs)."""
+    """A minimal OpenAI chat-completions client (llama.cpp server, Ollama, vLLM, hosted APIs).
+
+    ``settings``: the default model name, timeout, temperature and token limit (``llm_*``), default
+    ``AppsConfig()``; ``model`` / ``timeout_s`` given here win over them."""
 
     def __init__(self, url: str, model: str | None = None, api_key: str | None = None,
-                 timeout_s: float | None = None) -> None:
+                 timeout_s: float | None = None, settings: AppsConfig | None = None) -> None:
+        self.settings = settings or AppsConfig()
         self.url = chat_url(url)
-        self.model = model or CONFIG.apps.llm_default_model
+        self.model = model or self.settings.llm_default_model
         self.api_key = api_key
-        self.timeout_s = CONFIG.apps.llm_timeout_s if timeout_s is None else timeout_s
+        self.timeout_s = self.settings.llm_timeout_s if timeout_s is None else timeout_s
 
     @classmethod
-    def from_env(cls) -> "ChatClient | None":
+    def from_env(cls, settings: AppsConfig | None = None) -> "ChatClient | None":
         """The client configured by ``XMODAL_LLM_URL``, or None when no endpoint is set."""
         url = os.environ.get(ENV_URL, "").strip()
         if not url:
             return None
-        return cls(url, os.environ.get(ENV_MODEL) or None, os.environ.get(ENV_KEY) or None)
+        return cls(url, os.environ.get(ENV_MODEL) or None, os.environ.get(ENV_KEY) or None, settings=settings)
 
     def complete(self, messages: list[dict]) -> str:
         """The assistant message content for ``messages``; raises :class:`LLMError` naming the endpoint."""
-        body = json.dumps({"model": self.model, "messages": messages, "temperature": CONFIG.apps.llm_temperature,
-                           "max_tokens": CONFIG.apps.llm_max_tokens, "stream": False}).encode()
+        body = json.dumps({"model": self.model, "messages": messages, "temperature": self.settings.llm_temperature,
+                           "max_tokens": self.settings.llm_max_tokens, "stream": False}).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"

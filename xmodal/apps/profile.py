@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from xmodal.config import CONFIG
+from xmodal.config import AppsConfig
 from xmodal.errors import InvalidInput
 
 __all__ = ["SECONDS_PER_DAY", "decay_factor", "Profile"]
@@ -21,12 +21,11 @@ __all__ = ["SECONDS_PER_DAY", "decay_factor", "Profile"]
 SECONDS_PER_DAY = 86_400.0
 
 
-def decay_factor(dt_seconds: float, half_life_days: float | None = None) -> float:
+def decay_factor(dt_seconds: float, half_life_days: float = AppsConfig.rec_half_life_days) -> float:
     """Weight multiplier after ``dt_seconds`` (negative dt, i.e. an older event, gives < 1 too)."""
-    hl = CONFIG.apps.rec_half_life_days if half_life_days is None else half_life_days
-    if hl <= 0:
-        raise InvalidInput(f"half-life must be positive, got {hl} days")
-    return math.pow(0.5, abs(dt_seconds) / (hl * SECONDS_PER_DAY))
+    if half_life_days <= 0:
+        raise InvalidInput(f"half-life must be positive, got {half_life_days} days")
+    return math.pow(0.5, abs(dt_seconds) / (half_life_days * SECONDS_PER_DAY))
 
 
 @dataclass
@@ -51,7 +50,7 @@ class Profile:
         self.negative = np.asarray(self.negative, dtype=np.float64)
 
     def add(self, vector: np.ndarray, weight: float, ts: float | None = None,
-            half_life_days: float | None = None) -> None:
+            half_life_days: float = AppsConfig.rec_half_life_days) -> None:
         """Fold one interaction in; events older than ``t_ref`` are decayed to it instead."""
         v = np.asarray(vector, dtype=np.float64).reshape(-1)
         if v.shape[0] != self.dim:

@@ -4,7 +4,8 @@ Public API (the CLI `xmodal ask` and the server call this)::
 
     from xmodal.apps.qa import ask
     ans = ask(lib, "When does the train to Cambridge leave?", image=None, k=5, kinds=None, where=None,
-              llm="auto")                    # "auto": use XMODAL_LLM_URL if set; None: never; or a ChatClient
+              llm="auto",                    # "auto": use XMODAL_LLM_URL if set; None: never; or a ChatClient
+              settings=None)                 # an AppsConfig; None: the library's (lib.settings.apps)
     ans.answer          # extractive answer (best supporting sentences / segments, with [n] markers) or None
     ans.confidence      # calibrated 0..1
     ans.evidence        # list[Evidence] best first: path, kind, score, text, time, end, page, source, thumbnail
@@ -19,7 +20,8 @@ model plus BM25 keywords (names and numbers), and the scores are calibrated into
 that the unit answers the question. Units of every modality are ranked on that one scale. When
 the best is below ``qa_not_found_below`` the answer is None ("not found") instead of a guess.
 Choosing among the units (only text answers, sentence quality, retrieval relevance and speech
-recognition in the confidence, abstention) lives in :mod:`xmodal.apps.answers`.
+recognition in the confidence, abstention) lives in :mod:`xmodal.apps.answers`. Every number
+involved is a field of the ``settings`` passed down from :func:`ask`, never the global ``CONFIG``.
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ from xmodal.apps.answers import (answer_features, answer_spans, asr_factor, comp
 from xmodal.apps.keywords import coverage, keyword_scores, rare_coverage, tokenize
 from xmodal.apps.llm import ChatClient, CitedPassage
 from xmodal.apps.retrieval import Unit, retrieve_units
-from xmodal.config import CONFIG
+from xmodal.config import AppsConfig
 from xmodal.encoders import get_encoder
 from xmodal.ingest.extract import name_words
 from xmodal.ingest.ranking import language_warning
@@ -119,12 +121,15 @@ def expand_units(units: Sequence[Unit], window_words: int | None = None) -> list
     return out + whole_signs(units)[len(units):]
 
 
-def rank_units(question: str, units: Sequence[Unit], encoder, window_words: int | None = None) -> list[Evidence]:
+def rank_units(question: str, units: Sequence[Unit], encoder, window_words: int | None = None,
+               settings: AppsConfig | None = None) -> list[Evidence]:
     """Score every unit on one calibrated scale and return evidence best first, duplicates merged.
 
     ``encoder`` needs ``encode_text(texts, mode=...)`` returning L2-normalised rows; ``window_words``
-    the library's ``chunk_tokens`` (a passage that long may end mid-sentence: :func:`answer_spans`).
+    the library's ``chunk_tokens`` (a passage that long may end mid-sentence: :func:`answer_spans`);
+    ``settings`` the scoring coefficients (``qa_*``, ``bm25_*``), default ``AppsConfig()``.
     """
+    cfg = settings or AppsConfig()
     units = expand_units(units, window_words)
     seen: set[tuple] = set()
     unique: list[Unit] = []
@@ -142,21 +147,21 @@ def rank_units(question: str, units: Sequence[Unit], encoder, window_words: int 
         dense = np.clip((p @ q[0]).astype(np.float64), 0.0, 1.0)
         # A file's name as words ("city-tour.mp4" -> "city tour"): questions often point at it.
         names = [name_words(Path(u.path)) for u in text_units]
-        kw = keyword_scores(question, texts, names)
+        kw = keyword_scores(question, texts, names, cfg.bm25_k1, cfg.bm25_b)
         q_terms = tokenize(question)
         terms = [tokenize(u.text) + tokenize(name) for u, name in zip(text_units, names)]
         rare = rare_coverage(q_terms, terms)
-        w = CONFIG.apps.qa_dense_weight
+        w = cfg.qa_dense_weight
         for u, d, k_, t, r in zip(text_units, dense, kw, terms, rare):
             factors = unit_factors(float(d), coverage(q_terms, t), u.text, u.source, u.relevance, u.asr_logprob,
-                                   question)
+                                   question, cfg)
             factors["rare"] = r  # read by answer_features, not part of the unit's own score
-            conf = factor_score(factors)
+            conf = factor_score(factors, cfg)
             evidence.append(Evidence(u.path, u.kind, conf, u.source, u.text, u.time, u.end, u.page, u.thumbnail,
                                      raw=float(w * d + (1 - w) * k_), keyword=float(k_), factors=factors))
     for u in unique:
         if not u.text:
-            evidence.append(Evidence(u.path, u.kind, media_confidence(u.retrieval), u.source, None,
+            evidence.append(Evidence(u.path, u.kind, media_confidence(u.retrieval, cfg), u.source, None,
                                      u.time, u.end, u.page, u.thumbnail, raw=u.retrieval))
     # Calibrated score first; the uncalibrated mix breaks ties between near-equal units.
     evidence.sort(key=lambda e: (round(e.score, 3), e.raw), reverse=True)
@@ -172,30 +177,35 @@ def _passages(evidence: Sequence[Evidence], numbers: Sequence[int]) -> list[Cite
     return out
 
 
-def sentence_encoder():
-    """The text-to-text model that scores evidence sentences (``CONFIG.apps.qa_sentence_encoder``)."""
-    return get_encoder(CONFIG.apps.qa_sentence_encoder)
+def sentence_encoder(name: str = AppsConfig.qa_sentence_encoder):
+    """The text-to-text model that scores evidence sentences (``qa_sentence_encoder``)."""
+    return get_encoder(name)
 
 
 def ask(lib, question: str, *, image: Any = None, k: int | None = None, kinds: Sequence[str] | None = None,
-        where: Mapping | None = None, llm: Any = "auto") -> Answer:
-    """Answer ``question`` (optionally with an image) from ``lib``; see the module docstring."""
+        where: Mapping | None = None, llm: Any = "auto", settings: AppsConfig | None = None) -> Answer:
+    """Answer ``question`` (optionally with an image) from ``lib``; see the module docstring.
+
+    ``settings``: every ``qa_*`` / ``llm_*`` number (evidence count, scoring, confidence model,
+    abstention threshold), default the library's (``lib.settings.apps``): the CLI and the server
+    open the library with their settings, so nothing here reads the global ``CONFIG``."""
     if not isinstance(question, str) or not question.strip():
         raise InvalidInput(f"question must be non-empty text, got {question!r}")
-    k = CONFIG.apps.qa_evidence_k if k is None else k
+    settings = settings or lib.settings.apps
+    k = settings.qa_evidence_k if k is None else k
     if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
         raise InvalidInput(f"k must be a positive integer, got {k!r}")
-    units = retrieve_units(lib, question, image=image, kinds=kinds, where=where)
-    evidence = rank_units(question, units, sentence_encoder(), lib.settings.media.chunk_tokens)
-    settings = CONFIG.apps
+    units = retrieve_units(lib, question, image=image, kinds=kinds, where=where, settings=settings)
+    evidence = rank_units(question, units, sentence_encoder(settings.qa_sentence_encoder),
+                          lib.settings.media.chunk_tokens, settings)
     answer, confidence, ordered, n_cited = compose_answer(evidence, settings.qa_conf_model,
                                                           settings.qa_not_found_below,
-                                                          text_wanted=not wants_picture(question))
+                                                          text_wanted=not wants_picture(question), settings=settings)
     cited = list(range(1, n_cited + 1))
     shown = ordered[: max(k, len(cited))]
     result = Answer(question, answer, confidence, shown, cited, warning=language_warning(question, lib.model),
                     features=answer_features(evidence))
-    client = ChatClient.from_env() if llm == "auto" else llm
+    client = ChatClient.from_env(settings) if llm == "auto" else llm
     if client is not None and cited:
         # The model sees exactly the evidence the extractive answer cites, under the same numbers.
         try:

@@ -19,6 +19,10 @@ items, and raised by how often other users liked it together with this user's li
 collaborative filtering, ``collaborative`` weight); maximal marginal relevance then picks the final
 list (``diversity`` = 1 - MMR lambda). A user with no likes gets the most popular items, minus what
 they have seen.
+
+Every function takes ``settings`` (an :class:`xmodal.config.AppsConfig`, its ``rec_*`` fields); with
+a library the default is the library's own (``lib.settings.apps``), so a library opened with other
+settings recommends by them, and nothing here reads the process-wide ``CONFIG``.
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ import numpy as np
 from xmodal.apps.diversity import mmr
 from xmodal.apps.interactions import Interaction, InteractionStore
 from xmodal.apps.profile import Profile, decay_factor
-from xmodal.config import CONFIG
+from xmodal.config import AppsConfig
 from xmodal.errors import InvalidInput, NotFound
 from xmodal.ingest.layout import parse_kinds, positive_k
 from xmodal.ingest.results import Item
@@ -52,16 +56,18 @@ class Recommendation:
                 "because": self.because}
 
 
-def interactions(lib) -> InteractionStore:
-    """The interaction store of ``lib`` (created on first use, cached on the library object)."""
-    return InteractionStore.beside(lib)
+def interactions(lib, settings: AppsConfig | None = None) -> InteractionStore:
+    """The interaction store of ``lib`` (created on first use, cached on the library object), under
+    ``settings`` (default: the library's)."""
+    return InteractionStore.beside(lib, settings)
 
 
 def record_interaction(lib, user: str, item: str, event: str = "like", *, weight: float | None = None,
-                       ts: float | None = None) -> Interaction:
-    """Store one event about an indexed item and update the user's profile; bad input stores nothing."""
+                       ts: float | None = None, settings: AppsConfig | None = None) -> Interaction:
+    """Store one event about an indexed item and update the user's profile; bad input stores nothing.
+    ``settings``: the event weights and half-life (default: the library's)."""
     found = _with_vector(lib, item)
-    return interactions(lib).record(user, found.path, event, found.vector, item_kind=found.kind, weight=weight, ts=ts)
+    return interactions(lib, settings).record(user, found.path, event, found.vector, item_kind=found.kind, weight=weight, ts=ts)
 
 
 def _with_vector(lib, item: str) -> Item:
@@ -72,8 +78,9 @@ def _with_vector(lib, item: str) -> Item:
     return found
 
 
-def _lambda(diversity: float | None) -> float:
-    lam = CONFIG.apps.rec_mmr_lambda if diversity is None else 1.0 - float(diversity)
+def _lambda(diversity: float | None, default: float) -> float:
+    """MMR's lambda for ``diversity`` (``default``, ``rec_mmr_lambda``, when None)."""
+    lam = default if diversity is None else 1.0 - float(diversity)
     if not 0.0 <= lam <= 1.0:
         raise InvalidInput(f"diversity must lie in [0, 1], got {diversity}")
     return lam
@@ -81,8 +88,11 @@ def _lambda(diversity: float | None) -> float:
 
 def more_like_this(lib, path: str, k: int = 10, *, across_kinds: bool = False,
                    kinds: Sequence[str] | None = None, where: Mapping | None = None,
-                   diversity: float | None = 0.0, exclude: Sequence[str] = ()) -> list[Recommendation]:
-    """Items nearest to ``path``: of its own kind unless ``across_kinds`` or ``kinds`` say otherwise."""
+                   diversity: float | None = 0.0, exclude: Sequence[str] = (),
+                   settings: AppsConfig | None = None) -> list[Recommendation]:
+    """Items nearest to ``path``: of its own kind unless ``across_kinds`` or ``kinds`` say otherwise.
+    ``settings``: candidate pool and MMR default (default: the library's)."""
+    cfg = settings or lib.settings.apps
     k = positive_k(k)
     kinds = parse_kinds(kinds)
     source = _with_vector(lib, path)
@@ -90,24 +100,27 @@ def more_like_this(lib, path: str, k: int = 10, *, across_kinds: bool = False,
     if kinds is None and not across_kinds:
         kinds = [source.kind]
     skip = {src, *exclude}
-    pool = lib.nearest_items(source.vector[None, :], k + len(skip) + CONFIG.apps.rec_candidate_k // 4,
+    pool = lib.nearest_items(source.vector[None, :], k + len(skip) + cfg.rec_candidate_k // 4,
                              kinds=kinds, where=where)[0]
     pool = [c for c in pool if c.path not in skip]
     if not pool:
         return []
     rel = np.array([c.score for c in pool])
-    order = mmr(rel, np.stack([c.vector for c in pool]), k, _lambda(diversity))
+    order = mmr(rel, np.stack([c.vector for c in pool]), k, _lambda(diversity, cfg.rec_mmr_lambda))
     return [Recommendation(pool[i].path, pool[i].kind, float(rel[i]), src, pool[i].payload) for i in order]
 
 
 def score_candidates(cands: np.ndarray, profile: Profile, history: Sequence[Interaction],
-                     now: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     now: float | None = None, settings: AppsConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Relevance of each candidate row for this user, and the index into the liked anchors behind it.
 
     relevance = share * max_i(decay_i * cos(c, liked_i)) + (1 - share) * cos(c, profile)
                 - negative_weight * max_j(decay_j * |w_j| * cos(c, disliked_j))^+
+
+    with share, negative_weight, the anchors and the decay's half-life from ``settings`` (``rec_*``,
+    default ``AppsConfig()``).
     """
-    cfg = CONFIG.apps
+    cfg = settings or AppsConfig()
     now = time.time() if now is None else now
     c = cands / np.maximum(np.linalg.norm(cands, axis=1, keepdims=True), 1e-12)
     pos_dir = profile.direction("positive")
@@ -118,7 +131,7 @@ def score_candidates(cands: np.ndarray, profile: Profile, history: Sequence[Inte
     if likes:
         a = np.stack([h.vector for h in likes]).astype(np.float64)
         a /= np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-        w = np.array([decay_factor(now - h.ts) for h in likes])
+        w = np.array([decay_factor(now - h.ts, cfg.rec_half_life_days) for h in likes])
         sims = (c @ a.T) * (w / w.max())
         because = sims.argmax(axis=1)
         rel = cfg.rec_anchor_share * sims.max(axis=1) + (1 - cfg.rec_anchor_share) * prof
@@ -127,7 +140,7 @@ def score_candidates(cands: np.ndarray, profile: Profile, history: Sequence[Inte
     if dislikes:
         n = np.stack([h.vector for h in dislikes]).astype(np.float64)
         n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-        w = np.array([decay_factor(now - h.ts) * abs(h.weight) for h in dislikes])
+        w = np.array([decay_factor(now - h.ts, cfg.rec_half_life_days) * abs(h.weight) for h in dislikes])
         penalty = np.clip(((c @ n.T) * w).max(axis=1), 0.0, None)
         rel = rel - cfg.rec_negative_weight * penalty
     return rel, because
@@ -135,17 +148,18 @@ def score_candidates(cands: np.ndarray, profile: Profile, history: Sequence[Inte
 
 def recommend(lib, user: str, k: int = 10, *, kinds: Sequence[str] | None = None, where: Mapping | None = None,
               exclude_seen: bool = True, exclude: Sequence[str] = (), diversity: float | None = None,
-              collaborative: float | None = None, now: float | None = None) -> list[Recommendation]:
+              collaborative: float | None = None, now: float | None = None,
+              settings: AppsConfig | None = None) -> list[Recommendation]:
     """The user's next ``k`` items: profile + recent-likes candidates (plus items co-liked by other
     users, weighted by ``collaborative``, default ``rec_collaborative_weight``; 0 = content only),
-    re-ranked by MMR, filtered."""
+    re-ranked by MMR, filtered. ``settings``: the ``rec_*`` numbers (default: the library's)."""
     k = positive_k(k)
     kinds = parse_kinds(kinds)
-    cfg = CONFIG.apps
+    cfg = settings or lib.settings.apps
     cf_weight = cfg.rec_collaborative_weight if collaborative is None else float(collaborative)
     if not 0.0 <= cf_weight:
         raise InvalidInput(f"collaborative weight must be >= 0, got {collaborative}")
-    store = interactions(lib)
+    store = interactions(lib, cfg)
     profile = store.profile(user)
     history = store.history(user, with_vectors=True)
     skip = set(exclude)
@@ -174,12 +188,12 @@ def recommend(lib, user: str, k: int = 10, *, kinds: Sequence[str] | None = None
     if not pool:
         return []
     cands = list(pool.values())
-    rel, because = score_candidates(np.stack([c.vector for c in cands]).astype(np.float64), profile, history, now)
+    rel, because = score_candidates(np.stack([c.vector for c in cands]).astype(np.float64), profile, history, now, cfg)
     if co:
         top_co = max(co.values())
         rel = rel + cf_weight * np.array([co.get(c.path, 0.0) / top_co for c in cands])
     top = np.argsort(-rel)[: max(cfg.rec_candidate_k, k)]
-    order = mmr(rel[top], np.stack([cands[i].vector for i in top]), k, _lambda(diversity))
+    order = mmr(rel[top], np.stack([cands[i].vector for i in top]), k, _lambda(diversity, cfg.rec_mmr_lambda))
     out = []
     for j in order:
         i = top[j]

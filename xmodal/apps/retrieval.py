@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from xmodal.config import CONFIG
+from xmodal.config import AppsConfig
 from xmodal.ingest.layout import Role, parse_kinds
 from xmodal.ingest.search import load_query_image
 
@@ -40,14 +40,15 @@ class Unit:
     asr_logprob: float | None = None  # a transcript segment's average log-probability, where stored
 
 
-_REFERENCE_CACHE: dict[str, np.ndarray] = {}
+_REFERENCE_CACHE: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
 
 
-def reference_captions(encoder) -> np.ndarray:
-    """Generic captions encoded by ``encoder`` (once per model): the yardstick for media evidence."""
-    key = getattr(encoder, "name", "") or str(id(encoder))
+def reference_captions(encoder, captions: Sequence[str] = AppsConfig.qa_reference_captions) -> np.ndarray:
+    """Generic ``captions`` (``qa_reference_captions``) encoded by ``encoder`` (once per model and
+    captions): the yardstick for media evidence."""
+    key = (getattr(encoder, "name", "") or str(id(encoder)), tuple(captions))
     if key not in _REFERENCE_CACHE:
-        _REFERENCE_CACHE[key] = encoder.encode_text(list(CONFIG.apps.qa_reference_captions), mode="query")
+        _REFERENCE_CACHE[key] = encoder.encode_text(list(captions), mode="query")
     return _REFERENCE_CACHE[key]
 
 
@@ -66,27 +67,32 @@ def specificity(query_vecs: np.ndarray, vector: np.ndarray, refs: np.ndarray,
     return (z_image + z_query) / 2
 
 
-def _query_stats(lib, qmat: np.ndarray) -> list[tuple[float, float]]:
-    """Per query, the mean and spread of its similarities to the library's nearest pictures (empty
-    when there are too few pictures for a meaningful spread: the image side then stands alone)."""
+def _query_stats(lib, qmat: np.ndarray, pool: int, pool_min: int) -> list[tuple[float, float]]:
+    """Per query, the mean and spread of its similarities to the library's ``pool`` nearest pictures
+    (empty when there are fewer than ``pool_min``, too few for a meaningful spread: the image side
+    then stands alone)."""
     stats = []
-    for sims in lib.row_similarities("visual", qmat, CONFIG.apps.qa_media_pool):
-        if len(sims) < CONFIG.apps.qa_media_pool_min:
+    for sims in lib.row_similarities("visual", qmat, pool):
+        if len(sims) < pool_min:
             return []
         stats.append((float(sims.mean()), float(sims.std())))
     return stats
 
 
 def retrieve_units(lib, question: str, image: Any = None, k: int | None = None,
-                   kinds: Sequence[str] | None = None, where: Mapping | None = None) -> list[Unit]:
+                   kinds: Sequence[str] | None = None, where: Mapping | None = None,
+                   settings: AppsConfig | None = None) -> list[Unit]:
     """Candidate evidence units for a question: every relevant row of the library's top items.
 
     The library's fused search (vectors + BM25) picks the items; within each, the rows nearest to
     the question in each vector field become units, so a long recording contributes its best
     segments rather than only the one the library showed. Images and frames carry their
-    specificity (see :func:`specificity`) as retrieval score; text rows their cosine.
+    specificity (see :func:`specificity`) as retrieval score; text rows their cosine. ``settings``:
+    the ``qa_*`` numbers (items, rows per item, picture pool, reference captions), default the
+    library's (``lib.settings.apps``).
     """
-    k = CONFIG.apps.qa_items if k is None else k
+    cfg = settings or lib.settings.apps
+    k = cfg.qa_items if k is None else k
     kind_list = parse_kinds(kinds)
     found = lib.search(text=question, kind=kind_list, where=where, k=k)
     relevance = {r.id: r.relevance for r in found} if getattr(found, "calibrated", False) else {}
@@ -102,10 +108,10 @@ def retrieve_units(lib, question: str, image: Any = None, k: int | None = None,
         results = list({r.id: r for r in merged}.values())  # first occurrence keeps its place
         qvecs.append(enc.encode_image([picture])[0])
     qmat = np.stack(qvecs).astype(np.float32)
-    refs = reference_captions(enc)
-    query_stats = _query_stats(lib, qmat)
+    refs = reference_captions(enc, cfg.qa_reference_captions)
+    query_stats = _query_stats(lib, qmat, cfg.qa_media_pool, cfg.qa_media_pool_min)
     results = results[:k]
-    rows = lib.nearest_rows([r.id for r in results], qmat, CONFIG.apps.qa_rows_per_item)
+    rows = lib.nearest_rows([r.id for r in results], qmat, cfg.qa_rows_per_item)
     texts = lib.passages([row for item_rows in rows.values() for row in item_rows])
     units: list[Unit] = []
     for r in results:

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Callable
 
-from xmodal.config import CONFIG
+from xmodal.config import TrainConfig
 from xmodal.errors import NotFound
 from xmodal.datasets.pairs import Pair
 
@@ -54,12 +54,14 @@ def parse_svg_metadata(path: Path) -> tuple[str, list[str]]:
 
 
 def load_openclipart(root: str | Path | None = None, folders: tuple[str, ...] = FOLDERS, *,
-                     vocabulary: set[str] | Callable[[], set[str]]) -> list[Pair]:
+                     vocabulary: set[str] | Callable[[], set[str]],
+                     max_per_folder: int = TrainConfig.openclipart_max_per_folder) -> list[Pair]:
     """Cleaned (drawing, title) pairs, plus a "title: keywords" text where keywords add something.
 
     ``vocabulary``: the words that count as English (the text tower's, passed in by the trainer: the
-    data layer knows no models)."""
-    root = Path(root or CONFIG.train.openclipart_dir)
+    data layer knows no models). ``root``: default ``TrainConfig.openclipart_dir``; at most
+    ``max_per_folder`` drawings per leaf folder (so hundreds of playing cards do not dominate)."""
+    root = Path(root or TrainConfig.openclipart_dir)
     if not root.is_dir():
         raise NotFound(f"Open Clip Art folder {str(root)!r} does not exist: apt-get install openclipart-svg")
     vocab = vocabulary() if callable(vocabulary) else vocabulary
@@ -77,7 +79,7 @@ def load_openclipart(root: str | Path | None = None, folders: tuple[str, ...] = 
                 continue
             rel = svg.relative_to(root)
             leaf = rel.parent.as_posix()
-            if per_folder.get(leaf, 0) >= CONFIG.train.openclipart_max_per_folder:
+            if per_folder.get(leaf, 0) >= max_per_folder:
                 continue
             per_folder[leaf] = per_folder.get(leaf, 0) + 1
             extra = []

@@ -13,7 +13,7 @@ import hashlib
 import re
 from typing import Sequence
 
-from xmodal.config import CONFIG
+from xmodal.config import TrainConfig
 from xmodal.errors import InvalidInput
 from xmodal.datasets.pairs import Pair
 
@@ -50,6 +50,7 @@ def _hash(key: str, seed: int) -> str:
 def split_pairs(pairs: Sequence[Pair], fractions: Sequence[float] | None = None,
                 seed: int | None = None, anchor_languages: Sequence[str] | None = None) -> dict[str, list[Pair]]:
     """Split into ``{"train", "val", "test"}`` by group, merging groups that share a description.
+    ``fractions`` / ``seed``: default ``TrainConfig``'s (a caller with other settings passes its own).
 
     Groups are merged on shared descriptions in the ``anchor_languages`` (default: all). Merging
     on every language of a corpus like Tux Paint glues most folders into one component (a
@@ -60,8 +61,8 @@ def split_pairs(pairs: Sequence[Pair], fractions: Sequence[float] | None = None,
     group (its item). Shares are of items (images), met as closely as whole components allow.
     """
     anchors = None if anchor_languages is None else set(anchor_languages)
-    fractions = tuple(fractions or CONFIG.train.split_fractions)
-    seed = CONFIG.train.split_seed if seed is None else seed
+    fractions = tuple(fractions or TrainConfig.split_fractions)
+    seed = TrainConfig.split_seed if seed is None else seed
     if len(fractions) != 3 or any(f < 0 for f in fractions) or sum(fractions) <= 0:
         raise InvalidInput(f"split fractions {fractions!r}: need three non-negative numbers (train, val, test)")
     uf = _UnionFind()

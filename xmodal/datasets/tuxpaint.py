@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from xmodal.config import CONFIG
+from xmodal.config import TrainConfig
 from xmodal.datasets.pairs import Pair
 from xmodal.datasets.splits import split_pairs
 from xmodal.errors import NotFound
@@ -70,11 +70,12 @@ def load_tuxpaint(root: str | Path | None = None, languages: list[str] | None = 
                   formats: tuple[str, ...] = _IMAGE_SUFFIXES) -> list[Pair]:
     """Every stamp with a description, one :class:`Pair` per (stamp, language).
 
+    ``root``: default ``TrainConfig.tuxpaint_dir`` (where the Debian package puts the stamps).
     ``languages`` keeps only those codes (``None``: all). Mirror images (``*_mirror.png``) are
     Tux Paint's pre-flipped copies of other stamps and are left out. Order is sorted by path so
     the result is the same on every machine.
     """
-    root = Path(root or CONFIG.train.tuxpaint_dir)
+    root = Path(root or TrainConfig.tuxpaint_dir)
     if not root.is_dir():
         raise NotFound(f"Tux Paint stamps folder {str(root)!r} does not exist: apt-get install tuxpaint-stamps-default")
     pairs: list[Pair] = []

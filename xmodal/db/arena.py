@@ -26,7 +26,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-__all__ = ["M_MMAP_THRESHOLD", "return_big_frees_to_the_os", "Arena"]
+__all__ = ["M_MMAP_THRESHOLD", "return_big_frees_to_the_os", "swig_ptr", "knn_block", "Arena"]
 
 _MALLOC_TUNED = False
 M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
@@ -50,6 +50,11 @@ def return_big_frees_to_the_os(threshold: int = 1 << 20) -> None:
         pass
 
 
+# faiss.swig_ptr is a Python function around the SWIG module's own: calling that one directly
+# saves a Python frame per array, and a search passes three to eight of them (issue 16).
+swig_ptr: Any = getattr(getattr(faiss.swig_ptr, "__globals__", {}).get("_swigfaiss"), "swig_ptr", faiss.swig_ptr)
+
+
 def knn_block(q: np.ndarray, xb: np.ndarray, k: int, metric: int, sel: Any = None, D: np.ndarray | None = None,
               I: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest of ``q`` in the block ``xb`` (both C-contiguous float32), FAISS's brute
@@ -58,7 +63,7 @@ def knn_block(q: np.ndarray, xb: np.ndarray, k: int, metric: int, sel: Any = Non
     nq = len(q)
     D = np.empty((nq, k), np.float32) if D is None else D
     I = np.empty((nq, k), np.int64) if I is None else I
-    args = (faiss.swig_ptr(q), faiss.swig_ptr(xb), xb.shape[1], nq, len(xb), k, faiss.swig_ptr(D), faiss.swig_ptr(I))
+    args = (swig_ptr(q), swig_ptr(xb), xb.shape[1], nq, len(xb), k, swig_ptr(D), swig_ptr(I))
     if metric == faiss.METRIC_L2:
         faiss.knn_L2sqr(*args, None, sel)
     else:
@@ -202,17 +207,16 @@ class Arena:
         if nq == 0 or k == 0:
             return D, I
         xb = self.xb()
-        args = (faiss.swig_ptr(q), faiss.swig_ptr(xb), faiss.swig_ptr(slots), self.d, nq, len(xb), width, k,
-                faiss.swig_ptr(D), faiss.swig_ptr(I), 0 if shared else width)
+        args = (swig_ptr(q), swig_ptr(xb), swig_ptr(slots), self.d, nq, len(xb), width, k,
+                swig_ptr(D), swig_ptr(I), 0 if shared else width)
         if self.metric == faiss.METRIC_L2:
             faiss.knn_L2sqr_by_idx(*args)
         else:
             faiss.knn_inner_products_by_idx(*args)
         if count_mapped:
             self._count_mapped(width if shared else nq * width)
-        pad = I < 0
-        if pad.any():
-            D[pad] = 0
+        if I.size and I[:, -1].min() < 0:  # FAISS puts a row's missing results (-1) last
+            D[I < 0] = 0
         return D, I
 
     def release(self, lo: int, hi: int) -> None:
@@ -249,7 +253,7 @@ class Arena:
         nq = len(q)
         res = faiss.RangeSearchResult(nq)
         sel = params.sel if params is not None else None
-        args = (faiss.swig_ptr(q), faiss.swig_ptr(xb), self.d, nq, len(xb), float(radius), res, sel)
+        args = (swig_ptr(q), swig_ptr(xb), self.d, nq, len(xb), float(radius), res, sel)
         if self.metric == faiss.METRIC_L2:
             faiss.range_search_L2sqr(*args)
         else:

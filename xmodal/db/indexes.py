@@ -18,6 +18,7 @@ import numpy as np
 
 from xmodal.config import DBConfig
 from xmodal.db.api import VectorField
+from xmodal.db.arena import swig_ptr
 
 __all__ = ["faiss_metric", "default_pq_m", "SearchKnobs", "AnnIndex", "HnswIndex", "TrainedIndex", "IvfMixin",
            "IvfTrainedIndex", "IvfFlatIndex", "IvfPqIndex", "OpqIndex", "PqIndex", "Sq8Index", "LshIndex",
@@ -39,9 +40,10 @@ def default_pq_m(dim: int, dims_per_subquantizer: int = DBConfig.pq_dims_per_sub
     return 1
 
 
-@dataclass
+@dataclass(frozen=True)
 class SearchKnobs:
-    """Per-query parameters, already validated (see schema.QUERY_PARAMS)."""
+    """Per-query parameters, already validated (see schema.QUERY_PARAMS). Frozen: searches without
+    parameters share one instance (``from_params({})``), and a planner's change is a ``replace``."""
 
     ef: int | None = None
     nprobe: int | None = None
@@ -50,8 +52,13 @@ class SearchKnobs:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> "SearchKnobs":
+        if not params:
+            return _NO_KNOBS
         return cls(ef=params.get("ef") or params.get("ef_search"), nprobe=params.get("nprobe"),
                    refine_factor=params.get("refine_factor"), exact=bool(params.get("exact", False)))
+
+
+_NO_KNOBS = SearchKnobs()
 
 
 def faiss_search(index: Any, q: np.ndarray, k: int, params: Any = None) -> tuple[np.ndarray, np.ndarray]:
@@ -62,7 +69,7 @@ def faiss_search(index: Any, q: np.ndarray, k: int, params: Any = None) -> tuple
     n = len(q)
     D = np.empty((n, k), np.float32)
     I = np.empty((n, k), np.int64)
-    index.search_c(n, faiss.swig_ptr(q), k, faiss.swig_ptr(D), faiss.swig_ptr(I), params)
+    index.search_c(n, swig_ptr(q), k, swig_ptr(D), swig_ptr(I), params)
     return D, I
 
 
@@ -141,6 +148,10 @@ class AnnIndex:
         self.trained_on = trained_on
 
 
+def _hnsw_params(ef: int) -> Any:
+    return faiss.SearchParametersHNSW(efSearch=ef)
+
+
 class HnswIndex(AnnIndex):
     """FAISS HNSW. For ``ip`` the graph is built in L2 over vectors augmented with one coordinate,
     sqrt(B - |x|^2) (the standard MIPS-to-nearest-neighbour reduction): HNSW over raw inner
@@ -182,7 +193,7 @@ class HnswIndex(AnnIndex):
 
     def search(self, q: np.ndarray, k: int, sel: Any, knobs: SearchKnobs) -> tuple[np.ndarray, np.ndarray]:
         if not self.mips:
-            return super().search(q, k, sel, knobs)
+            return faiss_search(self.index, q, k, self._search_params(k, sel, knobs))
         qa = np.ascontiguousarray(np.hstack([q, np.zeros((len(q), 1), np.float32)]))
         D, I = self.index.search(qa, k, params=self._search_params(k, sel, knobs))
         # |q'-x'|^2 = |q|^2 + B - 2 q.x: turn back into inner products (re-scored exactly later).
@@ -196,7 +207,11 @@ class HnswIndex(AnnIndex):
 
     def _search_params(self, k: int, sel: Any, knobs: SearchKnobs) -> Any:
         ef = max(int(knobs.ef or self.params.get("ef_search", self.settings.hnsw_ef_search)), k)
-        return self._params_for(ef, sel, lambda v: faiss.SearchParametersHNSW(efSearch=v))
+        if sel is None:  # the usual case, without a call (see _params_for)
+            cached = self._params_cache.get(ef)
+            if cached is not None:
+                return cached
+        return self._params_for(ef, sel, _hnsw_params)
 
 
 class TrainedIndex(AnnIndex):
@@ -369,7 +384,11 @@ class IvfMixin:
 
     def _ivf_params(self, sel: Any, knobs: SearchKnobs) -> Any:
         nprobe = int(knobs.nprobe or self.params.get("nprobe", self.settings.ivf_nprobe))
-        return self._params_for(nprobe, sel, lambda v: faiss.SearchParametersIVF(nprobe=v))
+        return self._params_for(nprobe, sel, _ivf_search_params)
+
+
+def _ivf_search_params(nprobe: int) -> Any:
+    return faiss.SearchParametersIVF(nprobe=nprobe)
 
 
 def _pq_shape(spec: VectorField, settings: DBConfig) -> tuple[int, int]:

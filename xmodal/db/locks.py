@@ -18,7 +18,8 @@ class ReadWriteLock:
     FAISS releases the GIL while searching, so shared reads really run in parallel."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._mutex = threading.Lock()
+        self._cond = threading.Condition(self._mutex)
         self._readers = 0
         self._writer: int | None = None
         self._writer_depth = 0
@@ -32,6 +33,12 @@ class ReadWriteLock:
     def _acquire_read(self) -> bool:
         if self._writer == threading.get_ident():  # a writer may read what it is writing
             return False
+        # The usual case (no writer, none waiting) takes the bare mutex: Condition's Python-level
+        # __enter__ / notify cost a few microseconds per search (issue 16: per-call overhead).
+        with self._mutex:
+            if self._writer is None and not self._waiting_writers:
+                self._readers += 1
+                return True
         with self._cond:
             while self._writer is not None or self._waiting_writers:
                 self._cond.wait()
@@ -39,9 +46,10 @@ class ReadWriteLock:
         return True
 
     def _release_read(self) -> None:
-        with self._cond:
+        with self._mutex:
             self._readers -= 1
-            if not self._readers:
+            # Only a writer waits for the readers to leave (readers wait for writers, who notify).
+            if not self._readers and self._waiting_writers:
                 self._cond.notify_all()
 
     @contextmanager

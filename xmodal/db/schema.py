@@ -21,7 +21,8 @@ __all__ = ["INDEX_PARAMS", "PARAM_DOES_NOT_APPLY", "QUERY_PARAMS", "check_name",
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _INT64 = (-(2**63), 2**63 - 1)
-_DEFAULT_LIMITS = DBConfig()  # a caller that passes no settings gets the defaults
+_DEFAULT_LIMITS = DBConfig()
+_F32 = np.dtype(np.float32)  # a caller that passes no settings gets the defaults
 
 # Index parameters each kind uses. Anything else is refused, never ignored: a typo, or a knob of
 # another kind that would silently change nothing (issue 16: refine_factor on ivf_flat).
@@ -162,8 +163,8 @@ def _id_key(i: Id) -> tuple[type, Id]:
 
 def check_vectors(field: str, spec: VectorField, value: Any, n: int | None) -> np.ndarray:
     """A float32 C-contiguous (n, dim) array of finite numbers (a (dim,) vector counts as one row)."""
-    try:
-        arr = np.asarray(value, dtype=np.float32)
+    try:  # (a float32 array as is: asarray's argument parsing costs as much as the checks below)
+        arr = value if type(value) is np.ndarray and value.dtype is _F32 else np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"vector field {field!r}: not a numeric array ({exc})") from exc
     if arr.ndim == 1:
@@ -175,7 +176,8 @@ def check_vectors(field: str, spec: VectorField, value: Any, n: int | None) -> n
     if n is not None and arr.shape[0] != n:
         raise InvalidInput(f"vector field {field!r}: {arr.shape[0]} vectors for {n} ids")
     if arr.shape[0] == 1:  # one query per call: the cheapest check that is still complete
-        one = float(arr[0].dot(arr[0]))
+        row = arr[0]
+        one = float(row.dot(row))
         if math.isfinite(one) and (one > 0 or spec.metric != "cosine"):
             return np.ascontiguousarray(arr)
     # One pass for both checks: a squared norm is finite iff the row is (float64: no overflow).
@@ -246,6 +248,8 @@ def check_payload(schema: Mapping[str, str], payload: Any, where: str) -> dict:
 
 
 def check_k(k: Any) -> int:
+    if type(k) is int and k > 0:  # the usual case, without the general checks (once per search)
+        return k
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
         raise InvalidInput(f"k must be a positive integer, got {k!r}")
     return int(k)
@@ -259,7 +263,7 @@ def check_queries(field: str, spec: VectorField, queries: Any) -> np.ndarray:
 def check_query_params(field: str, spec: VectorField, params: Mapping[str, Any] | None) -> dict:
     if not params:
         return {}
-    if not isinstance(params, Mapping):
+    if type(params) is not dict and not isinstance(params, Mapping):  # (isinstance on an ABC is slow)
         raise InvalidInput(f"search params must be a dict, got {type(params).__name__}")
     allowed = QUERY_PARAMS[spec.index] + ("exact",)
     out: dict[str, Any] = {}

@@ -167,11 +167,11 @@ class FieldIndex:
 
     def prepare(self, x: np.ndarray) -> np.ndarray:
         """Vectors as the index holds them: cosine fields are normalised."""
-        x = np.ascontiguousarray(x, dtype=np.float32)
         if self.spec.metric == "cosine":
-            x = x.copy()
+            x = np.array(x, dtype=np.float32, order="C")  # a copy, normalised in place
             faiss.normalize_L2(x)
-        return x
+            return x
+        return np.ascontiguousarray(x, dtype=np.float32)
 
     def xb(self) -> np.ndarray:
         """Zero-copy view of the stored vectors (valid until the next add)."""
@@ -427,18 +427,22 @@ class FieldIndex:
         Unfiltered searches use the field's index as asked; filtered ones go where the planner
         finds them cheapest: the index with a selector, an exact scan of the allowed rows only,
         or (one query) an exact scan of every slot with a selector."""
+        if ok is None:  # unfiltered: the index as asked, with as few steps as possible (issue 16)
+            m = self.n - self.n_dead
+            if m == 0:
+                return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+            k = min(k, m)
+            if self.index_usable(self.ann, knobs):
+                return self._ann_knn(q, k, None, m, knobs)
+            return self._exact_knn(q, k, None, m)
         allowed = Allowed(ok, int(np.count_nonzero(ok))) if isinstance(ok, np.ndarray) else ok
-        m = self.live if allowed is None else allowed.m
+        m = allowed.m
         nq = len(q)
         if m == 0:
             return np.zeros((nq, 0), np.float32), np.zeros((nq, 0), np.int64)
         k = min(k, m)
         ann = self.ann
         usable = self.index_usable(ann, knobs)
-        if allowed is None:
-            if usable:
-                return self._ann_knn(q, k, None, m, knobs)
-            return self._exact_knn(q, k, None, m)
         # Repeated searches with one filter (its Allowed is cached per data version) re-use the
         # choice: the costs scale with the batch alike once the allowed rows are gathered.
         allowed.uses += 1
@@ -570,7 +574,7 @@ class FieldIndex:
                 D, I = self._overfetch(q, kk, ok, m, knobs)
             return self._rerank(q, I, k)
         if ok is None:
-            live = self._live_selector()
+            live = self._live_selector() if self.n_dead else None
             if live is None:
                 D, I = ann.search(q, kk, None, knobs)
             elif ann.supports_selector:
@@ -586,7 +590,7 @@ class FieldIndex:
         else:
             D, I = self._overfetch(q, kk, ok, m, knobs)
         if ann.exact_scores:
-            return D[:, :k], I[:, :k]
+            return (D, I) if kk == k else (D[:, :k], I[:, :k])
         return self._rerank(q, I, k)
 
     def _overfetch(self, q: np.ndarray, kk: int, ok: np.ndarray, m: int,

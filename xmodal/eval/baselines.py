@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from xmodal.config import CONFIG
+from xmodal.config import TrainConfig
 from xmodal.media.images import load_image
 
 
@@ -22,7 +22,7 @@ class RandomEncoder:
 
     def __init__(self, dim: int = 384, seed: int | None = None) -> None:
         self.dim = dim
-        self.seed = CONFIG.train.seed if seed is None else seed
+        self.seed = TrainConfig.seed if seed is None else seed
 
     def _vector(self, digest: bytes) -> np.ndarray:
         rng = np.random.default_rng([self.seed, int.from_bytes(digest[:8], "little")])

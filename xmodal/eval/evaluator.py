@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from xmodal.config import CONFIG, MediaConfig
+from xmodal.config import MediaConfig, TrainConfig
 from xmodal.errors import InvalidInput, MediaError
 from xmodal.eval.metrics import chance_recall, retrieval_metrics
 from xmodal.datasets.pairs import Pair, items_of, languages_of
@@ -47,7 +47,7 @@ class CrossModalEvaluator:
             raise InvalidInput(f"evaluation set {name!r} needs at least 2 images, got {len(items_of(pairs))}")
         self.pairs = list(pairs)
         self.name = name
-        self.ks = tuple(ks or CONFIG.train.recall_ks)
+        self.ks = tuple(ks or TrainConfig.recall_ks)
         self.languages = list(languages) if languages is not None else languages_of(self.pairs)
         self.speech = speech
         self.zero_shot = zero_shot

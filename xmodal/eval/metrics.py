@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from xmodal.config import CONFIG
+from xmodal.config import TrainConfig
 from xmodal.errors import InvalidInput
 
 
@@ -38,7 +38,7 @@ def ranks(similarity: np.ndarray, correct: np.ndarray) -> np.ndarray:
 
 def recall_at(rank: np.ndarray, ks: Sequence[int] | None = None) -> dict[str, float]:
     """``{"R@1": ..., "R@5": ..., "R@10": ..., "median_rank": ...}`` from per-query ranks."""
-    ks = tuple(ks or CONFIG.train.recall_ks)
+    ks = tuple(ks or TrainConfig.recall_ks)
     r = np.asarray(rank, dtype=np.float64)
     if r.size == 0:
         raise InvalidInput("no queries to compute recall over")

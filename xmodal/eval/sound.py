@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from xmodal.config import CONFIG
+from xmodal.config import TrainConfig
 from xmodal.datasets.pairs import Pair
 from xmodal.datasets.tuxpaint import tuxpaint_sound_splits
 from xmodal.encoders.sound import BRIDGE_WEIGHT, BRIDGE_WEIGHT_CHOSEN, TAG_WEIGHT, embed_heard
@@ -57,7 +57,7 @@ def evaluate_sound_head(encoder, split: str = "test", ks: Sequence[int] | None =
     ``encoder`` is the text/image model whose space the head was trained for (its ``name`` picks
     the head). Returns ``{"text->sound (held-out)": metrics, "text->sound (all sounds)": ...,
     "sound->image (all sound stamps)": ..., "text->image (all sound stamps)": ...}``."""
-    ks = tuple(ks or CONFIG.train.recall_ks)
+    ks = tuple(ks or TrainConfig.recall_ks)
     splits = tuxpaint_sound_splits()
     every = {**_by_item(splits["train"]), **_by_item(splits["val"]), **_by_item(splits["test"])}
     by_path = _heard(tuple(ps[0].speech for ps in every.values()))  # silent clips (a giraffe) left out

@@ -8,9 +8,9 @@ One writer keeps the library's bookkeeping (keyword index, duplicate detection) 
 expensive part, the models, scales out.
 
 Each batch of files is one row of a Ray Dataset; ``map_batches`` runs it through a pool of encoder
-actors (each loads the model once). Files up to ``IngestConfig.ray_max_ship_bytes`` travel inside
-the job, so workers need no shared filesystem; larger files are read at their path, which must then
-be visible on the workers (NFS, a mounted bucket). Thumbnails are made on the workers and written
+actors (each loads the model once). Files up to the library's ``settings.ingest.ray_max_ship_bytes``
+travel inside the job, so workers need no shared filesystem; larger files are read at their path,
+which must then be visible on the workers (NFS, a mounted bucket). Thumbnails are made on the workers and written
 here. The cluster's Python environment needs xmodal with its ``models`` and ``media`` extras.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from xmodal._optional import require
-from xmodal.config import CONFIG
+from xmodal.config import Config
 from xmodal.errors import InvalidInput
 from xmodal.ingest.workers import Job, Options, Outcome, Progress
 
@@ -43,6 +43,7 @@ class RayRunner:
         if workers is not None and workers < 1:
             raise InvalidInput(f"--workers must be at least 1, got {workers}")
         self.opts = opts
+        self.ingest = (opts.settings or Config()).ingest  # the library's: CPUs per actor, what ships
         self.address = address
         self.workers = workers
         self.ship_files = ship_files
@@ -65,12 +66,12 @@ class RayRunner:
             rows = [{"batch": pickle.dumps(self._pack(b))} for b in batches]
             if not rows:
                 return
-            actors = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // CONFIG.ingest.ray_actor_cpus))
+            actors = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // self.ingest.ray_actor_cpus))
             actors = min(actors, len(rows))
             ds = ray.data.from_items(rows, override_num_blocks=len(rows))
             ds = ds.map_batches(RayEncoder, fn_constructor_args=(self.opts, self.ship_files), batch_size=1,
                                 compute=ray.data.ActorPoolStrategy(size=actors),
-                                num_cpus=CONFIG.ingest.ray_actor_cpus)
+                                num_cpus=self.ingest.ray_actor_cpus)
             for row in ds.iter_rows():
                 outcomes = self._unpack(pickle.loads(row["outcomes"]))
                 if on_progress:
@@ -88,7 +89,7 @@ class RayRunner:
             data = None
             if self.ship_files:
                 try:
-                    if os.path.getsize(job.path) <= CONFIG.ingest.ray_max_ship_bytes:
+                    if os.path.getsize(job.path) <= self.ingest.ray_max_ship_bytes:
                         data = Path(job.path).read_bytes()
                 except OSError:
                     data = None  # the worker reports the file's own error when it opens it

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from xmodal._optional import require
-from xmodal.config import CONFIG, Config
+from xmodal.config import Config
 from xmodal.errors import MediaError
 from xmodal.ingest.sound import SOUND, sound_content
 from xmodal.media import chunk_text, extract_frames, load_image, load_text, ocr_lines, transcribe
@@ -75,9 +75,10 @@ def name_words(path: Path) -> str:
     return re.sub(r"[_\-.]+", " ", path.stem).strip()
 
 
-def _evidence(text: str) -> str:
+def _evidence(text: str, limit: int) -> str:
+    """``text`` with its whitespace collapsed, cut to ``limit`` characters (the library's
+    ``settings.ingest.evidence_chars``) with an ellipsis: what a result quotes."""
     text = " ".join(text.split())
-    limit = CONFIG.ingest.evidence_chars
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
@@ -86,14 +87,14 @@ def _mime(path: Path, kind: str) -> str:
     return mime or f"{kind}/{path.suffix.lstrip('.').lower() or 'octet-stream'}"
 
 
-def _thumbnail(img, thumbs_dir: Path | None, digest: str) -> str | None:
+def _thumbnail(img, thumbs_dir: Path | None, digest: str, side: int) -> str | None:
+    """The item's JPEG thumbnail, at most ``side`` pixels a side (``settings.media.thumbnail_size``)."""
     if thumbs_dir is None:
         return None
     thumbs_dir.mkdir(parents=True, exist_ok=True)
     out = thumbs_dir / f"{digest}.jpg"  # the library deletes it by this name with the item
     if not out.exists():
         thumb = img.convert("RGB").copy()
-        side = CONFIG.media.thumbnail_size
         thumb.thumbnail((side, side))
         tmp = out.with_suffix(".tmp")
         thumb.save(tmp, format="JPEG", quality=80)
@@ -103,37 +104,41 @@ def _thumbnail(img, thumbs_dir: Path | None, digest: str) -> str | None:
 
 def _text_units(text: str, role: str, settings: Config) -> list[ExtractedUnit]:
     units = []
+    limit = settings.ingest.evidence_chars
     for chunk in chunk_text(text, settings=settings.media):
         if chunk.text.strip():
-            units.append(ExtractedUnit(role, TEXT, chunk.text, text=_evidence(chunk.text)))
+            units.append(ExtractedUnit(role, TEXT, chunk.text, text=_evidence(chunk.text, limit)))
     return units
 
 
 def _speech_units(path: Path, settings: Config) -> tuple[list[ExtractedUnit], str | None]:
     """Transcript segments as units, and the language the speech model heard (None: no speech)."""
     segs = [s for s in transcribe(path, settings=settings.media) if s.text.strip()]
-    units = [ExtractedUnit("speech", TEXT, s.text.strip(), time=float(s.start), end=float(s.end), text=_evidence(s.text),
-                  asr_logprob=s.logprob) for s in segs]
+    limit = settings.ingest.evidence_chars
+    units = [ExtractedUnit("speech", TEXT, s.text.strip(), time=float(s.start), end=float(s.end),
+                           text=_evidence(s.text, limit), asr_logprob=s.logprob) for s in segs]
     return units, (segs[0].language if segs else None)
 
 
 def decode(path: str, kind: str, digest: str, thumbs_dir: Path | None = None, ocr: bool = True,
            speech: bool = True, settings: Config | None = None) -> Decoded:
     """Decode ``path`` (whose kind the media layer detected) into units; raises MediaError.
-    ``settings``: the library's (how media is decoded)."""
+    ``settings``: the library's (how media is decoded, how long evidence is, OCR and frame limits)."""
     settings = settings or Config()
+    limit = settings.ingest.evidence_chars
+    side = settings.media.thumbnail_size
     p = Path(path)
     meta: dict = {"name": name_words(p)}
     units: list[ExtractedUnit] = []
     if kind == "image":
         img = load_image(p, settings=settings.media)
-        meta.update(width=img.width, height=img.height, thumbnail=_thumbnail(img, thumbs_dir, digest))
+        meta.update(width=img.width, height=img.height, thumbnail=_thumbnail(img, thumbs_dir, digest, side))
         units.append(ExtractedUnit("item", VISUAL, img))
         if ocr:
-            blocks = confident_ocr_blocks(ocr_lines(img, settings.media), CONFIG.ingest.ocr_line_min_confidence)
+            blocks = confident_ocr_blocks(ocr_lines(img, settings.media), settings.ingest.ocr_line_min_confidence)
             if blocks:
                 meta["language"] = guess_language("\n".join(blocks))
-                units += [ExtractedUnit("ocr", TEXT, block, text=_evidence(block)) for block in blocks]
+                units += [ExtractedUnit("ocr", TEXT, block, text=_evidence(block, limit)) for block in blocks]
     elif kind == "text":
         text = load_text(p, settings.media)
         meta["language"] = guess_language(text)
@@ -148,17 +153,17 @@ def decode(path: str, kind: str, digest: str, thumbs_dir: Path | None = None, oc
         if segs:
             meta["language"] = heard or guess_language(" ".join(u.content for u in segs))
             whole = " ".join(u.content for u in segs)
-            units.append(ExtractedUnit("item", TEXT, whole, time=segs[0].time, text=_evidence(whole)))
+            units.append(ExtractedUnit("item", TEXT, whole, time=segs[0].time, text=_evidence(whole, limit)))
             units += segs
     elif kind == "video":
         meta["duration"] = _duration(p)
         every = settings.media.video_frame_interval_s
         if meta["duration"]:
-            every = max(every, meta["duration"] / CONFIG.ingest.video_max_frames)
+            every = max(every, meta["duration"] / settings.ingest.video_max_frames)
         frames = extract_frames(p, every, settings=settings.media)
         if frames:
             first = frames[0].image
-            meta.update(width=first.width, height=first.height, thumbnail=_thumbnail(first, thumbs_dir, digest))
+            meta.update(width=first.width, height=first.height, thumbnail=_thumbnail(first, thumbs_dir, digest, side))
             units.append(ExtractedUnit("item", VISUAL, first, time=float(frames[0].time)))
             units += [ExtractedUnit("frame", VISUAL, f.image, time=float(f.time)) for f in frames]
         if speech:

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Iterable
 
+from xmodal.config import DBConfig
 from xmodal.ingest.files import FileEntry
 from xmodal.ingest.sidecar import open_sidecar
 
@@ -22,10 +23,11 @@ CREATE TABLE IF NOT EXISTS failures (
 
 
 class FailureLog:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, busy_timeout_ms: int = DBConfig.sqlite_busy_timeout_ms):
+        """``busy_timeout_ms``: how long a statement waits for another process's lock."""
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._conn = open_sidecar(self.path, _SCHEMA, "failure log")
+        self._conn = open_sidecar(self.path, _SCHEMA, "failure log", busy_timeout_ms=busy_timeout_ms)
 
     def known(self, entry: FileEntry) -> tuple[str | None, str] | None:
         """``(kind, reason)`` when this exact file (same size and mtime) failed before."""

@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from xmodal.config import CONFIG, Config
+from xmodal.config import Config
 from xmodal.errors import InvalidInput, NotFound
 from xmodal.ingest.encode import Encoded
 from xmodal.ingest.files import FileEntry, scan, under
@@ -46,7 +46,8 @@ class Indexer:
     def __init__(self, collection: Callable[[bool], object], store: SideStore, model: str,
                  encoder: Callable[[], object], settings: Config | None = None):
         self._collection = collection
-        self.settings = settings  # the library's: handed to the decoders and encoders of every worker
+        # The library's: batch size and workers here, handed to the decoders and encoders of every worker.
+        self.settings = settings or Config()
         self.store = store
         self.model = model
         self._encoder = encoder
@@ -68,7 +69,8 @@ class Indexer:
         with progress_bars(progress) as bars:
             try:
                 t_scan = bars.add_task("scan", total=None)
-                plan = make_plan(entries_iter, state, content_hash, roots, prune,
+                block = self.settings.ingest.hash_block_bytes
+                plan = make_plan(entries_iter, state, lambda path: content_hash(path, block), roots, prune,
                                  on_file=lambda e: bars.advance(t_scan, 1))
                 bars.update(t_scan, total=bars.tasks[t_scan].completed)
                 for entry in plan.unchanged:
@@ -130,12 +132,12 @@ class Indexer:
                           runner, on_batch=None) -> None:
         if not jobs:
             return
-        size = CONFIG.ingest.batch_files
+        size = self.settings.ingest.batch_files
         batches = [jobs[i:i + size] for i in range(0, len(jobs), size)]
         tasks = {ph: bars.add_task(ph, total=len(jobs)) for ph in ("decode", "encode", "write")}
         opts = Options(model=self.model, thumbs_dir=str(self.store.thumbs_dir), ocr=ocr, speech=speech,
                        settings=self.settings)
-        n_workers = CONFIG.ingest.workers if workers is None else workers
+        n_workers = self.settings.ingest.workers if workers is None else workers
         if runner is None:
             runner = LocalRunner(opts, n_workers, encoder=self._encoder() if n_workers <= 1 else None)
         for outcomes in runner.run(batches, on_progress=lambda ph, n: bars.advance(tasks[ph], n)):

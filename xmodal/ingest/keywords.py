@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from xmodal.config import DBConfig
 from xmodal.ingest.ranking import code_terms, content_terms
 from xmodal.ingest.sidecar import open_sidecar
 
@@ -68,10 +69,11 @@ class KeywordHit:
 
 
 class KeywordIndex:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, busy_timeout_ms: int = DBConfig.sqlite_busy_timeout_ms):
+        """``busy_timeout_ms``: how long a statement waits for another process's lock."""
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._conn = open_sidecar(self.path, _SCHEMA, "keyword index", wal=True)
+        self._conn = open_sidecar(self.path, _SCHEMA, "keyword index", wal=True, busy_timeout_ms=busy_timeout_ms)
         with self._lock, self._conn:  # an index written before the lookup table existed: fill it once
             if self._conn.execute("SELECT NOT EXISTS (SELECT 1 FROM passage_rows) AND EXISTS (SELECT 1 FROM passages)"
                                   ).fetchone()[0]:

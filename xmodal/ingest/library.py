@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from xmodal.config import CONFIG, Config
+from xmodal.config import Config
 from xmodal.db import VectorField, connect, locate
 from xmodal.db.api import BaseCollection
 from xmodal.encoders import get_encoder
@@ -50,9 +50,9 @@ class Library:
             raise ModelMismatch(
                 f"collection {collection!r} in {uri} was indexed with model {stored_model!r}; "
                 f"it cannot be queried or extended with {model!r} (drop the --model option or use a new --collection)")
-        self.model = stored_model or model or CONFIG.encoders.default_model
+        self.model = stored_model or model or self.settings.encoders.default_model
         self.side = side_folder(uri)
-        self.store = SideStore(self.side / collection)
+        self.store = SideStore(self.side / collection, self.settings)
         self._encoder = None
         self._calibration: Calibration | None | bool = False  # False: not looked up yet
 
@@ -62,10 +62,18 @@ class Library:
         """``mode`` is the local database's: "auto" writes when no other process does, "r" only
         reads (never takes the writer lock, so readers never stand in a writer's way), "w" insists
         on writing. Milvus URIs ignore it (the server arbitrates). ``settings``: the database's,
-        the encoder's and the decoders' (default ``Config()``; the CLI passes ``Config.from_env()``)."""
+        the encoder's, the decoders' and the library's own (its default collection and model, batch
+        sizes, ranking); default ``Config()``, which never reads the environment: the faces
+        (:func:`xmodal.open`, the CLI, the server) pass ``Config.from_env()``."""
+        settings = settings or Config()
         uri = str(path)
         db = connect(uri, settings, mode=mode) if locate(uri).embedded else connect(uri, settings)
-        return cls(db, uri, collection or CONFIG.ingest.default_collection, model, settings)
+        return cls(db, uri, collection or settings.ingest.default_collection, model, settings)
+
+    @property
+    def _in_limit(self) -> int:
+        """Most values in one ``$in`` filter the read API sends (the database's limit)."""
+        return self.settings.db.max_filter_in_values
 
     def own_paths(self) -> list[Path]:
         """The files and folders this library keeps on the local disk (never indexed as media)."""
@@ -188,11 +196,11 @@ class Library:
     def items(self, paths: Sequence[str], *, kinds: Sequence[str] | None = None, where: Mapping | None = None,
               with_vectors: bool = False) -> dict[str, Item]:
         """``{path: Item}`` for those of ``paths`` the library holds and the filters admit."""
-        return reader.items_at(self._indexed(), paths, kinds, where, with_vectors)
+        return reader.items_at(self._indexed(), paths, kinds, where, with_vectors, in_limit=self._in_limit)
 
     def item_vectors(self, paths: Sequence[str]) -> dict[str, np.ndarray]:
         """``{path: the item's main vector}``; a path the library lacks raises NotFound."""
-        return reader.item_vectors(self._indexed(), paths, self.uri)
+        return reader.item_vectors(self._indexed(), paths, self.uri, in_limit=self._in_limit)
 
     def nearest_items(self, queries: np.ndarray, k: int, *, kinds: Sequence[str] | None = None,
                       where: Mapping | None = None) -> list[list[Item]]:
@@ -201,7 +209,7 @@ class Library:
 
     def nearest_rows(self, item_ids: Sequence[str], queries: np.ndarray, k: int) -> dict[str, list[StoredRow]]:
         """Per item: its own row and, in each vector field, its ``k`` rows nearest each query."""
-        return reader.nearest_rows(self._indexed(), item_ids, queries, k)
+        return reader.nearest_rows(self._indexed(), item_ids, queries, k, in_limit=self._in_limit)
 
     def row_similarities(self, field: str, queries: np.ndarray, k: int) -> list[np.ndarray]:
         """Per query, its similarities to its ``k`` nearest rows in vector ``field`` (none when the

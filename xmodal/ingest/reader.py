@@ -3,7 +3,8 @@ nearest a query, the whole passage behind a row's evidence.
 
 These are the bodies of :class:`~xmodal.ingest.library.Library`'s read API; each costs a bounded
 number of database calls however many items it is asked about (the paths and ids go into ``$in``
-filters in batches the filter language accepts).
+filters in batches the filter language accepts: ``in_limit``, the library's
+``settings.db.max_filter_in_values``).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from xmodal.config import CONFIG
+from xmodal.config import DBConfig
 from xmodal.db.api import Record
 from xmodal.errors import NotFound
 from xmodal.ingest.keywords import KeywordIndex
@@ -26,9 +27,8 @@ __all__ = ["find_item", "items_at", "item_vectors", "nearest_items", "nearest_ro
 _WORD = re.compile(r"\S+")
 
 
-def _batches(values: Sequence[str]) -> Iterator[list[str]]:
+def _batches(values: Sequence[str], step: int) -> Iterator[list[str]]:
     wanted = list(dict.fromkeys(values))
-    step = CONFIG.db.max_filter_in_values
     for i in range(0, len(wanted), step):
         yield wanted[i:i + step]
 
@@ -42,10 +42,11 @@ def as_item(rec: Record, path: str | None = None) -> Item:
     return Item(str(rec.id), path or p.get("path", ""), p.get("kind", ""), dict(p), vector)
 
 
-def _records_at(col, paths: Sequence[str], flt: Mapping, with_vectors: bool) -> Iterator[tuple[str, Record]]:
+def _records_at(col, paths: Sequence[str], flt: Mapping, with_vectors: bool,
+                in_limit: int) -> Iterator[tuple[str, Record]]:
     """``(path, item record)`` for those of ``paths`` the library holds and ``flt`` admits: the
     cost follows the paths asked about, not the library's size."""
-    for batch in _batches(paths):
+    for batch in _batches(paths, in_limit):
         asked = set(batch)
         for r in col.scroll(where={"$and": [flt, {"paths": {"$in": batch}}]}, with_vectors=with_vectors):
             for p in r.payload.get("paths") or [r.payload.get("path")]:
@@ -54,14 +55,15 @@ def _records_at(col, paths: Sequence[str], flt: Mapping, with_vectors: bool) -> 
 
 
 def items_at(col, paths: Sequence[str], kinds: Sequence[str] | None = None, where: Mapping | None = None,
-             with_vectors: bool = False) -> dict[str, Item]:
+             with_vectors: bool = False, *, in_limit: int = DBConfig.max_filter_in_values) -> dict[str, Item]:
     """``{path: Item}`` for those of ``paths`` the library holds and the filters admit."""
-    return {p: as_item(r, p) for p, r in _records_at(col, paths, item_filter(kinds, where), with_vectors)}
+    return {p: as_item(r, p) for p, r in _records_at(col, paths, item_filter(kinds, where), with_vectors, in_limit)}
 
 
-def item_vectors(col, paths: Sequence[str], uri: str) -> dict[str, np.ndarray]:
+def item_vectors(col, paths: Sequence[str], uri: str, *,
+                 in_limit: int = DBConfig.max_filter_in_values) -> dict[str, np.ndarray]:
     """``{path: the item's main vector}``; a path the library (at ``uri``) lacks raises NotFound."""
-    found = items_at(col, paths, with_vectors=True)
+    found = items_at(col, paths, with_vectors=True, in_limit=in_limit)
     for p in paths:
         if p not in found:
             raise NotFound(f"{p}: not in the library {uri} (index it first)")
@@ -110,14 +112,15 @@ def _unit(m: np.ndarray) -> np.ndarray:
     return m / np.maximum(np.linalg.norm(m, axis=-1, keepdims=True), 1e-12)
 
 
-def nearest_rows(col, item_ids: Sequence[str], queries: np.ndarray, k: int) -> dict[str, list[StoredRow]]:
+def nearest_rows(col, item_ids: Sequence[str], queries: np.ndarray, k: int, *,
+                 in_limit: int = DBConfig.max_filter_in_values) -> dict[str, list[StoredRow]]:
     """Per item (those of ``item_ids`` that exist, in that order): its own row, then in each vector
     field the ``k`` child rows nearest to each query (cosine, exact), each row once. One ``get`` and
     one filtered ``scroll`` for all the items, not a search per item and field."""
     ids = list(dict.fromkeys(str(i) for i in item_ids))
     items = [r for r in col.get(ids, with_vectors=True) if is_item(r.payload)]
     children: dict[str, list[StoredRow]] = defaultdict(list)
-    for batch in _batches([r.id for r in items]):
+    for batch in _batches([r.id for r in items], in_limit):
         for rec in col.scroll(where=children_of(batch), with_vectors=True):
             row = _row(rec)
             children[row.item_id].append(row)

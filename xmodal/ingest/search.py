@@ -319,7 +319,7 @@ class Searcher:
     def _fuse(self, rankings: dict, rows: dict, k: int) -> list[SearchResult]:
         cfg = self.ingest
         weights = {name: list_weight(name, cfg.keyword_weight, cfg.backfill_weight, cfg.ocr_weight) for name in rankings}
-        fused = rrf(rankings, weights)[:k]
+        fused = rrf(rankings, weights, cfg.rrf_k)[:k]
         items = {r.id: r for r in self.col.get([i for i, _ in fused])}
         out = []
         for item_id, score in fused:

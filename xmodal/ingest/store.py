@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-from xmodal.config import CONFIG
+from xmodal.config import Config
 from xmodal.ingest.failures import FailureLog
 from xmodal.ingest.keywords import KeywordIndex
 
@@ -28,21 +28,25 @@ __all__ = ["SideStore"]
 class SideStore:
     """The keyword index, failure log and thumbnails of one collection; the SQLite files open on first use."""
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, settings: Config | None = None):
+        """``settings``: the library's (the side files' names, SQLite's busy timeout)."""
         self.folder = Path(folder)
+        self.settings = settings or Config()
         self._keywords: KeywordIndex | None = None
         self._failures: FailureLog | None = None
 
     @property
     def keywords(self) -> KeywordIndex:
         if self._keywords is None:
-            self._keywords = KeywordIndex(self.folder / CONFIG.ingest.keyword_file)
+            self._keywords = KeywordIndex(self.folder / self.settings.ingest.keyword_file,
+                                          self.settings.db.sqlite_busy_timeout_ms)
         return self._keywords
 
     @property
     def failures(self) -> FailureLog:
         if self._failures is None:
-            self._failures = FailureLog(self.folder / CONFIG.ingest.failure_file)
+            self._failures = FailureLog(self.folder / self.settings.ingest.failure_file,
+                                        self.settings.db.sqlite_busy_timeout_ms)
         return self._failures
 
     @property

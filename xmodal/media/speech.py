@@ -178,16 +178,18 @@ class Reading:
     logprob: float  # average log-probability per token (as faster-whisper computes it)
 
 
-def encode_clip(whisper, audio: np.ndarray, settings: MediaConfig | None = None):
+def encode_clip(whisper, audio: np.ndarray, settings: MediaConfig | None = None, language_known: bool | None = None):
     """Whisper's encoding of a short clip padded with ``settings.asr_short_clip_pad_s`` of silence on
     each side (Whisper drops a word said at the very edge of its window) and filled out with silence
     (:func:`clip_window_frames`) to ``settings.asr_short_clip_window_s`` where the language is known
-    (``asr_languages``), else to ``asr_short_clip_open_window_s`` (open detection guesses worse in a
-    short window): the one encoder pass that language detection and every decoding of the clip share."""
+    (told, an English-only model, or detected among ``asr_languages``; ``language_known`` None: the
+    last), else to ``asr_short_clip_open_window_s`` (open detection guesses worse in a short window):
+    the one encoder pass that language detection and every decoding of the clip share."""
     settings = settings or MediaConfig()
+    known = bool(settings.asr_languages) if language_known is None else language_known
     pad = np.zeros(int(round(settings.asr_short_clip_pad_s * SAMPLE_RATE)), np.float32)
     features = whisper.feature_extractor(np.concatenate([pad, audio.astype(np.float32), pad]))
-    setting = "asr_short_clip_window_s" if settings.asr_languages else "asr_short_clip_open_window_s"
+    setting = "asr_short_clip_window_s" if known else "asr_short_clip_open_window_s"
     frames = clip_window_frames(features.shape[-1], getattr(settings, setting),
                                 whisper.feature_extractor.nb_max_frames, whisper.feature_extractor.time_per_frame,
                                 setting)
@@ -268,10 +270,10 @@ def transcribe_clip(whisper, audio: np.ndarray, multilingual: bool = True, langu
     The language is detected among ``settings.asr_languages`` (all of Whisper's when empty);
     ``prefer`` picks among the readings (:func:`choose_reading`). No readings: no speech."""
     settings = settings or MediaConfig()
-    encoded = encode_clip(whisper, audio, settings)
     if not multilingual:
         language = "en"
-    elif language is None:
+    encoded = encode_clip(whisper, audio, settings, language is not None or bool(settings.asr_languages))
+    if language is None:
         language = _likeliest(clip_languages(whisper, encoded), settings.asr_languages)
     readings, no_speech = decode_clip(whisper, encoded, language, multilingual, settings, hints)
     return choose_reading(readings, no_speech, settings, prefer), language, no_speech

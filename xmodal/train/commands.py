@@ -56,7 +56,8 @@ def add_commands(sub: "argparse._SubParsersAction") -> None:
 def _train(args: argparse.Namespace) -> int:
     from xmodal.train.trainer import with_overrides
 
-    cfg = with_overrides(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed)
+    cfg = with_overrides(args.settings.train, epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
+                         seed=args.seed)
     show = True if args.progress else None
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     if args.recipe:

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from xmodal.config import CONFIG, cache_dir
+from xmodal.config import EncoderConfig, TrainConfig, cache_dir
 from xmodal.errors import MediaError, StorageError
 from xmodal._optional import require
 from xmodal.encoders.towers import IMAGE_FEATURE_DIM, image_tower
@@ -150,8 +150,9 @@ def image_view_key(path: str, view: str) -> str:
     return f"{_file_key(path)}|{view}"
 
 
-def apply_view(image, view: str):
-    """An augmented copy of a decoded image: flipped, or a central crop (zoom) of it."""
+def apply_view(image, view: str, crop_margin: float = TrainConfig.crop_margin):
+    """An augmented copy of a decoded image: flipped, or a central crop (zoom) of it that cuts
+    ``crop_margin`` of each side away."""
     from PIL import Image
 
     if view == "orig":
@@ -160,8 +161,7 @@ def apply_view(image, view: str):
         return image.transpose(Image.FLIP_LEFT_RIGHT)
     if view == "crop":
         w, h = image.size
-        margin = CONFIG.train.crop_margin
-        dx, dy = round(w * margin), round(h * margin)
+        dx, dy = round(w * crop_margin), round(h * crop_margin)
         return image.crop((dx, dy, w - dx, h - dy))
     raise ValueError(f"unknown view {view!r}; known: {VIEWS}")
 
@@ -171,10 +171,10 @@ def _is_svg(path: str) -> bool:
     return path.lower().endswith((".svg", ".svgz"))
 
 
-def _decode(path: str, fast_svg: bool):
+def _decode(path: str, fast_svg: bool, raster_size: int = TrainConfig.raster_size):
     """Decoded RGB image. ``fast_svg=False``: exactly what the encoders see at inference
-    (:func:`load_image`). ``fast_svg=True`` (training-only clip art): rasterised at the training
-    size with librsvg and cached as PNG."""
+    (:func:`load_image`). ``fast_svg=True`` (training-only clip art): rasterised ``raster_size``
+    pixels wide with librsvg and cached as PNG."""
     if not _is_svg(path) or not fast_svg:
         return load_image(path)
     cached = cache_dir() / "rasters" / (hashlib.sha1(_file_key(path).encode()).hexdigest() + ".png")
@@ -185,7 +185,7 @@ def _decode(path: str, fast_svg: bool):
     # Rendered straight at the training size: some clip art declares canvases of 10k+ pixels, which
     # rendering at native size first (as load_image does) turns into minutes per file. librsvg's
     # rsvg-convert (C) is ~5x faster than cairosvg (Python) on clip art; cairosvg is the fallback.
-    size = CONFIG.train.raster_size
+    size = raster_size
     tool = shutil.which("rsvg-convert")
     try:
         if tool:
@@ -228,8 +228,10 @@ def image_tower_fingerprint() -> str:
 
 
 def image_features(paths: Sequence[str], views: Sequence[str] = ("orig",),
-                   show_progress: bool | None = None, fast_svg: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(features (n·v, 1280), logits (n·v, 1000)) for every path × view, row order path-major.
+                   show_progress: bool | None = None, fast_svg: bool = False,
+                   batch_size: int = TrainConfig.feature_batch_size) -> tuple[np.ndarray, np.ndarray]:
+    """(features (n·v, 1280), logits (n·v, 1000)) for every path × view, row order path-major,
+    computed ``batch_size`` images at a time.
 
     Images that cannot be decoded (:class:`MediaError`) get NaN rows: callers drop them. Cached under
     ``$XMODAL_CACHE/features/efficientnet-lite0*``; a changed file (size or mtime) is recomputed.
@@ -266,13 +268,13 @@ def image_features(paths: Sequence[str], views: Sequence[str] = ("orig",),
     stale = [k for k in keys if k in feats and k not in logit_store]
     if stale:
         compute(stale)
-    f = feats.ensure(keys, compute, CONFIG.train.feature_batch_size, "images", show_progress)
+    f = feats.ensure(keys, compute, batch_size, "images", show_progress)
     return f, logit_store.get(keys)
 
 
-def text_features(texts: Sequence[str], tower: str, mode: str = "query",
-                  show_progress: bool | None = None) -> np.ndarray:
-    """(n, 384) L2-normalised text-tower features, cached per tower and mode."""
+def text_features(texts: Sequence[str], tower: str, mode: str = "query", show_progress: bool | None = None,
+                  batch_size: int = EncoderConfig.text_batch_size * 4) -> np.ndarray:
+    """(n, 384) L2-normalised text-tower features, cached per tower and mode, ``batch_size`` texts at a time."""
     store = FeatureStore(store_root() / f"text-{tower}-{mode}", TEXT_FEATURE_DIM)
     keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
     by_key = dict(zip(keys, texts))
@@ -280,4 +282,4 @@ def text_features(texts: Sequence[str], tower: str, mode: str = "query",
     def compute(chunk: list[str]) -> np.ndarray:
         return text_tower(tower).features([by_key[k] for k in chunk], mode=mode)
 
-    return store.ensure(keys, compute, CONFIG.encoders.text_batch_size * 4, "texts", show_progress)
+    return store.ensure(keys, compute, batch_size, "texts", show_progress)

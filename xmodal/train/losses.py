@@ -10,7 +10,7 @@ the space far from what the teacher already knows.
 from __future__ import annotations
 
 from xmodal._optional import require
-from xmodal.config import CONFIG
+from xmodal.config import TrainConfig
 from xmodal.encoders.projection import LogitScale
 
 __all__ = ["LogitScale", "distillation_loss", "info_nce", "reconstruction_loss"]
@@ -57,12 +57,14 @@ def reconstruction_loss(shared: "torch.Tensor", decoder: "torch.nn.Module", targ
 
 
 def distillation_loss(image: "torch.Tensor", text: "torch.Tensor", scale: "torch.Tensor | float",
-                      teacher_similarity: "torch.Tensor", teacher_temperature: float | None = None) -> "torch.Tensor":
+                      teacher_similarity: "torch.Tensor",
+                      teacher_temperature: float = TrainConfig.distillation_temperature) -> "torch.Tensor":
     """KL(teacher ‖ student) between row-wise (and column-wise) softmaxes of the similarity matrices.
 
-    ``teacher_similarity`` is the teacher's image×text cosine matrix for the same batch.
+    ``teacher_similarity`` is the teacher's image×text cosine matrix for the same batch, sharpened by
+    ``teacher_temperature`` (the trainer's ``TrainConfig.distillation_temperature``).
     """
-    tt = teacher_temperature or CONFIG.train.distillation_temperature
+    tt = teacher_temperature
     student = scale * image @ text.T
     teacher = teacher_similarity / tt
 

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from xmodal._optional import require
-from xmodal.config import CONFIG
+from xmodal.config import TrainConfig
 from xmodal.encoders.projection import (DualHeads, ImageHead, LabelBridge, TextHead, label_embeddings,
                                         load_heads, save_heads)
 
@@ -26,12 +26,14 @@ torch = require("torch", "models")
 
 
 def rebound(source: str | Path, target: str | Path, max_residual: float, vocabulary: str = "wordnet",
-            detect_weight: float = 0.15) -> Path:
-    """Write ``target``: ``source``'s residual bounded to ``max_residual``, bridge on ``vocabulary``."""
+            detect_weight: float = 0.15, bridge_topk: int = TrainConfig.bridge_topk,
+            bridge_temperature: float = TrainConfig.bridge_temperature) -> Path:
+    """Write ``target``: ``source``'s residual bounded to ``max_residual``, bridge on ``vocabulary``
+    (its ``bridge_topk`` labels softened by ``bridge_temperature``, as the trainer builds it)."""
     heads, meta = load_heads(source)
     old = heads.image
     tower = meta.get("text_tower", "minilm")
-    bridge = LabelBridge(label_embeddings(tower, vocabulary), CONFIG.train.bridge_topk, CONFIG.train.bridge_temperature)
+    bridge = LabelBridge(label_embeddings(tower, vocabulary), bridge_topk, bridge_temperature)
     image = ImageHead(old.residual.in_features, old.residual.out_features, old.mean.numpy(), old.std.numpy(),
                       bridge, max_residual)
     with torch.no_grad():

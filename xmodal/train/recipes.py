@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from xmodal.config import CONFIG, TrainConfig
+from xmodal.config import TrainConfig
 from xmodal.errors import InvalidInput, NotFound
 from xmodal.datasets.gcompris import photo_validation_pairs
 from xmodal.datasets.tuxpaint import tuxpaint_splits
@@ -100,7 +100,7 @@ def train_recipe(name: str, out_dir: str | Path, weights_path: str | Path | None
     # real photographs: a head that only ever saw clip art must still be chosen for photos.
     val = build_features(splits["val"] + photo_validation_pairs(list(r.val_languages)), r.text_tower, ("orig",),
                          r.val_languages, show_progress)
-    cfg = config or CONFIG.train
+    cfg = config or TrainConfig()
     if r.overrides:
         cfg = replace(cfg, **r.overrides)
     labels = label_embeddings(r.text_tower, cfg.label_vocabulary)
@@ -151,7 +151,8 @@ def train_pairs(pairs_file: str | Path, text_tower: str, out_dir: str | Path, co
     t0 = time.perf_counter()
     train = build_features(splits["train"], text_tower, views, None, show_progress)
     val = build_features(splits["val"], text_tower, ("orig",), None, show_progress)
-    labels = label_embeddings(text_tower, (config or CONFIG.train).label_vocabulary)
+    config = config or TrainConfig()
+    labels = label_embeddings(text_tower, config.label_vocabulary)
     trainer = Trainer(train, val, labels, config=config, text_head=text_head,
                       out_dir=out_dir, show_progress=show_progress, log=say, device=device)
     result = trainer.fit()
@@ -160,7 +161,7 @@ def train_pairs(pairs_file: str | Path, text_tower: str, out_dir: str | Path, co
             "image_tower_fingerprint": image_tower_fingerprint(),
             "trained_on": [f"{Path(pairs_file).name} ({train.n_items} train images)"],
             "best_epoch": result.best_epoch, "val": {k: v for k, v in result.best.items() if k.startswith("val_")},
-            "seed": (config or CONFIG.train).seed}
+            "seed": config.seed}
     weights = trainer.save(Path(out_dir) / "model.npz", meta)
     summary = dict(meta, weights=str(weights), test_images=len(items_of(splits["test"])),
                    seconds=round(time.perf_counter() - t0, 1))

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from xmodal._optional import require
-from xmodal.config import CONFIG, TrainConfig
+from xmodal.config import EncoderConfig, TrainConfig
 from xmodal.errors import InvalidInput
 from xmodal.eval.metrics import retrieval_metrics
 from xmodal.encoders.projection import DualHeads, ImageHead, LabelBridge, LogitScale, TextHead, feature_stats, save_heads
@@ -149,9 +149,12 @@ class Trainer:
     def __init__(self, train: PairFeatures, val: PairFeatures, label_embeddings: np.ndarray | None,
                  config: TrainConfig | None = None, text_head: str = "identity", out_dir: str | Path | None = None,
                  device: str | None = None, val_languages: Sequence[str] | None = None,
-                 show_progress: bool | None = None, log: Callable[[str], None] | None = None) -> None:
-        configure_torch_threads(CONFIG.encoders.torch_threads)  # one intra-op thread: faster than two fighting on small CPUs
-        self.cfg = config or CONFIG.train
+                 show_progress: bool | None = None, log: Callable[[str], None] | None = None,
+                 threads: int = EncoderConfig.torch_threads) -> None:
+        """``config``: default ``TrainConfig()``. ``threads``: torch's intra-op threads (one is faster
+        than two fighting on small CPUs)."""
+        configure_torch_threads(threads)
+        self.cfg = config or TrainConfig()
         if train.n_items < 2 or val.n_items < 2:
             raise InvalidInput(f"training needs at least 2 images in train and val, got {train.n_items} and {val.n_items}")
         self.train, self.val = train, val
@@ -268,7 +271,8 @@ class Trainer:
         if self.cfg.distillation_weight > 0 and self.heads.image.bridge is not None:
             with torch.no_grad():
                 teacher = self.heads.image.bridge(logits) @ torch.nn.functional.normalize(text_feats, dim=1).T
-            loss = loss + self.cfg.distillation_weight * distillation_loss(img, txt, scale, teacher)
+            loss = loss + self.cfg.distillation_weight * distillation_loss(
+                img, txt, scale, teacher, self.cfg.distillation_temperature)
         if self.decoders is not None:
             std_feats = (feats - self.heads.image.mean) / self.heads.image.std
             loss = loss + self.cfg.reconstruction_weight * (
@@ -366,9 +370,10 @@ class Trainer:
         return save_heads(self.heads, path, meta)
 
 
-def with_overrides(**kw) -> TrainConfig:
-    """The configured :class:`TrainConfig` with some fields replaced (None values ignored)."""
-    return replace(CONFIG.train, **{k: v for k, v in kw.items() if v is not None})
+def with_overrides(base: TrainConfig | None = None, **kw) -> TrainConfig:
+    """``base`` (default ``TrainConfig()``; the CLI passes its settings') with some fields replaced
+    (None values ignored)."""
+    return replace(base or TrainConfig(), **{k: v for k, v in kw.items() if v is not None})
 
 
 def average_states(states: Sequence[dict]) -> dict:
