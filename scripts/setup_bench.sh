@@ -19,3 +19,10 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMPS/venv-bench" 2>/dev/null)" !=
   "$VENV/bin/pip" install -q "${PEER_PACKAGES[@]}"
   echo "$key" > "$STAMPS/venv-bench"
 fi
+
+# hnswlib is a baseline the db benchmark measures in the main .venv, beside raw FAISS on the same data
+# (benchmarks/db_systems.py); it is a benchmark-only dependency, so setup.sh does not install it.
+if ! .venv/bin/python -c "import hnswlib" 2>/dev/null; then
+  echo "setup_bench: installing hnswlib into .venv (db benchmark baseline)"
+  .venv/bin/pip install -q hnswlib
+fi
